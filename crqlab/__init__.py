@@ -1,1 +1,28 @@
-"""crqlab."""
+"""crqlab: a research workbook for B2B customer-relationship surveys (NPS and CRQ).
+
+Load a study with :func:`load_study`, score it with :mod:`crqlab.nps` and
+:mod:`crqlab.scoring`, and run the parameterised studies with ``crqlab run``.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import (ConvergenceError, CrqlabError, InstrumentError, InsufficientDataError,
+                     Problem, ValidationError)
+from .instruments import Instrument, load_instrument
+
+try:
+    __version__ = version("crqlab")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = ["__version__", "CrqlabError", "ValidationError", "InstrumentError", "ConvergenceError",
+           "InsufficientDataError", "Problem", "Instrument", "load_instrument", "load_study", "Study"]
+
+
+def __getattr__(name: str):
+    # load_study and Study live in crqlab.io, imported on first use (no import-time work).
+    if name in ("load_study", "Study"):
+        return getattr(import_module(".io", __name__), name)
+    raise AttributeError(f"module 'crqlab' has no attribute {name!r}")
