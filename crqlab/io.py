@@ -1,0 +1,552 @@
+"""Loading a study: ``study.yaml`` plus the contacts, responses and accounts tables.
+
+:func:`load_study` maps export column names to canonical ones, reads "don't know" codes as
+missing, converts every column to its contract type, checks every rule of the data contract
+(``docs/data-contract.md``) and either returns a typed :class:`Study` or raises one
+:class:`~crqlab.errors.ValidationError` listing every problem (file, column, row, value), up to
+a cap. Raw files are opened for reading only.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .errors import InstrumentError, Problem, ValidationError
+from .instruments import Instrument, load_instrument
+from .tables import RawTable, read_raw_table
+
+__all__ = ["Study", "load_study", "read_study_config", "TABLE_COLUMNS", "REQUIRED_COLUMNS",
+           "PII_COLUMNS", "MAX_PROBLEMS"]
+
+MAX_PROBLEMS = 200
+PII_COLUMNS = ("contact_name", "contact_email")
+
+#: Canonical columns and their contract types. Instrument items are added per study.
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "contacts": {
+        "wave": "int", "contact_id": "id", "account_id": "id", "role": "category",
+        "responded": "bool", "newly_included": "bool", "invited_on": "date",
+        "responded_on": "date", "reminders": "count", "days_to_respond": "count",
+        "tenure_years": "nonneg", "confidential": "bool", "contact_name": "text",
+        "contact_email": "text",
+    },
+    "responses": {
+        "wave": "int", "contact_id": "id", "nps": "nps", "strengths": "text",
+        "weaknesses": "text", "confidential": "bool",
+    },
+    "accounts": {
+        "account_id": "id", "wave": "int", "account_name": "text", "industry": "category",
+        "region": "category", "account_manager": "category", "size": "category",
+        "tier": "category", "dormant": "bool", "retained_next_wave": "bool",
+    },
+}
+REQUIRED_COLUMNS = {
+    "contacts": ("wave", "contact_id", "account_id", "role", "responded"),
+    "responses": ("wave", "contact_id", "nps"),  # + the instrument's items
+    "accounts": ("account_id",),
+}
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "wahr", "ja", "oui", "vrai"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "falsch", "nein", "non", "faux"}
+_DEFAULT_MISSING = ("don't know", "dont know", "don’t know", "n/a", "na", "dk", "not applicable")
+
+
+@dataclass(frozen=True, eq=False)
+class Study:
+    """A validated study: typed canonical tables, the instrument and the study facts.
+
+    Attributes
+    ----------
+    contacts, responses : DataFrame
+        Canonical, typed (nullable Int64 / boolean / category / string / datetime).
+    accounts : DataFrame or None
+        One row per account, or per account and wave when it has a ``wave`` column.
+    instrument : Instrument
+        The scored instrument (``crq`` by default); ``batteries`` holds further instruments.
+    """
+
+    name: str
+    client: str
+    root: Path
+    config: dict
+    instrument: Instrument
+    batteries: dict[str, Instrument]
+    contacts: pd.DataFrame
+    responses: pd.DataFrame
+    accounts: pd.DataFrame | None
+    files: dict[str, Path]
+    read_info: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def waves(self) -> list[int]:
+        """Waves in the invitation frame, sorted."""
+        return sorted(int(w) for w in self.contacts["wave"].dropna().unique())
+
+    def wave_label(self, wave: int) -> str:
+        spec = (self.config.get("waves") or {}).get(wave) or {}
+        return str(spec.get("label", wave))
+
+    def confidentiality_offered(self, wave: int) -> str:
+        """``optional``, ``none`` or ``all`` for a wave (``unknown`` when not declared)."""
+        spec = (self.config.get("waves") or {}).get(wave) or {}
+        return str(spec.get("confidentiality", "unknown"))
+
+    @property
+    def segments(self) -> list[str]:
+        return list(self.config.get("segments") or [])
+
+    @property
+    def min_cell_size(self) -> int:
+        return int(self.config.get("min_cell_size", 5))
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0))
+
+    @property
+    def items(self) -> list[str]:
+        """Items of the instrument and of every battery present in the responses."""
+        out = list(self.instrument.items)
+        for inst in self.batteries.values():
+            out += [i for i in inst.items if i not in out and i in self.responses.columns]
+        return out
+
+    def input_files(self) -> list[Path]:
+        """``study.yaml`` and every table file, for hashing and provenance."""
+        return [self.root / "study.yaml", *sorted(set(self.files.values()))]
+
+    def input_hashes(self) -> dict[str, str]:
+        """SHA-256 of every input file, by path relative to the study folder."""
+        out = {}
+        for p in self.input_files():
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[p.relative_to(self.root).as_posix()] = h.hexdigest()
+        return out
+
+    def respondents(self, pii: bool = False) -> pd.DataFrame:
+        """One row per response with the contact's and the account's attributes joined.
+
+        ``confidential`` is the respondent's choice (False where confidentiality was not
+        offered, missing where unknown). PII columns are dropped unless ``pii`` is True; with
+        ``pii=True`` they are still blanked for confidential respondents.
+        """
+        contact_cols = [c for c in self.contacts.columns
+                        if c not in ("responded", "confidential") and (pii or c not in PII_COLUMNS)]
+        out = self.responses.merge(self.contacts[contact_cols], on=["wave", "contact_id"],
+                                   how="left", validate="one_to_one")
+        out["confidential"] = _confidential_flag(self.responses, self.contacts)
+        if pii:
+            for c in PII_COLUMNS:
+                if c in out:
+                    out[c] = out[c].mask(out["confidential"].fillna(True).astype(bool))
+        if self.accounts is not None:
+            keys = ["account_id", "wave"] if "wave" in self.accounts.columns else ["account_id"]
+            acc = self.accounts.drop(columns=[c for c in self.accounts.columns
+                                              if c in out.columns and c not in keys])
+            out = out.merge(acc, on=keys, how="left")
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        """The invitation frame (contacts without PII) with account attributes joined."""
+        out = self.contacts.drop(columns=[c for c in PII_COLUMNS if c in self.contacts.columns])
+        if self.accounts is not None:
+            keys = ["account_id", "wave"] if "wave" in self.accounts.columns else ["account_id"]
+            acc = self.accounts.drop(columns=[c for c in self.accounts.columns
+                                              if c in out.columns and c not in keys])
+            out = out.merge(acc, on=keys, how="left")
+        return out
+
+    def summary(self) -> str:
+        """A short plain-text report: tables read, waves, response counts."""
+        lines = [f"study {self.name!r} ({self.client}) at {self.root}",
+                 f"instrument {self.instrument.name} ({len(self.instrument.items)} items, "
+                 f"scale {self.instrument.scale_min}-{self.instrument.scale_max})"
+                 + (f"; batteries {sorted(self.batteries)}" if self.batteries else "")]
+        for role, path in self.files.items():
+            info = self.read_info.get(role, {})
+            how = ", ".join(f"{k} {v!r}" for k, v in info.items() if v is not None)
+            lines.append(f"  {role}: {path.name} ({how})" if how else f"  {role}: {path.name}")
+        c = self.contacts
+        for w in self.waves:
+            invited = int((c["wave"] == w).sum())
+            responded = int(((c["wave"] == w) & c["responded"].fillna(False)).sum())
+            lines.append(f"  wave {w} ({self.wave_label(w)}): {invited} invited, {responded} "
+                         f"responded ({responded / invited:.1%})" if invited else
+                         f"  wave {w}: nobody invited")
+        lines.append(f"  {len(self.responses)} responses; "
+                     f"{0 if self.accounts is None else self.accounts['account_id'].nunique()} "
+                     "accounts in the accounts table")
+        lines.append("valid: no problems found")
+        return "\n".join(lines)
+
+
+def _confidential_flag(responses: pd.DataFrame, contacts: pd.DataFrame) -> pd.Series:
+    flag = pd.Series(pd.NA, index=responses.index, dtype="boolean")
+    if "confidential" in contacts.columns:
+        keyed = contacts.set_index(["wave", "contact_id"])["confidential"]
+        idx = pd.MultiIndex.from_frame(responses[["wave", "contact_id"]])
+        flag = pd.Series(keyed.reindex(idx).to_numpy(), index=responses.index, dtype="boolean")
+    if "confidential" in responses.columns:
+        flag = responses["confidential"].astype("boolean").fillna(flag)
+    return flag
+
+
+# ---------------------------------------------------------------------------------------------
+# study.yaml
+
+def read_study_config(study_dir: Path) -> dict:
+    """Read and check ``study.yaml`` (structure only; the tables are checked by load_study)."""
+    path = Path(study_dir) / "study.yaml"
+    if not path.is_file():
+        raise ValidationError([Problem("study.yaml", None, None, None,
+                                       f"no study.yaml in {Path(study_dir)}")])
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValidationError([Problem("study.yaml", None, None, None,
+                                       f"not valid YAML: {exc}")]) from exc
+    if not isinstance(cfg, dict):
+        raise ValidationError([Problem("study.yaml", None, None, None, "must be a mapping")])
+    problems = []
+    files = cfg.get("files")
+    if not isinstance(files, dict) or not {"contacts", "responses"} <= set(files or {}):
+        problems.append(Problem("study.yaml", "files", None, files,
+                                "'files' must name at least contacts and responses"))
+    unknown_tables = sorted(set(files or {}) - set(TABLE_COLUMNS)) if isinstance(files, dict) else []
+    for t in unknown_tables:
+        problems.append(Problem("study.yaml", "files", None, t, "unknown table role"))
+    cols = cfg.get("columns") or {}
+    if not isinstance(cols, dict) or any(not isinstance(v, (dict, type(None))) for v in cols.values()):
+        problems.append(Problem("study.yaml", "columns", None, None,
+                                "'columns' maps table -> {canonical: export column}"))
+    waves = cfg.get("waves")
+    if waves is not None:
+        if not isinstance(waves, dict) or not all(isinstance(k, int) for k in waves):
+            problems.append(Problem("study.yaml", "waves", None, waves,
+                                    "'waves' maps integer wave numbers to their facts"))
+        else:
+            for k, v in waves.items():
+                conf = (v or {}).get("confidentiality", "unknown")
+                if conf not in ("optional", "none", "all", "unknown"):
+                    problems.append(Problem("study.yaml", f"waves.{k}.confidentiality", None,
+                                            conf, "must be optional, none or all"))
+    if problems:
+        raise ValidationError(problems)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# column conversion
+
+class _Collector:
+    """Collects problems up to a cap, counting the rest."""
+
+    def __init__(self, cap: int = MAX_PROBLEMS):
+        self.cap, self.problems, self.dropped = cap, [], 0
+        self.export_names: dict[str, dict[str, str]] = {}  # file -> canonical -> export name
+
+    def column(self, file: str, canonical: str | None) -> str | None:
+        """The column as the file names it (with the canonical name when they differ)."""
+        export = self.export_names.get(file, {}).get(canonical, canonical)
+        return export if export == canonical else f"{export} ({canonical})"
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < self.cap:
+            self.problems.append(problem)
+        else:
+            self.dropped += 1
+
+    def add_rows(self, table: RawTable, column: str | None, mask, values, message: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        rows = np.flatnonzero(mask)
+        room = max(self.cap - len(self.problems), 0)
+        vals = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else values
+        for r in rows[:room]:
+            self.add(Problem(table.name, self.column(table.name, column),
+                             int(r) + table.row_offset, vals[r], message))
+        self.dropped += max(len(rows) - room, 0)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ValidationError(self.problems, truncated=self.dropped)
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> pd.DataFrame:
+    """Rename export columns to canonical names (explicit mapping, then normalised names)."""
+    frame = table.frame
+    rename: dict[str, str] = {}
+    for canonical, export in (mapping or {}).items():
+        if export not in frame.columns:
+            col.add(Problem(table.name, str(export), 1, None,
+                            f"column mapped to {canonical!r} in study.yaml is not in the file"))
+            continue
+        rename[export] = canonical
+    taken = set(rename.values())
+    for c in frame.columns:
+        if c in rename:
+            continue
+        norm = _normalise_name(c)
+        if norm in taken:
+            col.add(Problem(table.name, c, 1, c,
+                            f"column would map to {norm!r}, which another column already maps to"))
+            continue
+        rename[c] = norm
+        taken.add(norm)
+    col.export_names[table.name] = {v: k for k, v in rename.items()}
+    return frame.rename(columns=rename)
+
+
+def _missing_mask(s: pd.Series, codes: set[str]) -> pd.Series:
+    return s.str.lower().isin(codes).fillna(False)
+
+
+def _to_number(s: pd.Series, decimal: str) -> pd.Series:
+    t = s
+    if decimal == ",":
+        t = t.str.replace(",", ".", regex=False)
+    return pd.to_numeric(t, errors="coerce")
+
+
+def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: set[str],
+             scale: tuple[int, int] | None, col: _Collector) -> pd.Series:
+    s = frame[name]
+    if kind in ("id", "text"):
+        return s.astype("string")
+    if kind == "category":
+        return s.astype("category")
+    if kind == "bool":
+        low = s.str.lower()
+        out = pd.Series(pd.NA, index=s.index, dtype="boolean")
+        out[low.isin(_TRUE).fillna(False)] = True
+        out[low.isin(_FALSE).fillna(False)] = False
+        bad = s.notna() & out.isna() & ~_missing_mask(s, codes)
+        col.add_rows(table, name, bad, s, "not a boolean (true/false, yes/no, 1/0)")
+        return out
+    if kind == "date":
+        out = pd.to_datetime(s, errors="coerce", format="ISO8601")
+        retry = s.notna() & out.isna()
+        if retry.any():
+            out[retry] = pd.to_datetime(s[retry], errors="coerce", dayfirst=True, format="mixed")
+        bad = s.notna() & out.isna() & ~_missing_mask(s, codes)
+        col.add_rows(table, name, bad, s, "not a date")
+        return out
+    # numeric kinds
+    is_code = _missing_mask(s, codes)
+    num = _to_number(s.mask(is_code), table.decimal)
+    text = s.notna() & ~is_code & num.isna()
+    col.add_rows(table, name, text, s, "text in a numeric column")
+    if kind == "nonneg":
+        col.add_rows(table, name, num < 0, s, "must not be negative")
+        return num.astype("Float64")
+    frac = num.notna() & (num % 1 != 0)
+    col.add_rows(table, name, frac, s, "must be a whole number")
+    if kind == "count":
+        col.add_rows(table, name, num < 0, s, "must not be negative")
+    if kind == "nps":
+        scale = (0, 10)
+    if scale is not None:
+        lo, hi = scale
+        off = num.notna() & ~frac & ((num < lo) | (num > hi))
+        col.add_rows(table, name, off, s, f"off the {lo}-{hi} scale")
+    return num.where(~frac).round().astype("Int64")
+
+
+def _infer(s: pd.Series, decimal: str) -> pd.Series:
+    """Extra columns: numbers where every value is a number, else text."""
+    num = _to_number(s, decimal)
+    if s.notna().any() and (num.notna() == s.notna()).all():
+        return num.astype("Int64") if (num.dropna() % 1 == 0).all() else num.astype("Float64")
+    return s.astype("string")
+
+
+def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str],
+                 scales: dict[str, tuple[int, int]], required: list[str], codes: set[str],
+                 col: _Collector) -> pd.DataFrame:
+    frame = _map_columns(table, mapping, role, col)
+    missing = [c for c in required if c not in frame.columns]
+    for c in missing:
+        col.add(Problem(table.name, c, None, None, f"required {role} column is missing "
+                        f"(map it in study.yaml 'columns: {role}:' if the export names it otherwise)"))
+    out = {}
+    for name in frame.columns:
+        if name in types:
+            out[name] = _convert(table, frame, name, types[name], codes, scales.get(name), col)
+        else:
+            out[name] = _infer(frame[name], table.decimal)
+    return pd.DataFrame(out, index=frame.index)
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-table rules
+
+def _key_text(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    return frame[keys].astype("string").fillna("").agg(lambda r: ", ".join(
+        f"{k}={v}" for k, v in zip(keys, r)), axis=1)
+
+
+def _raw(table: RawTable, col: _Collector, canonical: str) -> pd.Series:
+    """The column's cells as written in the file, for messages."""
+    return table.frame[col.export_names.get(table.name, {}).get(canonical, canonical)]
+
+
+def _check_duplicates(table: RawTable, frame: pd.DataFrame, keys: list[str], what: str,
+                      col: _Collector) -> None:
+    if not set(keys) <= set(frame.columns) or frame.empty:
+        return
+    dup = frame.duplicated(subset=keys, keep="first").to_numpy()
+    if dup.any():
+        col.add_rows(table, keys[-1], dup, _key_text(frame, keys), f"{what} appears twice")
+
+
+def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], known: pd.DataFrame,
+                      message: str, col: _Collector) -> None:
+    if not set(keys) <= set(frame.columns) or not set(keys) <= set(known.columns):
+        return
+    idx = pd.MultiIndex.from_frame(known[keys].astype("string"))
+    probe = pd.MultiIndex.from_frame(frame[keys].astype("string"))
+    bad = ~probe.isin(idx) & frame[keys].notna().all(axis=1).to_numpy()
+    col.add_rows(table, keys[-1], bad, _key_text(frame, keys), message)
+
+
+def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], cfg: dict,
+                  col: _Collector) -> None:
+    con, res = frames["contacts"], frames["responses"]
+    tc, tr = tables["contacts"], tables["responses"]
+    _check_duplicates(tc, con, ["wave", "contact_id"], "the same contact in the same wave", col)
+    _check_duplicates(tr, res, ["wave", "contact_id"], "a second response of the same contact", col)
+    _check_membership(tr, res, ["wave", "contact_id"], con,
+                      "response from a contact who is not in the invitation frame of that wave",
+                      col)
+    keys = ["wave", "contact_id"]
+    if set(keys + ["responded"]) <= set(con.columns) and set(keys) <= set(res.columns):
+        answered = pd.MultiIndex.from_frame(res[keys].astype("string"))
+        has_resp = pd.MultiIndex.from_frame(con[keys].astype("string")).isin(answered)
+        bad = has_resp & (con["responded"].fillna(True) == False).to_numpy()  # noqa: E712
+        col.add_rows(tc, "responded", bad, _raw(tc, col, "responded"),
+                     "responded is false but a response exists")
+    if {"confidential"} <= set(con.columns) & set(res.columns) and set(keys) <= set(res.columns):
+        joined = res[keys + ["confidential"]].merge(
+            con[keys + ["confidential"]], on=keys, how="left", suffixes=("", "_frame"))
+        bad = (joined["confidential"].notna() & joined["confidential_frame"].notna()
+               & (joined["confidential"] != joined["confidential_frame"])).to_numpy(dtype=bool)
+        col.add_rows(tr, "confidential", bad, _raw(tr, col, "confidential"),
+                     "disagrees with the contacts table")
+    declared = cfg.get("waves")
+    if declared:
+        for role in ("contacts", "responses"):
+            f = frames[role]
+            if "wave" in f.columns:
+                bad = f["wave"].notna() & ~f["wave"].isin(list(declared))
+                col.add_rows(tables[role], "wave", bad, f["wave"],
+                             f"wave not declared in study.yaml (declared: {sorted(declared)})")
+    acc = frames.get("accounts")
+    if acc is not None and "account_id" in acc.columns:
+        ta = tables["accounts"]
+        akeys = ["account_id", "wave"] if "wave" in acc.columns else ["account_id"]
+        _check_duplicates(ta, acc, akeys, "the same account", col)
+        if "account_id" in con.columns:
+            ckeys = akeys if "wave" in con.columns else ["account_id"]
+            _check_membership(tc, con, ckeys, acc, "account id unknown in the accounts table", col)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _instruments(cfg: dict, root: Path) -> tuple[Instrument, dict[str, Instrument]]:
+    def _one(ref: str) -> Instrument:
+        p = Path(str(ref))
+        try:
+            if p.suffix in (".yaml", ".yml"):
+                return load_instrument(root / p)
+            return load_instrument(str(ref))
+        except InstrumentError as exc:
+            raise ValidationError([Problem("study.yaml", "instrument", None, ref, str(exc))]) from exc
+
+    main = _one(cfg.get("instrument", "crq"))
+    batteries = {b.name: b for b in (_one(r) for r in cfg.get("batteries") or [])}
+    return main, batteries
+
+
+def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS) -> Study:
+    """Load, type and validate a study folder.
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        Folder holding ``study.yaml`` and the tables it names.
+    max_problems : int
+        How many problems to list before counting the rest.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    ValidationError
+        Every problem found: missing required columns, values off the scale (NPS 11, an item
+        0 or 8), text in numeric columns, the same contact twice in a wave, a response with no
+        contact in the frame, ``responded`` false where a response exists, unknown account ids,
+        undeclared waves, unreadable files. Each names file, column, row and value.
+
+    Notes
+    -----
+    Validated by the malformed-export corpus in ``tests/malformed/`` (each case rejected with
+    its file, column, row and value; raw bytes unchanged) and by property tests.
+    """
+    root = Path(study_dir).resolve()
+    cfg = read_study_config(root)
+    instrument, batteries = _instruments(cfg, root)
+    read = cfg.get("read") or {}
+    codes = {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
+    col = _Collector(max_problems)
+    item_scale = (instrument.scale_min, instrument.scale_max)
+    scales = {i: item_scale for i in instrument.items}
+    for b in batteries.values():
+        scales.update({i: (b.scale_min, b.scale_max) for i in b.items})
+    tables: dict[str, RawTable] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    files: dict[str, Path] = {}
+    for role in ("contacts", "responses", "accounts"):
+        ref = (cfg["files"] or {}).get(role)
+        if ref is None:
+            continue
+        files[role] = root / str(ref).split("#", 1)[0]
+        try:
+            tables[role] = read_raw_table(root / str(ref), encoding=read.get("encoding", "auto"),
+                                          delimiter=read.get("delimiter", "auto"),
+                                          decimal=read.get("decimal", "auto"))
+        except ValidationError as exc:
+            for p in exc.problems:
+                col.add(p)
+            continue
+        types = dict(TABLE_COLUMNS[role])
+        required = list(REQUIRED_COLUMNS[role])
+        if role == "responses":
+            types.update({i: "scale" for i in scales})
+            required += instrument.items
+        frames[role] = _typed_table(tables[role], role, (cfg.get("columns") or {}).get(role) or {},
+                                    types, scales, required, codes, col)
+    if {"contacts", "responses"} <= set(frames):
+        _cross_checks(tables, frames, cfg, col)
+    col.raise_if_any()
+    return Study(
+        name=str(cfg.get("study", root.name)), client=str(cfg.get("client", "")), root=root,
+        config=cfg, instrument=instrument, batteries=batteries, contacts=frames["contacts"],
+        responses=frames["responses"], accounts=frames.get("accounts"), files=files,
+        read_info={r: {"encoding": t.encoding, "delimiter": t.delimiter}
+                   for r, t in tables.items()},
+    )

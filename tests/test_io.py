@@ -1,0 +1,88 @@
+"""Loading and validating studies (crqlab.io, crqlab.tables)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import build_study_frames, write_study
+
+from crqlab import ValidationError, load_study
+
+
+def test_loads_typed_study(small_study):
+    s = load_study(small_study)
+    assert s.waves == [1, 2]
+    assert s.contacts["responded"].dtype == "boolean"
+    assert s.responses["trust_1"].dtype == "Int64"
+    assert s.responses["nps"].between(0, 10).all()
+    assert isinstance(s.contacts["role"].dtype, pd.CategoricalDtype)
+    r = s.respondents()
+    assert len(r) == len(s.responses)
+    assert not {"contact_name", "contact_email"} & set(r.columns)
+    assert r["confidential"].dtype == "boolean"
+    assert set(s.input_hashes()) == {"study.yaml", "contacts.csv", "responses.csv", "accounts.csv"}
+
+
+def test_pii_blanked_for_confidential(small_study):
+    r = load_study(small_study).respondents(pii=True)
+    conf = r["confidential"].fillna(True).astype(bool)
+    assert r.loc[conf, "contact_name"].isna().all()
+    assert r.loc[~conf, "contact_name"].notna().all()
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "parquet"])
+def test_other_formats_load_the_same(tmp_path, fmt):
+    frames = build_study_frames()
+    a = load_study(write_study(tmp_path / "csv", *frames))
+    b = load_study(write_study(tmp_path / fmt, *frames, fmt=fmt))
+    pd.testing.assert_frame_equal(a.responses, b.responses)
+    pd.testing.assert_frame_equal(a.contacts, b.contacts)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252"])
+def test_excel_dialect_semicolon_comma_decimal(tmp_path, encoding):
+    c, r, a = build_study_frames()
+    c["tenure_years"] = 2.5
+    c["account_id"] = c["account_id"].str.replace("A", "Zürich-")
+    a["account_id"] = a["account_id"].str.replace("A", "Zürich-")
+    folder = write_study(tmp_path / "x", c, r, a)
+    for name, frame in (("contacts.csv", c), ("responses.csv", r), ("accounts.csv", a)):
+        text = frame.to_csv(index=False, sep=";", decimal=",")
+        (folder / name).write_bytes(text.encode(encoding))
+    s = load_study(folder)
+    assert s.contacts["tenure_years"].eq(2.5).all()
+    assert s.contacts["account_id"].str.startswith("Zürich-").all()
+    assert s.read_info["contacts"]["delimiter"] == ";"
+
+
+def test_dont_know_is_missing_not_zero(tmp_path):
+    c, r, a = build_study_frames()
+    r = r.astype({"trust_1": object})
+    r.loc[0, "trust_1"] = "Don't know"
+    s = load_study(write_study(tmp_path / "dk", c, r, a, config={"missing_codes": ["Don't know"]}))
+    assert pd.isna(s.responses.loc[0, "trust_1"])
+
+
+def test_reports_every_problem_with_file_column_row_value(tmp_path):
+    c, r, a = build_study_frames()
+    r = r.astype({"nps": object, "trust_2": object})
+    r.loc[0, "nps"] = 11        # file row 2
+    r.loc[3, "trust_2"] = "high"  # file row 5
+    folder = write_study(tmp_path / "bad", c, r, a)
+    raw = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(ValidationError) as err:
+        load_study(folder)
+    found = {(p.file, p.column, p.row, p.value) for p in err.value.problems}
+    assert ("responses.csv", "nps", 2, "11") in found
+    assert ("responses.csv", "trust_2", 5, "high") in found
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == raw  # raw files untouched
+
+
+def test_problem_cap_counts_the_rest(tmp_path):
+    c, r, a = build_study_frames(n_contacts=40)
+    r["nps"] = 12
+    with pytest.raises(ValidationError) as err:
+        load_study(write_study(tmp_path / "many", c, r, a), max_problems=5)
+    assert len(err.value.problems) == 5
+    assert err.value.truncated == len(r) - 5
+    assert "more not listed" in str(err.value)
