@@ -1,0 +1,124 @@
+"""Privacy of confidential respondents: small-cell suppression, safe verbatims, leak scanning.
+
+Rules (DESIGN.md, Privacy): no names, e-mails or contact ids of confidential respondents in any
+report; no verbatim attributed to them; no table cell or plot point for a group smaller than the
+minimum cell size (default 5). Every study notebook routes its tables through
+:func:`suppress_small` and its verbatims through :func:`safe_verbatims`; the runner scans every
+file it publishes with :func:`find_leaks` before it replaces the previous reports.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DEFAULT_MIN_CELL_SIZE", "suppress_small", "safe_verbatims", "scrub_text",
+           "confidential_identifiers", "find_leaks"]
+
+DEFAULT_MIN_CELL_SIZE = 5
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\w)\+?\d[\d ()/-]{7,}\d")
+
+
+def suppress_small(table: pd.DataFrame, n_col: str = "n", min_cell_size: int = DEFAULT_MIN_CELL_SIZE,
+                   value_cols: Iterable[str] | None = None) -> pd.DataFrame:
+    """Blank the numbers of rows whose group is smaller than ``min_cell_size``.
+
+    The rows stay (a reader sees that the group exists and was suppressed); their value
+    columns become missing, ``n`` is kept only as "< min" by setting it missing too, and a
+    boolean ``suppressed`` column says which rows were blanked.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per group, with a count column ``n_col``.
+    value_cols : iterable of str, optional
+        Columns to blank; default every numeric column except the count.
+    """
+    out = table.copy()
+    small = pd.to_numeric(out[n_col], errors="coerce").fillna(0) < min_cell_size
+    cols = list(value_cols) if value_cols is not None else [
+        c for c in out.columns if c != n_col and pd.api.types.is_numeric_dtype(out[c])
+        and not pd.api.types.is_bool_dtype(out[c])]
+    for c in cols + [n_col]:
+        if small.any():
+            out[c] = out[c].astype("float64") if pd.api.types.is_integer_dtype(out[c]) else out[c]
+            out.loc[small, c] = np.nan
+    before = out["suppressed"].fillna(False).astype(bool).to_numpy() if "suppressed" in out else False
+    out["suppressed"] = small.to_numpy() | before
+    return out
+
+
+def scrub_text(text: str, names: Iterable[str] = ()) -> str:
+    """Mask e-mail addresses, phone numbers and the given names inside free text."""
+    if not isinstance(text, str):
+        return text
+    out = _EMAIL.sub("[e-mail removed]", text)
+    out = _PHONE.sub("[number removed]", out)
+    for name in names:
+        if isinstance(name, str) and len(name) >= 3:
+            out = re.sub(re.escape(name), "[name removed]", out, flags=re.IGNORECASE)
+    return out
+
+
+def safe_verbatims(respondents: pd.DataFrame, column: str, *, by: str | None = None,
+                   min_cell_size: int = DEFAULT_MIN_CELL_SIZE, names: Iterable[str] = (),
+                   seed: int = 0) -> pd.DataFrame:
+    """Verbatims that identify nobody: text only (plus a group column), shuffled, scrubbed.
+
+    Contact and account ids, names and e-mails are never returned; e-mails, phone numbers and
+    the given ``names`` are masked inside the text; rows are shuffled with ``seed`` so that
+    order reveals nothing; a group (``by``) with fewer than ``min_cell_size`` verbatims is
+    dropped whole, and if the whole set is smaller than that, nothing is returned.
+    """
+    if column not in respondents:
+        return pd.DataFrame(columns=[c for c in (by, column) if c])
+    keep = [c for c in (by, column) if c]
+    out = respondents.loc[respondents[column].notna(), keep].copy()
+    out = out[out[column].astype(str).str.strip() != ""]
+    if by:
+        sizes = out.groupby(by, observed=True)[column].transform("size")
+        out = out[sizes >= min_cell_size]
+    if len(out) < min_cell_size:
+        return out.iloc[0:0].reset_index(drop=True)
+    names = list(names)
+    out[column] = out[column].astype(str).map(lambda t: scrub_text(t, names))
+    order = np.random.default_rng(seed).permutation(len(out))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def confidential_identifiers(study) -> set[str]:
+    """Names, e-mails and contact ids of every respondent who chose confidentiality."""
+    r = study.responses[["wave", "contact_id"]].copy()
+    conf = study.respondents()["confidential"].fillna(False).astype(bool).to_numpy()
+    keys = r.loc[conf]
+    c = study.contacts.merge(keys, on=["wave", "contact_id"])
+    ids: set[str] = set(c["contact_id"].dropna().astype(str))
+    for col in ("contact_name", "contact_email"):
+        if col in c:
+            ids |= {v for v in c[col].dropna().astype(str) if len(v) >= 3}
+    return ids
+
+
+def find_leaks(paths: Iterable[Path], identifiers: Iterable[str]) -> list[tuple[Path, str]]:
+    """Every (file, identifier) where a confidential identifier appears in a text file.
+
+    Identifiers are matched as whole tokens (``C12`` does not match ``C123``).
+    """
+    idents = sorted({i for i in identifiers if i}, key=len, reverse=True)
+    if not idents:
+        return []
+    pattern = re.compile(r"(?<![\w@.-])(" + "|".join(map(re.escape, idents)) + r")(?![\w@-])")
+    leaks = []
+    for p in paths:
+        p = Path(p)
+        try:
+            text = p.read_text(encoding="utf-8", errors="replace")
+        except (OSError, UnicodeError):
+            continue
+        for m in sorted(set(pattern.findall(text))):
+            leaks.append((p, m))
+    return leaks
