@@ -1,0 +1,65 @@
+"""Synthetic B2B relationship studies with planted truth.
+
+``generate(preset, seed, **overrides)`` returns a :class:`SyntheticStudy` (canonical contacts,
+responses and accounts tables, the study.yaml content and a JSON-serialisable ``truth``);
+``write_study`` writes it as a study folder. ``PRESETS`` holds the named parameter sets
+(:class:`SynthParams`). Every draw comes from one ``numpy.random.default_rng(seed)``.
+
+Generative model
+----------------
+1. **Accounts** (``n_accounts``) get an industry, region, account manager, size band, tier
+   and a contact-frame size (larger for larger bands). Each account manager has an onboarding
+   propensity; each wave an account team is *onboarded* with probability
+   ``expit(logit(onboarding_rate) + manager effect)``. Accounts can be *dormant* (Markov: onset,
+   persistence).
+2. **Contacts** per account: role (key decision maker, CX team, operational, administrative),
+   tenure (gamma), a privacy preference ``pi ~ N(0, 1)``. Contacts persist across waves; a share
+   ``contact_churn`` leaves between waves and is replaced by *newly included* contacts. Accounts
+   not retained leave the frame and are replaced by new accounts (all contacts newly included).
+3. **Latent relationship model** (unit variance within a wave, so coefficients are
+   standardised): the exogenous drivers *service*, *experience* and *solution* (correlated
+   ``exo_corr``, mean ``wave_shift`` in wave w) feed *trust* and *satisfaction*; trust and
+   satisfaction feed *commitment*; commitment drives *advocacy* (the 0-10 answer). Each latent's
+   innovation is account effect + person effect + wave-specific noise in the shares
+   ``variance_shares``: trust is mostly persistent, satisfaction mostly wave noise (so it is
+   more volatile from wave to wave). With ``kmv=True`` the ten Morgan-Hunt constructs of
+   ``kmv.yaml`` join, with its paths (antecedents -> trust/commitment -> outcomes); the KMV
+   antecedents are independent of the CRQ drivers.
+4. **Items**: for each item of ``crq.yaml`` (and ``kmv.yaml``), ``y* = location_i + scale *
+   (loading_i * eta + sqrt(1 - loading_i^2) e)``, cut at k + 0.5 and clipped to 1-7 (negative
+   skew and a ceiling). The 0-10 answer is ``nps_location + nps_scale * advocacy`` cut the same
+   way. A few item answers are "Don't know" (``dont_know_rate``).
+5. **Response**: logit p = wave intercept + role effect + onboarding + dormant + account
+   random effect + ``resp_nmar`` * commitment (not missing at random) + ``resp_privacy`` * pi in
+   waves without confidentiality. The wave intercept is solved so the mean probability over the
+   frame equals ``response_rate[w]``. Respondents get 0, 1 or 2 reminders (later for lower
+   commitment, so late respondents resemble non-respondents), ``days_to_respond`` and dates.
+6. **Confidentiality** (``optional`` waves): logit q = intercept(newly included or not) +
+   ``conf_dissatisfaction`` * (-satisfaction) + ``conf_dissatisfaction_new`` * newly_included
+   * (-satisfaction) + ``conf_privacy`` * pi; intercepts are solved so ``conf_rate`` of all and
+   ``conf_rate_new`` of newly included respondents choose it. *Named* respondents (all in
+   ``none`` waves, the non-choosers in ``optional`` waves) inflate every item by
+   ``inflation_item`` and the 0-10 answer by ``inflation_nps`` (scale units, added to y* before
+   thresholding), times max(0, 1 + ``inflation_privacy`` * pi). Honest and named answers share
+   the same noise, so the true inflation in scale points is known exactly.
+7. **Retention**: logit P(retained next wave) = ``retention_intercept`` + ``retention_slope`` *
+   account-mean commitment (all frame contacts) + ``retention_dormant`` * dormant.
+8. **Verbatims**: each respondent mentions each strength/weakness topic with a planted rate that
+   depends on tenure (``long_tenure_years``); text is one phrase per mentioned topic.
+9. **PII**: fake names and e-mails at ``<account>.example.com``.
+
+``truth`` records every parameter, the paths, loadings, response/confidentiality/retention
+models and per wave: the analytic population values (``population``: NPS, mean 0-10 answer,
+CRQ index and element means of honest answers), the realised frame values (``frame``: all
+invited contacts, honest; ``frame_reported``: as they would report under that wave's regime),
+the mean response probability, and the inflation of being named in scale points (``ate_*``
+over the frame, ``att_*`` over named respondents).
+"""
+from __future__ import annotations
+
+from .generate import SyntheticStudy, generate
+from .output import OutputExistsError, write_study
+from .params import PRESETS, SynthError, SynthParams
+
+__all__ = ["generate", "write_study", "SyntheticStudy", "SynthParams", "PRESETS", "SynthError",
+           "OutputExistsError"]
