@@ -1,0 +1,215 @@
+"""HTML for reviewers: executed notebooks without code, and the index page of a run.
+
+A study report is the executed notebook rendered in-process by nbconvert with every input cell
+and prompt removed, then finished here: a header naming the study, client, parameters, input
+hashes, date and crqlab version; a table of contents built from the headings; every image
+embedded as a ``data:`` URI (a local file is inlined, anything else is removed); no external
+scripts (the pages work offline). Successful reports carry no error output and no stderr
+(warnings stay in the executed ``.ipynb``); a failed report keeps the traceback and says which
+cell failed.
+
+Cells tagged ``remove-cell`` are dropped and cells tagged ``remove-output`` lose their outputs.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import mimetypes
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from bs4 import BeautifulSoup
+
+from .paths import PACKAGE_DIR
+
+__all__ = ["TEMPLATES_DIR", "notebook_title", "strip_for_review", "render_notebook",
+           "render_index", "format_number", "format_entry"]
+
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+_PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+
+
+def _templates():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["num"] = format_number
+    env.filters["entry"] = format_entry
+    return env
+
+
+def format_number(x: Any) -> str:
+    """A number for people: integers as is, floats to about three significant figures."""
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}".replace(",", " ") if abs(x) >= 10000 else str(x)
+    if isinstance(x, float):
+        ax = abs(x)
+        if ax >= 100:
+            return f"{x:.0f}"
+        if ax >= 10:
+            return f"{x:.1f}"
+        if ax >= 1:
+            return f"{x:.2f}"
+        if ax == 0:
+            return "0"
+        if ax < 0.001:
+            return f"{x:.1e}"
+        return f"{x:.3f}"
+    return str(x)
+
+
+def format_entry(entry: Mapping[str, Any]) -> str:
+    """One recorded entry as text: ``est [ci_low, ci_high] unit (n = n)``, or ``suppressed``."""
+    if entry.get("suppressed"):
+        return "suppressed (group below the minimum cell size)"
+    parts = [format_number(entry.get("est"))]
+    if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
+        parts.append(f"[{format_number(entry['ci_low'])}, {format_number(entry['ci_high'])}]")
+    if entry.get("unit"):
+        parts.append(str(entry["unit"]))
+    extra = []
+    if entry.get("p_value") is not None:
+        extra.append(f"p = {format_number(entry['p_value'])}")
+    if entry.get("n") is not None:
+        extra.append(f"n = {format_number(entry['n'])}")
+    if entry.get("n_accounts") is not None:
+        extra.append(f"{format_number(entry['n_accounts'])} accounts")
+    text = " ".join(parts)
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
+    """The first level-1 Markdown heading of a notebook, else ``default``."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or _PAPERMILL_ERROR_TAG in _tags(cell):
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return default
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def strip_for_review(nb: nbformat.NotebookNode, *, failed: bool) -> nbformat.NotebookNode:
+    """A copy of an executed notebook fit for reviewers (inputs are hidden by the exporter).
+
+    Drops ``remove-cell`` cells and the outputs of ``remove-output`` cells. Unless ``failed``:
+    drops stderr streams (warnings stay in the executed notebook) and papermill's error banners.
+    """
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        tags = _tags(cell)
+        if "remove-cell" in tags or (not failed and _PAPERMILL_ERROR_TAG in tags):
+            continue
+        if cell.cell_type == "code":
+            if "remove-output" in tags:
+                cell.outputs = []
+            elif not failed:
+                cell.outputs = [o for o in cell.outputs
+                                if not (o.output_type == "stream" and o.get("name") == "stderr")
+                                and o.output_type != "error"]
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def _inline_images(soup: BeautifulSoup, base_dir: Path | None) -> list[str]:
+    """Embed local images as data URIs; remove any other non-embedded image. Returns notes."""
+    notes = []
+    for img in soup.find_all("img"):
+        src = img.get("src", "")
+        if src.startswith("data:"):
+            continue
+        local = (base_dir / src) if base_dir is not None and "://" not in src else None
+        if local is not None and local.is_file():
+            mime = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
+            img["src"] = f"data:{mime};base64," + base64.b64encode(local.read_bytes()).decode()
+        else:
+            notes.append(f"image {src!r} is not embedded and was removed")
+            repl = soup.new_tag("span", attrs={"class": "crq-missing-image"})
+            repl.string = f"[image not available: {img.get('alt') or src}]"
+            img.replace_with(repl)
+    return notes
+
+
+def _toc(soup: BeautifulSoup) -> list[dict[str, Any]]:
+    toc = []
+    for h in soup.find_all(["h1", "h2", "h3"]):
+        if not h.get("id") or h.find_parent(class_="crq-header"):
+            continue
+        for a in h.find_all("a", class_="anchor-link"):
+            a.decompose()
+        toc.append({"id": h["id"], "text": h.get_text(" ", strip=True), "level": int(h.name[1])})
+    return toc
+
+
+def render_notebook(nb: nbformat.NotebookNode, *, header: Mapping[str, Any], failed: bool = False,
+                    error: Mapping[str, Any] | None = None,
+                    resources_dir: Path | None = None) -> tuple[str, list[str]]:
+    """Render an executed notebook to a stand-alone HTML report without code.
+
+    Parameters
+    ----------
+    nb : NotebookNode
+        The executed notebook.
+    header : mapping
+        ``title, study, client, notebook, parameters (dict), inputs (dict path -> sha256),
+        date, version``; shown at the top.
+    failed : bool
+        Keep error outputs and stderr, and show ``error`` (``cell_index, cell_tag,
+        first_line, ename, evalue, source``) in the header.
+    resources_dir : Path, optional
+        Folder that relative image paths in Markdown refer to (the notebooks folder).
+
+    Returns
+    -------
+    html : str
+    notes : list of str
+        Problems fixed on the way (an image that could not be embedded).
+    """
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True,
+                            anchor_link_text="")
+    body, _ = exporter.from_notebook_node(strip_for_review(nb, failed=failed))
+    soup = BeautifulSoup(body, "html.parser")
+    for script in soup.find_all("script", src=True):
+        script.decompose()  # require.js / MathJax from a CDN: the report must work offline
+    notes = _inline_images(soup, resources_dir)
+    toc = _toc(soup)
+    env = _templates()
+    css = (TEMPLATES_DIR / "crqlab.css").read_text(encoding="utf-8")
+    top = env.get_template("report_header.html.j2").render(
+        h=header, toc=toc, failed=failed, error=error, notes=notes)
+    style = soup.new_tag("style")
+    style.string = css
+    (soup.head or soup).append(style)
+    if soup.title is not None:
+        soup.title.string = f"{header.get('title', '')} – {header.get('study', '')}"
+    body_tag = soup.body or soup
+    body_tag.insert(0, BeautifulSoup(top, "html.parser"))
+    return str(soup), notes
+
+
+def render_index(*, run: Mapping[str, Any], notebooks: Sequence[Mapping[str, Any]]) -> str:
+    """The index page of a run: one row per notebook with its status and headline numbers.
+
+    ``run`` holds ``study, client, date, version, parameters, inputs``; each notebook
+    ``name, title, href, status, duration_s, headline (list of entries), error, warnings``.
+    """
+    env = _templates()
+    css = (TEMPLATES_DIR / "crqlab.css").read_text(encoding="utf-8")
+    return env.get_template("index.html.j2").render(run=run, notebooks=notebooks, css=css)

@@ -1,0 +1,667 @@
+"""``crqlab run``: execute the study notebooks with papermill and render reviewer reports.
+
+For each study folder the runner discovers the notebooks (``notebooks/*.ipynb``, sorted; no
+hand-kept list), executes them in parallel worker processes with papermill (working directory
+the notebooks folder), injecting only the parameters each notebook declares in its
+``parameters`` cell, renders each executed notebook to HTML without code, and writes::
+
+    reports/<study>/
+        index.html                    every report with its status and headline numbers
+        run.json                      provenance: parameters, input SHA-256, versions, seed, times
+        <notebook>/<notebook>.ipynb   the executed notebook
+        <notebook>/<notebook>.html    the report (a failed one keeps its traceback)
+        <notebook>/results.json       what the notebook recorded with crqlab.report
+
+The whole folder is built in a hidden sibling folder and swapped in at the end, so a run that
+is killed midway leaves the previous reports as they were. A failing notebook does not stop
+the others; the run then returns exit status 1 and names the notebook and the cell.
+
+Parameters: ``study_dir`` (absolute), ``results_path`` and ``seed`` (from ``study.yaml`` when it
+has one) are injected into every notebook that declares them; ``-f params.yaml`` and then
+``-p NAME VALUE`` override. A name no selected notebook declares is an error that lists the
+declared parameters and the notebooks declaring each. Values are checked against the type
+hint of the declaration.
+"""
+from __future__ import annotations
+
+import ast
+import fnmatch
+import hashlib
+import io
+import os
+import platform
+import shutil
+import sys
+import time
+import tokenize
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from . import report
+from .errors import CrqlabError
+from .paths import NOTEBOOKS_DIR, REPO_ROOT, REPORTS_DIR
+
+__all__ = ["Parameter", "NotebookContractError", "RawValue", "RunResult", "NotebookOutcome",
+           "VERSIONED_PACKAGES", "RESERVED_PARAMETERS", "discover_notebooks",
+           "notebook_parameters", "contract_problems", "study_info", "hash_inputs",
+           "resolve_parameters", "run", "run_cli"]
+
+#: Packages whose versions run.json records.
+VERSIONED_PACKAGES = ("crqlab", "pandas", "numpy", "scipy", "statsmodels", "semopy", "pingouin",
+                      "papermill", "matplotlib", "seaborn", "nbconvert")
+#: Parameters the runner sets itself; they cannot be given with -p / -f.
+RESERVED_PARAMETERS = ("study_dir", "results_path")
+_INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+class NotebookContractError(CrqlabError, ValueError):
+    """A notebook breaks the notebook contract (docs/notebooks.md)."""
+
+
+class RawValue(str):
+    """A parameter value as typed on the command line: parsed as YAML unless declared ``str``."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One declaration of a notebook's ``parameters`` cell: ``name: type = literal  # comment``."""
+
+    name: str
+    type: str
+    default: Any
+    comment: str
+
+
+# -- notebooks and their parameters -----------------------------------------------------------
+def discover_notebooks(notebooks_dir: Path | str = NOTEBOOKS_DIR,
+                       pattern: str = "*.ipynb") -> list[Path]:
+    """The notebooks in ``notebooks_dir`` whose file name matches ``pattern``, sorted by name."""
+    folder = Path(notebooks_dir)
+    if not folder.is_dir():
+        raise CrqlabError(f"notebooks folder {folder} does not exist")
+    found = sorted(p for p in folder.glob("*.ipynb")
+                   if fnmatch.fnmatch(p.name, pattern) and not p.name.startswith("."))
+    if not found:
+        raise CrqlabError(f"no notebook in {folder} matches {pattern!r}")
+    return found
+
+
+def _read(nb_or_path: nbformat.NotebookNode | Path | str) -> tuple[nbformat.NotebookNode, str]:
+    if isinstance(nb_or_path, (str, Path)):
+        return nbformat.read(str(nb_or_path), as_version=4), Path(nb_or_path).name
+    return nb_or_path, "notebook"
+
+
+def _parameters_cell(nb: nbformat.NotebookNode, name: str):
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise NotebookContractError(f"{name}: needs exactly one cell tagged 'parameters', "
+                                    f"found {len(tagged)}")
+    if code[0] is not tagged[0]:
+        raise NotebookContractError(f"{name}: the 'parameters' cell must be the first code cell")
+    return tagged[0]
+
+
+def notebook_parameters(nb_or_path: nbformat.NotebookNode | Path | str) -> dict[str, Parameter]:
+    """Parse a notebook's ``parameters`` cell: typed literal assignments with comments.
+
+    Raises
+    ------
+    NotebookContractError
+        No or several ``parameters`` cells, or it is not the first code cell, or a line is not
+        ``name: type = literal  # comment``.
+    """
+    nb, name = _read(nb_or_path)
+    source = _parameters_cell(nb, name).source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise NotebookContractError(f"{name}: parameters cell does not parse: {exc}") from exc
+    comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT}
+    params: dict[str, Parameter] = {}
+    for stmt in tree.body:
+        where = f"{name}: parameters cell line {stmt.lineno}"
+        if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                and stmt.value is not None):
+            raise NotebookContractError(f"{where}: only `name: type = literal  # comment` "
+                                        "lines belong here (derived values go in the next cell)")
+        try:
+            default = ast.literal_eval(stmt.value)
+        except ValueError as exc:
+            raise NotebookContractError(f"{where}: {stmt.target.id} is not a literal") from exc
+        comment = comments.get(stmt.end_lineno or stmt.lineno, "")
+        if not comment:
+            raise NotebookContractError(f"{where}: {stmt.target.id} needs a comment saying what "
+                                        "it is, on the same line")
+        params[stmt.target.id] = Parameter(stmt.target.id, ast.unparse(stmt.annotation),
+                                           default, comment)
+    return params
+
+
+def contract_problems(path: Path | str) -> list[str]:
+    """Everything wrong with a committed notebook: outputs, execution counts, parameters cell."""
+    nb, name = _read(path)
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs"):
+            problems.append(f"{name}: cell {i} has outputs (commit notebooks stripped)")
+        if cell.get("execution_count") is not None:
+            problems.append(f"{name}: cell {i} has an execution count (commit notebooks stripped)")
+    if "papermill" in nb.metadata:
+        problems.append(f"{name}: has papermill metadata (an executed copy was committed)")
+    try:
+        params = notebook_parameters(nb)
+        for p in params.values():
+            problems += [f"{name}: {m}" for m in _type_problems(p.name, p.default, p.type)]
+    except NotebookContractError as exc:
+        problems.append(str(exc).replace("notebook:", f"{name}:", 1))
+    return problems
+
+
+# -- typing of parameter values ---------------------------------------------------------------
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,), "int": (int,), "float": (float, int), "bool": (bool,),
+    "list": (list,), "dict": (dict,), "tuple": (tuple, list), "None": (type(None),),
+}
+
+
+def _type_problems(name: str, value: Any, hint: str) -> list[str]:
+    options = [o.strip().split("[", 1)[0] for o in hint.split("|")]
+    if "Optional" in hint.split("[", 1)[0]:
+        options = ["None"] + [o.strip().split("[", 1)[0]
+                              for o in hint.split("[", 1)[1].rstrip("]").split(",")]
+    known = [o for o in options if o in _TYPES]
+    if len(known) != len(options):
+        return []  # a hint we do not check (e.g. a class); accept the value
+    for opt in known:
+        if isinstance(value, bool) and opt in ("int", "float"):
+            continue
+        if isinstance(value, _TYPES[opt]):
+            return []
+    return [f"parameter {name} is declared {hint} but the value {value!r} is "
+            f"{type(value).__name__}"]
+
+
+def _coerce(name: str, value: Any, param: Parameter) -> Any:
+    if isinstance(value, RawValue):
+        value = str(value) if param.type == "str" else yaml.safe_load(str(value))
+    problems = _type_problems(name, value, param.type)
+    if problems:
+        raise CrqlabError(problems[0])
+    if param.type == "float" and isinstance(value, int):
+        value = float(value)
+    return value
+
+
+def resolve_parameters(declared: Mapping[str, Mapping[str, Parameter]],
+                       base: Mapping[str, Any], overrides: Mapping[str, Any]
+                       ) -> dict[str, dict[str, Any]]:
+    """The parameters to inject into each notebook.
+
+    ``base`` (study_dir, results_path, seed from study.yaml) goes to the notebooks that declare
+    each name; ``overrides`` (-f then -p) must each be declared by at least one notebook.
+    """
+    reserved = [k for k in overrides if k in RESERVED_PARAMETERS]
+    if reserved:
+        raise CrqlabError(f"parameter(s) {reserved} are set by crqlab run itself (study_dir is "
+                          "the STUDY_DIR argument)")
+    unknown = [k for k in overrides if not any(k in p for p in declared.values())]
+    if unknown:
+        owners: dict[str, list[str]] = {}
+        for nb, params in declared.items():
+            for k in params:
+                owners.setdefault(k, []).append(nb)
+        listing = "; ".join(f"{k} ({', '.join(v)})" for k, v in sorted(owners.items()))
+        raise CrqlabError(f"unknown parameter(s) {unknown}: no selected notebook declares "
+                          f"them. Declared: {listing or 'none'}")
+    out = {}
+    for nb, params in declared.items():
+        given = {**base, **overrides}
+        out[nb] = {k: _coerce(k, v, params[k]) for k, v in given.items() if k in params}
+    return out
+
+
+# -- study facts and provenance ---------------------------------------------------------------
+def study_info(study_dir: Path | str) -> dict[str, Any]:
+    """``study``, ``client``, ``seed`` and ``min_cell_size`` from a study folder's study.yaml."""
+    folder = Path(study_dir)
+    path = folder / "study.yaml"
+    if not path.is_file():
+        raise CrqlabError(f"{folder} is not a study folder: no study.yaml (draft one with "
+                          f"`crqlab init {folder}`)")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise CrqlabError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise CrqlabError(f"{path}: must be a mapping")
+    return {"study": str(spec.get("study") or folder.resolve().name),
+            "client": spec.get("client"), "seed": spec.get("seed"),
+            "min_cell_size": spec.get("min_cell_size")}
+
+
+def hash_inputs(study_dir: Path | str) -> dict[str, str]:
+    """SHA-256 of every file in the study folder (recursive, hidden files skipped), by path."""
+    folder = Path(study_dir)
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+            h = hashlib.sha256()
+            with open(p, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            out[rel.as_posix()] = h.hexdigest()
+    return out
+
+
+def _versions() -> dict[str, str | None]:
+    out = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _display_path(p: Path) -> str:
+    try:
+        return p.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+# -- executing one notebook (runs in a worker process) -----------------------------------------
+@dataclass
+class NotebookOutcome:
+    """What happened to one notebook."""
+
+    name: str
+    title: str
+    status: str  # "ok" | "failed"
+    duration_s: float
+    parameters: dict[str, Any]
+    error: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+    def describe_error(self) -> str:
+        e = self.error or {}
+        cell = f"cell {e.get('cell_index')}" if e.get("cell_index") is not None else "no cell"
+        tag = f", tag {e['cell_tag']!r}" if e.get("cell_tag") else ""
+        first = f": `{e['first_line']}`" if e.get("first_line") else ""
+        return f"{self.name} failed in {cell}{tag}{first} - {e.get('ename')}: {e.get('evalue')}"
+
+
+def _error_cell(executed: nbformat.NotebookNode | None, exc: BaseException) -> dict[str, Any]:
+    """Locate the failing cell (the one with an error output), numbered as in the source notebook.
+
+    papermill adds an injected-parameters cell and error banners; they are not counted.
+    """
+    info: dict[str, Any] = {"ename": getattr(exc, "ename", type(exc).__name__),
+                            "evalue": str(getattr(exc, "evalue", exc)).strip()[:500],
+                            "cell_index": None, "cell_tag": None, "first_line": None,
+                            "source": None}
+    if executed is None:
+        return info
+    added = {"injected-parameters", "papermill-error-cell-tag"}
+    source_index = 0
+    for cell in executed.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if added & set(tags):
+            continue
+        if cell.cell_type == "code" and any(o.get("output_type") == "error"
+                                            for o in cell.get("outputs", [])):
+            lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+            tags = [t for t in tags if t not in added]
+            info.update(cell_index=source_index, cell_tag=tags[0] if tags else None,
+                        first_line=lines[0][:120] if lines else "", source=cell.source[:2000])
+            break
+        source_index += 1
+    return info
+
+
+def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
+    """Execute and render one notebook; never raises for a notebook's own failure."""
+    import papermill as pm
+
+    from .rendering import notebook_title, render_notebook
+
+    src, out_dir = Path(task["notebook"]), Path(task["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed_path = out_dir / src.name
+    os.environ["MPLBACKEND"] = _INLINE_BACKEND  # make figures show in the kernel (not Agg)
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    start = time.perf_counter()
+    error, exc = None, None
+    try:
+        pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
+                            cwd=str(src.parent), progress_bar=False, log_output=False,
+                            execution_timeout=task.get("timeout"), kernel_name=task.get("kernel"),
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    except Exception as e:  # noqa: BLE001 - any failure of a notebook is reported, not raised
+        exc = e
+    duration = time.perf_counter() - start
+    executed = (nbformat.read(str(executed_path), as_version=4) if executed_path.is_file()
+                else nbformat.read(str(src), as_version=4))
+    if exc is not None:
+        error = _error_cell(executed, exc)
+    warnings = []
+    results_file = out_dir / "results.json"
+    if error is None and not results_file.is_file():
+        warnings.append("the notebook saved no results.json (crqlab.report.save)")
+        report.write_atomic(results_file, report.Recorder().to_json())
+    header = dict(task["header"], title=notebook_title(executed, src.stem), notebook=src.name)
+    try:
+        html, notes = render_notebook(executed, header=header, failed=error is not None,
+                                      error=error, resources_dir=src.parent)
+    except Exception as e:  # noqa: BLE001 - rendering trouble must not lose the run
+        html, notes = f"<html><body><h1>{src.name}</h1><p>could not render: {e!r}</p></body></html>", []
+        error = error or {"ename": type(e).__name__, "evalue": f"rendering failed: {e}",
+                          "cell_index": None, "cell_tag": None, "first_line": None}
+    warnings += notes
+    report.write_atomic(out_dir / f"{src.stem}.html", html)
+    return {"name": src.name, "title": header["title"],
+            "status": "ok" if error is None else "failed", "duration_s": round(duration, 2),
+            "parameters": task["display_parameters"], "error": error, "warnings": warnings}
+
+
+# -- a whole run ------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    """The outcome of running one study: where the reports are and each notebook's status."""
+
+    study: str
+    out_dir: Path
+    outcomes: list[NotebookOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status == "ok" for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[NotebookOutcome]:
+        return [o for o in self.outcomes if o.status != "ok"]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _tidy_previous(out: Path) -> None:
+    """Restore reports left aside by a run killed during its final swap; drop dead partials."""
+    parent = out.parent
+    if not parent.is_dir():
+        return
+    for p in parent.glob(f".{out.name}.partial-*"):
+        pid = p.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+    olds = sorted(parent.glob(f".{out.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not out.exists():
+        os.replace(olds[-1], out)
+        olds = olds[:-1]
+    for p in olds:
+        pid = p.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _swap_in(staging: Path, out: Path, token: str) -> None:
+    """Replace ``out`` by ``staging``: two renames in one folder, then delete the old copy."""
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}-{token}"
+        os.replace(out, old)
+        os.replace(staging, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
+def _default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _mp_context():
+    """Worker processes: forked from a server that has imported the heavy modules once."""
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["crqlab.runner", "crqlab.rendering", "papermill",
+                                    "nbconvert", "bs4", "jinja2"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: bool
+                 ) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc=label, unit="notebook", disable=None if progress else True)
+    results = []
+    try:
+        if jobs <= 1 or len(tasks) == 1:
+            for task in tasks:
+                bar.set_postfix_str(Path(task["notebook"]).name)
+                results.append(_execute_one(task))
+                bar.update()
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
+                                     mp_context=_mp_context()) as pool:
+                futures = [pool.submit(_execute_one, t) for t in tasks]
+                for fut in as_completed(futures):
+                    res = fut.result()
+                    bar.set_postfix_str(f"{res['name']} {res['status']}")
+                    results.append(res)
+                    bar.update()
+    finally:
+        bar.close()
+    order = {Path(t["notebook"]).name: i for i, t in enumerate(tasks)}
+    return sorted(results, key=lambda r: order[r["name"]])
+
+
+def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
+        notebooks: str = "*.ipynb", jobs: int | None = None, out: Path | str | None = None,
+        notebooks_dir: Path | str | None = None, timeout: int | None = None,
+        kernel: str | None = None, progress: bool = True) -> RunResult:
+    """Execute the notebooks of one study and write its reports folder.
+
+    Parameters
+    ----------
+    study_dir : path
+        Study folder holding ``study.yaml``.
+    parameters : mapping, optional
+        Overrides (``-f`` then ``-p``); :class:`RawValue` strings are parsed by declared type.
+    notebooks : str
+        Glob on notebook file names.
+    jobs : int, optional
+        Notebooks executed at once, each in its own process (default: usable cores).
+    out : path, optional
+        Reports folder (default ``reports/<study>``).
+    notebooks_dir : path, optional
+        Where the notebooks live (default :data:`crqlab.paths.NOTEBOOKS_DIR`).
+    timeout : int, optional
+        Seconds a single cell may run.
+
+    Returns
+    -------
+    RunResult
+    """
+    study_dir = Path(study_dir).resolve()
+    info = study_info(study_dir)
+    paths = discover_notebooks(notebooks_dir if notebooks_dir is not None else NOTEBOOKS_DIR,
+                               notebooks)
+    declared = {p.name: notebook_parameters(p) for p in paths}
+    out = Path(out) if out is not None else REPORTS_DIR / info["study"]
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _tidy_previous(out)
+    token = uuid.uuid4().hex[:8]
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}-{token}"
+    started = datetime.now(timezone.utc)
+    inputs = hash_inputs(study_dir)
+    base = {"study_dir": str(study_dir)}
+    if info["seed"] is not None:
+        base["seed"] = info["seed"]
+    overrides = dict(parameters or {})
+    per_nb = resolve_parameters(declared, {**base, "results_path": ""}, overrides)
+    header = {"study": info["study"], "client": info["client"], "inputs": inputs,
+              "date": started.strftime("%Y-%m-%d %H:%M UTC"), "version": _versions()["crqlab"]}
+    tasks = []
+    for p in paths:
+        nb_out = staging / p.stem
+        injected = dict(per_nb[p.name])
+        if "results_path" in injected:
+            injected["results_path"] = str(nb_out / "results.json")
+        shown = {k: (_display_path(Path(v)) if k == "study_dir" else v)
+                 for k, v in injected.items() if k != "results_path"}
+        tasks.append({"notebook": str(p.resolve()), "out_dir": str(nb_out),
+                      "parameters": injected, "display_parameters": shown,
+                      "header": dict(header, parameters=shown), "timeout": timeout,
+                      "kernel": kernel})
+    staging.mkdir(parents=True)
+    try:
+        raw = _execute_all(tasks, jobs or _default_jobs(), info["study"], progress)
+        outcomes = [NotebookOutcome(**r) for r in raw]
+        _write_run_files(staging, info, outcomes, declared, overrides, inputs, started)
+        _swap_in(staging, out, token)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return RunResult(study=info["study"], out_dir=out, outcomes=outcomes)
+
+
+def _effective_seed(outcomes: Sequence[NotebookOutcome], declared) -> Any:
+    seeds = {}
+    for o in outcomes:
+        if "seed" in declared[o.name]:
+            seeds[o.name] = o.parameters.get("seed", declared[o.name]["seed"].default)
+    values = set(map(repr, seeds.values()))
+    if len(values) == 1:
+        return next(iter(seeds.values()))
+    return seeds or None
+
+
+def _write_run_files(staging: Path, info: Mapping[str, Any], outcomes: list[NotebookOutcome],
+                     declared, overrides: Mapping[str, Any], inputs: Mapping[str, str],
+                     started: datetime) -> None:
+    from .rendering import render_index
+
+    versions = _versions()
+    doc = {
+        "study": info["study"], "client": info["client"],
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(), "platform": platform.platform(),
+        "packages": versions,
+        "parameters": {k: (str(v) if isinstance(v, RawValue) else v)
+                       for k, v in overrides.items()},
+        "seed": _effective_seed(outcomes, declared),
+        "inputs": dict(inputs),
+        "notebooks": [{"name": o.name, "title": o.title, "status": o.status,
+                       "duration_s": o.duration_s,
+                       "parameters": {**{k: p.default for k, p in declared[o.name].items()
+                                         if k != "results_path"}, **o.parameters},
+                       "error": ({k: v for k, v in o.error.items() if k != "source"}
+                                 if o.error else None),
+                       "warnings": o.warnings} for o in outcomes],
+    }
+    report.write_atomic(staging / "run.json", report.to_json(_jsonable(doc)))
+    rows = []
+    for o in outcomes:
+        res = staging / o.stem / "results.json"
+        entries = report.headline(report.load(res)) if res.is_file() else []
+        rows.append({"name": o.name, "title": o.title, "status": o.status,
+                     "href": f"{o.stem}/{o.stem}.html", "duration_s": o.duration_s,
+                     "headline": entries, "error": o.error, "warnings": o.warnings})
+    run_meta = {"study": info["study"], "client": info["client"],
+                "date": started.strftime("%Y-%m-%d %H:%M UTC"), "version": versions["crqlab"],
+                "parameters": doc["parameters"], "inputs": dict(inputs),
+                "n_ok": sum(o.status == "ok" for o in outcomes),
+                "n_failed": sum(o.status != "ok" for o in outcomes)}
+    report.write_atomic(staging / "index.html", render_index(run=run_meta, notebooks=rows))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return report.clean_value(obj)
+    return str(obj)
+
+
+# -- command line -----------------------------------------------------------------------------
+def _cli_parameters(args) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if getattr(args, "parameters_file", None):
+        path = Path(args.parameters_file)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise CrqlabError(f"cannot read parameters file {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise CrqlabError(f"{path}: a parameters file is a mapping of name: value")
+        params.update(loaded)
+    for name, value in getattr(args, "parameter", None) or []:
+        params[name] = RawValue(value)
+    return params
+
+
+def run_cli(args) -> int:
+    """Entry point of ``crqlab run`` (see :func:`crqlab.cli.build_parser`); returns the exit code.
+
+    With several study folders, ``--out`` is the parent folder of their report folders.
+    """
+    if getattr(args, "scheduler", None):
+        raise CrqlabError("--scheduler (Dask) is not available for `crqlab run` yet; notebooks "
+                          "run in local processes (--jobs)")
+    if args.jobs is not None and args.jobs < 1:
+        raise CrqlabError(f"--jobs must be at least 1, got {args.jobs}")
+    params = _cli_parameters(args)
+    status = 0
+    for study_dir in args.study_dirs:
+        out = None
+        if args.out:
+            out = Path(args.out)
+            if len(args.study_dirs) > 1:
+                out = out / study_info(study_dir)["study"]
+        result = run(study_dir, parameters=params, notebooks=args.notebooks, jobs=args.jobs,
+                     out=out)
+        for o in result.failed:
+            print(f"crqlab run: {o.describe_error()}\n  report kept: "
+                  f"{_display_path(result.out_dir / o.stem / (o.stem + '.html'))}",
+                  file=sys.stderr)
+        n_ok = len(result.outcomes) - len(result.failed)
+        print(f"{result.study}: {n_ok}/{len(result.outcomes)} notebooks ok -> "
+              f"{_display_path(result.out_dir / 'index.html')}")
+        if not result.ok:
+            status = 1
+    return status
