@@ -46,6 +46,12 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "tier": "category", "dormant": "bool", "retained_next_wave": "bool",
     },
 }
+#: Identifying columns: a blank cell there is an error (other values may be missing).
+KEY_COLUMNS = {
+    "contacts": ("wave", "contact_id", "account_id"),
+    "responses": ("wave", "contact_id"),
+    "accounts": ("account_id",),
+}
 REQUIRED_COLUMNS = {
     "contacts": ("wave", "contact_id", "account_id", "role", "responded"),
     "responses": ("wave", "contact_id", "nps"),  # + the instrument's items
@@ -220,6 +226,9 @@ def read_study_config(study_dir: Path) -> dict:
     if not isinstance(files, dict) or not {"contacts", "responses"} <= set(files or {}):
         problems.append(Problem("study.yaml", "files", None, files,
                                 "'files' must name at least contacts and responses"))
+    elif any(not isinstance(v, str) or not v.strip() for v in files.values()):
+        problems.append(Problem("study.yaml", "files", None, files,
+                                "each entry of 'files' must be a file name"))
     unknown_tables = sorted(set(files or {}) - set(TABLE_COLUMNS)) if isinstance(files, dict) else []
     for t in unknown_tables:
         problems.append(Problem("study.yaml", "files", None, t, "unknown table role"))
@@ -272,12 +281,13 @@ class _Collector:
         room = max(self.cap - len(self.problems), 0)
         vals = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else values
         for r in rows[:room]:
+            value = None if pd.isna(vals[r]) else vals[r]  # a blank cell has no value to show
             self.add(Problem(table.name, self.column(table.name, column),
-                             int(r) + table.row_offset, vals[r], message))
+                             table.file_row(r), value, message))
         self.dropped += max(len(rows) - room, 0)
 
     def raise_if_any(self) -> None:
-        if self.problems:
+        if self.problems or self.dropped:
             raise ValidationError(self.problems, truncated=self.dropped)
 
 
@@ -318,7 +328,10 @@ def _to_number(s: pd.Series, decimal: str) -> pd.Series:
     t = s
     if decimal == ",":
         t = t.str.replace(",", ".", regex=False)
-    return pd.to_numeric(t, errors="coerce")
+    # float64 with NaN: to_numeric on a string column gives a nullable dtype whose comparisons
+    # are NA where a cell is blank, which no boolean mask accepts.
+    num = pd.to_numeric(t, errors="coerce")
+    return pd.Series(num.to_numpy(dtype=float, na_value=np.nan), index=s.index)
 
 
 def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: set[str],
@@ -387,15 +400,23 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
             out[name] = _convert(table, frame, name, types[name], codes, scales.get(name), col)
         else:
             out[name] = _infer(frame[name], table.decimal)
+    for key in KEY_COLUMNS[role]:
+        if key in frame.columns:
+            col.add_rows(table, key, frame[key].isna(), frame[key],
+                         f"{key} is blank; every {role} row needs one")
     return pd.DataFrame(out, index=frame.index)
 
 
 # ---------------------------------------------------------------------------------------------
 # cross-table rules
 
-def _key_text(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    return frame[keys].astype("string").fillna("").agg(lambda r: ", ".join(
-        f"{k}={v}" for k, v in zip(keys, r)), axis=1)
+def _key_text(frame: pd.DataFrame, keys: list[str], mask: np.ndarray) -> np.ndarray:
+    """``"wave=1, contact_id=C7"`` for the flagged rows only (the rest stay None)."""
+    out = np.full(len(frame), None, dtype=object)
+    rows = np.flatnonzero(mask)[:MAX_PROBLEMS * 5]
+    sub = frame[keys].iloc[rows].astype("string").fillna("")
+    out[rows] = [", ".join(f"{k}={v}" for k, v in zip(keys, r)) for r in sub.itertuples(index=False)]
+    return out
 
 
 def _raw(table: RawTable, col: _Collector, canonical: str) -> pd.Series:
@@ -409,7 +430,7 @@ def _check_duplicates(table: RawTable, frame: pd.DataFrame, keys: list[str], wha
         return
     dup = frame.duplicated(subset=keys, keep="first").to_numpy()
     if dup.any():
-        col.add_rows(table, keys[-1], dup, _key_text(frame, keys), f"{what} appears twice")
+        col.add_rows(table, keys[-1], dup, _key_text(frame, keys, dup), f"{what} appears twice")
 
 
 def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], known: pd.DataFrame,
@@ -419,7 +440,8 @@ def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], kno
     idx = pd.MultiIndex.from_frame(known[keys].astype("string"))
     probe = pd.MultiIndex.from_frame(frame[keys].astype("string"))
     bad = ~probe.isin(idx) & frame[keys].notna().all(axis=1).to_numpy()
-    col.add_rows(table, keys[-1], bad, _key_text(frame, keys), message)
+    if bad.any():
+        col.add_rows(table, keys[-1], bad, _key_text(frame, keys, bad), message)
 
 
 def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], cfg: dict,
@@ -438,9 +460,13 @@ def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], 
         bad = has_resp & (con["responded"].fillna(True) == False).to_numpy()  # noqa: E712
         col.add_rows(tc, "responded", bad, _raw(tc, col, "responded"),
                      "responded is false but a response exists")
-    if {"confidential"} <= set(con.columns) & set(res.columns) and set(keys) <= set(res.columns):
+    if ({"confidential"} <= set(con.columns) & set(res.columns)
+            and set(keys) <= set(res.columns) & set(con.columns)):
+        # One frame row per key (duplicates are reported above), so that the merge keeps the
+        # responses' rows in order and row numbers stay aligned.
+        frame_conf = con[keys + ["confidential"]].drop_duplicates(subset=keys, keep="first")
         joined = res[keys + ["confidential"]].merge(
-            con[keys + ["confidential"]], on=keys, how="left", suffixes=("", "_frame"))
+            frame_conf, on=keys, how="left", suffixes=("", "_frame"))
         bad = (joined["confidential"].notna() & joined["confidential_frame"].notna()
                & (joined["confidential"] != joined["confidential_frame"])).to_numpy(dtype=bool)
         col.add_rows(tr, "confidential", bad, _raw(tr, col, "confidential"),
@@ -451,7 +477,7 @@ def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], 
             f = frames[role]
             if "wave" in f.columns:
                 bad = f["wave"].notna() & ~f["wave"].isin(list(declared))
-                col.add_rows(tables[role], "wave", bad, f["wave"],
+                col.add_rows(tables[role], "wave", bad, _raw(tables[role], col, "wave"),
                              f"wave not declared in study.yaml (declared: {sorted(declared)})")
     acc = frames.get("accounts")
     if acc is not None and "account_id" in acc.columns:
@@ -532,6 +558,7 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS) -> St
         except ValidationError as exc:
             for p in exc.problems:
                 col.add(p)
+            col.dropped += exc.truncated
             continue
         types = dict(TABLE_COLUMNS[role])
         required = list(REQUIRED_COLUMNS[role])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +20,16 @@ __all__ = ["RawTable", "read_raw_table", "detect_encoding", "detect_delimiter"]
 
 _ENCODINGS = ("utf-8-sig", "utf-8", "cp1252")
 _DELIMITERS = (",", ";", "\t", "|")
+_MAX_RAGGED = 1000  # ragged rows listed per file; the rest are counted
 
 
 @dataclass(frozen=True)
 class RawTable:
     """A table as read from its file: every cell a string (or missing), plus how it was read.
 
-    ``row_offset`` turns a 0-based record index into the row number of the file: 2 for CSV and
-    XLSX (the header is row 1), 1 for Parquet.
+    ``row_offset`` is the file row of the first record: 2 for CSV and XLSX (the header is row 1),
+    1 for Parquet. ``rows`` holds the file row of each record when blank rows were skipped;
+    :meth:`file_row` turns a 0-based record index into the row number of the file.
     """
 
     path: Path
@@ -36,10 +38,17 @@ class RawTable:
     encoding: str | None = None
     delimiter: str | None = None
     decimal: str = "."
+    rows: np.ndarray | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    def file_row(self, index: int) -> int:
+        """The row number, as numbered in the file, of the record at 0-based ``index``."""
+        if self.rows is not None:
+            return int(self.rows[index])
+        return int(index) + self.row_offset
 
 
 def detect_encoding(data: bytes) -> str:
@@ -81,37 +90,99 @@ def _read_csv(path: Path, encoding: str, delimiter: str, decimal: str) -> RawTab
     try:
         enc = detect_encoding(data) if encoding == "auto" else encoding
         text = data.decode(enc)
-    except (ValueError, LookupError) as exc:
+    except LookupError as exc:
         raise ValidationError([Problem(file, None, None, None,
-                                       f"cannot decode text ({exc})")]) from exc
+                                       f"unknown encoding {encoding!r} ({exc})")]) from exc
+    except ValueError as exc:
+        raise ValidationError([_undecodable(data, file, "cp1252" if encoding == "auto"
+                                            else encoding, exc)]) from exc
     if enc == "utf-8" and text.startswith("\ufeff"):
         text = text[1:]
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     sep = detect_delimiter(text) if delimiter == "auto" else delimiter
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            na_filter=False, skip_blank_lines=True, engine="c")
-    except (pd.errors.ParserError, ValueError) as exc:
-        row = _parser_error_row(str(exc))
-        raise ValidationError([Problem(file, None, row, None,
-                                       f"malformed CSV with delimiter {sep!r}: {exc}")]) from exc
+    header, records = _split_csv(text, sep, file)
+    frame = pd.DataFrame(records, columns=header, dtype=object)
     dec = decimal if decimal != "auto" else ("," if sep != "," else ".")
-    return RawTable(path, _clean_frame(frame, file), row_offset=2, encoding=enc, delimiter=sep,
-                    decimal=dec)
+    frame, rows = _clean_frame(frame, file, first_row=2)
+    return RawTable(path, frame, row_offset=2, encoding=enc, delimiter=sep, decimal=dec, rows=rows)
 
 
-def _parser_error_row(message: str) -> int | None:
-    m = re.search(r"line (\d+)", message)
-    return int(m.group(1)) if m else None
+def _undecodable(data: bytes, file: str, encoding: str, exc: Exception) -> Problem:
+    """The first byte that does not decode, with the row it is in (rows as in the file)."""
+    try:
+        data.decode(encoding)
+        start = None
+    except UnicodeDecodeError as err:
+        start = err.start
+    if start is None:
+        return Problem(file, None, None, None, f"cannot decode text ({exc})")
+    prefix = data[:start].decode(encoding)
+    row = sum(1 for _ in csv.reader(io.StringIO(prefix, newline="")))
+    row += prefix == "" or prefix.endswith(("\n", "\r"))  # the bad byte starts a new row
+    return Problem(file, None, row, f"{data[start]:#04x}",
+                   f"cannot decode text: byte {data[start]:#04x} at offset {start} is neither "
+                   f"{'UTF-8 nor cp1252' if encoding == 'cp1252' else encoding}")
+
+
+def _split_csv(text: str, sep: str, file: str) -> tuple[list[str], list[list[str]]]:
+    """Header and records of CSV text, one record per row of the file (blank rows included).
+
+    Rows are counted as a spreadsheet shows them: the header is row 1, a quoted field spanning
+    several lines is one row, a blank line is a row. Rows with more non-empty fields than the
+    header are errors (every one is listed); shorter rows are padded with empty cells.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    records: list[list[str]] = []
+    problems: list[Problem] = []
+    ragged = 0
+    row = 0
+    try:
+        for row, rec in enumerate(reader, start=1):
+            records.append(rec)
+    except csv.Error as exc:
+        raise ValidationError([Problem(file, None, row + 1, None,
+                                       f"malformed CSV with delimiter {sep!r}: {exc}")]) from exc
+    if not records or not any(c.strip() for c in records[0]):
+        raise ValidationError([Problem(file, None, 1, None, "the header row (row 1) is empty")])
+    header, body = records[0], records[1:]
+    width = len(header)
+    for i, rec in enumerate(body):
+        if len(rec) > width:
+            extra = rec[width:]
+            if any(c.strip() for c in extra):
+                ragged += 1
+                if len(problems) < _MAX_RAGGED:
+                    problems.append(Problem(
+                        file, None, i + 2, sep.join(extra).strip(),
+                        f"row has {len(rec)} fields but the header has {width} "
+                        f"(delimiter {sep!r}); the extra fields are shown"))
+            del rec[width:]
+        elif len(rec) < width:
+            rec.extend([""] * (width - len(rec)))
+    if problems:
+        raise ValidationError(problems, truncated=ragged - len(problems))
+    return header, body
 
 
 def _read_excel(path: Path, sheet: str | int) -> RawTable:
+    # header=None keeps every row (blank ones too) so that rows are numbered as in the sheet and
+    # duplicate headers are seen as written (pandas would rename the second one "x.1").
+    from openpyxl.utils.exceptions import InvalidFileException
+
     try:
-        frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
-    except (ValueError, KeyError, OSError) as exc:
+        frame = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object,
+                              engine="openpyxl")
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile, InvalidFileException) as exc:
         raise ValidationError([Problem(path.name, None, None, None,
                                        f"cannot read workbook sheet {sheet!r}: {exc}")]) from exc
-    return RawTable(path, _clean_frame(frame.map(_cell_to_text), path.name), row_offset=2)
+    if frame.empty or frame.iloc[0].isna().all():
+        raise ValidationError([Problem(path.name, None, 1, None,
+                                       "the header row (row 1) is empty")])
+    header = [_cell_to_text(v) for v in frame.iloc[0]]
+    body = frame.iloc[1:].map(_cell_to_text)
+    body.columns = header
+    body, rows = _clean_frame(body.reset_index(drop=True), path.name, first_row=2)
+    return RawTable(path, body, row_offset=2, rows=rows)
 
 
 def _read_parquet(path: Path) -> RawTable:
@@ -120,8 +191,8 @@ def _read_parquet(path: Path) -> RawTable:
     except (OSError, ValueError) as exc:
         raise ValidationError([Problem(path.name, None, None, None,
                                        f"cannot read Parquet: {exc}")]) from exc
-    return RawTable(path, _clean_frame(frame.astype(object).map(_cell_to_text), path.name),
-                    row_offset=1)
+    frame, rows = _clean_frame(frame.astype(object).map(_cell_to_text), path.name, first_row=1)
+    return RawTable(path, frame, row_offset=1, rows=rows)
 
 
 def _cell_to_text(value) -> str:
@@ -141,25 +212,34 @@ def _cell_to_text(value) -> str:
     return str(value)
 
 
-def _clean_frame(frame: pd.DataFrame, file: str) -> pd.DataFrame:
-    """Strip headers and cells; empty cells become missing; duplicate headers are an error."""
-    cols = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+def _clean_frame(frame: pd.DataFrame, file: str,
+                 first_row: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Strip headers and cells; empty cells become missing; duplicate headers are an error.
+
+    Rows with no value at all (blank lines, the ``;;;`` rows Excel leaves) are dropped; the
+    second return value is the file row of each kept record (record 0 is ``first_row``).
+    """
+    cols = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    cols = [c if c else f"Unnamed: {i}" for i, c in enumerate(cols)]
     dups = sorted({c for c in cols if cols.count(c) > 1})
-    unnamed = [c for c in cols if c == "" or c.startswith("Unnamed: ")]
+    unnamed = [c for c in cols if c.startswith("Unnamed: ")]
     problems = [Problem(file, c, 1, c, "column name appears more than once") for c in dups]
     if problems:
         raise ValidationError(problems)
     frame = frame.copy()
     frame.columns = cols
-    if unnamed:
-        # Trailing empty columns are what Excel leaves behind; drop them when they hold nothing.
-        empty = [c for c in unnamed if frame[c].astype(str).str.strip().eq("").all()]
-        frame = frame.drop(columns=empty)
     out = {}
     for c in frame.columns:
         s = frame[c].astype("string").str.strip()
         out[c] = s.mask(s == "")
-    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    clean = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    if unnamed:
+        # Trailing empty columns are what Excel leaves behind; drop them when they hold nothing.
+        clean = clean.drop(columns=[c for c in unnamed if clean[c].isna().all()])
+    keep = clean.notna().any(axis=1).to_numpy(dtype=bool) if clean.shape[1] else \
+        np.zeros(len(clean), dtype=bool)
+    rows = np.flatnonzero(keep) + first_row
+    return clean[keep].reset_index(drop=True), rows
 
 
 def read_raw_table(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
