@@ -23,6 +23,7 @@ from scipy import stats as _st
 from .errors import ConvergenceError, InsufficientDataError
 from .instruments import Instrument, load_instrument
 from .nps import NPS_CATEGORIES, nps_category
+from .privacy import DEFAULT_MIN_CELL_SIZE, suppress_small
 from .stats import cluster_bootstrap_weights, mean_ci, z_crit
 
 __all__ = ["score_targets", "correlations", "account_correlations", "rm_corr", "within_between",
@@ -590,7 +591,7 @@ def _suppress_cells(counts: pd.DataFrame, min_cell_size: int) -> pd.DataFrame:
 
 
 def category_crosstab(data: pd.DataFrame, category: str, nps: str = "nps",
-                      min_cell_size: int = 5):
+                      min_cell_size: int = DEFAULT_MIN_CELL_SIZE):
     """NPS category (detractor / passive / promoter) against a relationship category.
 
     Parameters
@@ -653,8 +654,8 @@ def _chisq_test(counts: pd.DataFrame) -> pd.DataFrame:
 
 def hidden_risk(data: pd.DataFrame, nps: str = "nps", trust: str = "trust",
                 commitment: str = "commitment", trust_max: float = 4.0,
-                commitment_max: float = 4.0, account="account_id", min_cell_size: int = 5
-                ) -> pd.DataFrame:
+                commitment_max: float = 4.0, account="account_id",
+                min_cell_size: int = DEFAULT_MIN_CELL_SIZE) -> pd.DataFrame:
     """Accounts with "hidden risk": promoters by NPS whose trust or commitment is low.
 
     Parameters
@@ -669,7 +670,8 @@ def hidden_risk(data: pd.DataFrame, nps: str = "nps", trust: str = "trust",
     account : str or list of str
         Listing unit (``["account_id", "wave"]`` for one row per account and wave).
     min_cell_size : int
-        Units with fewer respondents have their counts blanked and ``suppressed`` true.
+        Units with fewer respondents have their counts blanked and ``suppressed`` true
+        (:func:`crqlab.privacy.suppress_small`).
 
     Returns
     -------
@@ -696,10 +698,8 @@ def hidden_risk(data: pd.DataFrame, nps: str = "nps", trust: str = "trust",
     out["share_hidden_risk"] = out["n_hidden_risk"] / out["n_promoters"]
     out = out.sort_values(["n_hidden_risk"] + keys, ascending=[False] + [True] * len(keys),
                           ignore_index=True)
-    out["suppressed"] = out["n"] < min_cell_size
-    num_cols = ["n", "n_promoters", "n_hidden_risk", "share_hidden_risk"]
-    out[num_cols] = out[num_cols].astype(float)
-    out.loc[out["suppressed"], num_cols] = np.nan
+    out = suppress_small(out, "n", min_cell_size,
+                         value_cols=["n_promoters", "n_hidden_risk", "share_hidden_risk"])
     out.attrs.update(trust_max=trust_max, commitment_max=commitment_max,
                      min_cell_size=min_cell_size)
     return out

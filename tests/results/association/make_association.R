@@ -210,7 +210,10 @@ aw4[preds] <- round(aw4[preds], 10)
 logit_ref <- list()
 for (p in c("nps", "crq_index", "commitment", "trust", "satisfaction")) {
   aw4$z <- as.vector(scale(aw4[[p]]))
-  g <- glm(retained_next_wave ~ z, family = binomial, data = aw4)
+  # IRLS run to full convergence: sandwich::estfun uses the working weights of the last
+  # iteration, so at glm's default epsilon the SE carries an error of order 1e-6
+  g <- glm(retained_next_wave ~ z, family = binomial, data = aw4,
+           control = glm.control(epsilon = 1e-14, maxit = 100))
   V <- vcovCL(g, cluster = ~account_id, type = "HC1")
   logit_ref[[p]] <- list(est = unname(coef(g)["z"]), se = sqrt(V["z", "z"]),
                          auc = as.numeric(auc(roc(aw4$retained_next_wave, aw4[[p]],
