@@ -130,11 +130,11 @@ def nps(scores, ci: float = 0.95, frame_size: int | None = None) -> pd.DataFrame
 
 
 def _frame_size_of(frame_size, key):
-    if frame_size is None or np.isscalar(frame_size):
-        return frame_size
+    if frame_size is None:
+        return None
     if isinstance(frame_size, (Mapping, pd.Series)):
-        return frame_size.get(key) if isinstance(frame_size, Mapping) else frame_size.get(key)
-    raise TypeError("frame_size must be None, a number, a mapping or a Series keyed by group")
+        return frame_size.get(key)
+    raise TypeError("frame_size must be None, or a mapping or Series keyed by group")
 
 
 def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_size=None,
@@ -156,7 +156,8 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
         Frame size per group (keys as the group values), for the finite-population correction.
     cluster : str, optional
         Account column. When given, ``ci_low``/``ci_high`` are account-cluster bootstrap
-        percentile bounds (``se`` stays the Wald SE) and ``n_accounts`` is added.
+        percentile bounds (``se`` stays the Wald SE; NaN bounds for a group with fewer than
+        2 answers) and ``n_accounts`` is added. ``ci_method`` says which interval a row has.
     n_boot, seed : int
         Bootstrap resamples and seed (only with ``cluster``).
     min_cell_size : int
@@ -177,21 +178,21 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
         key_t = key if isinstance(key, tuple) else (key,)
         lookup = key_t[0] if len(keys) == 1 else key_t
         row = nps(g[score], ci=ci, frame_size=_frame_size_of(frame_size, lookup)).iloc[0].to_dict()
+        row["ci_method"] = "wald"
         if cluster is not None:
             ok = g[score].notna().to_numpy()
-            if ok.any():
+            row.update(ci_low=np.nan, ci_high=np.nan, ci_method="cluster_bootstrap_percentile",
+                       n_accounts=int(g[cluster][ok].nunique()))
+            if ok.sum() >= 2:
                 b = nps_bootstrap(g[score][ok], g[cluster][ok], n_boot=n_boot, ci=ci, seed=seed)
-                row.update(ci_low=b["ci_low"].iat[0], ci_high=b["ci_high"].iat[0],
-                           n_accounts=int(b["n_accounts"].iat[0]))
-            else:
-                row.update(n_accounts=0)
+                row.update(ci_low=b["ci_low"].iat[0], ci_high=b["ci_high"].iat[0])
         rows.append(dict(zip(keys, key_t)) | row)
     out = pd.DataFrame(rows)
     if out.empty:
         return out
     out["n"] = out["n"].astype(int)
     out["suppressed"] = out["n"] < min_cell_size
-    blank = [c for c in out.columns if c not in keys + ["suppressed"]]
+    blank = [c for c in out.columns if c not in keys + ["suppressed", "ci_method"]]
     out.loc[out["suppressed"], blank] = np.nan
     return out
 
