@@ -1,0 +1,200 @@
+"""The house plot style: one look for every report, axes labelled with units and n.
+
+Every study notebook calls :func:`apply_style` once (after its imports) and labels each axis
+through :func:`label_axes` (or builds its plot with :func:`ci_plot`), so that each figure says
+what was measured, on which scale, and on how many respondents::
+
+    from crqlab import plotting
+    plotting.apply_style()
+    ax = plotting.ci_plot(table, label="wave", unit="1-7 scale", title="CRQ index by wave")
+
+Suppressed rows (``suppressed`` true: a group below the minimum cell size) are never drawn;
+:func:`ci_plot` lists them in a note under the axis instead.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PALETTE", "STATUS_COLOURS", "UNITS", "apply_style", "axis_label", "label_axes",
+           "n_text", "ci_plot", "share_bars"]
+
+#: Colour-blind-safe qualitative palette (seaborn "colorblind").
+PALETTE = "colorblind"
+#: Fixed colours for recurring categories, so a promoter is the same green in every report.
+STATUS_COLOURS: dict[str, str] = {
+    "promoter": "#029e73", "passive": "#949494", "detractor": "#d55e00",
+    "Ambassadors": "#029e73", "Rationals": "#0173b2", "Ambivalents": "#de8f05",
+    "Stalkers": "#cc78bc", "Opponents": "#d55e00",
+}
+#: Units of the recurring measures, for axis labels.
+UNITS: dict[str, str] = {
+    "crq_index": "1-7 scale", "nps": "NPS, -100 to +100", "nps_mean": "0-10 scale",
+    "response_rate": "%", "share": "%",
+}
+
+
+def apply_style(context: str = "notebook", font_scale: float = 1.0) -> None:
+    """Apply the house style to matplotlib (seaborn "whitegrid", colour-blind palette).
+
+    Also fixes figure size and resolution so report figures look alike, and removes
+    matplotlib's random SVG ids and dates so saved figures are reproducible.
+    """
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(context=context, style="whitegrid", palette=PALETTE, font_scale=font_scale)
+    mpl.rcParams.update({
+        "figure.figsize": (7.0, 4.2), "figure.dpi": 100, "savefig.dpi": 150,
+        "savefig.bbox": "tight", "axes.titleweight": "bold", "axes.titlelocation": "left",
+        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+        "svg.hashsalt": "crqlab",
+    })
+
+
+def axis_label(name: str, unit: str | None = None) -> str:
+    """``"CRQ index (1-7 scale)"``: a quantity with its unit (looked up in :data:`UNITS`)."""
+    unit = unit if unit is not None else UNITS.get(name)
+    text = name.replace("_", " ") if name.islower() else name
+    if name == "crq_index":
+        text = "CRQ index"
+    elif name == "nps":
+        text = "Net Promoter Score"
+    return f"{text} ({unit})" if unit else text
+
+
+def n_text(n: Any, n_accounts: Any = None) -> str:
+    """``"n = 1,234 respondents in 56 accounts"``."""
+    def fmt(v):
+        return f"{int(v):,}"
+
+    text = f"n = {fmt(n)} respondents"
+    if n_accounts is not None:
+        text += f" in {fmt(n_accounts)} accounts"
+    return text
+
+
+def label_axes(ax, *, x: str | None = None, y: str | None = None, x_unit: str | None = None,
+               y_unit: str | None = None, n: Any = None, n_accounts: Any = None,
+               title: str | None = None, note: str | None = None):
+    """Label a plot: axis names with units, a title, and n in the bottom-right corner.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    x, y : str, optional
+        Quantity names (``"crq_index"``) or free text; units are appended.
+    n, n_accounts : int, optional
+        Respondents (and accounts) behind the plot, shown as ``n = ...``.
+    note : str, optional
+        Extra line under the n (e.g. "groups below 5 respondents suppressed").
+    """
+    if x is not None:
+        ax.set_xlabel(axis_label(x, x_unit))
+    if y is not None:
+        ax.set_ylabel(axis_label(y, y_unit))
+    if title:
+        ax.set_title(title)
+    lines = []
+    if n is not None:
+        lines.append(n_text(n, n_accounts))
+    if note:
+        lines.append(note)
+    if lines:
+        ax.annotate("\n".join(lines), xy=(1, 0), xycoords="axes fraction", xytext=(0, -28),
+                    textcoords="offset points", ha="right", va="top", fontsize="small",
+                    color="0.35")
+    return ax
+
+
+def _visible(table: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    if "suppressed" in table:
+        hidden = table["suppressed"].fillna(False).astype(bool).to_numpy()
+    else:
+        hidden = np.zeros(len(table), dtype=bool)
+    hidden = hidden | table["est"].isna().to_numpy()
+    return table.loc[~hidden], list(table.index[hidden])
+
+
+def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str | None = None,
+            value_name: str | None = None, title: str | None = None, ax=None,
+            reference: float | None = None, colour: str | Mapping[str, str] | None = None,
+            n_col: str = "n", n: int | None = None, n_accounts: int | None = None,
+            min_cell_size: int | None = None):
+    """Estimates with confidence intervals, one row per group (a horizontal "forest" plot).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Tidy result with ``est``, ``ci_low``, ``ci_high`` and ``n`` (docs/naming.md) and a
+        column ``label`` naming each row; ``suppressed`` rows are not drawn.
+    label : str
+        Column that names the rows (``"wave"``, ``"role"``, ``"element"``).
+    value_name : str, optional
+        Quantity name for the value axis (``"crq_index"``); default ``label`` is not used.
+    reference : float, optional
+        A vertical reference line (e.g. the overall score).
+    n, n_accounts : int, optional
+        Respondents (accounts) behind the whole plot; each row's ``n`` is in its tick label.
+    """
+    import matplotlib.pyplot as plt
+
+    shown, hidden = _visible(table)
+    if ax is None:
+        height = max(2.2, 0.45 * len(shown) + 1.4)
+        _, ax = plt.subplots(figsize=(7.0, height))
+    names = shown[label].astype(str).tolist()
+    ypos = np.arange(len(shown))[::-1]
+    est = shown[quantity].astype(float).to_numpy()
+    lo = shown["ci_low"].astype(float).to_numpy() if "ci_low" in shown else est
+    hi = shown["ci_high"].astype(float).to_numpy() if "ci_high" in shown else est
+    colours = ([colour.get(nm, "C0") for nm in names] if isinstance(colour, Mapping)
+               else [colour or "C0"] * len(names))
+    for y, e, a, b, c in zip(ypos, est, lo, hi, colours):
+        ax.errorbar(e, y, xerr=[[e - a], [b - e]], fmt="o", color=c, capsize=3, lw=1.5)
+    if n_col in shown:
+        names = [f"{nm}  (n={int(k):,})" for nm, k in zip(names, shown[n_col])]
+    ax.set_yticks(ypos, names)
+    if reference is not None:
+        ax.axvline(reference, color="0.5", ls="--", lw=1)
+    ax.grid(axis="y", visible=False)
+    note = None
+    if hidden:
+        note = (f"{len(hidden)} group(s) not shown: below the minimum cell size"
+                + (f" of {min_cell_size}" if min_cell_size else ""))
+    label_axes(ax, x=value_name or quantity, x_unit=unit, title=title, note=note, n=n,
+               n_accounts=n_accounts)
+    return ax
+
+
+def share_bars(table: pd.DataFrame, label: str, *, title: str | None = None, ax=None,
+               order: list[str] | None = None, n: int | None = None):
+    """Shares (``est`` in 0-1, with ``ci_low``/``ci_high``) as horizontal bars in percent.
+
+    Colours come from :data:`STATUS_COLOURS` where the label is a known category.
+    """
+    import matplotlib.pyplot as plt
+
+    shown, hidden = _visible(table)
+    if order is not None:
+        shown = shown.set_index(label).reindex([o for o in order if o in set(shown[label])]
+                                               ).reset_index()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, max(2.2, 0.45 * len(shown) + 1.4)))
+    names = shown[label].astype(str).tolist()
+    ypos = np.arange(len(shown))[::-1]
+    est = 100 * shown["est"].astype(float).to_numpy()
+    err = None
+    if {"ci_low", "ci_high"} <= set(shown.columns):
+        err = [est - 100 * shown["ci_low"].astype(float).to_numpy(),
+               100 * shown["ci_high"].astype(float).to_numpy() - est]
+    ax.barh(ypos, est, xerr=err, capsize=3,
+            color=[STATUS_COLOURS.get(nm, "C0") for nm in names])
+    ax.set_yticks(ypos, names)
+    ax.grid(axis="y", visible=False)
+    note = f"{len(hidden)} group(s) suppressed (below the minimum cell size)" if hidden else None
+    label_axes(ax, x="share", x_unit="%", title=title, n=n, note=note)
+    return ax

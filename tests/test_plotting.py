@@ -1,0 +1,71 @@
+"""crqlab.plotting: the house style and labelled, privacy-aware plots."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from crqlab import plotting  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_apply_style_sets_the_house_look():
+    plotting.apply_style()
+    rc = matplotlib.rcParams
+    assert rc["axes.spines.top"] is False and rc["axes.titlelocation"] == "left"
+    assert tuple(rc["figure.figsize"]) == (7.0, 4.2)
+    assert rc["svg.hashsalt"] == "crqlab"
+
+
+@pytest.mark.parametrize("name, unit, text", [
+    ("crq_index", None, "CRQ index (1-7 scale)"),
+    ("nps", None, "Net Promoter Score (NPS, -100 to +100)"),
+    ("response_rate", None, "response rate (%)"),
+    ("trust", "1-7 scale", "trust (1-7 scale)"),
+    ("Days to respond", None, "Days to respond"),
+])
+def test_axis_label(name, unit, text):
+    assert plotting.axis_label(name, unit) == text
+
+
+def test_label_axes_shows_units_and_n():
+    _, ax = plt.subplots()
+    plotting.label_axes(ax, x="wave", y="crq_index", n=1234, n_accounts=56, title="T")
+    assert ax.get_ylabel() == "CRQ index (1-7 scale)"
+    assert ax.get_title(loc="left") == "T"
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == ["n = 1,234 respondents in 56 accounts"]
+
+
+def test_ci_plot_skips_suppressed_groups_and_says_so():
+    table = pd.DataFrame({"role": ["a", "b", "c"], "est": [5.1, np.nan, 4.8],
+                          "ci_low": [4.9, np.nan, 4.5], "ci_high": [5.3, np.nan, 5.1],
+                          "n": [40, np.nan, 25], "suppressed": [False, True, False]})
+    ax = plotting.ci_plot(table, "role", value_name="crq_index", n=65, min_cell_size=5)
+    ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert set(ticks) == {"a  (n=40)", "c  (n=25)"}
+    assert ticks["a  (n=40)"] > ticks["c  (n=25)"]  # first row on top
+    assert ax.get_xlabel() == "CRQ index (1-7 scale)"
+    text = ax.texts[0].get_text()
+    assert "n = 65 respondents" in text and "1 group(s) not shown" in text and "of 5" in text
+    assert len(ax.containers) == 2  # one error bar per shown group
+
+
+def test_share_bars_in_percent_with_category_colours():
+    table = pd.DataFrame({"category": ["Rationals", "Ambassadors"], "est": [0.5, 0.3],
+                          "ci_low": [0.45, 0.25], "ci_high": [0.55, 0.35]})
+    ax = plotting.share_bars(table, "category", order=["Ambassadors", "Rationals"], n=200)
+    bars = ax.patches
+    assert [round(b.get_width(), 6) for b in bars] == [30.0, 50.0]
+    assert matplotlib.colors.to_hex(bars[0].get_facecolor()) == plotting.STATUS_COLOURS["Ambassadors"]
+    assert ax.get_xlabel() == "share (%)"
