@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from .errors import InsufficientDataError
+from .privacy import suppress_small
 from .stats import cluster_bootstrap_weights, z_crit
 
 __all__ = ["NPS_CATEGORIES", "nps_category", "nps", "nps_by", "nps_bootstrap", "nps_test"]
@@ -161,7 +162,8 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
     n_boot, seed : int
         Bootstrap resamples and seed (only with ``cluster``).
     min_cell_size : int
-        Groups with fewer respondents have every number blanked and ``suppressed`` true.
+        Groups with fewer respondents have every number blanked (n too) and ``suppressed``
+        true (:func:`crqlab.privacy.suppress_small`); default 0 suppresses nothing.
 
     Returns
     -------
@@ -191,10 +193,8 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
     if out.empty:
         return out
     out["n"] = out["n"].astype(int)
-    out["suppressed"] = out["n"] < min_cell_size
-    blank = [c for c in out.columns if c not in keys + ["suppressed", "ci_method"]]
-    out.loc[out["suppressed"], blank] = np.nan
-    return out
+    values = [c for c in out.columns if c not in keys + ["n", "ci_method"]]
+    return suppress_small(out, "n", min_cell_size, value_cols=values)
 
 
 def _boot_nps(x: np.ndarray, clusters, n_boot: int, seed, chunk: int = 2000) -> tuple[np.ndarray, int]:
