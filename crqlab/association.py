@@ -131,6 +131,10 @@ def correlations(data: pd.DataFrame, x: str = "nps", y=None,
     all three intervals, and recovery of the planted Pearson, Spearman (6/pi asin(rho/2)) and
     Kendall (2/pi asin(rho)) values, on bivariate-normal data with known rho
     (``tests/test_association.py``).
+
+    These intervals treat responses as independent. Respondents cluster in accounts, so for
+    inference that respects the clustering use :func:`account_correlations`,
+    :func:`rm_corr` or :func:`within_between`.
     """
     ys = _targets(y, instrument)
     num = _numeric(data, [x] + [c for c in ys if c != x])
