@@ -340,7 +340,8 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
     if kind in ("id", "text"):
         return s.astype("string")
     if kind == "category":
-        return s.astype("category")
+        # categories of the default string dtype, as a Parquet round trip gives them back
+        return s.astype("str").astype("category")
     if kind == "bool":
         low = s.str.lower()
         out = pd.Series(pd.NA, index=s.index, dtype="boolean")
@@ -506,36 +507,14 @@ def _instruments(cfg: dict, root: Path) -> tuple[Instrument, dict[str, Instrumen
     return main, batteries
 
 
-def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS) -> Study:
-    """Load, type and validate a study folder.
+def _files_of(root: Path, cfg: dict) -> dict[str, Path]:
+    return {role: root / str(ref).split("#", 1)[0]
+            for role, ref in (cfg["files"] or {}).items() if ref is not None}
 
-    Parameters
-    ----------
-    study_dir : str or Path
-        Folder holding ``study.yaml`` and the tables it names.
-    max_problems : int
-        How many problems to list before counting the rest.
 
-    Returns
-    -------
-    Study
-
-    Raises
-    ------
-    ValidationError
-        Every problem found: missing required columns, values off the scale (NPS 11, an item
-        0 or 8), text in numeric columns, the same contact twice in a wave, a response with no
-        contact in the frame, ``responded`` false where a response exists, unknown account ids,
-        undeclared waves, unreadable files. Each names file, column, row and value.
-
-    Notes
-    -----
-    Validated by the malformed-export corpus in ``tests/malformed/`` (each case rejected with
-    its file, column, row and value; raw bytes unchanged) and by property tests.
-    """
-    root = Path(study_dir).resolve()
-    cfg = read_study_config(root)
-    instrument, batteries = _instruments(cfg, root)
+def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
+                      batteries: dict[str, Instrument], max_problems: int):
+    """Read, type and check every table; raise one ValidationError listing all problems."""
     read = cfg.get("read") or {}
     codes = {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
     col = _Collector(max_problems)
@@ -545,12 +524,10 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS) -> St
         scales.update({i: (b.scale_min, b.scale_max) for i in b.items})
     tables: dict[str, RawTable] = {}
     frames: dict[str, pd.DataFrame] = {}
-    files: dict[str, Path] = {}
     for role in ("contacts", "responses", "accounts"):
         ref = (cfg["files"] or {}).get(role)
         if ref is None:
             continue
-        files[role] = root / str(ref).split("#", 1)[0]
         try:
             tables[role] = read_raw_table(root / str(ref), encoding=read.get("encoding", "auto"),
                                           delimiter=read.get("delimiter", "auto"),
@@ -570,10 +547,143 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS) -> St
     if {"contacts", "responses"} <= set(frames):
         _cross_checks(tables, frames, cfg, col)
     col.raise_if_any()
+    info = {r: {"encoding": t.encoding, "delimiter": t.delimiter} for r, t in tables.items()}
+    return frames, info
+
+
+# ---------------------------------------------------------------------------------------------
+# validated Parquet cache (data/processed/<study>/<input hash>/)
+
+def _cache_dir(root: Path, cfg: dict, cache) -> Path | None:
+    from .paths import DATA_PROCESSED, DATA_RAW
+
+    if cache is False or cache is None:
+        return None
+    if cache == "auto":
+        try:
+            root.relative_to(DATA_RAW.resolve())
+        except ValueError:
+            return None
+        return DATA_PROCESSED / str(cfg.get("study", root.name))
+    return Path(cache)
+
+
+def _cache_key(root: Path, cfg: dict, files: dict[str, Path],
+               instruments: list[Instrument]) -> str:
+    from . import __version__
+
+    h = hashlib.sha256(f"crqlab {__version__}\n".encode())
+    h.update((root / "study.yaml").read_bytes())
+    for role in sorted(files):
+        h.update(role.encode())
+        h.update(files[role].read_bytes() if files[role].is_file() else b"<missing>")
+    for inst in instruments:
+        h.update(repr(inst).encode())
+    return h.hexdigest()[:32]
+
+
+def _cache_read(folder: Path) -> tuple[dict[str, pd.DataFrame], dict] | None:
+    meta = folder / "meta.yaml"
+    if not meta.is_file():
+        return None
+    try:
+        info = yaml.safe_load(meta.read_text(encoding="utf-8"))
+        frames = {role: pd.read_parquet(folder / f"{role}.parquet") for role in info["tables"]}
+    except (OSError, ValueError, KeyError, yaml.YAMLError):
+        return None  # a damaged cache is rebuilt, never trusted
+    return frames, info["read_info"]
+
+
+def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict) -> None:
+    """Write atomically: a temporary sibling folder, renamed into place."""
+    import os
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for role, frame in frames.items():
+            if role == "contacts":
+                frame = _blank_confidential_pii(frame)
+            frame.to_parquet(tmp / f"{role}.parquet", index=False)
+        (tmp / "meta.yaml").write_text(yaml.safe_dump(
+            {"tables": sorted(frames), "read_info": read_info}), encoding="utf-8")
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process wrote the same key first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written is no error
+
+
+def _blank_confidential_pii(contacts: pd.DataFrame) -> pd.DataFrame:
+    """Processed data keeps PII only where the respondent waived confidentiality."""
+    pii = [c for c in PII_COLUMNS if c in contacts.columns]
+    if not pii:
+        return contacts
+    named = contacts["confidential"].fillna(False).eq(False) if "confidential" in contacts \
+        else pd.Series(True, index=contacts.index)
+    out = contacts.copy()
+    for c in pii:
+        out[c] = out[c].where(named)
+    return out
+
+
+def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
+               cache: bool | str | Path | None = "auto") -> Study:
+    """Load, type and validate a study folder.
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        Folder holding ``study.yaml`` and the tables it names.
+    max_problems : int
+        How many problems to list before counting the rest.
+    cache : "auto", path or False
+        Where validated tables are kept as Parquet, keyed by the SHA-256 of every input file,
+        ``study.yaml``, the instruments and the crqlab version: a later load of unchanged inputs
+        reads them instead of revalidating. ``"auto"`` caches studies under ``data/raw/`` in
+        ``data/processed/<study>/``; a path caches there; False never caches. The cache keeps
+        names and e-mails only of respondents who waived confidentiality, so a study loaded
+        from it has those blanked for confidential respondents.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    ValidationError
+        Every problem found: missing required columns, values off the scale (NPS 11, an item
+        0 or 8), text in numeric columns, the same contact twice in a wave, a response with no
+        contact in the frame, ``responded`` false where a response exists, unknown account ids,
+        undeclared waves, unreadable files. Each names file, column, row and value.
+
+    Notes
+    -----
+    Validated by the malformed-export corpus in ``tests/malformed/`` (each case rejected with
+    its file, column, row and value; raw bytes unchanged) and by property tests; the cache by
+    ``tests/test_io.py`` (a cached load equals a fresh one; a changed input misses the cache).
+    """
+    root = Path(study_dir).resolve()
+    cfg = read_study_config(root)
+    instrument, batteries = _instruments(cfg, root)
+    files = _files_of(root, cfg)
+    cache_root = _cache_dir(root, cfg, cache)
+    frames = None
+    if cache_root is not None:
+        key_dir = cache_root / _cache_key(root, cfg, files, [instrument, *batteries.values()])
+        hit = _cache_read(key_dir)
+        if hit is not None:
+            frames, read_info = hit
+    if frames is None:
+        frames, read_info = _validated_frames(root, cfg, instrument, batteries, max_problems)
+        if cache_root is not None:
+            _cache_write(key_dir, frames, read_info)
     return Study(
         name=str(cfg.get("study", root.name)), client=str(cfg.get("client", "")), root=root,
         config=cfg, instrument=instrument, batteries=batteries, contacts=frames["contacts"],
         responses=frames["responses"], accounts=frames.get("accounts"), files=files,
-        read_info={r: {"encoding": t.encoding, "delimiter": t.delimiter}
-                   for r, t in tables.items()},
+        read_info=read_info,
     )

@@ -15,7 +15,7 @@ from scipy import stats as _st
 
 from .errors import InsufficientDataError
 from .privacy import suppress_small
-from .stats import cluster_bootstrap_weights, z_crit
+from .stats import cluster_bootstrap_sums, cluster_bootstrap_weights, z_crit
 
 __all__ = ["NPS_CATEGORIES", "nps_category", "nps", "nps_by", "nps_bootstrap", "nps_test"]
 
@@ -197,16 +197,11 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
     return suppress_small(out, "n", min_cell_size, value_cols=values)
 
 
-def _boot_nps(x: np.ndarray, clusters, n_boot: int, seed, chunk: int = 2000) -> tuple[np.ndarray, int]:
-    """Cluster-bootstrap NPS replicates (-1..1), vectorised: W @ per-cluster sums."""
-    ccodes, blocks = cluster_bootstrap_weights(clusters, n_boot, seed=seed, chunk=chunk)
-    k = int(ccodes.max()) + 1
-    sums = np.column_stack([
-        np.bincount(ccodes, minlength=k),
-        np.bincount(ccodes, weights=(x >= 9).astype(float), minlength=k),
-        np.bincount(ccodes, weights=(x <= 6).astype(float), minlength=k),
-    ]).astype(float)
-    reps = np.concatenate([w @ sums for w in blocks])        # (n_boot, 3)
+def _boot_nps(x: np.ndarray, clusters, n_boot: int, seed, chunk: int = 1000) -> tuple[np.ndarray, int]:
+    """Cluster-bootstrap NPS replicates (-1..1), vectorised over resamples."""
+    values = np.column_stack([np.ones_like(x), (x >= 9).astype(float), (x <= 6).astype(float)])
+    reps = cluster_bootstrap_sums(clusters, values, n_boot, seed=seed, chunk=chunk)
+    k = int(pd.Series(clusters).nunique())
     return (reps[:, 1] - reps[:, 2]) / reps[:, 0], k
 
 
@@ -247,9 +242,10 @@ def nps_bootstrap(scores, clusters, n_boot: int = 10_000, ci: float = 0.95,
     Notes
     -----
     Each resample draws as many accounts as there are, with replacement
-    (:func:`crqlab.stats.cluster_bootstrap_weights`); the replicate NPS is a ratio of
-    weighted per-account sums, computed for all resamples by one matrix product per block of
-    2,000 resamples, never a Python loop per resample. The interval is the plain percentile
+    (:func:`crqlab.stats.cluster_bootstrap_sums`); the replicate NPS is a ratio of the
+    drawn accounts' summed counts, gathered for blocks of 1,000 resamples at a time, never a
+    Python loop per resample (10,000 resamples on 100,000 responses in 2,000 accounts: about
+    0.2-0.5 s here; ``benchmarks/``). The interval is the plain percentile
     interval (not BCa). Validated by coverage against planted truth on simulated clustered
     data and by agreement with the Wald interval when every account has one respondent
     (``tests/test_nps.py``).

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["wilson_ci", "proportion_ci", "mean_ci", "cluster_bootstrap_weights", "z_crit"]
+__all__ = ["wilson_ci", "proportion_ci", "mean_ci", "cluster_bootstrap_weights",
+           "cluster_bootstrap_sums", "z_crit"]
 
 
 def z_crit(ci: float = 0.95) -> float:
@@ -48,6 +49,8 @@ def wilson_ci(successes, n, ci: float = 0.95):
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
         low, high = centre - half, centre + half
+    low = np.where(x == 0, 0.0, low)    # exact at the boundaries (no 1e-17 residue)
+    high = np.where(x == n, 1.0, high)
     low = np.where(n > 0, np.clip(low, 0, 1), np.nan)
     high = np.where(n > 0, np.clip(high, 0, 1), np.nan)
     return low, high
@@ -101,22 +104,82 @@ def cluster_bootstrap_weights(clusters, n_boot: int, seed: int | np.random.Gener
     codes : ndarray of int
         Cluster code of each observation (0..k-1).
     weights : ndarray (n_boot, k) or generator of such blocks
-        Multinomial(k, 1/k) counts per resample.
+        Multinomial(k, 1/k) counts per resample, drawn as k uniform cluster indices per
+        resample and counted (``tests/test_stats.py`` checks the moments against the
+        multinomial's).
     """
     codes, uniques = pd.factorize(pd.Series(clusters), sort=True)
     if (codes < 0).any():
         raise ValueError("cluster labels must not be missing")
     k = len(uniques)
     rng = np.random.default_rng(seed)
-    probs = np.full(k, 1.0 / k)
-    if chunk is None:
-        return codes, rng.multinomial(k, probs, size=n_boot).astype(np.float64)
+    block = chunk or n_boot
+
+    def _draw(m: int) -> np.ndarray:
+        # k cluster indices per resample, counted per row with one flat bincount: the same
+        # Multinomial(k, 1/k) distribution as rng.multinomial, several times faster for large k.
+        picks = rng.integers(0, k, size=(m, k)) + (np.arange(m) * k)[:, None]
+        return np.bincount(picks.ravel(), minlength=m * k).reshape(m, k).astype(np.float64)
 
     def _blocks():
         done = 0
         while done < n_boot:
-            m = min(chunk, n_boot - done)
-            yield rng.multinomial(k, probs, size=m).astype(np.float64)
+            m = min(block, n_boot - done)
+            yield _draw(m)
             done += m
 
+    if chunk is None:
+        return codes, _draw(n_boot)
     return codes, _blocks()
+
+
+def cluster_bootstrap_sums(clusters, values, n_boot: int, seed: int | np.random.Generator | None = 0,
+                           chunk: int = 1000) -> np.ndarray:
+    """Column sums of ``values`` in each cluster-bootstrap resample, without a weight matrix.
+
+    Each resample draws k clusters with replacement; its sums are the sums of the drawn
+    clusters' totals, gathered with ``np.take`` (the fastest route measured here: about twice
+    the speed of a weight matrix and a product for thousands of clusters). Ratio statistics
+    follow directly: a mean is ``sums[:, 1] / sums[:, 0]`` with a column of ones first.
+
+    Parameters
+    ----------
+    clusters : array-like
+        Cluster label of each observation (no missing labels).
+    values : array-like, shape (n,) or (n, p)
+        Per-observation values to sum.
+    n_boot : int
+        Number of resamples.
+    seed : int or Generator
+        Source of randomness.
+    chunk : int
+        Resamples drawn at a time (bounds memory at ``chunk * k`` integers).
+
+    Returns
+    -------
+    ndarray, shape (n_boot, p)
+
+    Notes
+    -----
+    Same resampling distribution as :func:`cluster_bootstrap_weights` (each cluster drawn
+    Multinomial(k, 1/k) times); ``tests/test_stats.py`` checks the two agree in distribution
+    and that the sums equal an explicit per-resample loop for a fixed draw.
+    """
+    codes, uniques = pd.factorize(pd.Series(clusters), sort=True)
+    if (codes < 0).any():
+        raise ValueError("cluster labels must not be missing")
+    k = len(uniques)
+    vals = np.asarray(values, dtype=np.float64)
+    vals = vals[:, None] if vals.ndim == 1 else vals
+    totals = np.stack([np.bincount(codes, weights=vals[:, j], minlength=k)
+                       for j in range(vals.shape[1])], axis=1)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, vals.shape[1]))
+    done = 0
+    while done < n_boot:
+        m = min(chunk, n_boot - done)
+        picks = rng.integers(0, k, size=(m, k))
+        for j in range(totals.shape[1]):
+            out[done:done + m, j] = np.take(totals[:, j], picks).sum(axis=1)
+        done += m
+    return out

@@ -86,3 +86,28 @@ def test_problem_cap_counts_the_rest(tmp_path):
     assert len(err.value.problems) == 5
     assert err.value.truncated == len(r) - 5
     assert "more not listed" in str(err.value)
+
+
+def test_parquet_cache_hit_equals_fresh_load_and_misses_on_change(tmp_path):
+    c, r, a = build_study_frames(waves=(1, 2))
+    folder = write_study(tmp_path / "cached", c, r, a)
+    cache = tmp_path / "processed"
+    fresh = load_study(folder, cache=False)
+    first = load_study(folder, cache=cache)        # validates and writes the cache
+    (entry,) = list(cache.iterdir())
+    second = load_study(folder, cache=cache)       # reads the cache
+    for name in ("responses", "accounts"):
+        pd.testing.assert_frame_equal(getattr(fresh, name), getattr(second, name))
+    # the cache keeps names only of respondents who waived confidentiality
+    conf = second.contacts["confidential"].fillna(False).astype(bool)
+    assert second.contacts.loc[conf, "contact_name"].isna().all()
+    assert second.contacts.loc[~conf, "contact_name"].equals(fresh.contacts.loc[~conf, "contact_name"])
+    pd.testing.assert_frame_equal(fresh.contacts.drop(columns=["contact_name", "contact_email"]),
+                                  second.contacts.drop(columns=["contact_name", "contact_email"]))
+    assert first.read_info == second.read_info
+    # any change to an input gives a new key: the study is validated again
+    r.loc[0, "nps"] = 11
+    write_study(folder, c, r, a)
+    with pytest.raises(ValidationError):
+        load_study(folder, cache=cache)
+    assert list(cache.iterdir()) == [entry]
