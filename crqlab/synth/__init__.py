@@ -23,8 +23,10 @@ Generative model
    innovation is account effect + person effect + wave-specific noise in the shares
    ``variance_shares``: trust is mostly persistent, satisfaction mostly wave noise (so it is
    more volatile from wave to wave). With ``kmv=True`` the ten Morgan-Hunt constructs of
-   ``kmv.yaml`` join, with its paths (antecedents -> trust/commitment -> outcomes); the KMV
-   antecedents are independent of the CRQ drivers.
+   ``kmv.yaml`` join, with its paths (antecedents -> trust/commitment -> outcomes; magnitudes
+   ``kmv_magnitudes``, signs from the YAML); the KMV antecedents are independent of the CRQ
+   drivers, and in the ``kmv`` preset satisfaction does not feed commitment, so that among the
+   KMV constructs the KMV model is exactly the data-generating structure.
 4. **Items**: for each item of ``crq.yaml`` (and ``kmv.yaml``), ``y* = location_i + scale *
    (loading_i * eta + sqrt(1 - loading_i^2) e)``, cut at k + 0.5 and clipped to 1-7 (negative
    skew and a ceiling). The 0-10 answer is ``nps_location + nps_scale * advocacy`` cut the same
@@ -35,8 +37,10 @@ Generative model
    frame equals ``response_rate[w]``. Respondents get 0, 1 or 2 reminders (later for lower
    commitment, so late respondents resemble non-respondents), ``days_to_respond`` and dates.
 6. **Confidentiality** (``optional`` waves): logit q = intercept(newly included or not) +
-   ``conf_dissatisfaction`` * (-satisfaction) + ``conf_dissatisfaction_new`` * newly_included
-   * (-satisfaction) + ``conf_privacy`` * pi; intercepts are solved so ``conf_rate`` of all and
+   ``conf_dissatisfaction`` * (-x) + ``conf_dissatisfaction_new`` * newly_included * (-x) +
+   ``conf_privacy`` * pi, with x the ``conf_predictor`` latent (satisfaction; commitment in
+   ``company-b``, whose newly-included x dissatisfaction interaction is planted there);
+   intercepts are solved so ``conf_rate`` of all and
    ``conf_rate_new`` of newly included respondents choose it. *Named* respondents (all in
    ``none`` waves, the non-choosers in ``optional`` waves) inflate every item by
    ``inflation_item`` and the 0-10 answer by ``inflation_nps`` (scale units, added to y* before
@@ -49,11 +53,25 @@ Generative model
 9. **PII**: fake names and e-mails at ``<account>.example.com``.
 
 ``truth`` records every parameter, the paths, loadings, response/confidentiality/retention
-models and per wave: the analytic population values (``population``: NPS, mean 0-10 answer,
-CRQ index and element means of honest answers), the realised frame values (``frame``: all
-invited contacts, honest; ``frame_reported``: as they would report under that wave's regime),
-the mean response probability, and the inflation of being named in scale points (``ate_*``
-over the frame, ``att_*`` over named respondents).
+models and per wave:
+
+- ``population``: the true pre-non-response values (NPS -100..100, ``nps_mean`` 0-10, CRQ
+  index and the six element means) of *all invited contacts* answering honestly (as if
+  confidential) - the target of every non-response or disclosure correction;
+- ``population_reported``: the same contacts as they would report under the wave's regime
+  (named ones inflated), so ``respondents - population_reported`` is pure non-response bias and
+  ``population_reported - population`` pure disclosure bias;
+- ``respondents_honest``: honest answers of the actual respondents;
+- ``model``: the analytic expectation under the latent model for a fresh frame (equal to
+  ``population`` up to sampling error in wave 1; later frames drift above it because accounts
+  with low commitment are lost - survivorship);
+- ``response``: the solved intercept and the mean response probability over the frame;
+- ``inflation``: the effect of being named in scale points of the mean item, the CRQ index,
+  the 0-10 answer and the NPS, averaged over the frame (``ate_*``) and over the named
+  respondents (``att_*``), exact because honest and named answers share their noise;
+- ``confidentiality_choice`` (optional waves): solved intercepts, mean choice probabilities,
+  and mean 0-10 answers by newly-included x confidential group (the planted interaction);
+- ``retention`` and ``verbatims`` (expected and realised mention rates among respondents).
 """
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ def _confidentiality(ctx: _Ctx, w: int, eta: np.ndarray, reg: pd.DataFrame, new:
                      responded: np.ndarray) -> dict:
     p, rng, m = ctx.params, ctx.rng, ctx.model
     regime = p.confidentiality[w - 1]
-    dis = -eta[:, m.index("satisfaction")]
+    dis = -eta[:, m.index(p.conf_predictor)]
     z = (p.conf_dissatisfaction * dis + p.conf_dissatisfaction_new * new * dis
          + p.conf_privacy * reg["privacy"].to_numpy())
     rn, ro = responded & new, responded & ~new
@@ -266,10 +266,10 @@ def _wave_truth(ctx: _Ctx, w, frame, eta, reg, acc, resp, conf, ans, texts):
         "label": p.wave_labels[w - 1], "confidentiality": p.confidentiality[w - 1],
         "shift": p.wave_shift[w - 1],
         "latent_means": {n: float(v) for n, v in zip(model.names, mu)},
-        "population": _analytic(crq, meas, ctx.nps_m, mu),
-        "population_if_named": _analytic(crq, meas, ctx.nps_m, mu, p.inflation_item, p.inflation_nps),
-        "frame": _summary(crq, hon, ans["nps_honest"]),
-        "frame_reported": _summary(crq, rep, ans["nps_reported"]),
+        "population": _summary(crq, hon, ans["nps_honest"]),
+        "population_reported": _summary(crq, rep, ans["nps_reported"]),
+        "model": _analytic(crq, meas, ctx.nps_m, mu),
+        "model_if_named": _analytic(crq, meas, ctx.nps_m, mu, p.inflation_item, p.inflation_nps),
         "respondents_honest": _summary(crq, hon, ans["nps_honest"], r),
         "response": {"intercept": resp["alpha"], "mean_probability": float(resp["prob"].mean()),
                      "n_invited": int(len(r)), "n_accounts": int(frame["account_idx"].nunique()),
@@ -332,7 +332,7 @@ def _model_truth(ctx: _Ctx) -> dict:
             "rate": p.conf_rate, "rate_new": p.conf_rate_new,
             "dissatisfaction": p.conf_dissatisfaction,
             "dissatisfaction_x_newly_included": p.conf_dissatisfaction_new,
-            "privacy": p.conf_privacy, "predictor": "-satisfaction latent"},
+            "privacy": p.conf_privacy, "predictor": f"-{p.conf_predictor} latent"},
         "inflation": {"latent_item": p.inflation_item, "latent_nps": p.inflation_nps,
                       "privacy_multiplier": p.inflation_privacy},
         "retention_model": {"intercept": p.retention_intercept, "slope": p.retention_slope,

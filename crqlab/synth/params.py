@@ -90,8 +90,9 @@ class SynthParams:
         ``reminder_shares``, later for lower commitment (``late_quality``).
     Confidentiality and inflation
         In ``optional`` waves the choice is logit = intercept(newly included or not) +
-        ``conf_dissatisfaction`` * (-satisfaction) + ``conf_dissatisfaction_new`` *
-        newly_included * (-satisfaction) + ``conf_privacy`` * privacy; intercepts solved so
+        ``conf_dissatisfaction`` * (-q) + ``conf_dissatisfaction_new`` * newly_included * (-q)
+        + ``conf_privacy`` * privacy, where q is the latent named by ``conf_predictor``
+        (satisfaction by default); intercepts solved so
         ``conf_rate`` of respondents and ``conf_rate_new`` of newly included respondents choose
         it. Named respondents shift every item by ``inflation_item`` and the 0-10 answer by
         ``inflation_nps`` (scale units, before thresholding), times
@@ -130,8 +131,8 @@ class SynthParams:
     wave_labels: tuple = ("2020", "2021", "2022", "2023")
     wave_dates: tuple = ("2020-03-02", "2021-03-01", "2022-03-07", "2023-03-06")
     confidentiality: tuple = ("none", "none", "none", "optional")
-    response_rate: tuple = (0.66, 0.55, 0.48, 0.56)
-    wave_shift: tuple = (0.0, 0.05, 0.12, 0.35)
+    response_rate: tuple = (0.66, 0.55, 0.48, 0.50)
+    wave_shift: tuple = (0.0, 0.05, 0.12, 0.30)
     # latent model
     crq_paths: tuple = field(default_factory=_crq_paths)
     kmv: bool = False
@@ -140,11 +141,11 @@ class SynthParams:
     kmv_exo_corr: float = 0.3
     variance_shares: dict = field(default_factory=_variance_shares)
     # measurement
-    item_location: float = 5.55
+    item_location: float = 5.6
     item_scale: float = 1.25
     item_offset_sd: float = 0.2
     loading_range: tuple = (0.78, 0.90)
-    nps_location: float = 8.15
+    nps_location: float = 8.35
     nps_scale: float = 1.8
     dont_know_rate: float = 0.01
     dont_know_code: str = "Don't know"
@@ -154,18 +155,19 @@ class SynthParams:
     resp_onboarding: float = 0.8
     resp_dormant: float = -1.2
     resp_account_sd: float = 1.3
-    resp_nmar: float = 0.3
+    resp_nmar: float = 0.25
     resp_privacy: float = -0.3
     reminder_shares: tuple = (0.5, 0.3, 0.2)
-    late_quality: float = 0.4
+    late_quality: float = 0.15
     # confidentiality and inflation
     conf_rate: float = 0.26
     conf_rate_new: float = 0.38
     conf_dissatisfaction: float = 0.5
     conf_dissatisfaction_new: float = 0.0
+    conf_predictor: str = "satisfaction"
     conf_privacy: float = 1.0
-    inflation_item: float = 0.2
-    inflation_nps: float = 0.4
+    inflation_item: float = 0.15
+    inflation_nps: float = 0.25
     inflation_privacy: float = 0.0
     # retention
     retention_intercept: float = 2.4
@@ -219,21 +221,22 @@ PRESETS: dict[str, SynthParams] = {
     "company-a": dataclasses.replace(
         _SAMPLE, study="company-a", client="Company A (synthetic)", n_accounts=150,
         wave_labels=("Survey 1", "Survey 2"), wave_dates=("2021-03-01", "2021-09-06"),
-        confidentiality=("optional", "none"), response_rate=(0.60, 0.55), wave_shift=(0.0, 0.0),
+        confidentiality=("optional", "none"), response_rate=(0.60, 0.55), wave_shift=(0.0, 0.08),
         contact_churn=0.05, new_share_first_wave=0.10, conf_rate=0.35, conf_rate_new=0.45,
-        conf_dissatisfaction=1.0, conf_privacy=1.0, resp_privacy=-0.6, resp_nmar=0.4,
-        inflation_item=0.4, inflation_nps=0.9, inflation_privacy=0.6,
-        item_location=5.1, nps_location=7.5, nps_scale=2.0),
+        conf_dissatisfaction=0.8, conf_privacy=1.0, resp_privacy=-1.2, resp_nmar=0.5,
+        inflation_item=0.4, inflation_nps=0.8, inflation_privacy=0.6,
+        item_location=5.1, nps_location=6.3, nps_scale=2.0),
     # Company B: named waves for years, then optional confidentiality; newly included contacts
     # choose it more and those who do are much less satisfied (the interaction).
     "company-b": dataclasses.replace(
-        _SAMPLE, study="company-b", client="Company B (synthetic)", n_accounts=200,
+        _SAMPLE, study="company-b", client="Company B (synthetic)", n_accounts=120,
         wave_labels=("2019", "2020", "2021", "2022"),
         wave_dates=("2019-04-01", "2020-04-06", "2021-04-05", "2022-04-04"),
         confidentiality=("none", "none", "none", "optional"),
         response_rate=(0.55, 0.55, 0.55, 0.55), wave_shift=(0.0, 0.05, 0.1, 0.1),
-        contact_churn=0.2, conf_rate=0.26, conf_rate_new=0.38, conf_dissatisfaction=0.15,
-        conf_dissatisfaction_new=1.2, conf_privacy=0.8),
+        contact_churn=0.12, conf_rate=0.26, conf_rate_new=0.38, conf_predictor="commitment",
+        conf_dissatisfaction=0.0, conf_dissatisfaction_new=1.2, conf_privacy=0.8,
+        inflation_item=0.1, inflation_nps=0.1),
 }
 
 # Morgan-Hunt battery: the KMV paths of kmv.yaml; satisfaction does not feed commitment here,

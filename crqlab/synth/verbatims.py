@@ -42,17 +42,23 @@ def draw_verbatims(rng: np.random.Generator, params: SynthParams, long_tenure: n
     n = len(long_tenure)
     out: dict = {"mentions": {}, "probability": {}}
     for fld, topics in _topics(params).items():
-        text = np.full(n, "", dtype=object)
-        for topic, (short, long) in topics.items():
+        key = np.zeros(n, dtype=np.int64)   # base-3 code: per topic 0 = not named, 1/2 = phrase
+        options = []
+        for t, (topic, (short, long)) in enumerate(topics.items()):
             prob = np.where(long_tenure, long, short)
             hit = rng.random(n) < prob
             pick = rng.integers(0, 2, n)
-            phrases = PHRASES[fld].get(topic, (f"{topic.capitalize()}.",) * 2)
-            phrase = np.where(pick == 0, phrases[0], phrases[-1]).astype(object)
-            text = np.where(hit, np.where(text == "", phrase, text + " " + phrase), text)
+            key += np.where(hit, 1 + pick, 0) * 3**t
+            options.append(PHRASES[fld].get(topic, (f"{topic.capitalize()}.",) * 2))
             out["mentions"][(fld, topic)] = hit
             out["probability"][(fld, topic)] = prob
-        out[fld] = np.where(text == "", None, text)
+        codes, inverse = np.unique(key, return_inverse=True)
+        texts = []
+        for code in codes:
+            digits = [(int(code) // 3**t) % 3 for t in range(len(options))]
+            parts = [opt[d - 1] for opt, d in zip(options, digits) if d]
+            texts.append(" ".join(parts) if parts else None)
+        out[fld] = np.array(texts, dtype=object)[inverse]
     return out
 
 
