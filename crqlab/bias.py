@@ -448,8 +448,8 @@ def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confide
 # --------------------------------------------------------------------------- panel
 def panel_frame(responses: pd.DataFrame, contacts: pd.DataFrame | None = None,
                 score: str = "nps", group: str = "confidential", waves: tuple = (1, 2),
-                covariates: Sequence[str] = ("account_id", "role", "newly_included")
-                ) -> pd.DataFrame:
+                covariates: Sequence[str] = ("account_id", "role", "newly_included"),
+                baseline: Sequence[str] = ()) -> pd.DataFrame:
     """One row per wave-1 respondent who was offered confidentiality, with wave-2 outcome.
 
     Parameters
@@ -463,12 +463,16 @@ def panel_frame(responses: pd.DataFrame, contacts: pd.DataFrame | None = None,
         ``responses`` are taken from the wave-1 frame.
     score : str
         Score column (``"nps"`` is the 0-10 answer).
+    baseline : sequence of str
+        Further wave-1 columns of ``responses`` to keep as ``<name>_w1`` (e.g. the wave-1
+        ``satisfaction`` score, to adjust the difference in differences for it).
 
     Returns
     -------
     DataFrame
         ``contact_id``, covariates, ``confidential`` (bool, wave-1 choice), ``score_w1``,
-        ``completed`` (a wave-2 response exists), ``score_w2``, ``change`` (w2 - w1).
+        the ``<baseline>_w1`` columns, ``completed`` (a wave-2 response exists), ``score_w2``,
+        ``change`` (w2 - w1).
         ``attrs["n_not_invited"]`` counts wave-1 respondents dropped for not being invited.
     """
     w1, w2 = waves
@@ -477,8 +481,11 @@ def panel_frame(responses: pd.DataFrame, contacts: pd.DataFrame | None = None,
     g = _groups(r1, group)
     r1 = r1.loc[g.index].assign(**{group: g})
     have = [c for c in covariates if c in r1.columns]
+    _require(r1, list(baseline), "responses (baseline)")
     base = r1[["contact_id", *have, group, score]].rename(columns={score: "score_w1",
                                                                    group: "confidential"})
+    for c in baseline:
+        base[f"{c}_w1"] = pd.to_numeric(r1[c], errors="coerce").astype(float)
     n_not_invited = 0
     if contacts is not None:
         _require(contacts, ["wave", "contact_id"], "contacts")
@@ -819,30 +826,12 @@ class WhatIf:
 
     ``groups`` has one row per group (``share_before, completion, share_after, mean_before,
     mean_after, change``); ``headline`` holds ``mean_before, completion, mean_after, shift,
-    trend, disclosure, composition, inflation`` (see :func:`what_if`). Values keep the input
-    number type: Fractions in, Fractions out.
+    trend, inflation, attrition`` (see :func:`what_if`). Values keep the input number type:
+    Fractions in, Fractions out.
     """
 
     groups: pd.DataFrame
     headline: pd.Series
-
-
-def _what_if_core(s, c, b, a, ref: int) -> dict:
-    """The what-if arithmetic on per-group sequences of numbers (or arrays, or Fractions)."""
-    k = len(s)
-    total = sum(s)
-    s = [x / total for x in s]
-    before = sum(s[i] * b[i] for i in range(k))
-    completion = sum(s[i] * c[i] for i in range(k))
-    w = [s[i] * c[i] / completion for i in range(k)]
-    after = sum(w[i] * a[i] for i in range(k))
-    trend = a[ref] - b[ref]
-    disclosure = sum(s[i] * ((a[i] - b[i]) - trend) for i in range(k))
-    composition = sum((w[i] - s[i]) * a[i] for i in range(k))
-    return {"s": s, "w": w, "mean_before": before, "completion": completion,
-            "mean_after": after, "shift": after - before, "trend": trend,
-            "disclosure": disclosure, "composition": composition,
-            "inflation": after - before - trend}
 
 
 def what_if(shares: Mapping, completion_rates: Mapping, means_before: Mapping,
@@ -866,17 +855,18 @@ def what_if(shares: Mapping, completion_rates: Mapping, means_before: Mapping,
         With ``s`` the wave-1 shares, ``c`` completion, ``b``/``a`` means before/after:
 
         * ``mean_before = sum s b`` (wave-1 headline), ``completion = sum s c``,
-        * ``share_after = s c / completion`` (wave-2 composition),
-          ``mean_after = sum share_after a`` (wave-2 headline),
+        * ``share_after = w = s c / completion`` (wave-2 composition),
+          ``mean_after = sum w a`` (wave-2 headline),
         * ``shift = mean_after - mean_before``, decomposed exactly as
-          ``trend + disclosure + composition``: ``trend`` is the reference group's change,
-          ``disclosure = sum s ((a - b) - trend)`` the extra change of the other groups at
-          wave-1 composition, ``composition = sum (share_after - s) a`` the effect of who is
-          left,
-        * ``inflation = shift - trend``: the headline shift not explained by the common trend.
+          ``trend + inflation + attrition`` (the same decomposition as
+          :func:`headline_inflation` on respondent data): ``trend`` is the reference group's
+          change, ``inflation = sum w ((a - b) - trend)`` the extra change of the other groups
+          weighted by their share of the completers, ``attrition = sum (w - s) b`` the change
+          in the wave-1 headline from who is left.
 
-        From aggregates alone the within-group change mixes real change of stayers with
-        selective attrition inside a group; the panel estimators separate them.
+        From aggregates alone the wave-2 means are of completers while the wave-1 means are of
+        everyone, so ``inflation`` mixes the effect of being named with selective attrition
+        inside a group (and ``attrition`` misses it); the panel estimators separate them.
 
     Examples
     --------
@@ -893,12 +883,12 @@ def what_if(shares: Mapping, completion_rates: Mapping, means_before: Mapping,
     (Fraction(69, 10), Fraction(53, 80), Fraction(11, 53))
     >>> r.headline["mean_after"], r.headline["shift"]
     (Fraction(3849, 530), Fraction(96, 265))
-    >>> r.headline["trend"], r.headline["disclosure"], r.headline["composition"]
-    (Fraction(1, 10), Fraction(11, 40), Fraction(-27, 2120))
+    >>> r.headline["trend"], r.headline["inflation"], r.headline["attrition"]
+    (Fraction(1, 10), Fraction(121, 530), Fraction(9, 265))
 
     The wave-1 headline is 6.9 (confidential below it at 6.3); after naming it is 7.262
-    (confidential above it at 7.5), a shift of +0.362 of which 0.1 is the named group's
-    trend: 0.262 of inflation.
+    (confidential above it at 7.5): a shift of +0.362 = 0.1 trend + 0.228 inflation + 0.034
+    attrition.
 
     Notes
     -----
@@ -915,17 +905,37 @@ def what_if(shares: Mapping, completion_rates: Mapping, means_before: Mapping,
                                                   means_after))
     if any(x < 0 for x in s) or sum(s) <= 0 or any(not 0 < x <= 1 for x in c):
         raise ValueError("shares must be >= 0 (not all 0) and completion rates in (0, 1]")
-    res = _what_if_core(s, c, b, a, names.index(reference))
-    groups = pd.DataFrame({"share_before": res["s"], "completion": c, "share_after": res["w"],
+    k, ref = len(names), names.index(reference)
+    s = [x / sum(s) for x in s]
+    completion = sum(s[i] * c[i] for i in range(k))
+    w = [s[i] * c[i] / completion for i in range(k)]
+    before = sum(s[i] * b[i] for i in range(k))
+    after = sum(w[i] * a[i] for i in range(k))
+    trend = a[ref] - b[ref]
+    groups = pd.DataFrame({"share_before": s, "completion": c, "share_after": w,
                            "mean_before": b, "mean_after": a,
-                           "change": [a[i] - b[i] for i in range(len(names))]},
+                           "change": [a[i] - b[i] for i in range(k)]},
                           index=pd.Index(names, name="group"), dtype=object)
-    keys = ["mean_before", "completion", "mean_after", "shift", "trend", "disclosure",
-            "composition", "inflation"]
-    return WhatIf(groups=groups, headline=pd.Series({k: res[k] for k in keys}, dtype=object))
+    headline = {"mean_before": before, "completion": completion, "mean_after": after,
+                "shift": after - before, "trend": trend,
+                "inflation": sum(w[i] * (a[i] - b[i] - trend) for i in range(k)),
+                "attrition": sum((w[i] - s[i]) * b[i] for i in range(k))}
+    return WhatIf(groups=groups, headline=pd.Series(headline, dtype=object))
 
 
-def _headline_core(S: dict) -> dict:
+def _batched_coef(X: np.ndarray, y: np.ndarray, w: np.ndarray, j: int) -> np.ndarray:
+    """Coefficient ``j`` of weighted least squares for every row of weights ``w`` (B, n);
+    NaN where a resample leaves the design singular."""
+    XtWX = np.einsum("bn,ni,nk->bik", w, X, X)
+    XtWy = np.einsum("bn,ni,n->bi", w, X, y)
+    ok = np.linalg.matrix_rank(XtWX) == X.shape[1]
+    out = np.full(len(w), np.nan)
+    if ok.any():
+        out[ok] = np.linalg.solve(XtWX[ok], XtWy[ok][..., None])[:, j, 0]
+    return out
+
+
+def _headline_core(S: dict, did_adjusted=None) -> dict:
     """Headline decomposition from per-group sums (numbers or arrays of resampled sums)."""
     n = S["n"][0] + S["n"][1]
     r = S["r"][0] + S["r"][1]
@@ -933,45 +943,46 @@ def _headline_core(S: dict) -> dict:
     after = (S["y2r"][0] + S["y2r"][1]) / r
     before_completers = (S["y1r"][0] + S["y1r"][1]) / r
     change = [(S["y2r"][i] - S["y1r"][i]) / S["r"][i] for i in (0, 1)]
-    did = change[0] - change[1]
-    disclosure = S["r"][0] / r * did
+    raw = change[0] - change[1]
+    did = raw if did_adjusted is None else did_adjusted
+    share = S["r"][0] / r
     return {"mean_before": before, "mean_after": after, "shift": after - before,
-            "trend": change[1], "did": did, "disclosure": disclosure,
-            "attrition": before_completers - before,
-            "inflation": after - before - change[1]}
+            "trend": change[1], "did": did, "inflation": share * did,
+            "reversion": share * (raw - did), "attrition": before_completers - before}
 
 
-def headline_inflation(panel: pd.DataFrame, cluster: str = "account_id", ci: float = 0.95,
-                       n_boot: int = 999, seed: int = 0) -> pd.DataFrame:
+def headline_inflation(panel: pd.DataFrame, covariates: Sequence[str] = (),
+                       cluster: str = "account_id", ci: float = 0.95, n_boot: int = 999,
+                       seed: int = 0) -> pd.DataFrame:
     """How much of the headline shift after removing confidentiality is inflation.
 
     ``mean_before`` is the wave-1 headline (all panel members) and ``mean_after`` the wave-2
     headline of the same people (completers). The observed ``shift`` decomposes exactly as
-    ``trend + disclosure + attrition``:
+    ``trend + inflation + reversion + attrition``:
 
-    * ``trend``: within-person change of the named group (what would have happened anyway),
-    * ``disclosure = w_c * did``: the extra change of previously confidential completers
-      (``did``, the difference in differences) times their share ``w_c`` of the completers,
+    * ``trend``: within-person change of the named group (what would have happened anyway);
+    * ``did``: the difference in differences among completers, adjusted for ``covariates``
+      as in :func:`difference_in_differences` - the effect of being named on those who had
+      chosen confidentiality;
+    * ``inflation = w_c * did``: the implied inflation of the headline score, ``w_c`` being the
+      previously confidential share of the completers;
+    * ``reversion = w_c * (raw did - did)``: the part of their extra change explained by the
+      covariates (e.g. bounce-back of the dissatisfied; 0 without covariates);
     * ``attrition``: wave-1 mean of the completers minus that of everyone - who left.
-
-    ``inflation = shift - trend = disclosure + attrition`` is the implied inflation of the
-    headline score when confidentiality is removed.
 
     Returns
     -------
     DataFrame
-        ``quantity, est, se, ci_low, ci_high, n, n_accounts`` for ``mean_before,
-        mean_after, shift, trend, did, disclosure, attrition, inflation``; ``se`` is the
-        bootstrap standard deviation and the interval the percentile interval of an
-        account-cluster bootstrap (every quantity is a function of account sums, so the
-        resamples are matrix products).
+        ``quantity, est, se, ci_low, ci_high, n, n_accounts``; ``se`` is the bootstrap
+        standard deviation and the interval the percentile interval of an account-cluster
+        bootstrap (sums and the adjusted regression are computed for all resamples at once).
 
     Notes
     -----
-    The decomposition identity is checked exactly in ``tests/test_bias.py``; coverage of the
-    planted inflation is checked on synthetic studies.
+    The decomposition identity is checked exactly in ``tests/test_bias.py`` against a by-hand
+    R computation; coverage of the planted inflation on the ``company-a`` synthetic studies.
     """
-    d = _complete_cases(panel, ["confidential", "completed", "score_w1", cluster],
+    d = _complete_cases(panel, ["confidential", "completed", "score_w1", *covariates, cluster],
                         ["confidential", "completed"]).join(panel["score_w2"])
     d = d[~(d["completed"] & d["score_w2"].isna())]
     codes, W = cluster_bootstrap_weights(d[cluster].to_numpy(), n_boot, seed)
@@ -991,8 +1002,15 @@ def headline_inflation(panel: pd.DataFrame, cluster: str = "account_id", ci: flo
 
     S = {k: [csum(m * v) for m in (g, ~g)]
          for k, v in (("n", 1.0), ("r", r), ("y1", y1), ("y1r", r * y1), ("y2r", r * y2))}
+    adjusted = None
+    if covariates:
+        c = d[r.astype(bool)].assign(change=lambda x: x["score_w2"] - x["score_w1"])
+        numeric = [v for v in covariates if pd.api.types.is_numeric_dtype(c[v])]
+        X = _design(c, ["confidential", *numeric], [v for v in covariates if v not in numeric])
+        adjusted = _batched_coef(X.to_numpy(float), c["change"].to_numpy(float),
+                                 W[:, codes[r.astype(bool)]], 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        res = _headline_core(S)
+        res = _headline_core(S, adjusted)
     alpha = (1 - ci) / 2
     rows = []
     for k, v in res.items():

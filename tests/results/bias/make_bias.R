@@ -135,14 +135,17 @@ lee <- function(outcome) {
 ref$lee_score_w2 <- lee("score_w2")
 ref$lee_change <- lee("change")
 
-# headline decomposition by hand
+# headline decomposition by hand: shift = trend + inflation + reversion + attrition
 w1_all <- mean(panel$score_w1); w2 <- mean(comp$score_w2); w1_comp <- mean(comp$score_w1)
 trend <- mean(comp$change[!comp$confidential])
-did_est <- mean(comp$change[comp$confidential]) - trend
-ref$headline <- list(mean_before = w1_all, mean_after = w2, shift = w2 - w1_all,
-                     trend = trend, did = did_est,
-                     disclosure = mean(comp$confidential) * did_est,
-                     attrition = w1_comp - w1_all, inflation = w2 - w1_all - trend)
+raw_did <- mean(comp$change[comp$confidential]) - trend
+w_c <- mean(comp$confidential)
+headline <- function(did) list(mean_before = w1_all, mean_after = w2, shift = w2 - w1_all,
+                               trend = trend, did = did, inflation = w_c * did,
+                               reversion = w_c * (raw_did - did), attrition = w1_comp - w1_all)
+ref$headline <- headline(raw_did)
+# adjusted for the wave-1 score and role: the confidential coefficient of the DiD regression
+ref$headline_adjusted <- headline(unname(coef(did_cov)["confidentialTRUE"]))
 
 writeLines(toJSON(ref, digits = NA, auto_unbox = TRUE, pretty = TRUE),
            file.path(out_dir, "reference.json"))
