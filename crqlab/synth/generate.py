@@ -31,6 +31,7 @@ class SyntheticStudy:
     ``latent`` (not written to disk) has one row per invited contact and wave with the latent
     scores (``latent_<name>``), the response and confidentiality probabilities, and the honest
     (as if confidential) and reported scores of every invited contact, for validation.
+    ``params`` is the resolved :class:`~crqlab.synth.SynthParams`.
     """
 
     contacts: pd.DataFrame
@@ -79,7 +80,6 @@ def _analytic(inst: Instrument, meas: Measurement, nps_m: Measurement, mu: np.nd
 @dataclass
 class _Ctx:
     params: SynthParams
-    seed: int
     crq: Instrument
     model: LatentModel
     meas: Measurement
@@ -370,7 +370,7 @@ def generate(preset: str = "sample", seed: int = 0, **overrides) -> SyntheticStu
     model = build_latent_model(params, crq, instruments[1] if params.kmv else None)
     meas = build_measurement(params, model, instruments, rng)
     panel = simulate_panel(params, model, rng)
-    ctx = _Ctx(params, seed, crq, model, meas, nps_measurement(params, model), panel, rng)
+    ctx = _Ctx(params, crq, model, meas, nps_measurement(params, model), panel, rng)
     parts = [_wave(ctx, w) for w in range(1, params.n_waves + 1)]
     contacts, responses, accounts, latent = (pd.concat([x[i] for x in parts], ignore_index=True)
                                              for i in range(4))
