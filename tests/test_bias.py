@@ -16,6 +16,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 from crqlab import bias
 from crqlab.errors import InsufficientDataError
+from crqlab.stats import cluster_bootstrap_weights, wilson_ci
 
 HERE = Path(__file__).parent / "results" / "bias"
 REF = json.loads((HERE / "reference.json").read_text())
@@ -120,7 +121,7 @@ def test_confidentiality_share_counts_and_suppression():
     assert (first["segment"], first["level"], first["n"], first["n_confidential"]) == \
         ("all", "all", 11, 4)
     assert_allclose(first["est"], 4 / 11, rtol=1e-15)
-    lo, hi = bias.wilson_ci(4, 11)
+    lo, hi = wilson_ci(4, 11)
     assert_allclose([first["ci_low"], first["ci_high"]], [float(lo), float(hi)], rtol=1e-15)
     new = out.set_index(["segment", "level"]).loc[("newly_included", "True")]
     # 4 respondents (< min_cell_size 5): the count of confidential ones (3) is blanked
@@ -394,7 +395,7 @@ def test_headline_inflation_adjusted_matches_r_and_batched_ols(panel):
     import statsmodels.api as sm
     comp = panel[panel["completed"]].reset_index(drop=True)
     X = bias._design(comp, ["confidential", "score_w1"], ["role"]).to_numpy(float)
-    codes, W = bias.cluster_bootstrap_weights(comp["account_id"], 5, seed=3)
+    codes, W = cluster_bootstrap_weights(comp["account_id"], 5, seed=3)
     batched = bias._batched_coef(X, comp["change"].to_numpy(float), W[:, codes], 1)
     loop = [sm.WLS(comp["change"].to_numpy(float), X, weights=w[codes]).fit().params[1]
             for w in W]
