@@ -1,0 +1,123 @@
+# Reference values for crqlab.sem and crqlab.validity: lavaan fits exported to JSON.
+# Run from this folder, after make_synthetic.py (which writes the synthetic CSVs and the
+# crqlab-generated model syntax *.lav):   Rscript make_lavaan.R
+# Writes holzinger_swineford_1939.csv, political_democracy.csv, heywood.csv,
+# lavaan_reference.json and sessionInfo.txt. Tests read these files; they never call R.
+suppressPackageStartupMessages({library(lavaan); library(jsonlite); library(MASS)})
+
+hs <- lavaan::HolzingerSwineford1939
+pd <- lavaan::PoliticalDemocracy
+write.csv(hs, "holzinger_swineford_1939.csv", row.names = FALSE, na = "")
+write.csv(pd, "political_democracy.csv", row.names = FALSE, na = "")
+
+# Heywood case, built exactly: three indicators with correlations .8, .8, .5 make the
+# just-identified one-factor solution lambda1^2 = .8 * .8 / .5 = 1.28 > 1, i.e. a residual
+# variance of -0.28 for y1 (MASS::mvrnorm(empirical = TRUE) reproduces the matrix exactly).
+set.seed(20261123)
+R <- matrix(c(1, .8, .8, .8, 1, .5, .8, .5, 1), 3)
+hey <- as.data.frame(MASS::mvrnorm(200, mu = rep(0, 3), Sigma = R, empirical = TRUE))
+names(hey) <- c("y1", "y2", "y3")
+write.csv(hey, "heywood.csv", row.names = FALSE)
+
+FIT_MEASURES <- c("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower",
+                  "rmsea.ci.upper", "rmsea.pvalue", "srmr", "aic", "bic", "logl",
+                  "unrestricted.logl", "npar", "baseline.chisq", "baseline.df", "ntotal")
+
+export <- function(fit, call) {
+  pe <- parameterEstimates(fit, standardized = TRUE)  # Wald CI 95%, std.all with cov.std
+  pe <- pe[, intersect(c("lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
+                         "ci.lower", "ci.upper", "std.all"), names(pe))]
+  r2 <- lavInspect(fit, "r2")
+  list(call = call,
+       converged = lavInspect(fit, "converged"),
+       parameters = pe,
+       fit = as.list(fitMeasures(fit, FIT_MEASURES)),
+       r2 = if (is.list(r2)) lapply(r2, as.list) else as.list(r2))
+}
+
+out <- list()
+
+# 1. lavaan tutorial CFA: chisq 85.306 on 24 df, CFI .931, RMSEA .092
+hs_model <- "visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9"
+out$hs_cfa <- export(cfa(hs_model, data = hs), "cfa(hs_model, data = HolzingerSwineford1939)")
+# composite reliability and AVE from the standardised loadings (formula, for crqlab.validity)
+std <- standardizedSolution(cfa(hs_model, data = hs))
+lam <- std[std$op == "=~", ]
+out$hs_validity <- lapply(split(lam$est.std, lam$lhs), function(l)
+  list(cr = sum(l)^2 / (sum(l)^2 + sum(1 - l^2)), ave = mean(l^2)))
+cl <- lavInspect(cfa(hs_model, data = hs), "cor.lv")
+out$hs_validity$latent_cor <- list(names = colnames(cl), values = unname(unclass(cl)))
+# HTMT (Henseler, Ringle & Sarstedt 2015) from the item correlation matrix, written out
+S <- cor(hs[, paste0("x", 1:9)])
+blocks <- list(visual = paste0("x", 1:3), textual = paste0("x", 4:6), speed = paste0("x", 7:9))
+mono <- function(b) { m <- S[b, b]; mean(m[lower.tri(m)]) }
+htmt <- function(a, b) mean(S[blocks[[a]], blocks[[b]]]) / sqrt(mono(blocks[[a]]) * mono(blocks[[b]]))
+out$hs_validity$htmt <- list(visual_textual = htmt("visual", "textual"),
+                             visual_speed = htmt("visual", "speed"),
+                             textual_speed = htmt("textual", "speed"))
+
+# 2. lavaan tutorial SEM: chisq 38.125 on 35 df; plus the defined indirect effect a*b
+pd_model <- "ind60 =~ x1 + x2 + x3
+dem60 =~ y1 + y2 + y3 + y4
+dem65 =~ y5 + y6 + y7 + y8
+dem60 ~ a*ind60
+dem65 ~ c*ind60 + b*dem60
+y1 ~~ y5
+y2 ~~ y4 + y6
+y3 ~~ y7
+y4 ~~ y8
+y6 ~~ y8
+ind := a*b"
+out$political_democracy <- export(sem(pd_model, data = pd), "sem(pd_model, data = PoliticalDemocracy)")
+
+# 3. MIMIC: observed exogenous covariates (fixed.x = TRUE) next to an exogenous latent
+mimic_model <- "visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+textual ~ visual + ageyr + sex"
+out$mimic <- export(sem(mimic_model, data = hs), "sem(mimic_model, data = HolzingerSwineford1939)")
+
+# 4. Multi-group CFA by school (lavaan tutorial: configural 115.851 on 48 df; loadings equal
+#    124.044 on 54 df)
+conf <- cfa(hs_model, data = hs, group = "school")
+metric <- cfa(hs_model, data = hs, group = "school", group.equal = "loadings")
+a <- anova(metric, conf)
+out$hs_multigroup <- list(
+  configural = as.list(fitMeasures(conf, FIT_MEASURES)),
+  metric = as.list(fitMeasures(metric, FIT_MEASURES)),
+  diff = list(chisq = a[["Chisq diff"]][2], df = a[["Df diff"]][2], pvalue = a[["Pr(>Chisq)"]][2]),
+  group_labels = lavInspect(conf, "group.label"),
+  configural_parameters = parameterEstimates(conf)[, c("lhs", "op", "rhs", "group", "est", "se")])
+
+# 5. Heywood case: lavaan estimates a negative residual variance (and warns)
+out$heywood <- export(suppressWarnings(cfa("f =~ y1 + y2 + y3", data = hey)),
+                      "cfa('f =~ y1 + y2 + y3', data = heywood)")
+
+# 6. KMV models on synthetic data, syntax generated by crqlab (make_synthetic.py)
+kmv <- read.csv("kmv_synthetic.csv")
+crq_model <- paste(readLines("kmv_crq.lav"), collapse = "\n")
+rival <- paste(readLines("kmv_crq_rival.lav"), collapse = "\n")
+out$kmv_crq <- export(sem(crq_model, data = kmv), "sem(kmv_crq.lav, data = kmv_synthetic)")
+out$kmv_crq_rival <- export(sem(rival, data = kmv), "sem(kmv_crq_rival.lav, data = kmv_synthetic)")
+# multi-group by role: loadings equal vs loadings and regressions equal
+mg_base <- sem(crq_model, data = kmv, group = "role", group.equal = "loadings")
+mg_con <- sem(crq_model, data = kmv, group = "role", group.equal = c("loadings", "regressions"))
+mg_conf <- sem(crq_model, data = kmv, group = "role")
+a <- anova(mg_con, mg_base)
+out$kmv_multigroup <- list(
+  configural = as.list(fitMeasures(mg_conf, FIT_MEASURES)),
+  base = as.list(fitMeasures(mg_base, FIT_MEASURES)),
+  constrained = as.list(fitMeasures(mg_con, FIT_MEASURES)),
+  diff = list(chisq = a[["Chisq diff"]][2], df = a[["Df diff"]][2], pvalue = a[["Pr(>Chisq)"]][2]))
+classic <- read.csv("kmv_classic_synthetic.csv")
+classic_model <- paste(readLines("kmv_classic.lav"), collapse = "\n")
+out$kmv_classic <- export(sem(classic_model, data = classic),
+                          "sem(kmv_classic.lav, data = kmv_classic_synthetic)")
+
+out$meta <- list(lavaan_version = as.character(packageVersion("lavaan")),
+                 r_version = R.version.string,
+                 estimator = "ML, information = expected, likelihood = normal (lavaan defaults)")
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
+           "lavaan_reference.json")
+writeLines(capture.output(sessionInfo()), "sessionInfo.txt")
