@@ -49,7 +49,7 @@ class Instrument:
 
     @property
     def items(self) -> list[str]:
-        """All items, in definition order, without duplicates (elements may share items)."""
+        """All items, in definition order (an item belongs to exactly one element)."""
         seen: dict[str, None] = {}
         for el in self.elements.values():
             for it in el.items:
@@ -122,7 +122,12 @@ def _parse(spec: dict, source: str) -> Instrument:
             if "facets" in el:
                 if not el["facets"]:
                     raise InstrumentError(f"{where} has an empty 'facets'")
+                if not isinstance(el["facets"], dict):
+                    raise InstrumentError(f"{where}: 'facets' maps facet names to their items")
                 for fname, fspec in el["facets"].items():
+                    if not isinstance(fspec, dict):
+                        raise InstrumentError(f"{where}, facet {fname!r} must be a mapping "
+                                              "with 'items'")
                     facets[fname] = _parse_items(f"{where}, facet {fname!r}", fspec.get("items"))
                     facet_labels[fname] = str(fspec.get("label", fname))
                 items = tuple(i for f in facets.values() for i in f)
@@ -137,18 +142,30 @@ def _parse(spec: dict, source: str) -> Instrument:
                 item_owner[it] = name
             elements[name] = Element(name=name, label=str(el.get("label", name)), level=level,
                                      items=items, facets=facets, facet_labels=facet_labels)
-    reverse = tuple(spec.get("reverse_keyed") or ())
+    reverse_raw = spec.get("reverse_keyed") or ()
+    if isinstance(reverse_raw, str):
+        reverse_raw = [reverse_raw]
+    if not isinstance(reverse_raw, (list, tuple)):
+        raise InstrumentError(f"{source}: 'reverse_keyed' must be a list of items")
+    reverse = tuple(str(r) for r in reverse_raw)
     unknown = [r for r in reverse if r not in item_owner]
     if unknown:
         raise InstrumentError(f"{source}: reverse_keyed names unknown item(s) {unknown}")
     index = spec.get("index") or {}
-    weights = {str(k): float(v) for k, v in (index.get("weights") or {}).items()}
+    if not isinstance(index, dict) or not isinstance(index.get("weights") or {}, dict):
+        raise InstrumentError(f"{source}: 'index' must be a mapping with 'weights' by element")
+    try:
+        weights = {str(k): float(v) for k, v in (index.get("weights") or {}).items()}
+    except (TypeError, ValueError) as exc:
+        raise InstrumentError(f"{source}: index weights must be numbers ({exc})") from exc
     bad = [k for k in weights if k not in elements]
     if bad:
         raise InstrumentError(f"{source}: index weights name unknown element(s) {bad}")
     if weights and sum(weights.values()) <= 0:
         raise InstrumentError(f"{source}: index weights must sum to a positive number")
     paths = tuple(spec.get("paths") or ())
+    if not all(isinstance(p, dict) for p in paths):
+        raise InstrumentError(f"{source}: each path must be a mapping with 'from' and 'to'")
     for p in paths:
         for end in ("from", "to"):
             if p.get(end) not in elements:
@@ -168,7 +185,7 @@ def _load_cached(path: str) -> Instrument:
     p = Path(path)
     try:
         spec = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InstrumentError(f"{p}: not valid YAML: {exc}") from exc
     return _parse(spec, str(p.name))
 
