@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PALETTE", "STATUS_COLOURS", "UNITS", "apply_style", "axis_label", "label_axes",
-           "n_text", "ci_plot", "share_bars"]
+           "n_text", "ci_plot", "share_bars", "trend_plot"]
 
 #: Colour-blind-safe qualitative palette (seaborn "colorblind").
 PALETTE = "colorblind"
@@ -66,21 +66,18 @@ def axis_label(name: str, unit: str | None = None) -> str:
     return f"{text} ({unit})" if unit else text
 
 
-def n_text(n: Any, n_accounts: Any = None) -> str:
+def n_text(n: Any, n_accounts: Any = None, what: str = "respondents") -> str:
     """``"n = 1,234 respondents in 56 accounts"``."""
-    def fmt(v):
-        return f"{int(v):,}"
-
-    text = f"n = {fmt(n)} respondents"
+    text = f"n = {int(n):,} {what}"
     if n_accounts is not None:
-        text += f" in {fmt(n_accounts)} accounts"
+        text += f" in {int(n_accounts):,} accounts"
     return text
 
 
 def label_axes(ax, *, x: str | None = None, y: str | None = None, x_unit: str | None = None,
                y_unit: str | None = None, n: Any = None, n_accounts: Any = None,
-               title: str | None = None, note: str | None = None):
-    """Label a plot: axis names with units, a title, and n in the bottom-right corner.
+               n_what: str = "respondents", title: str | None = None, note: str | None = None):
+    """Label a plot: axis names with units, a title, and n (and notes) under the x axis label.
 
     Parameters
     ----------
@@ -89,24 +86,21 @@ def label_axes(ax, *, x: str | None = None, y: str | None = None, x_unit: str | 
         Quantity names (``"crq_index"``) or free text; units are appended.
     n, n_accounts : int, optional
         Respondents (and accounts) behind the plot, shown as ``n = ...``.
+    n_what : str
+        What ``n`` counts (``"respondents"``, ``"invited contacts"``, ``"accounts"``).
     note : str, optional
         Extra line under the n (e.g. "groups below 5 respondents suppressed").
     """
-    if x is not None:
-        ax.set_xlabel(axis_label(x, x_unit))
     if y is not None:
         ax.set_ylabel(axis_label(y, y_unit))
     if title:
         ax.set_title(title)
-    lines = []
+    lines = [axis_label(x, x_unit)] if x is not None else [ax.get_xlabel()]
     if n is not None:
-        lines.append(n_text(n, n_accounts))
+        lines.append(n_text(n, n_accounts, n_what))
     if note:
         lines.append(note)
-    if lines:
-        ax.annotate("\n".join(lines), xy=(1, 0), xycoords="axes fraction", xytext=(0, -28),
-                    textcoords="offset points", ha="right", va="top", fontsize="small",
-                    color="0.35")
+    ax.set_xlabel("\n".join(line for line in lines if line))
     return ax
 
 
@@ -123,7 +117,7 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
             value_name: str | None = None, title: str | None = None, ax=None,
             reference: float | None = None, colour: str | Mapping[str, str] | None = None,
             n_col: str = "n", n: int | None = None, n_accounts: int | None = None,
-            min_cell_size: int | None = None):
+            n_what: str = "respondents", min_cell_size: int | None = None):
     """Estimates with confidence intervals, one row per group (a horizontal "forest" plot).
 
     Parameters
@@ -158,6 +152,7 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
     if n_col in shown:
         names = [f"{nm}  (n={int(k):,})" for nm, k in zip(names, shown[n_col])]
     ax.set_yticks(ypos, names)
+    ax.set_ylim(-0.6, max(len(shown), 1) - 0.4)
     if reference is not None:
         ax.axvline(reference, color="0.5", ls="--", lw=1)
     ax.grid(axis="y", visible=False)
@@ -166,12 +161,13 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
         note = (f"{len(hidden)} group(s) not shown: below the minimum cell size"
                 + (f" of {min_cell_size}" if min_cell_size else ""))
     label_axes(ax, x=value_name or quantity, x_unit=unit, title=title, note=note, n=n,
-               n_accounts=n_accounts)
+               n_accounts=n_accounts, n_what=n_what)
     return ax
 
 
 def share_bars(table: pd.DataFrame, label: str, *, title: str | None = None, ax=None,
-               order: list[str] | None = None, n: int | None = None):
+               order: list[str] | None = None, n: int | None = None,
+               n_what: str = "respondents"):
     """Shares (``est`` in 0-1, with ``ci_low``/``ci_high``) as horizontal bars in percent.
 
     Colours come from :data:`STATUS_COLOURS` where the label is a known category.
@@ -196,5 +192,34 @@ def share_bars(table: pd.DataFrame, label: str, *, title: str | None = None, ax=
     ax.set_yticks(ypos, names)
     ax.grid(axis="y", visible=False)
     note = f"{len(hidden)} group(s) suppressed (below the minimum cell size)" if hidden else None
-    label_axes(ax, x="share", x_unit="%", title=title, n=n, note=note)
+    label_axes(ax, x="share", x_unit="%", title=title, n=n, n_what=n_what, note=note)
+    return ax
+
+
+def trend_plot(table: pd.DataFrame, x: str = "wave", *, value_name: str | None = None,
+               unit: str | None = None, labels: Mapping[Any, str] | None = None,
+               title: str | None = None, ax=None, colour: str = "C0", n: int | None = None,
+               n_what: str = "respondents"):
+    """Estimates with confidence intervals over waves (or any ordered ``x``), joined by a line.
+
+    Suppressed rows are left out (a gap, with a note). ``labels`` maps x values to tick labels
+    (e.g. wave number -> year).
+    """
+    import matplotlib.pyplot as plt
+
+    shown, hidden = _visible(table)
+    if ax is None:
+        _, ax = plt.subplots()
+    xs = shown[x].to_numpy()
+    est = shown["est"].astype(float).to_numpy()
+    err = None
+    if {"ci_low", "ci_high"} <= set(shown.columns):
+        err = [est - shown["ci_low"].astype(float).to_numpy(),
+               shown["ci_high"].astype(float).to_numpy() - est]
+    ax.errorbar(xs, est, yerr=err, fmt="-o", color=colour, capsize=3, lw=1.5)
+    ticks = list(table[x])
+    ax.set_xticks(ticks, [labels.get(t, str(t)) if labels else str(t) for t in ticks])
+    note = f"{len(hidden)} point(s) suppressed (below the minimum cell size)" if hidden else None
+    label_axes(ax, x=x, y=value_name or "est", y_unit=unit, title=title, n=n, n_what=n_what,
+               note=note)
     return ax

@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,10 @@ def notebook_parameters(nb_or_path: nbformat.NotebookNode | Path | str) -> dict[
             default = ast.literal_eval(stmt.value)
         except ValueError as exc:
             raise NotebookContractError(f"{where}: {stmt.target.id} is not a literal") from exc
+        line = source.splitlines()[stmt.lineno - 1]
+        if stmt.lineno != stmt.end_lineno or line.count("=") != 1:
+            raise NotebookContractError(f"{where}: one parameter per line with exactly one '=' "
+                                        "(papermill cannot read '=' in a comment or value)")
         comment = comments.get(stmt.end_lineno or stmt.lineno, "")
         if not comment:
             raise NotebookContractError(f"{where}: {stmt.target.id} needs a comment saying what "
@@ -373,7 +378,8 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
         html, notes = render_notebook(executed, header=header, failed=error is not None,
                                       error=error, resources_dir=src.parent)
     except Exception as e:  # noqa: BLE001 - rendering trouble must not lose the run
-        html, notes = f"<html><body><h1>{src.name}</h1><p>could not render: {e!r}</p></body></html>", []
+        html, notes = (f"<html><body><h1>{src.name}</h1><p>could not render: "
+                       f"{escape(repr(e))}</p></body></html>", [])
         error = error or {"ename": type(e).__name__, "evalue": f"rendering failed: {e}",
                           "cell_index": None, "cell_tag": None, "first_line": None}
     warnings += notes
@@ -549,12 +555,69 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     try:
         raw = _execute_all(tasks, jobs or _default_jobs(), info["study"], progress)
         outcomes = [NotebookOutcome(**r) for r in raw]
+        identifiers = _confidential_identifiers(study_dir, outcomes)
+        _withhold_leaks(staging, outcomes, identifiers)
         _write_run_files(staging, info, outcomes, declared, overrides, inputs, started)
+        _check_no_leaks(staging, identifiers)
         _swap_in(staging, out, token)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return RunResult(study=info["study"], out_dir=out, outcomes=outcomes)
+
+
+def _confidential_identifiers(study_dir: Path, outcomes: list[NotebookOutcome]) -> set[str]:
+    """Names, e-mails and contact ids of confidential respondents (empty if none or unloadable)."""
+    from .io import load_study
+    from .privacy import confidential_identifiers
+
+    try:
+        return confidential_identifiers(load_study(study_dir))
+    except CrqlabError as exc:
+        first = str(exc).splitlines()[0]
+        for o in outcomes:
+            o.warnings.append(f"privacy scan not possible, the study does not load: {first}")
+        return set()
+
+
+def _withhold_leaks(staging: Path, outcomes: list[NotebookOutcome], identifiers: set[str]) -> None:
+    """Withhold every report that shows a confidential identifier; its notebook fails.
+
+    The report folder then holds only a notice (which files, how many identifiers - never the
+    identifiers themselves).
+    """
+    from .privacy import find_leaks
+
+    if not identifiers:
+        return
+    for o in outcomes:
+        folder = staging / o.stem
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        leaks = find_leaks(files, identifiers)
+        if not leaks:
+            continue
+        where = sorted({p.name for p, _ in leaks})
+        n = len({i for _, i in leaks})
+        message = (f"{n} confidential identifier(s) (names, e-mails or contact ids) appear in "
+                   f"{', '.join(where)}; the report is withheld")
+        for p in files:
+            p.unlink()
+        report.write_atomic(folder / f"{o.stem}.html",
+                            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>withheld"
+                            f"</title></head><body><h1>{o.name}: report withheld</h1><p>{message}."
+                            "</p></body></html>\n")
+        o.status = "failed"
+        o.error = {"ename": "PrivacyLeak", "evalue": message, "cell_index": None,
+                   "cell_tag": None, "first_line": None}
+
+
+def _check_no_leaks(staging: Path, identifiers: set[str]) -> None:
+    from .privacy import find_leaks
+
+    leaks = find_leaks([staging / "index.html", staging / "run.json"], identifiers)
+    if leaks:
+        raise CrqlabError(f"{len(leaks)} confidential identifier(s) would appear in "
+                          f"{sorted({p.name for p, _ in leaks})}; nothing was published")
 
 
 def _effective_seed(outcomes: Sequence[NotebookOutcome], declared) -> Any:

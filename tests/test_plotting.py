@@ -43,8 +43,11 @@ def test_label_axes_shows_units_and_n():
     plotting.label_axes(ax, x="wave", y="crq_index", n=1234, n_accounts=56, title="T")
     assert ax.get_ylabel() == "CRQ index (1-7 scale)"
     assert ax.get_title(loc="left") == "T"
-    notes = [t.get_text() for t in ax.texts]
-    assert notes == ["n = 1,234 respondents in 56 accounts"]
+    assert ax.get_xlabel() == "wave\nn = 1,234 respondents in 56 accounts"
+    _, ax = plt.subplots()
+    ax.set_xlabel("days")
+    plotting.label_axes(ax, n=80, n_what="invited contacts", note="2 groups suppressed")
+    assert ax.get_xlabel() == "days\nn = 80 invited contacts\n2 groups suppressed"
 
 
 def test_ci_plot_skips_suppressed_groups_and_says_so():
@@ -55,8 +58,8 @@ def test_ci_plot_skips_suppressed_groups_and_says_so():
     ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
     assert set(ticks) == {"a  (n=40)", "c  (n=25)"}
     assert ticks["a  (n=40)"] > ticks["c  (n=25)"]  # first row on top
-    assert ax.get_xlabel() == "CRQ index (1-7 scale)"
-    text = ax.texts[0].get_text()
+    text = ax.get_xlabel()
+    assert text.startswith("CRQ index (1-7 scale)\n")
     assert "n = 65 respondents" in text and "1 group(s) not shown" in text and "of 5" in text
     assert len(ax.containers) == 2  # one error bar per shown group
 
@@ -68,4 +71,17 @@ def test_share_bars_in_percent_with_category_colours():
     bars = ax.patches
     assert [round(b.get_width(), 6) for b in bars] == [30.0, 50.0]
     assert matplotlib.colors.to_hex(bars[0].get_facecolor()) == plotting.STATUS_COLOURS["Ambassadors"]
-    assert ax.get_xlabel() == "share (%)"
+    assert ax.get_xlabel() == "share (%)\nn = 200 respondents"
+
+
+def test_trend_plot_labels_waves_and_leaves_gaps():
+    table = pd.DataFrame({"wave": [1, 2, 3], "est": [5.1, np.nan, 5.4], "ci_low": [5.0, np.nan, 5.3],
+                          "ci_high": [5.2, np.nan, 5.5], "n": [300, 3, 280],
+                          "suppressed": [False, True, False]})
+    ax = plotting.trend_plot(table, value_name="crq_index", labels={1: "2021", 2: "2022", 3: "2023"},
+                             n=583)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2021", "2022", "2023"]
+    line = ax.lines[0]
+    assert list(line.get_xdata()) == [1, 3] and list(line.get_ydata()) == [5.1, 5.4]
+    assert ax.get_ylabel() == "CRQ index (1-7 scale)"
+    assert ax.get_xlabel() == "wave\nn = 583 respondents\n1 point(s) suppressed (below the minimum cell size)"

@@ -26,7 +26,7 @@ from crqlab.runner import NotebookContractError, Parameter, RawValue
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_study"
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 PARAMS = ('study_dir: str = "../data/raw/sample"  # study folder\n'
-          'results_path: str = ""  # where results.json goes ("" = not saved)\n'
+          'results_path: str = ""  # where results.json goes (empty: not saved)\n'
           'seed: int = 1  # random seed\n'
           'n_boot: int = 100  # bootstrap resamples\n'
           'label: str = "all"  # a text parameter')
@@ -106,6 +106,8 @@ def test_notebook_parameters_are_typed_literals_with_comments():
     ("seed = 1  # seed", "only `name: type = literal"),
     ("seed: int = int('1')  # seed", "not a literal"),
     ("import os  # no", "only `name: type = literal"),
+    ('path: str = ""  # empty = not saved', "exactly one '='"),
+    ("xs: list = [\n  1, 2]  # values", "one parameter per line"),
 ])
 def test_parameters_cell_violations(source, message):
     with pytest.raises(NotebookContractError, match=message):
@@ -374,3 +376,26 @@ def test_interrupted_swap_is_restored(tmp_path):
     runner._tidy_previous(out)
     assert (out / "index.html").read_text(encoding="utf-8") == "previous"
     assert not old.exists()
+
+
+def test_report_showing_a_confidential_respondent_is_withheld(tmp_path):
+    contacts = pd.read_csv(FIXTURE / "contacts.csv")
+    responses = pd.read_csv(FIXTURE / "responses.csv")
+    conf = responses.loc[responses["confidential"], ["wave", "contact_id"]].iloc[0]
+    name = contacts.loc[(contacts.wave == conf.wave) & (contacts.contact_id == conf.contact_id),
+                        "contact_name"].item()
+    nbdir = tmp_path / "notebooks"
+    _write(nbdir, "01_leak.ipynb", _nb([_md("# Leaky"),
+                                        _code("import pandas as pd\nfrom pathlib import Path\n"
+                                              "c = pd.read_csv(Path(study_dir) / 'contacts.csv')\n"
+                                              f"print(c.loc[c.contact_name == {name!r}, 'contact_name'].iloc[0])")]))
+    out = tmp_path / "reports" / "mini"
+    result = runner.run(FIXTURE, out=out, notebooks_dir=nbdir, jobs=1, progress=False)
+    assert not result.ok
+    assert result.outcomes[0].error["ename"] == "PrivacyLeak"
+    published = [p for p in out.rglob("*") if p.is_file()]
+    assert sorted(p.relative_to(out).as_posix() for p in published) == [
+        "01_leak/01_leak.html", "index.html", "run.json"]
+    for p in published:
+        assert name not in p.read_text(encoding="utf-8")
+    assert "withheld" in (out / "01_leak" / "01_leak.html").read_text(encoding="utf-8")
