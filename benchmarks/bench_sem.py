@@ -49,7 +49,8 @@ def fit_times() -> list[str]:
             data = _simulate(truth, n)
             fit = fit_sem(model, data)  # warm-up (first call imports semopy)
             k = int(fit.parameters["free"].max())
-            rows.append(f"| {name} | {k} | {n} | {_median_time(lambda: fit_sem(model, data)):.3f} |")
+            sec = _median_time(lambda: fit_sem(model, data))
+            rows.append(f"| {name} | {k} | {n} | {sec:.3f} |")
     return rows
 
 

@@ -15,19 +15,30 @@ conventions, so the numbers agree with ``lavaan::sem()`` / ``lavaan::cfa()``:
   at their sample (co)variances (lavaan's ``fixed.x``);
 - standard errors from the expected information, Wald z tests and intervals.
 
-semopy provides the parser, the model matrices, starting values, the implied covariance and
-its analytic derivatives. The estimates come from Fisher scoring with a line search on the ML
-discrepancy, with semopy's own SLSQP fit and L-BFGS-B from other starting values as fallbacks
-(semopy's default SLSQP stops before lavaan's optimum, e.g. 0.7305 for a loading lavaan puts
-at 0.7293, see ``tests/test_sem.py``). Every fit goes through a guard that flags
-non-convergence and improper solutions (negative variances, standardised loadings or paths
-above 1, a non-positive-definite implied or latent covariance matrix, a singular information
-matrix); ``on_improper`` decides whether that raises :class:`~crqlab.errors.ConvergenceError`
-or returns a result marked ``proper=False`` with the reasons.
+semopy provides the parser, the model matrices (Beta, Lambda, Psi, Theta) and starting
+values. crqlab computes the ML discrepancy, its analytic gradient and expected information
+(checked against semopy's ``calc_sigma_grad``/``calc_fim`` and finite differences), and
+estimates by Fisher scoring with a line search (Newton steps where it converges slowly), with
+semopy's own SLSQP fit and L-BFGS-B from other starting values as fallbacks: semopy's default
+SLSQP stops before lavaan's optimum (0.7305 for a loading lavaan puts at 0.7293, see
+``tests/test_sem.py``).
+
+semopy 2.3.11 runs on pandas 3.1 / numpy 2.4 with float data, but fails on nullable columns
+(``Int64``, ``boolean`` with ``pd.NA``: ``isnan`` TypeError), uses pairwise-complete
+covariances where lavaan deletes listwise, silently replaces a singular sample covariance by a
+nearby positive-definite one, and its ``calc_stats`` reports the ML objective as ``LogLik``
+(so its AIC/BIC are not lavaan's) and an RMSEA with N - 1. crqlab converts every column to
+float64 (booleans to 0/1), deletes listwise, refuses a singular sample covariance
+(:class:`~crqlab.errors.InsufficientDataError`) and computes every fit measure itself.
+
+Every fit goes through a guard that flags non-convergence and improper solutions (negative
+variances, standardised loadings or paths above 1, a non-positive-definite implied or latent
+covariance matrix, a singular information matrix); ``on_improper`` decides whether that raises
+:class:`~crqlab.errors.ConvergenceError` or returns a result marked ``proper=False`` with the
+reasons.
 """
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -45,7 +56,6 @@ __all__ = ["HypothesisedPath", "SemModel", "SemFit", "measurement_syntax", "kmv_
            "kmv_classic_model", "rival_model", "fit_sem", "compare_models", "bootstrap_sem",
            "indirect_effects", "compare_groups", "GroupComparison", "simulate_sem"]
 
-_LOG = logging.getLogger(__name__)
 _ON_IMPROPER = ("raise", "flag")
 _BINARY_NOTE = ("{var} is binary and enters the ML fit as a continuous variable (a linear "
                 "probability path): its estimate is a difference in retention probability per "
@@ -176,7 +186,8 @@ def measurement_syntax(instrument: Instrument | str, elements=None) -> str:
 def _structural_lines(paths, alias: dict) -> list[str]:
     by_target: dict[str, list[str]] = {}
     for p in paths:
-        by_target.setdefault(alias.get(p.target, p.target), []).append(alias.get(p.source, p.source))
+        target, source = alias.get(p.target, p.target), alias.get(p.source, p.source)
+        by_target.setdefault(target, []).append(source)
     return [f"{t} ~ {' + '.join(s)}" for t, s in by_target.items()]
 
 
@@ -825,7 +836,9 @@ def _rmsea_ci(chisq: float, df: float, n: int, level: float = 0.90):
     lo_q, hi_q = 0.5 + level / 2, 0.5 - level / 2
 
     def root(q, upper):
-        fun = lambda lam: _st.ncx2.cdf(chisq, df, lam) - q if lam > 0 else _st.chi2.cdf(chisq, df) - q
+        def fun(lam):
+            return (_st.ncx2.cdf(chisq, df, lam) if lam > 0 else _st.chi2.cdf(chisq, df)) - q
+
         if fun(0.0) < 0 or fun(upper) > 0:
             return 0.0
         return _opt.brentq(fun, 0.0, upper, xtol=1e-12)
@@ -835,35 +848,45 @@ def _rmsea_ci(chisq: float, df: float, n: int, level: float = 0.90):
     return float(np.sqrt(lam_l / (n * df))), float(np.sqrt(lam_u / (n * df)))
 
 
-def _fit_measures(problem: _Problem, fmin: float) -> pd.Series:
-    """lavaan's fit measures (single group or the multi-group totals)."""
+def _group_terms(grp: _Group, means: bool) -> dict:
+    """One group's sample moments, baseline chi-square, log-likelihoods and SRMR."""
+    p, kx = len(grp.observed), len(grp.fixed_x)
+    s_diag = np.diag(grp.S)
+    xi = [grp.observed.index(v) for v in grp.fixed_x]
+    rest = [i for i in range(p) if i not in xi]
+    lx = np.linalg.slogdet(grp.S[np.ix_(xi, xi)])[1] if xi else 0.0
+    sigma, _, _ = _variances(grp)
+    logl = -grp.n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(sigma)[1]
+                         + np.trace(grp.S @ np.linalg.inv(sigma)))
+    logl_h1 = -grp.n / 2 * (p * np.log(2 * np.pi) + grp.logdet_S + p)
+    if xi:  # lavaan's fixed.x: the log-likelihood is conditional on the covariates
+        lx_marg = -grp.n / 2 * (kx * np.log(2 * np.pi) + lx + kx)
+        logl, logl_h1 = logl - lx_marg, logl_h1 - lx_marg
+    d = 1 / np.sqrt(s_diag)
+    resid = ((grp.S - sigma) * np.outer(d, d))[np.tril_indices(p)]
+    # Bentler's SRMR; with (saturated) means their zero residuals join the average, as lavaan
+    n_res = resid.size + (p if means else 0)
+    return {"pstar": p * (p + 1) // 2 - kx * (kx + 1) // 2,
+            "df_b": p * (p - 1) // 2 - kx * (kx - 1) // 2,
+            "chisq_b": grp.n * (np.log(s_diag[rest]).sum() + lx - grp.logdet_S),
+            "logl": logl, "logl_h1": logl_h1,
+            "srmr": np.sqrt(np.sum(resid ** 2) / n_res), "means": p if means else 0}
+
+
+def _fit_measures(problem: _Problem, fmin: float, means: bool = False) -> pd.Series:
+    """lavaan's fit measures (single group, or multi-group totals with ``means=True``: lavaan
+    then has a saturated mean structure, whose intercepts count in ``npar``)."""
     n = problem.n
     chisq = n * fmin  # = sum over groups of n_g * F_g
-    pstar = df_b = 0
-    chisq_b = logl = logl_h1 = srmr_num = 0.0
-    for grp in problem.groups:
-        p, kx = len(grp.observed), len(grp.fixed_x)
-        pstar += p * (p + 1) // 2 - kx * (kx + 1) // 2
-        df_b += p * (p - 1) // 2 - kx * (kx - 1) // 2
-        s_diag = np.diag(grp.S)
-        xi = [grp.observed.index(v) for v in grp.fixed_x]
-        rest = [i for i in range(p) if i not in xi]
-        lx = np.linalg.slogdet(grp.S[np.ix_(xi, xi)])[1] if xi else 0.0
-        chisq_b += grp.n * (np.log(s_diag[rest]).sum() + lx - grp.logdet_S)
-        sigma, _, _ = _variances(grp)
-        logl += -grp.n / 2 * (p * np.log(2 * np.pi) + np.linalg.slogdet(sigma)[1]
-                              + np.trace(grp.S @ np.linalg.inv(sigma)))
-        logl_h1 += -grp.n / 2 * (p * np.log(2 * np.pi) + grp.logdet_S + p)
-        if xi:  # lavaan's fixed.x: the log-likelihood is conditional on the covariates
-            kx = len(xi)
-            lx_marg = -grp.n / 2 * (kx * np.log(2 * np.pi) + lx + kx)
-            logl -= lx_marg
-            logl_h1 -= lx_marg
-        d = 1 / np.sqrt(s_diag)
-        resid = (grp.S - sigma) * np.outer(d, d)
-        srmr_num += np.sqrt(np.mean(resid[np.tril_indices(p)] ** 2)) * grp.n
-    npar = problem.k
-    df = pstar - npar
+    terms = [_group_terms(grp, means) for grp in problem.groups]
+    pstar = sum(t["pstar"] for t in terms)
+    df_b = sum(t["df_b"] for t in terms)
+    chisq_b = sum(t["chisq_b"] for t in terms)
+    logl = sum(t["logl"] for t in terms)
+    logl_h1 = sum(t["logl_h1"] for t in terms)
+    srmr_num = sum(t["srmr"] * grp.n for t, grp in zip(terms, problem.groups))
+    df = pstar - problem.k
+    npar = problem.k + sum(t["means"] for t in terms)
     ngroups = len(problem.groups)
     t1 = max(chisq - df, 0.0)
     t2 = max(chisq - df, chisq_b - df_b, 0.0)
@@ -947,6 +970,12 @@ class SemFit:
     _problem: _Problem = field(repr=False)
     _theta: np.ndarray = field(repr=False)
     _vcov: np.ndarray = field(repr=False)
+
+    def __repr__(self) -> str:
+        fm = self.fit_measures
+        state = "proper" if self.proper else f"IMPROPER ({len(self.reasons)} problem(s))"
+        return (f"<SemFit {self.model.name!r}: n = {self.n}, chisq = {fm['chisq']:.3f} on "
+                f"{fm['df']:.0f} df, CFI = {fm['cfi']:.3f}, RMSEA = {fm['rmsea']:.3f}, {state}>")
 
     def hypotheses(self, alpha: float = 0.05) -> pd.DataFrame:
         """Hypothesised paths with their estimates and whether each is supported.
@@ -1443,7 +1472,8 @@ class GroupComparison:
         reference, est`` (difference group - reference), ``se, z, p_value, ci_low, ci_high``.
     fits : DataFrame
         Multi-group models ``configural, base, constrained`` with ``chisq, df, p_value, npar,
-        cfi, tli, rmsea, srmr, n, n_groups, proper``.
+        cfi, tli, rmsea, srmr, n, aic, bic, n_groups, proper``, as lavaan reports them for
+        ``group=`` fits (whose saturated intercepts count in ``npar`` and SRMR).
     test : DataFrame
         Chi-square difference test, constrained vs base: ``stat, df, p_value``.
     groups : list
@@ -1572,11 +1602,12 @@ def compare_groups(model, data: pd.DataFrame, group: str, *, paths=("regressions
         problem, theta, f, reasons = _fit_multigroup(groups, shared, starts, seed, max_iter,
                                                      std_limit)
         _enforce(on_improper, f"{sem_model.name} ({name})", reasons)
-        fm = _fit_measures(problem, f)
+        fm = _fit_measures(problem, f, means=True)
         results[name] = fm
         rows.append({"model": name, **{k: fm[k] for k in ("chisq", "df", "p_value", "npar",
                                                           "cfi", "tli", "rmsea", "srmr", "n")},
-                     "n_groups": len(levels), "proper": not reasons})
+                     "aic": fm["aic"], "bic": fm["bic"], "n_groups": len(levels),
+                     "proper": not reasons})
     for grp, fit in zip(groups, fits.values()):  # leave each group's semopy model at its fit
         grp.sm.update_matrices(fit._theta)
     d_chi = results["constrained"]["chisq"] - results["base"]["chisq"]

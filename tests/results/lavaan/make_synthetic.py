@@ -1,4 +1,6 @@
-"""Synthetic KMV-shaped data sets that make_lavaan.R fits in lavaan (crqlab.synth did not exist yet).
+"""Synthetic KMV-shaped data sets that make_lavaan.R fits in lavaan.
+
+(crqlab.synth was not committed when these were made; they come from crqlab.sem.simulate_sem.)
 
 Run from the repository root:  .venv/bin/python tests/results/lavaan/make_synthetic.py
 Writes beside this file:
