@@ -159,7 +159,9 @@ def benchmark_position(score, benchmark, column: str | None = None, kind: str = 
         out = np.full(v.shape, np.nan)
         ok = ~np.isnan(v)
         if ok.any():
-            out[ok] = _st.percentileofscore(b, v[ok], kind=kind)
+            # scipy's division can land a hair outside 0..100 (100.00000000000001 for a score
+            # above 11 tied companies): round away the float residue and clip to the range.
+            out[ok] = np.clip(np.round(_st.percentileofscore(b, v[ok], kind=kind), 9), 0, 100)
         return out
 
     p = pct(s)
