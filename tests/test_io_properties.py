@@ -196,7 +196,7 @@ edit = st.tuples(st.sampled_from(["insert", "delete", "overwrite", "truncate"]),
                  st.integers(0, 10**6), st.binary(min_size=1, max_size=4))
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=20, **SETTINGS)
 @given(edits=st.lists(edit, min_size=1, max_size=4), dialect=DIALECTS,
        target=st.sampled_from(ROLES + ("study.yaml",)))
 def test_corrupted_bytes_raise_only_crqlab_errors(edits, dialect, target):
@@ -255,7 +255,7 @@ def _expected_numbers(col: pd.Series) -> pd.Series:
     return col.map(lambda v: v if isinstance(v, int) else pd.NA).astype("Int64")
 
 
-@settings(max_examples=15, **SETTINGS)
+@settings(max_examples=12, **SETTINGS)
 @given(study=valid_study(), dialect=DIALECTS)
 def test_valid_tables_round_trip(study, dialect):
     frames, waves = study
