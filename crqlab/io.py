@@ -411,10 +411,10 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
 # ---------------------------------------------------------------------------------------------
 # cross-table rules
 
-def _key_text(frame: pd.DataFrame, keys: list[str], mask: np.ndarray) -> np.ndarray:
-    """``"wave=1, contact_id=C7"`` for the flagged rows only (the rest stay None)."""
+def _key_text(frame: pd.DataFrame, keys: list[str], mask: np.ndarray, limit: int) -> np.ndarray:
+    """``"wave=1, contact_id=C7"`` for the first ``limit`` flagged rows (no more can be listed)."""
     out = np.full(len(frame), None, dtype=object)
-    rows = np.flatnonzero(mask)[:MAX_PROBLEMS * 5]
+    rows = np.flatnonzero(mask)[:limit]
     sub = frame[keys].iloc[rows].astype("string").fillna("")
     out[rows] = [", ".join(f"{k}={v}" for k, v in zip(keys, r)) for r in sub.itertuples(index=False)]
     return out
@@ -431,7 +431,7 @@ def _check_duplicates(table: RawTable, frame: pd.DataFrame, keys: list[str], wha
         return
     dup = frame.duplicated(subset=keys, keep="first").to_numpy()
     if dup.any():
-        col.add_rows(table, keys[-1], dup, _key_text(frame, keys, dup), f"{what} appears twice")
+        col.add_rows(table, keys[-1], dup, _key_text(frame, keys, dup, col.cap), f"{what} appears twice")
 
 
 def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], known: pd.DataFrame,
@@ -442,7 +442,7 @@ def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], kno
     probe = pd.MultiIndex.from_frame(frame[keys].astype("string"))
     bad = ~probe.isin(idx) & frame[keys].notna().all(axis=1).to_numpy()
     if bad.any():
-        col.add_rows(table, keys[-1], bad, _key_text(frame, keys, bad), message)
+        col.add_rows(table, keys[-1], bad, _key_text(frame, keys, bad, col.cap), message)
 
 
 def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], cfg: dict,
@@ -573,6 +573,9 @@ def _cache_key(root: Path, cfg: dict, files: dict[str, Path],
     from . import __version__
 
     h = hashlib.sha256(f"crqlab {__version__}\n".encode())
+    # the loader's own code is part of the key: a fixed validation rule revalidates old caches
+    for module in ("io.py", "tables.py", "instruments.py"):
+        h.update((Path(__file__).parent / module).read_bytes())
     h.update((root / "study.yaml").read_bytes())
     for role in sorted(files):
         h.update(role.encode())
