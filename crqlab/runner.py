@@ -572,7 +572,9 @@ def _confidential_identifiers(study_dir: Path, outcomes: list[NotebookOutcome]) 
     from .privacy import confidential_identifiers
 
     try:
-        return confidential_identifiers(load_study(study_dir))
+        # cache=False: the Parquet cache blanks the names and e-mails of confidential
+        # respondents, which are exactly what the scan must look for
+        return confidential_identifiers(load_study(study_dir, cache=False))
     except CrqlabError as exc:
         first = str(exc).splitlines()[0]
         for o in outcomes:

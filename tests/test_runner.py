@@ -399,3 +399,24 @@ def test_report_showing_a_confidential_respondent_is_withheld(tmp_path):
     for p in published:
         assert name not in p.read_text(encoding="utf-8")
     assert "withheld" in (out / "01_leak" / "01_leak.html").read_text(encoding="utf-8")
+
+
+def test_privacy_scan_reads_the_uncached_study(monkeypatch):
+    # the Parquet cache blanks confidential respondents' names: the scan must not use it
+    import crqlab.io
+
+    seen = {}
+    real = crqlab.io.load_study
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crqlab.io, "load_study", spy)
+    idents = runner._confidential_identifiers(FIXTURE, [])
+    assert seen.get("cache") is False
+    contacts = pd.read_csv(FIXTURE / "contacts.csv")
+    responses = pd.read_csv(FIXTURE / "responses.csv")
+    conf = responses.loc[responses["confidential"], ["wave", "contact_id"]]
+    rows = contacts.merge(conf, on=["wave", "contact_id"])
+    assert set(rows.contact_name) | set(rows.contact_email) | set(rows.contact_id) == idents
