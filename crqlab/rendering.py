@@ -71,11 +71,20 @@ def format_entry(entry: Mapping[str, Any]) -> str:
     """One recorded entry as text: ``est [ci_low, ci_high] unit (n = n)``, or ``suppressed``."""
     if entry.get("suppressed"):
         return "suppressed (group below the minimum cell size)"
-    parts = [format_number(entry.get("est"))]
-    if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
-        parts.append(f"[{format_number(entry['ci_low'])}, {format_number(entry['ci_high'])}]")
-    if entry.get("unit"):
-        parts.append(str(entry["unit"]))
+    unit = str(entry.get("unit") or "")
+    share = unit.startswith("share") and isinstance(entry.get("est"), float)
+    if share:  # shares are recorded 0-1 and shown in percent: "51.1% [48.7, 53.6] of invited"
+        parts = [format_ci(entry["est"], entry.get("ci_low"), entry.get("ci_high"), digits=1,
+                           scale=100).replace(" [", "% [", 1)]
+        if "[" not in parts[0]:
+            parts[0] += "%"
+        unit = unit[len("share"):].strip()
+    else:
+        parts = [format_number(entry.get("est"))]
+        if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
+            parts.append(f"[{format_number(entry['ci_low'])}, {format_number(entry['ci_high'])}]")
+    if unit:
+        parts.append(unit)
     extra = []
     if entry.get("p_value") is not None:
         p = format_p(entry["p_value"])

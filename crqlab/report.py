@@ -157,8 +157,10 @@ class Recorder:
             if val is not None:
                 fields[key] = val
         self._values[name] = {k: clean_value(v) for k, v in fields.items()}
+        order = self._meta.get(name, {}).get("order", len(self._meta))
         meta = {"headline": bool(headline), "unit": unit, "label": label, "note": note}
-        self._meta[name] = {k: v for k, v in meta.items() if v not in (None, False)}
+        self._meta[name] = {"order": order,
+                            **{k: v for k, v in meta.items() if v not in (None, False)}}
 
     def record_table(self, name: str, table: pd.DataFrame, *, index: bool | None = None,
                      min_cell_size: int | None = None, n_col: str = "n",
@@ -270,14 +272,15 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def headline(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The headline entries of a results document, in name order.
+    """The headline entries of a results document, in the order they were recorded.
 
     Each item: ``name``, ``label``, ``unit``, ``note`` and the recorded fields (``est``,
     ``ci_low``...).
     """
     values = document.get("values", {})
     out = []
-    for name, meta in sorted(document.get("entries", {}).items()):
+    entries = document.get("entries", {})
+    for name, meta in sorted(entries.items(), key=lambda kv: (kv[1].get("order", 0), kv[0])):
         if not meta.get("headline"):
             continue
         fields = {k: values[f"{name}.{k}"] for k in FIELDS if f"{name}.{k}" in values}

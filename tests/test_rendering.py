@@ -30,6 +30,9 @@ def test_format_entry():
          "p_value": 0.0004}
     assert rendering.format_entry(e) == "23.5 [15.1, 31.0] points (p < 0.001, n = 412)"
     assert rendering.format_entry({"est": None, "suppressed": True}).startswith("suppressed")
+    share = {"est": 0.5112, "ci_low": 0.487, "ci_high": 0.536, "n": 1608, "unit": "share of invited"}
+    assert rendering.format_entry(share) == "51.1% [48.7, 53.6] of invited (n = 1608)"
+    assert rendering.format_entry({"est": 0.25, "unit": "share"}) == "25.0%"
 
 
 def test_format_ci_and_p():

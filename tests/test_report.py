@@ -33,7 +33,7 @@ def test_values_are_flat_dotted_naming_rule_keys():
         "crq_index.wave_2." + f for f in ("est", "se", "ci_low", "ci_high", "n")}
     assert doc["values"]["trend.crq_index.df"] == 3
     assert doc["values"]["trend.crq_index.p_value"] == pytest.approx(0.04, rel=1e-7)
-    assert doc["entries"]["nps"] == {"headline": True, "unit": "points"}
+    assert doc["entries"]["nps"] == {"headline": True, "unit": "points", "order": 0}
     assert doc["tables"]["rates.by_wave"] == {"columns": ["wave", "est", "n"],
                                               "data": [[1, 0.5, 10], [2, None, 12]]}
 
@@ -47,13 +47,13 @@ def test_json_is_byte_identical_and_sorted():
     assert a.endswith("\n") and "NaN" not in a and "Infinity" not in a
 
 
-def test_recording_order_does_not_change_the_file():
-    r1, r2 = Recorder(), Recorder()
-    r1.record("b", 1.0)
-    r1.record("a", 2.0)
-    r2.record("a", 2.0)
-    r2.record("b", 1.0)
-    assert r1.to_json() == r2.to_json()
+def test_headlines_keep_recording_order_and_rerecording_keeps_its_place():
+    rec = Recorder()
+    rec.record("zeta", 1.0, headline=True)
+    rec.record("alpha", 2.0, headline=True)
+    rec.record("zeta", 3.0, headline=True)
+    assert [h["name"] for h in report.headline(rec.as_dict())] == ["zeta", "alpha"]
+    assert report.headline(rec.as_dict())[0]["est"] == 3.0
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -87,7 +87,7 @@ def test_rerecording_replaces():
     rec.record("x", 1.0, headline=True)
     rec.record("x", 2.0)
     assert rec.as_dict()["values"] == {"x.est": 2.0}
-    assert rec.as_dict()["entries"] == {"x": {}}
+    assert rec.as_dict()["entries"] == {"x": {"order": 0}}
 
 
 def test_table_privacy_check():
