@@ -36,6 +36,7 @@ import time
 import tokenize
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
@@ -343,6 +344,24 @@ def _error_cell(executed: nbformat.NotebookNode | None, exc: BaseException) -> d
     return info
 
 
+@contextmanager
+def _kernel_environment():
+    """Environment the kernel inherits: inline figures (``make`` exports MPLBACKEND=Agg, under
+    which a notebook shows no figure) and a fixed hash seed; restored afterwards."""
+    wanted = {"MPLBACKEND": _INLINE_BACKEND,
+              "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     """Execute and render one notebook; never raises for a notebook's own failure."""
     import papermill as pm
@@ -352,15 +371,15 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     src, out_dir = Path(task["notebook"]), Path(task["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     executed_path = out_dir / src.name
-    os.environ["MPLBACKEND"] = _INLINE_BACKEND  # make figures show in the kernel (not Agg)
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     start = time.perf_counter()
     error, exc = None, None
     try:
-        pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
-                            cwd=str(src.parent), progress_bar=False, log_output=False,
-                            execution_timeout=task.get("timeout"), kernel_name=task.get("kernel"),
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        with _kernel_environment():
+            pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
+                                cwd=str(src.parent), progress_bar=False, log_output=False,
+                                execution_timeout=task.get("timeout"),
+                                kernel_name=task.get("kernel"),
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except Exception as e:  # noqa: BLE001 - any failure of a notebook is reported, not raised
         exc = e
     duration = time.perf_counter() - start

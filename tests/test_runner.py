@@ -420,3 +420,12 @@ def test_privacy_scan_reads_the_uncached_study(monkeypatch):
     conf = responses.loc[responses["confidential"], ["wave", "contact_id"]]
     rows = contacts.merge(conf, on=["wave", "contact_id"])
     assert set(rows.contact_name) | set(rows.contact_email) | set(rows.contact_id) == idents
+
+
+def test_kernel_environment_is_restored(monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    with runner._kernel_environment():
+        assert os.environ["MPLBACKEND"].endswith("backend_inline")
+        assert os.environ["PYTHONHASHSEED"] == "0"
+    assert os.environ["MPLBACKEND"] == "Agg" and "PYTHONHASHSEED" not in os.environ
