@@ -394,3 +394,14 @@ def test_sample_loads_with_the_study_loader():
 
     study = load_study(SAMPLE_STUDY)
     assert len(study.responses) == len(generate("sample", seed=2023).responses)
+
+
+def test_account_manager_names_never_collide_with_contact_names():
+    # Managers are named in reports; a manager sharing a confidential respondent's name would
+    # make the runner's privacy scan withhold the report (and would be a real ambiguity).
+    s = generate("sample", seed=2023)
+    managers = set(s.accounts["account_manager"].astype(str))
+    contacts = set(s.contacts["contact_name"].dropna().astype(str))
+    assert managers and not (managers & contacts)
+    surnames = {m.split()[-1] for m in managers}
+    assert not surnames & {c.split()[-1] for c in contacts}

@@ -22,6 +22,15 @@ _LAST = ("Ashdown", "Birchley", "Carrow", "Dunmore", "Elsworth", "Fenwick", "Gar
          "Quarrie", "Radley", "Stanmore", "Thorne", "Upton", "Vance", "Whitlock", "Yardley",
          "Zeller", "Abbott", "Brennan", "Calder", "Draper", "Easton", "Fairley", "Gilmour",
          "Hartigan", "Iveson", "Jarrow", "Keswick", "Lowther", "Mercer", "Nettleton", "Orme")
+# Account managers are staff of the supplier, not contacts: their surnames come from a pool that
+# no contact shares, so a report naming a manager can never name a (confidential) respondent.
+_MANAGER_LAST = ("Achterberg", "Boscawen", "Cheverell", "Delacourt", "Esterbrook", "Fitzwarren",
+                 "Gravenor", "Hazeldine", "Inchbald", "Jolliffe", "Kingsmill", "Lanyon",
+                 "Mortimer", "Netherby", "Ormerod", "Penhaligon", "Quarendon", "Rochford",
+                 "Scudamore", "Trevelyan", "Umfreville", "Vavasour", "Wetherall", "Yelverton",
+                 "Zouche", "Arkwright", "Blencowe", "Cresswell", "Dymoke", "Egerton",
+                 "Fairfax", "Grenville", "Hesketh", "Isham", "Jervoise", "Knatchbull",
+                 "Lyttelton", "Molyneux", "Nevill", "Oglander")
 _ADJ = ("Amber", "Blue", "Cedar", "Delta", "Ember", "Falcon", "Granite", "Harbour", "Iron",
         "Juniper", "Kestrel", "Lumen", "Meridian", "Northern", "Orchid", "Pioneer", "Quartz",
         "River", "Silver", "Thistle", "Union", "Vertex", "Willow", "Zephyr")
@@ -58,7 +67,7 @@ class _Builder:
         self.con: list[pd.DataFrame] = []
         self.n_acc = self.n_con = 0
         k = params.n_account_managers
-        self.managers = [f"{_FIRST[i % len(_FIRST)]} {_LAST[(7 * i + 3) % len(_LAST)]}"
+        self.managers = [f"{_FIRST[i % len(_FIRST)]} {_MANAGER_LAST[(7 * i + 3) % len(_MANAGER_LAST)]}"
                          for i in rng.permutation(len(_FIRST))[:k]]
         self.manager_effect = rng.normal(0.0, params.manager_onboarding_sd, size=k)
 
