@@ -330,3 +330,22 @@ def test_no_confidentiality_skips_cleanly(runs):
     assert not [k for k in v if k.startswith(("share_confidential", "difference", "did",
                                               "interaction", "what_if.s"))]
     assert "what_if.company_a.shift.est" in v
+
+
+@pytest.mark.slow
+def test_every_respondent_confidential_is_said_and_skipped(tmp_path):
+    """Waves where confidentiality was given to everyone: nobody named to compare with."""
+    study = write_study("tiny", 6, tmp_path / "all", n_accounts=15,
+                        confidentiality=("none", "all", "all"))
+    out = Path(_execute(str(study), str(tmp_path / "run")))
+    nb = nbformat.read(str(out / NOTEBOOK.name), as_version=4)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                if o.output_type == "error"]
+    v = json.loads((out / "results.json").read_text(encoding="utf-8"))["values"]
+    assert v["design.cross_sectional.est"] is False and v["design.panel.est"] is False
+    resp = _csv(study, "responses")
+    md = _markdown(nb)
+    for w in (2, 3):
+        n = int((resp.wave == w).sum())
+        assert f"every respondent was confidential by design (n = {n:,})" in md
+    assert not [k for k in v if k.startswith(("share_confidential", "difference", "did"))]
