@@ -1,0 +1,313 @@
+"""Benchmark workloads: data preparation and one function per variant (crqlab or baseline).
+
+Run by ``benchmarks/run.py`` as ``python workloads.py VARIANT DATA_DIR SCALE REPEAT`` in a child
+process; prints one JSON line ``{"seconds": best, "note": ...}``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+N_RESPONSES = 1_000_000
+N_BOOT_RESPONSES = 100_000
+N_ACCOUNTS = 20_000
+N_BOOT = 10_000
+BASELINE_BOOT = 200  # the per-resample loop is timed on this many and scaled to N_BOOT
+
+
+def prepare(data_dir: Path, scale: float) -> None:
+    """Write a 1,000,000-response study (times ``scale``) as CSV and as Parquet."""
+    from crqlab.instruments import load_instrument
+
+    n = int(N_RESPONSES * scale)
+    rng = np.random.default_rng(0)
+    items = load_instrument("crq").items
+    ids = np.char.add("C", np.arange(n).astype(str))
+    acc = np.char.add("A", rng.integers(0, int(N_ACCOUNTS * scale) or 1, n).astype(str))
+    contacts = pd.DataFrame({
+        "wave": 1, "contact_id": ids, "account_id": acc,
+        "role": np.array(["key decision maker", "operational", "administrative", "CX team"])[
+            rng.integers(0, 4, n)],
+        "responded": "true", "reminders": rng.integers(0, 3, n)})
+    latent = rng.normal(0, 1, n)
+    answers = np.clip(np.round(5.3 + latent[:, None] + rng.normal(0, 0.8, (n, len(items)))), 1, 7)
+    responses = pd.DataFrame(answers.astype(int), columns=items)
+    responses.insert(0, "contact_id", ids)
+    responses.insert(0, "wave", 1)
+    responses["nps"] = np.clip(np.round(7.5 + 1.8 * latent + rng.normal(0, 1, n)), 0, 10).astype(int)
+    accounts = pd.DataFrame({"account_id": np.unique(acc)})
+    for fmt in ("csv", "parquet"):
+        folder = data_dir / fmt
+        folder.mkdir()
+        files = {}
+        for role, frame in (("contacts", contacts), ("responses", responses),
+                            ("accounts", accounts)):
+            files[role] = f"{role}.{fmt}"
+            if fmt == "csv":
+                frame.to_csv(folder / files[role], index=False)
+            else:
+                frame.to_parquet(folder / files[role], index=False)
+        (folder / "study.yaml").write_text(yaml.safe_dump(
+            {"study": f"bench-{fmt}", "instrument": "crq", "files": files}))
+
+
+def _best(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _frames(data_dir: Path) -> pd.DataFrame:
+    folder = data_dir / "parquet"
+    r = pd.read_parquet(folder / "responses.parquet")
+    c = pd.read_parquet(folder / "contacts.parquet", columns=["wave", "contact_id", "account_id"])
+    return r.merge(c, on=["wave", "contact_id"])
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def load_csv(data_dir, scale, repeat):
+    from crqlab.io import load_study
+
+    return _best(lambda: load_study(data_dir / "csv", cache=False), repeat), None
+
+
+def load_csv_cached(data_dir, scale, repeat):
+    from crqlab.io import load_study
+
+    with tempfile.TemporaryDirectory() as cache:
+        load_study(data_dir / "csv", cache=cache)  # validate once, write the Parquet cache
+        return _best(lambda: load_study(data_dir / "csv", cache=cache), repeat), \
+            "validated Parquet cache keyed by input hash"
+
+
+def load_parquet(data_dir, scale, repeat):
+    from crqlab.io import load_study
+
+    return _best(lambda: load_study(data_dir / "parquet", cache=False), repeat), None
+
+
+def baseline_load_csv(data_dir, scale, repeat):
+    def run():
+        f = data_dir / "csv"
+        c, r = pd.read_csv(f / "contacts.csv"), pd.read_csv(f / "responses.csv")
+        pd.read_csv(f / "accounts.csv")
+        r.merge(c, on=["wave", "contact_id"])
+    return _best(run, repeat), "baseline: pandas read_csv + merge, no validation"
+
+
+def baseline_load_parquet(data_dir, scale, repeat):
+    def run():
+        f = data_dir / "parquet"
+        c, r = pd.read_parquet(f / "contacts.parquet"), pd.read_parquet(f / "responses.parquet")
+        pd.read_parquet(f / "accounts.parquet")
+        r.merge(c, on=["wave", "contact_id"])
+    return _best(run, repeat), "baseline: pandas read_parquet + merge, no validation"
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+def score(data_dir, scale, repeat):
+    from crqlab.instruments import load_instrument
+    from crqlab.nps import nps_by
+    from crqlab.scoring import score_items
+
+    df = _frames(data_dir)
+    crq = load_instrument("crq")
+
+    def run():
+        s = score_items(df, crq)
+        s["account_id"] = df["account_id"].to_numpy()
+        s.groupby("account_id", sort=False).mean()
+        nps_by(df, "account_id")
+    return _best(run, repeat), "six elements + CRQ index per respondent, means and NPS by account"
+
+
+def baseline_score(data_dir, scale, repeat):
+    from crqlab.instruments import load_instrument
+
+    df = _frames(data_dir)
+    crq = load_instrument("crq")
+
+    def nps_of(g):
+        x = g.dropna()
+        return 100 * ((x >= 9).mean() - (x <= 6).mean())
+
+    def run():
+        s = pd.DataFrame({name: df[list(el.items)].astype(float).mean(axis=1)
+                          for name, el in crq.elements.items()})
+        s["crq_index"] = s.mean(axis=1)
+        s["account_id"] = df["account_id"]
+        s.groupby("account_id").apply(lambda g: g.mean(numeric_only=True))
+        df.groupby("account_id")["nps"].apply(nps_of)
+    return _best(run, repeat), "baseline: row means + groupby/apply"
+
+
+# --- bootstrap -------------------------------------------------------------------------------
+
+def _boot_data(data_dir):
+    df = _frames(data_dir).head(int(N_BOOT_RESPONSES))
+    return df["nps"].to_numpy(dtype=float), df["account_id"].to_numpy()
+
+
+def bootstrap(data_dir, scale, repeat):
+    from crqlab.nps import nps_bootstrap
+
+    x, cl = _boot_data(data_dir)
+    return _best(lambda: nps_bootstrap(x, cl, n_boot=N_BOOT, seed=1), repeat), \
+        f"{N_BOOT} account-cluster resamples on {len(x)} responses"
+
+
+def baseline_bootstrap(data_dir, scale, repeat):
+    x, cl = _boot_data(data_dir)
+    frame = pd.DataFrame({"nps": x, "account_id": cl})
+    groups = [g["nps"].to_numpy() for _, g in frame.groupby("account_id")]
+    rng = np.random.default_rng(1)
+
+    def run():
+        for _ in range(BASELINE_BOOT):
+            pick = rng.integers(0, len(groups), len(groups))
+            y = np.concatenate([groups[i] for i in pick])
+            100 * ((y >= 9).mean() - (y <= 6).mean())
+    secs = _best(run, 1) * N_BOOT / BASELINE_BOOT
+    return secs, f"baseline: per-resample loop, {BASELINE_BOOT} resamples timed, scaled to {N_BOOT}"
+
+
+# --- SEM -------------------------------------------------------------------------------------
+
+def _sem(n: int):
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bench_sem
+    from crqlab.sem import kmv_crq_model
+
+    model = kmv_crq_model()
+    return model, bench_sem._simulate(model, n)
+
+
+def _sem_fit(n):
+    def crqlab_variant(data_dir, scale, repeat):
+        from crqlab.sem import fit_sem
+
+        model, data = _sem(n)
+        fit_sem(model, data)  # warm-up: semopy's import and first compile
+        return _best(lambda: fit_sem(model, data), repeat), \
+            f"KMV (CRQ form), N = {n}: lavaan-conventions ML fit with the convergence guard"
+
+    def baseline_variant(data_dir, scale, repeat):
+        import semopy
+
+        model, data = _sem(n)
+        cols = [c for c in data.columns if c in model.syntax]
+
+        def run():
+            m = semopy.Model(model.syntax)
+            m.fit(data[cols].astype(float))
+        run()
+        return _best(run, repeat), "baseline: bare semopy Model.fit (its defaults), same data"
+    return crqlab_variant, baseline_variant
+
+
+for _n in (200, 2000, 20000):
+    globals()[f"sem_fit_{_n}"], globals()[f"baseline_sem_fit_{_n}"] = _sem_fit(_n)
+
+SEM_BOOT = 100
+
+
+def sem_bootstrap(data_dir, scale, repeat):
+    from crqlab.sem import bootstrap_sem, fit_sem
+
+    model, data = _sem(2000)
+    fit = fit_sem(model, data)
+    t = time.perf_counter()
+    bootstrap_sem(fit, cluster="account_id", n_boot=SEM_BOOT, seed=1)
+    return time.perf_counter() - t, f"{SEM_BOOT} account-cluster resamples, N = 2000"
+
+
+def baseline_sem_bootstrap(data_dir, scale, repeat):
+    import semopy
+
+    model, data = _sem(2000)
+    cols = [c for c in data.columns if c in model.syntax]
+    groups = {k: g[cols].astype(float) for k, g in data.groupby("account_id")}
+    keys = list(groups)
+    rng = np.random.default_rng(1)
+    t = time.perf_counter()
+    for _ in range(SEM_BOOT):
+        pick = rng.integers(0, len(keys), len(keys))
+        m = semopy.Model(model.syntax)
+        m.fit(pd.concat([groups[keys[i]] for i in pick], ignore_index=True))
+    return time.perf_counter() - t, "baseline: loop of bare semopy refits on resampled accounts"
+
+
+# --- crqlab run ------------------------------------------------------------------------------
+
+FLOOR_IMPORTS = ("import crqlab, crqlab.io, crqlab.scoring, crqlab.nps, crqlab.report\n"
+                 "import numpy, pandas, scipy.stats, statsmodels.api, pingouin, semopy\n"
+                 "import matplotlib.pyplot as plt, seaborn")
+
+
+def _floor_notebooks(folder: Path, n: int) -> None:
+    """``n`` trivial notebooks with the study notebooks' parameters cell and imports."""
+    import nbformat
+
+    for i in range(n):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell(
+            'study_dir: str = "../data/raw/sample"  # study folder\n'
+            'results_path: str = ""  # where results.json goes')
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell(FLOOR_IMPORTS)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nbformat.write(nb, folder / f"{i:02d}_floor.ipynb")
+
+
+def run_sample(data_dir, scale, repeat):
+    from crqlab.paths import SAMPLE_STUDY
+    from crqlab.runner import run
+
+    out = Path(tempfile.mkdtemp())
+    try:
+        t = time.perf_counter()
+        result = run(SAMPLE_STUDY, out=out / "r", progress=False)
+        secs = time.perf_counter() - t
+        if not result.ok:
+            raise RuntimeError(f"{len(result.failed)} notebook(s) failed")
+        return secs, f"crqlab run data/raw/sample: {len(result.outcomes)} notebooks, default jobs"
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def baseline_run_floor(data_dir, scale, repeat):
+    from crqlab.paths import NOTEBOOKS_DIR, SAMPLE_STUDY
+    from crqlab.runner import discover_notebooks, run
+
+    n = len(discover_notebooks(NOTEBOOKS_DIR))
+    work = Path(tempfile.mkdtemp())
+    try:
+        (work / "nb").mkdir()
+        _floor_notebooks(work / "nb", n)
+        t = time.perf_counter()
+        run(SAMPLE_STUDY, out=work / "r", notebooks_dir=work / "nb", progress=False)
+        return time.perf_counter() - t, \
+            f"floor: {n} trivial notebooks importing the same libraries, same runner and jobs"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    variant, data_dir, scale, repeat = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), \
+        int(sys.argv[4])
+    seconds, note = globals()[variant](data_dir, scale, repeat)
+    print(json.dumps({"seconds": seconds, "note": note}))
