@@ -330,6 +330,14 @@ def _to_number(s: pd.Series, decimal: str) -> pd.Series:
         t = t.str.replace(",", ".", regex=False)
     # float64 with NaN: to_numeric on a string column gives a nullable dtype whose comparisons
     # are NA where a cell is blank, which no boolean mask accepts.
+    try:  # fast path: Arrow parses a clean column in one pass (the usual case)
+        import pyarrow as pa
+
+        arr = pa.array(t.to_numpy(dtype=object, na_value=None), type=pa.string())
+        values = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return pd.Series(values, index=s.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
+        pass  # a cell that is not a number: pandas finds which, the caller reports them
     num = pd.to_numeric(t, errors="coerce")
     return pd.Series(num.to_numpy(dtype=float, na_value=np.nan), index=s.index)
 
