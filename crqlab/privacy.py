@@ -60,10 +60,11 @@ def scrub_text(text: str, names: Iterable[str] = ()) -> str:
         return text
     out = _EMAIL.sub("[e-mail removed]", text)
     out = _PHONE.sub("[number removed]", out)
-    pattern = _names_pattern(tuple(names))
+    pattern = _names_pattern(tuple(names))  # compiled once per set of names (cached)
     return pattern.sub("[name removed]", out) if pattern is not None else out
 
 
+@lru_cache(maxsize=8)
 def _names_pattern(names: tuple) -> re.Pattern | None:
     """One case-insensitive alternation of every name (longest first): one pass per text,
     however many names (a regex per name made a notebook's verbatim cell take minutes)."""
@@ -94,13 +95,8 @@ def safe_verbatims(respondents: pd.DataFrame, column: str, *, by: str | None = N
         out = out[sizes >= min_cell_size]
     if len(out) < min_cell_size:
         return out.iloc[0:0].reset_index(drop=True)
-    pattern = _names_pattern(tuple(names))
-
-    def _scrub(t: str) -> str:
-        t = _PHONE.sub("[number removed]", _EMAIL.sub("[e-mail removed]", t))
-        return pattern.sub("[name removed]", t) if pattern is not None else t
-
-    out[column] = out[column].astype(str).map(_scrub)
+    names = tuple(names)
+    out[column] = out[column].astype(str).map(lambda t: scrub_text(t, names))
     order = np.random.default_rng(seed).permutation(len(out))
     return out.iloc[order].reset_index(drop=True)
 
