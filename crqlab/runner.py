@@ -12,9 +12,12 @@ the notebooks folder), injecting only the parameters each notebook declares in i
         <notebook>/<notebook>.html    the report (a failed one keeps its traceback)
         <notebook>/results.json       what the notebook recorded with crqlab.report
 
-The whole folder is built in a hidden sibling folder and swapped in at the end, so a run that
-is killed midway leaves the previous reports as they were. A failing notebook does not stop
-the others; the run then returns exit status 1 and names the notebook and the cell.
+The study is loaded and validated before any notebook runs: one that breaks the data contract
+stops the run with a :class:`~crqlab.errors.ValidationError` naming file, column, row and value
+(``crqlab run`` exits 2), and nothing is written. The whole folder is built in a hidden sibling
+folder and swapped in at the end, so a run that is killed midway leaves the previous reports as
+they were. A failing notebook does not stop the others; the run then returns exit status 1 and
+names the notebook and the cell.
 
 Parameters: ``study_dir`` (absolute), ``results_path`` and ``seed`` (from ``study.yaml`` when it
 has one) are injected into every notebook that declares them; ``-f params.yaml`` and then
@@ -543,6 +546,7 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     paths = discover_notebooks(notebooks_dir if notebooks_dir is not None else NOTEBOOKS_DIR,
                                notebooks)
     declared = {p.name: notebook_parameters(p) for p in paths}
+    identifiers = _confidential_identifiers(study_dir)  # a malformed study stops the run here
     out = Path(out) if out is not None else REPORTS_DIR / info["study"]
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -574,7 +578,6 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     try:
         raw = _execute_all(tasks, jobs or _default_jobs(), info["study"], progress)
         outcomes = [NotebookOutcome(**r) for r in raw]
-        identifiers = _confidential_identifiers(study_dir, outcomes)
         _withhold_leaks(staging, outcomes, identifiers)
         _write_run_files(staging, info, outcomes, declared, overrides, inputs, started)
         _check_no_leaks(staging, identifiers)
@@ -585,20 +588,21 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     return RunResult(study=info["study"], out_dir=out, outcomes=outcomes)
 
 
-def _confidential_identifiers(study_dir: Path, outcomes: list[NotebookOutcome]) -> set[str]:
-    """Names, e-mails and contact ids of confidential respondents (empty if none or unloadable)."""
+def _confidential_identifiers(study_dir: Path, outcomes: Sequence[NotebookOutcome] = ()
+                              ) -> set[str]:
+    """Names, e-mails and contact ids of confidential respondents.
+
+    Loading the study validates it: a study that breaks the data contract raises
+    :class:`~crqlab.errors.ValidationError` (file, column, row, value), so :func:`run` stops
+    before any notebook runs and never publishes a report it could not scan. ``outcomes`` is
+    not used (kept for callers).
+    """
     from .io import load_study
     from .privacy import confidential_identifiers
 
-    try:
-        # cache=False: the Parquet cache blanks the names and e-mails of confidential
-        # respondents, which are exactly what the scan must look for
-        return confidential_identifiers(load_study(study_dir, cache=False))
-    except CrqlabError as exc:
-        first = str(exc).splitlines()[0]
-        for o in outcomes:
-            o.warnings.append(f"privacy scan not possible, the study does not load: {first}")
-        return set()
+    # cache=False: the Parquet cache blanks the names and e-mails of confidential
+    # respondents, which are exactly what the scan must look for
+    return confidential_identifiers(load_study(study_dir, cache=False))
 
 
 def _withhold_leaks(staging: Path, outcomes: list[NotebookOutcome], identifiers: set[str]) -> None:

@@ -1,0 +1,1 @@
+"""Fixture builders for the hardening tests (privacy canary, degenerate and hostile studies)."""
