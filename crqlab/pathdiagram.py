@@ -27,7 +27,7 @@ __all__ = ["layered_layout", "path_diagram"]
 
 #: Width and height of a node in data units (the diagram is drawn with equal aspect).
 NODE_WIDTH = 2.3
-NODE_HEIGHT = 0.9
+NODE_HEIGHT = 1.05
 
 
 def _order(edges: list[tuple[str, str]], nodes: Iterable[str] | None) -> list[str]:
@@ -274,7 +274,7 @@ def path_diagram(paths: pd.DataFrame, *, latent: Iterable[str] = (), alpha: floa
         text = _label(v, labels)
         if v in r2 and not pd.isna(r2[v]) and any(t == v for _, t in edges):
             text += f"\nR² = {_number(r2[v], digits)}"
-        ax.text(x, y, text, ha="center", va="center", fontsize=8.5, zorder=3, gid=f"node:{v}")
+        ax.text(x, y, text, ha="center", va="center", fontsize=8, linespacing=1.1, zorder=3, gid=f"node:{v}")
 
     placed: list[np.ndarray] = []
     for row in paths.itertuples(index=False):
