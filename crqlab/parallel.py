@@ -13,7 +13,10 @@ from typing import Any
 
 from .errors import CrqlabError
 
-__all__ = ["map_tasks", "default_jobs"]
+__all__ = ["map_tasks", "default_jobs", "CONNECT_TIMEOUT"]
+
+#: Seconds to wait for a Dask scheduler before giving up.
+CONNECT_TIMEOUT = 10
 
 
 def default_jobs() -> int:
@@ -34,7 +37,11 @@ def _dask_client(scheduler):
         return scheduler, False
     if isinstance(scheduler, LocalCluster):
         return Client(scheduler), True
-    return Client(str(scheduler)), True
+    try:
+        return Client(str(scheduler), timeout=CONNECT_TIMEOUT), True
+    except (OSError, TimeoutError) as exc:
+        raise CrqlabError(f"cannot reach the Dask scheduler at {scheduler!r} within "
+                          f"{CONNECT_TIMEOUT} s: {exc}") from exc
 
 
 def map_tasks(func: Callable[..., Any], tasks: Sequence[tuple] | Iterable[tuple], *,

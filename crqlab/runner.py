@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 import yaml
 
 from . import report
@@ -726,30 +727,39 @@ def _cli_parameters(args) -> dict[str, Any]:
 def run_cli(args) -> int:
     """Entry point of ``crqlab run`` (see :func:`crqlab.cli.build_parser`); returns the exit code.
 
-    With several study folders, ``--out`` is the parent folder of their report folders.
+    One study folder runs its notebooks in parallel (``--jobs``). Several folders, or a Dask
+    ``--scheduler``, make a batch (:func:`crqlab.batch.run_batch`): one task per study, one
+    progress bar, and a summary table (also ``batch.json``/``batch.html``); ``--out`` is then
+    the parent folder of the studies' report folders.
     """
-    if getattr(args, "scheduler", None):
-        raise CrqlabError("--scheduler (Dask) is not available for `crqlab run` yet; notebooks "
-                          "run in local processes (--jobs)")
     if args.jobs is not None and args.jobs < 1:
         raise CrqlabError(f"--jobs must be at least 1, got {args.jobs}")
     params = _cli_parameters(args)
-    status = 0
-    for study_dir in args.study_dirs:
-        out = None
-        if args.out:
-            out = Path(args.out)
-            if len(args.study_dirs) > 1:
-                out = out / study_info(study_dir)["study"]
-        result = run(study_dir, parameters=params, notebooks=args.notebooks, jobs=args.jobs,
-                     out=out)
-        for o in result.failed:
-            print(f"crqlab run: {o.describe_error()}\n  report kept: "
-                  f"{_display_path(result.out_dir / o.stem / (o.stem + '.html'))}",
-                  file=sys.stderr)
-        n_ok = len(result.outcomes) - len(result.failed)
-        print(f"{result.study}: {n_ok}/{len(result.outcomes)} notebooks ok -> "
-              f"{_display_path(result.out_dir / 'index.html')}")
-        if not result.ok:
-            status = 1
-    return status
+    if len(args.study_dirs) > 1 or getattr(args, "scheduler", None):
+        return _batch_cli(args, params)
+    result = run(args.study_dirs[0], parameters=params, notebooks=args.notebooks,
+                 jobs=args.jobs, out=Path(args.out) if args.out else None)
+    for o in result.failed:
+        print(f"crqlab run: {o.describe_error()}\n  report kept: "
+              f"{_display_path(result.out_dir / o.stem / (o.stem + '.html'))}",
+              file=sys.stderr)
+    n_ok = len(result.outcomes) - len(result.failed)
+    print(f"{result.study}: {n_ok}/{len(result.outcomes)} notebooks ok -> "
+          f"{_display_path(result.out_dir / 'index.html')}")
+    return 0 if result.ok else 1
+
+
+def _batch_cli(args, params: dict[str, Any]) -> int:
+    from .batch import run_batch
+
+    table, rows = run_batch(args.study_dirs, parameters=params, notebooks=args.notebooks,
+                            jobs=args.jobs, out=args.out, scheduler=args.scheduler)
+    for r in rows:
+        if r["status"] != "ok":
+            why = r["error"] or f"failed notebooks: {', '.join(r['failed'])}"
+            print(f"crqlab run: {r['study']}: {why}", file=sys.stderr)
+    with pd.option_context("display.width", 200, "display.max_columns", 12):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    parent = Path(args.out) if args.out else REPORTS_DIR
+    print(f"summary -> {_display_path(parent / 'batch.html')}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1

@@ -190,9 +190,19 @@ def test_not_a_study_folder(tmp_path):
         runner.study_info(tmp_path)
 
 
-def test_scheduler_is_not_available_yet(capsys):
-    assert cli.main(["run", str(FIXTURE), "--scheduler", "tcp://x:8786"]) == 2
-    assert "--scheduler" in capsys.readouterr().err
+def test_unreachable_scheduler_is_a_clear_error(capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    import socket
+
+    from crqlab import parallel
+
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 2)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert cli.main(["run", str(FIXTURE), "--scheduler", f"tcp://127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler" in err and "Traceback" not in err
 
 
 # -- a whole run through the command line -----------------------------------------------------
