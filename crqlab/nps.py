@@ -232,10 +232,11 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
 
 def _boot_nps(x: np.ndarray, clusters, n_boot: int, seed, chunk: int = 1000) -> tuple[np.ndarray, int]:
     """Cluster-bootstrap NPS replicates (-1..1), vectorised over resamples."""
-    values = np.column_stack([np.ones_like(x), (x >= 9).astype(float), (x <= 6).astype(float)])
+    # two sums per resample suffice: answers, and promoters minus detractors (+1/0/-1)
+    values = np.column_stack([np.ones_like(x), (x >= 9).astype(float) - (x <= 6)])
     reps = cluster_bootstrap_sums(clusters, values, n_boot, seed=seed, chunk=chunk)
     k = int(pd.Series(clusters).nunique())
-    return (reps[:, 1] - reps[:, 2]) / reps[:, 0], k
+    return reps[:, 1] / reps[:, 0], k
 
 
 def _complete(scores, clusters) -> tuple[np.ndarray, np.ndarray]:

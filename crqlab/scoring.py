@@ -37,12 +37,21 @@ def _required(k: int, min_answered: float) -> int:
     return min(int(min_answered), k)
 
 
-def _row_mean(block: np.ndarray, need: int) -> np.ndarray:
-    answered = np.sum(~np.isnan(block), axis=1)
-    sums = np.nansum(block, axis=1)
+def _group_means(values: np.ndarray, groups: list[list[int]], need: list[int]) -> np.ndarray:
+    """Row means of column groups, NaN-aware, as two matrix products (one pass over the data).
+
+    ``values`` is n x p with NaN for missing; ``groups[g]`` lists the columns of group g; a
+    group is scored where at least ``need[g]`` of its columns are answered.
+    """
+    member = np.zeros((values.shape[1], len(groups)))
+    for g, cols in enumerate(groups):
+        member[cols, g] = 1.0
+    answered = ~np.isnan(values)
+    sums = np.where(answered, values, 0.0) @ member
+    counts = answered.astype(np.float64) @ member
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / answered
-    return np.where(answered >= need, mean, np.nan)
+        means = sums / counts
+    return np.where(counts >= np.asarray(need, dtype=float), means, np.nan)
 
 
 def score_items(df: pd.DataFrame, instrument: Instrument, *, min_answered: float = 0.5,
@@ -79,25 +88,35 @@ def score_items(df: pd.DataFrame, instrument: Instrument, *, min_answered: float
     if missing:
         raise InsufficientDataError(f"items missing from the data: {missing}")
     lo, hi = instrument.scale_min, instrument.scale_max
-    values = {}
-    for item in instrument.items:
-        v = pd.to_numeric(df[item], errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-        values[item] = lo + hi - v if item in instrument.reverse_keyed else v
-    out: dict[str, np.ndarray] = {}
-    facet_out: dict[str, np.ndarray] = {}
-    for name, el in instrument.elements.items():
-        if el.is_composite:
-            fscores = []
-            for fname, fitems in el.facets.items():
-                block = np.column_stack([values[i] for i in fitems])
-                fs = _row_mean(block, _required(len(fitems), min_answered))
-                facet_out[fname] = fs
-                fscores.append(fs)
-            block = np.column_stack(fscores)
-            out[name] = _row_mean(block, _required(len(fscores), min_answered))
-        else:
-            block = np.column_stack([values[i] for i in el.items])
-            out[name] = _row_mean(block, _required(len(el.items), min_answered))
+    items = instrument.items
+    col = {item: j for j, item in enumerate(items)}
+    x = np.empty((len(df), len(items)))
+    for j, item in enumerate(items):
+        c = df[item]
+        if not pd.api.types.is_numeric_dtype(c):
+            c = pd.to_numeric(c, errors="coerce")
+        x[:, j] = c.to_numpy(dtype=np.float64, na_value=np.nan)
+    rev = [col[i] for i in instrument.reverse_keyed]
+    if rev:
+        x[:, rev] = lo + hi - x[:, rev]
+    # facets and item-level elements from the items, then composite elements from facets
+    direct = [(name, el) for name, el in instrument.elements.items() if not el.is_composite]
+    facet_list = [(f, fitems) for el in instrument.elements.values() if el.is_composite
+                  for f, fitems in el.facets.items()]
+    level1 = [[col[i] for i in el.items] for _, el in direct] + \
+        [[col[i] for i in fitems] for _, fitems in facet_list]
+    need1 = [_required(len(g), min_answered) for g in level1]
+    first = _group_means(x, level1, need1) if level1 else np.empty((len(df), 0))
+    out: dict[str, np.ndarray] = {name: first[:, g] for g, (name, _) in enumerate(direct)}
+    facet_out = {f: first[:, len(direct) + k] for k, (f, _) in enumerate(facet_list)}
+    composites = [(name, el) for name, el in instrument.elements.items() if el.is_composite]
+    if composites:
+        fidx = {f: k for k, (f, _) in enumerate(facet_list)}
+        fmat = first[:, len(direct):]
+        groups = [[fidx[f] for f in el.facets] for _, el in composites]
+        comp = _group_means(fmat, groups, [_required(len(g), min_answered) for g in groups])
+        out.update({name: comp[:, g] for g, (name, _) in enumerate(composites)})
+    out = {name: out[name] for name in instrument.elements}  # instrument order
     if instrument.index_name:
         weights = instrument.index_weights or {e: 1.0 for e in instrument.elements}
         names = [e for e, w in weights.items() if w != 0]
@@ -112,9 +131,12 @@ def score_items(df: pd.DataFrame, instrument: Instrument, *, min_answered: float
     if facets and facet_out:
         result = result.join(pd.DataFrame(facet_out, index=df.index))
     if levels:
-        for level, els in instrument.levels.items():
-            block = np.column_stack([out[e] for e in els])
-            result[f"level_{level}"] = _row_mean(block, 1)
+        names = list(instrument.elements)
+        lv = instrument.levels
+        els = np.column_stack([out[e] for e in names])
+        means = _group_means(els, [[names.index(e) for e in lv[k]] for k in lv], [1] * len(lv))
+        for g, level in enumerate(lv):
+            result[f"level_{level}"] = means[:, g]
     return result
 
 
