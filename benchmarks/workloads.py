@@ -156,32 +156,40 @@ def baseline_score(data_dir, scale, repeat):
 
 # --- bootstrap -------------------------------------------------------------------------------
 
-def _boot_data(data_dir):
-    df = _frames(data_dir).head(int(N_BOOT_RESPONSES))
-    return df["nps"].to_numpy(dtype=float), df["account_id"].to_numpy()
+def _boot_data(n_accounts: int):
+    """100,000 answers in ``n_accounts`` accounts (20 or 5 respondents per account)."""
+    rng = np.random.default_rng(7)
+    x = np.clip(np.round(7.5 + 2 * rng.standard_normal(N_BOOT_RESPONSES)), 0, 10)
+    return x, rng.integers(0, n_accounts, N_BOOT_RESPONSES)
 
 
-def bootstrap(data_dir, scale, repeat):
-    from crqlab.nps import nps_bootstrap
+def _bootstrap(n_accounts):
+    def crqlab_variant(data_dir, scale, repeat):
+        from crqlab.nps import nps_bootstrap
 
-    x, cl = _boot_data(data_dir)
-    return _best(lambda: nps_bootstrap(x, cl, n_boot=N_BOOT, seed=1), repeat), \
-        f"{N_BOOT} account-cluster resamples on {len(x)} responses"
+        x, cl = _boot_data(n_accounts)
+        return _best(lambda: nps_bootstrap(x, cl, n_boot=N_BOOT, seed=1), repeat), \
+            f"{N_BOOT} account-cluster resamples, {len(x)} responses, {n_accounts} accounts"
+
+    def baseline_variant(data_dir, scale, repeat):
+        x, cl = _boot_data(n_accounts)
+        frame = pd.DataFrame({"nps": x, "account_id": cl})
+        groups = [g["nps"].to_numpy() for _, g in frame.groupby("account_id")]
+        rng = np.random.default_rng(1)
+
+        def run():
+            for _ in range(BASELINE_BOOT):
+                pick = rng.integers(0, len(groups), len(groups))
+                y = np.concatenate([groups[i] for i in pick])
+                100 * ((y >= 9).mean() - (y <= 6).mean())
+        secs = _best(run, 1) * N_BOOT / BASELINE_BOOT
+        return secs, (f"baseline: per-resample loop, {BASELINE_BOOT} resamples timed, "
+                      f"scaled to {N_BOOT}")
+    return crqlab_variant, baseline_variant
 
 
-def baseline_bootstrap(data_dir, scale, repeat):
-    x, cl = _boot_data(data_dir)
-    frame = pd.DataFrame({"nps": x, "account_id": cl})
-    groups = [g["nps"].to_numpy() for _, g in frame.groupby("account_id")]
-    rng = np.random.default_rng(1)
-
-    def run():
-        for _ in range(BASELINE_BOOT):
-            pick = rng.integers(0, len(groups), len(groups))
-            y = np.concatenate([groups[i] for i in pick])
-            100 * ((y >= 9).mean() - (y <= 6).mean())
-    secs = _best(run, 1) * N_BOOT / BASELINE_BOOT
-    return secs, f"baseline: per-resample loop, {BASELINE_BOOT} resamples timed, scaled to {N_BOOT}"
+for _k in (5000, 20000):
+    globals()[f"bootstrap_{_k}"], globals()[f"baseline_bootstrap_{_k}"] = _bootstrap(_k)
 
 
 # --- SEM -------------------------------------------------------------------------------------
