@@ -12,6 +12,8 @@ Cells tagged ``remove-cell`` are dropped and cells tagged ``remove-output`` lose
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import copy
 import mimetypes
@@ -19,9 +21,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pandas as pd
 from bs4 import BeautifulSoup
+
+
+if TYPE_CHECKING:  # nbformat costs seconds to import; notebooks import this module
+    import nbformat
 
 from .paths import PACKAGE_DIR
 

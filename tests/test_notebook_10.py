@@ -108,7 +108,7 @@ def test_committed_notebook_keeps_the_contract():
     params = runner.notebook_parameters(NOTEBOOK)
     for name, kind in [("study_dir", "str"), ("results_path", "str"), ("seed", "int"),
                        ("wave", "int"), ("n_boot", "int"), ("n_draws", "int"), ("ci", "float"),
-                       ("alpha", "float"), ("min_n", "int"), ("min_cell_size", "int"),
+                       ("alpha", "float"), ("min_n", "int"), ("min_group_size", "int"),
                        ("focal_role", "str"), ("std_limit", "float")]:
         assert params[name].type == kind, name
     assert params["study_dir"].default == "../data/raw/sample"
