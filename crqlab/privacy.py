@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DEFAULT_MIN_CELL_SIZE", "suppress_small", "safe_verbatims", "scrub_text",
-           "confidential_identifiers", "find_leaks"]
+           "confidential_identifiers", "unscannable_identifiers", "MIN_NUMERIC_IDENTIFIER",
+           "find_leaks"]
 
 DEFAULT_MIN_CELL_SIZE = 5
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -135,21 +136,47 @@ def _normalise(text: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).casefold()
 
 
+#: Shortest all-digit identifier the scan looks for: shorter numbers (counts, years, n) are
+#: everywhere in a report, so a numeric contact id like ``1012`` cannot be told from them.
+MIN_NUMERIC_IDENTIFIER = 7
+
+
+def unscannable_identifiers(identifiers: Iterable[str]) -> set[str]:
+    """Identifiers :func:`find_leaks` skips: shorter than 3 characters, or digits only (after
+    removing spaces and separators) with fewer than :data:`MIN_NUMERIC_IDENTIFIER` digits.
+
+    Such an id (``7``, ``C1``, ``1012``) looks like an ordinary number or label of a report, so
+    scanning for it would withhold every report; these contact ids are protected only by the
+    rule that no notebook displays contact ids.
+    """
+    out = set()
+    for i in identifiers:
+        text = str(i).strip() if i is not None else ""
+        digits = re.sub(r"[\s.,_/-]", "", text)
+        if len(text) < 3 or (digits.isdigit() and len(digits) < MIN_NUMERIC_IDENTIFIER):
+            out.add(str(i))
+    return out
+
+
 def find_leaks(paths: Iterable[Path], identifiers: Iterable[str]) -> list[tuple[Path, str]]:
     """Every (file, identifier) where a confidential identifier appears in a text file.
 
     Identifiers are matched as whole tokens (``C12`` does not match ``C123``), ignoring case,
     Unicode form and runs of white space, after decoding HTML entities and JSON ``\\uXXXX``
     escapes; embedded base64 data (images) is skipped. Text inside images is not read.
+    Identifiers that cannot be told from ordinary report text (:func:`unscannable_identifiers`)
+    are skipped.
 
     Notes
     -----
     Validated by tests/test_privacy.py and tests/test_privacy_canary.py (marker identifiers
     planted in a study, escaped forms, a full ``crqlab run``).
     """
+    identifiers = [i for i in identifiers if i is not None]
+    skip = unscannable_identifiers(identifiers)
     originals: dict[str, str] = {}
     for i in identifiers:
-        if i and str(i).strip():
+        if str(i).strip() and str(i) not in skip:
             originals.setdefault(_normalise(str(i)).strip(), str(i))
     idents = sorted(originals, key=len, reverse=True)
     if not idents:

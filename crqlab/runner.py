@@ -579,6 +579,7 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     try:
         raw = _execute_all(tasks, jobs or _default_jobs(), info["study"], progress)
         outcomes = [NotebookOutcome(**r) for r in raw]
+        _note_unscanned(outcomes, identifiers)
         _withhold_leaks(staging, outcomes, identifiers)
         _write_run_files(staging, info, outcomes, declared, overrides, inputs, started)
         _check_no_leaks(staging, identifiers)
@@ -604,6 +605,19 @@ def _confidential_identifiers(study_dir: Path, outcomes: Sequence[NotebookOutcom
     # cache=False: the Parquet cache blanks the names and e-mails of confidential
     # respondents, which are exactly what the scan must look for
     return confidential_identifiers(load_study(study_dir, cache=False))
+
+
+def _note_unscanned(outcomes: list[NotebookOutcome], identifiers: set[str]) -> None:
+    """Warn, on every report, when some contact ids are too short or numeric to be scanned for."""
+    from .privacy import MIN_NUMERIC_IDENTIFIER, unscannable_identifiers
+
+    n = len(unscannable_identifiers(identifiers))
+    if n:
+        for o in outcomes:
+            o.warnings.append(f"{n} confidential contact id(s) are shorter than 3 characters or "
+                              f"numbers of fewer than {MIN_NUMERIC_IDENTIFIER} digits: the leak "
+                              "scan cannot tell them from report text and skips them (names and "
+                              "e-mails are scanned)")
 
 
 def _withhold_leaks(staging: Path, outcomes: list[NotebookOutcome], identifiers: set[str]) -> None:

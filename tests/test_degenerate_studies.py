@@ -3,11 +3,11 @@
 Each study is the ``tiny`` synthetic study with one edit (tests/hardening/builders.py
 ``DEGENERATE``): one wave; one account; a wave with no responses; every answer identical;
 every respondent confidential; no confidentiality column; no accounts table; no retention
-outcome. ``crqlab run`` executes every study notebook on it (small ``n_boot``): the run exits 0,
+outcome; contact ids that are plain numbers. ``crqlab run`` executes every study notebook on it (small ``n_boot``): the run exits 0,
 every notebook is ``ok``, no report shows a traceback, each saves results, and where an
 analysis cannot run the report says so in a sentence that gives a number.
 
-The matrix (study x notebook) is parametrised; three studies run by default, all eight under
+The matrix (study x notebook) is parametrised; three studies run by default, all nine under
 ``-m slow``.
 """
 from __future__ import annotations
@@ -92,6 +92,15 @@ def test_run_exits_0_without_traceback(study):
     assert run.code == 0 and not failed, f"{study}: {failed}\n{run.stderr}"
     assert "Traceback" not in run.stdout + run.stderr
     assert run.raw_after == run.raw_before
+
+
+@pytest.mark.slow
+def test_numeric_contact_ids_are_not_scanned_but_said():
+    # ids 1, 2, 3 ... cannot be told from the numbers of a report: the scan skips them (else
+    # every report would be withheld) and every report carries a warning saying so
+    run = degenerate_run("numeric_contact_ids")
+    for entry in run.run_json()["notebooks"]:
+        assert any("cannot tell them from report text" in w for w in entry["warnings"])
 
 
 @pytest.mark.parametrize("study, notebook", _cases(DEGENERATE))

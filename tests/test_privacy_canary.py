@@ -20,7 +20,7 @@ from bs4 import BeautifulSoup
 
 from crqlab import runner
 from crqlab.io import load_study
-from crqlab.privacy import confidential_identifiers, find_leaks
+from crqlab.privacy import confidential_identifiers, find_leaks, unscannable_identifiers
 from hardening import checks
 from hardening.builders import MARKER_PATTERN, SMALL_ACCOUNT_ID, SMALL_ACCOUNT_NAME, SMALL_ROLE
 from hardening.runs import canary_markers, canary_run, notebook_names, run_cli
@@ -101,6 +101,17 @@ def test_scanner_ignores_longer_tokens_and_embedded_images(tmp_path):
     assert find_leaks([page], {"C00012"}) == []
     page.write_text("<td>C00012</td>", encoding="utf-8")
     assert find_leaks([page], {"C00012"}) == [(page, "C00012")]
+
+
+def test_short_and_numeric_ids_are_skipped(tmp_path):
+    # "n = 12" must not withhold a report of a study whose contact ids are 1, 2, 3 ...; long
+    # numeric ids and ids with letters are still found
+    page = tmp_path / "report.html"
+    page.write_text("<td>n = 12</td><td>C1</td><td>1234567</td><td>C00012</td><td>2021</td>",
+                    encoding="utf-8")
+    ids = {"12", "C1", "2021", "1234567", "C00012"}
+    assert unscannable_identifiers(ids) == {"12", "C1", "2021"}
+    assert sorted(i for _, i in find_leaks([page], ids)) == ["1234567", "C00012"]
 
 
 # -- the full run -------------------------------------------------------------------------------

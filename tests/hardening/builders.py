@@ -237,6 +237,14 @@ def _no_retention_outcome(f: Frames) -> Frames:
     return Frames(f.contacts, f.responses, f.accounts.drop(columns="retained_next_wave"), f.config)
 
 
+def _numeric_contact_ids(f: Frames) -> Frames:
+    """Contact ids are plain numbers 1, 2, 3 ... (as many CRM exports have)."""
+    ids = {c: str(i + 1) for i, c in enumerate(sorted(f.contacts["contact_id"].unique()))}
+    return Frames(f.contacts.assign(contact_id=f.contacts["contact_id"].map(ids)),
+                  f.responses.assign(contact_id=f.responses["contact_id"].map(ids)),
+                  f.accounts, f.config)
+
+
 #: name -> edit of a generated study.
 DEGENERATE: dict[str, Callable[[Frames], Frames]] = {
     "one_wave": _one_wave,
@@ -247,6 +255,7 @@ DEGENERATE: dict[str, Callable[[Frames], Frames]] = {
     "no_confidentiality_column": _no_confidentiality_column,
     "no_accounts_table": _no_accounts_table,
     "no_retention_outcome": _no_retention_outcome,
+    "numeric_contact_ids": _numeric_contact_ids,
 }
 
 
