@@ -7,7 +7,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STUDY ?= data/raw/sample
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 # One BLAS thread per process: the runner and the tests already use one process per core, and
 # small matrix work ran about 4x faster this way on a loaded 2-core machine.

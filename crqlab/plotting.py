@@ -37,6 +37,21 @@ UNITS: dict[str, str] = {
 }
 
 
+def _inline_in_kernel() -> None:
+    """In a Jupyter kernel, draw figures inline whatever MPLBACKEND says (a headless ``Agg``
+    inherited from the shell would silently drop every figure from the executed notebook)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return
+    shell = get_ipython()
+    if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
+        import matplotlib as mpl
+
+        if "inline" not in mpl.get_backend().lower():
+            shell.run_line_magic("matplotlib", "inline")
+
+
 def apply_style(context: str = "notebook", font_scale: float = 1.0) -> None:
     """Apply the house style to matplotlib (seaborn "whitegrid", colour-blind palette).
 
@@ -46,6 +61,7 @@ def apply_style(context: str = "notebook", font_scale: float = 1.0) -> None:
     import matplotlib as mpl
     import seaborn as sns
 
+    _inline_in_kernel()
     sns.set_theme(context=context, style="whitegrid", palette=PALETTE, font_scale=font_scale)
     mpl.rcParams.update({
         "figure.figsize": (7.0, 4.2), "figure.dpi": 100, "savefig.dpi": 150,
