@@ -370,7 +370,41 @@ def _semopy_model(syntax: str):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return semopy.Model(syntax, mimic_lavaan=True)
+        sm = semopy.Model(syntax, mimic_lavaan=True)
+    _canonical_parameter_order(sm)
+    return sm
+
+
+def _canonical_parameter_order(sm) -> None:
+    """Put semopy's parameters in an order that does not depend on Python's hash seed.
+
+    semopy adds the covariances of ``mimic_lavaan`` (among outcomes and exogenous latent
+    variables, and among observed exogenous variables) from ``itertools.combinations`` over
+    *sets*: which variable of a pair comes first, hence the matrix cell the parameter is stored
+    in and its position in ``sm.parameters`` (the order of the free-parameter vector), change
+    with ``PYTHONHASHSEED``, and so do the last bits of every estimate (floating-point sums in
+    another order). Here loadings and regressions keep their (syntax) order; variances and
+    covariances follow, each stored in its upper-triangle cell, sorted by matrix (Psi, then
+    Theta), variances first, then by position. Must run before ``load()``, which builds the
+    parameter vector from this order.
+    """
+    kind = {id(sm.matrices[k]): k for k in range(4)}
+    for par in sm.parameters.values():
+        for loc in par.locations:
+            if loc.symmetric and loc.indices[0] > loc.indices[1]:
+                loc.indices = loc.indices[::-1]
+
+    def key(item):
+        position, (_, par) = item
+        loc = par.locations[0]
+        k = kind.get(id(loc.matrix), 4)
+        if k < 2:  # Beta, Lambda: created from the syntax, in its order
+            return (0, position)
+        i, j = loc.indices
+        return (1, k, i != j, i, j)
+
+    ordered = sorted(enumerate(sm.parameters.items()), key=key)
+    sm.parameters = {name: par for _, (name, par) in ordered}
 
 
 def _param_triples(sm) -> tuple[pd.DataFrame, int]:
