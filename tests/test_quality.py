@@ -8,7 +8,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from statsmodels.stats.proportion import proportion_confint
 
 from crqlab.errors import ValidationError
-from crqlab.quality import duplicate_patterns, item_missingness, straight_line_flags, straight_lining
+from crqlab.quality import (duplicate_patterns, item_missingness, straight_line_flags,
+                            straight_lining)
 
 NA = np.nan
 ITEMS = ["q1", "q2", "q3", "q4"]
