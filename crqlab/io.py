@@ -443,14 +443,14 @@ def _check_duplicates(table: RawTable, frame: pd.DataFrame, keys: list[str], wha
 
 
 def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], known: pd.DataFrame,
-                      message: str, col: _Collector) -> None:
+                      message: str, col: _Collector, column: str | None = None) -> None:
     if not set(keys) <= set(frame.columns) or not set(keys) <= set(known.columns):
         return
     idx = pd.MultiIndex.from_frame(known[keys].astype("string"))
     probe = pd.MultiIndex.from_frame(frame[keys].astype("string"))
     bad = ~probe.isin(idx) & frame[keys].notna().all(axis=1).to_numpy()
     if bad.any():
-        col.add_rows(table, keys[-1], bad, _key_text(frame, keys, bad, col.cap), message)
+        col.add_rows(table, column or keys[-1], bad, _key_text(frame, keys, bad, col.cap), message)
 
 
 def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], cfg: dict,
@@ -495,7 +495,8 @@ def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], 
         _check_duplicates(ta, acc, akeys, "the same account", col)
         if "account_id" in con.columns:
             ckeys = akeys if "wave" in con.columns else ["account_id"]
-            _check_membership(tc, con, ckeys, acc, "account id unknown in the accounts table", col)
+            _check_membership(tc, con, ckeys, acc, "account id unknown in the accounts table", col,
+                              column="account_id")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -614,9 +615,7 @@ def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        for role, frame in frames.items():
-            if role == "contacts":
-                frame = _blank_confidential_pii(frame)
+        for role, frame in _private_copy(frames).items():
             frame.to_parquet(tmp / f"{role}.parquet", index=False)
         (tmp / "meta.yaml").write_text(yaml.safe_dump(
             {"tables": sorted(frames), "read_info": read_info}), encoding="utf-8")
@@ -628,16 +627,44 @@ def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict)
         shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written is no error
 
 
-def _blank_confidential_pii(contacts: pd.DataFrame) -> pd.DataFrame:
-    """Processed data keeps PII only where the respondent waived confidentiality."""
+def _ever_confidential(frames: dict[str, pd.DataFrame]) -> set:
+    """Contact ids that chose confidentiality in any wave, by either table's flag."""
+    ids: set = set()
+    for role in ("contacts", "responses"):
+        f = frames.get(role)
+        if f is not None and {"confidential", "contact_id"} <= set(f.columns):
+            ids |= set(f.loc[f["confidential"].fillna(False).astype(bool), "contact_id"])
+    return ids
+
+
+def _private_copy(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """What may be kept in data/processed: PII only of contacts who never chose
+    confidentiality (in every wave, since the contact id links the waves), and e-mails, phone
+    numbers and names scrubbed from confidential respondents' verbatims."""
+    from .privacy import scrub_text
+
+    ever = _ever_confidential(frames)
+    out = dict(frames)
+    contacts = frames["contacts"]
     pii = [c for c in PII_COLUMNS if c in contacts.columns]
-    if not pii:
-        return contacts
-    named = contacts["confidential"].fillna(False).eq(False) if "confidential" in contacts \
-        else pd.Series(True, index=contacts.index)
-    out = contacts.copy()
-    for c in pii:
-        out[c] = out[c].where(named)
+    hidden = contacts["contact_id"].isin(ever) if ever else pd.Series(False, index=contacts.index)
+    if pii and hidden.any():
+        contacts = contacts.copy()
+        for c in pii:
+            contacts[c] = contacts[c].mask(hidden)
+        out["contacts"] = contacts
+    res = frames["responses"]
+    text = [c for c in ("strengths", "weaknesses") if c in res.columns]
+    conf = res["contact_id"].isin(ever) if ever else pd.Series(False, index=res.index)
+    if text and conf.any():
+        names = tuple(frames["contacts"].loc[frames["contacts"]["contact_id"].isin(ever),
+                                             "contact_name"].dropna().astype(str)) \
+            if "contact_name" in frames["contacts"] else ()
+        res = res.copy()
+        for c in text:
+            res.loc[conf, c] = res.loc[conf, c].map(
+                lambda t: scrub_text(t, names) if isinstance(t, str) else t)
+        out["responses"] = res
     return out
 
 
@@ -656,8 +683,9 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
         ``study.yaml``, the instruments and the crqlab version: a later load of unchanged inputs
         reads them instead of revalidating. ``"auto"`` caches studies under ``data/raw/`` in
         ``data/processed/<study>/``; a path caches there; False never caches. The cache keeps
-        names and e-mails only of respondents who waived confidentiality, so a study loaded
-        from it has those blanked for confidential respondents.
+        names and e-mails only of contacts who never chose confidentiality, and scrubs e-mails,
+        phone numbers and names from confidential respondents' verbatims, so a study loaded
+        from it has those blanked.
 
     Returns
     -------

@@ -269,10 +269,6 @@ def test_cache_blanks_pii_on_confidential_rows(cached):
     assert c.loc[conf, ["contact_name", "contact_email"]].isna().all().all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "crqlab/io.py _blank_confidential_pii blanks PII per (wave, contact) row: a contact "
-    "confidential in one wave keeps name and e-mail on rows of other waves (named, not asked, "
-    "not responding), and the contact id links them to the confidential answers; reported"))
 def test_cache_blanks_pii_of_a_confidential_contact_in_every_wave(cached):
     c = cached["contacts"]
     ever = set(c.loc[c["confidential"].fillna(False).astype(bool), "contact_id"])
@@ -280,10 +276,6 @@ def test_cache_blanks_pii_of_a_confidential_contact_in_every_wave(cached):
     assert rows[["contact_name", "contact_email"]].isna().all().all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the cache stores verbatims as exported: a confidential respondent who wrote a name or an "
-    "e-mail into a verbatim keeps it in data/processed (reports scrub it via safe_verbatims); "
-    "reported for crqlab/io.py"))
 def test_cache_has_no_email_inside_confidential_verbatims(cached):
     r = cached["responses"]
     conf = r["confidential"].fillna(False).astype(bool)

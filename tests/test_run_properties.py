@@ -126,9 +126,7 @@ def test_garbage_bytes_in_a_table(valid_study, tmp_path, data, table):
 @pytest.mark.parametrize("table, column, value, named", [
     ("responses", "contact_id", "NOSUCH", "contact_id"),
     ("contacts", "contact_id", "", "contact_id"),
-    pytest.param("contacts", "account_id", "ZZZ999", "account_id", marks=pytest.mark.xfail(
-        strict=True, reason="crqlab/io.py reports an unknown account id under column 'wave' "
-                            "(the last key column) instead of 'account_id'; reported")),
+    ("contacts", "account_id", "ZZZ999", "account_id"),
 ])
 def test_key_problems_name_the_key_column(valid_study, tmp_path, table, column, value, named):
     study = tmp_path / "keys"
