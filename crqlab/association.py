@@ -548,6 +548,14 @@ def driver_analysis(data: pd.DataFrame, y: str = "nps", x=None, account: str = "
     """
     xs = list(x) if x is not None else score_targets(instrument)[1:]
     frame = _design(data, y, xs, [account])
+    n_accounts = int(frame[account].nunique())
+    if n_accounts < 2:
+        raise InsufficientDataError(f"driver analysis needs at least 2 accounts to resample; "
+                                    f"n_accounts = {n_accounts} (n = {len(frame)})")
+    constant = [c for c in xs + [y] if frame[c].nunique() < 2]
+    if constant:
+        raise InsufficientDataError(f"driver analysis needs variation; constant: {constant} "
+                                    f"(n = {len(frame)})")
     z = frame[xs + [y]].to_numpy()
     boots = {m: [] for m in measures}
     r2_boot = []

@@ -279,6 +279,9 @@ def logistic_clustered(data: pd.DataFrame, outcome: str, predictor: str,
     yv = frame[outcome].to_numpy(dtype=float)
     _check_binary(yv)
     x = frame[predictor].to_numpy(dtype=float)
+    if x.size < 2 or np.ptp(x) == 0:
+        raise InsufficientDataError(f"{predictor} does not vary (n = {x.size}): no logistic "
+                                    "slope can be estimated")
     if standardize:
         x = (x - x.mean()) / x.std(ddof=1)
     groups = pd.factorize(frame[cluster], sort=True)[0]

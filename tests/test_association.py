@@ -401,3 +401,24 @@ def test_volatility_detects_planted_volatile_satisfaction():
     df = pd.DataFrame(rows, columns=["account_id", "wave", "satisfaction", "trust"])
     got = A.volatility(df).set_index("measure")
     assert got.loc["difference", "est"] > 0 and got.loc["difference", "p_value"] < 1e-3
+
+
+def test_driver_analysis_says_why_it_cannot_run():
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from crqlab.association import driver_analysis
+    from crqlab.errors import InsufficientDataError
+
+    rng = np.random.default_rng(0)
+    cols = ["trust", "commitment", "satisfaction", "experience", "solution", "service"]
+    df = pd.DataFrame(rng.normal(5, 1, (60, 6)), columns=cols)
+    df["nps"] = rng.integers(0, 11, 60)
+    df["account_id"] = "A1"
+    with pytest.raises(InsufficientDataError, match="at least 2 accounts"):
+        driver_analysis(df, n_boot=10)
+    df["account_id"] = np.arange(60) % 6
+    df["trust"] = 5.0
+    with pytest.raises(InsufficientDataError, match="constant"):
+        driver_analysis(df, n_boot=10)

@@ -50,10 +50,7 @@ EXPECTED_SKIPS = {
 
 # Failures found in notebooks still being written by others (reported; strict: flips to
 # XPASS when fixed, then remove the entry).
-KNOWN: dict[tuple[str, str], str] = {
-    ("identical_answers", "40"): "crqlab.association.driver_analysis raises numpy LinAlgError "
-                                 "(not InsufficientDataError) when every answer is identical",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _cases(studies):
