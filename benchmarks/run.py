@@ -21,9 +21,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import workloads  # noqa: E402  (benchmarks/workloads.py)
 
 #: name -> (crqlab variant, baseline variant, target text)
 WORKLOADS = {
@@ -65,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="crqlab-bench-") as tmp:
         data_dir = Path(tmp)
         t0 = time.perf_counter()
-        workloads.prepare(data_dir, scale)
+        # in a child too: Linux keeps a process's peak RSS across fork and exec, so a parent
+        # that had built the data itself would lend every later child its own peak
+        subprocess.run([sys.executable, str(HERE / "workloads.py"), "prepare", str(data_dir),
+                        str(scale), "1"], check=True)
         print(f"prepared data in {time.perf_counter() - t0:.1f} s (scale {scale})", flush=True)
         header = f"{'workload':28} {'crqlab s':>9} {'baseline s':>10} {'ratio':>7} " \
                  f"{'crqlab MB':>9} {'base MB':>8}  target / note"

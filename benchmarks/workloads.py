@@ -317,5 +317,8 @@ def baseline_run_floor(data_dir, scale, repeat):
 if __name__ == "__main__":
     variant, data_dir, scale, repeat = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), \
         int(sys.argv[4])
+    if variant == "prepare":
+        prepare(data_dir, scale)
+        sys.exit(0)
     seconds, note = globals()[variant](data_dir, scale, repeat)
     print(json.dumps({"seconds": seconds, "note": note}))

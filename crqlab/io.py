@@ -153,22 +153,21 @@ class Study:
             for c in PII_COLUMNS:
                 if c in out:
                     out[c] = out[c].mask(out["confidential"].fillna(True).astype(bool))
-        if self.accounts is not None:
-            keys = ["account_id", "wave"] if "wave" in self.accounts.columns else ["account_id"]
-            acc = self.accounts.drop(columns=[c for c in self.accounts.columns
-                                              if c in out.columns and c not in keys])
-            out = out.merge(acc, on=keys, how="left")
-        return out
+        return self._join_accounts(out)
 
     def frame(self) -> pd.DataFrame:
         """The invitation frame (contacts without PII) with account attributes joined."""
         out = self.contacts.drop(columns=[c for c in PII_COLUMNS if c in self.contacts.columns])
-        if self.accounts is not None:
-            keys = ["account_id", "wave"] if "wave" in self.accounts.columns else ["account_id"]
-            acc = self.accounts.drop(columns=[c for c in self.accounts.columns
-                                              if c in out.columns and c not in keys])
-            out = out.merge(acc, on=keys, how="left")
-        return out
+        return self._join_accounts(out)
+
+    def _join_accounts(self, out: pd.DataFrame) -> pd.DataFrame:
+        """Left-join the accounts table (per wave when it has a wave column)."""
+        if self.accounts is None:
+            return out
+        keys = ["account_id", "wave"] if "wave" in self.accounts.columns else ["account_id"]
+        acc = self.accounts.drop(columns=[c for c in self.accounts.columns
+                                          if c in out.columns and c not in keys])
+        return out.merge(acc, on=keys, how="left")
 
     def summary(self) -> str:
         """A short plain-text report: tables read, waves, response counts."""
