@@ -332,8 +332,11 @@ def _to_number(s: pd.Series, decimal: str) -> pd.Series:
     try:  # fast path: Arrow parses a clean column in one pass (the usual case)
         import pyarrow as pa
 
-        arr = pa.array(t.to_numpy(dtype=object, na_value=None), type=pa.string())
-        values = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        if isinstance(t.array, pd.arrays.ArrowStringArray):  # no detour through objects
+            arr = pa.chunked_array(t.array.__arrow_array__())
+        else:
+            arr = pa.array(t.to_numpy(dtype=object, na_value=None), type=pa.string())
+        values = arr.cast(pa.float64()).to_numpy()
         return pd.Series(values, index=s.index)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
         pass  # a cell that is not a number: pandas finds which, the caller reports them

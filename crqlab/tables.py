@@ -228,25 +228,33 @@ def _read_parquet(path: Path) -> RawTable:
 
 def _column_to_text(s: pd.Series) -> pd.Series:
     """A typed column as the text a CSV export would hold: :func:`_cell_to_text`, vectorised
-    for the plain dtypes (integers, floats, booleans, strings)."""
+    for the plain dtypes (integers, floats, booleans, strings).
+
+    Integers, whole floats and booleans are turned into text by Arrow's cast (several times
+    faster than NumPy's ``astype(str)`` on a million rows); missing cells stay missing.
+    """
+    import pyarrow as pa
+
     missing = s.isna().to_numpy()
     if pd.api.types.is_bool_dtype(s.dtype):
-        vals = np.where(s.fillna(False).to_numpy(dtype=bool), "true", "false")
+        arr = pa.array(s.fillna(False).to_numpy(dtype=bool), mask=missing).cast(pa.string())
     elif pd.api.types.is_integer_dtype(s.dtype):
-        vals = s.fillna(0).to_numpy(dtype=np.int64).astype(str)
+        arr = pa.array(s.fillna(0).to_numpy(dtype=np.int64), mask=missing).cast(pa.string())
     elif pd.api.types.is_float_dtype(s.dtype):
         x = s.to_numpy(dtype=float, na_value=np.nan)
-        whole = np.isfinite(x) & (x == np.round(x))
-        small = whole & (np.abs(x) < 2**53)
+        small = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 2**53)
         other = ~small & ~np.isnan(x)
-        vals = np.full(len(x), "", dtype=object)
-        vals[small] = x[small].astype(np.int64).astype(str)
-        vals[other] = [_cell_to_text(float(v)) for v in x[other]]
+        whole = np.where(small, x, 0).astype(np.int64)
+        arr = pa.array(whole, mask=~small).cast(pa.string())
+        if other.any():  # fractions, infinities, huge values: written as _cell_to_text does
+            vals = arr.to_numpy(zero_copy_only=False)
+            vals[other] = [_cell_to_text(float(v)) for v in x[other]]
+            arr = pa.array(vals, type=pa.string())
     elif pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
-        vals = s.fillna("").to_numpy(dtype=object)
+        return s.astype("string")
     else:
         return s.astype(object).map(_cell_to_text)
-    return pd.Series(np.where(missing, "", vals), index=s.index, dtype=object)
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index)
 
 
 def _cell_to_text(value) -> str:
