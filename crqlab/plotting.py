@@ -164,7 +164,8 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
     colours = ([colour.get(nm, "C0") for nm in names] if isinstance(colour, Mapping)
                else [colour or "C0"] * len(names))
     for y, e, a, b, c in zip(ypos, est, lo, hi, colours):
-        ax.errorbar(e, y, xerr=[[e - a], [b - e]], fmt="o", color=c, capsize=3, lw=1.5)
+        _interval(ax, y, a, b, horizontal=True, colour=c)
+        ax.plot([e], [y], "o", color=c)
     if n_col in shown:
         names = [f"{nm}  (n={int(k):,})" for nm, k in zip(names, shown[n_col])]
     ax.set_yticks(ypos, names)
@@ -179,6 +180,23 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
     label_axes(ax, x=value_name or quantity, x_unit=unit, title=title, note=note, n=n,
                n_accounts=n_accounts, n_what=n_what)
     return ax
+
+
+def _interval(ax, pos, low: float, high: float, *, horizontal: bool, colour) -> None:
+    """Draw the interval [low, high] at ``pos`` as a capped line, exactly where it lies.
+
+    Unlike ``errorbar``, which takes distances from the estimate and refuses negative ones,
+    this draws an interval that does not contain its estimate (a percentile bootstrap can
+    give one) where it is, rather than failing or clipping it. A missing bound draws nothing.
+    """
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return
+    if horizontal:
+        xs, ys, cap = [low, high], [pos, pos], "|"
+    else:
+        xs, ys, cap = [pos, pos], [low, high], "_"
+    ax.plot(xs, ys, color=colour, lw=1.5, gid="ci")
+    ax.plot(xs, ys, cap, color=colour, ms=8, gid="ci_cap")
 
 
 def share_bars(table: pd.DataFrame, label: str, *, title: str | None = None, ax=None,
@@ -199,12 +217,11 @@ def share_bars(table: pd.DataFrame, label: str, *, title: str | None = None, ax=
     names = shown[label].astype(str).tolist()
     ypos = np.arange(len(shown))[::-1]
     est = 100 * shown["est"].astype(float).to_numpy()
-    err = None
+    ax.barh(ypos, est, color=[STATUS_COLOURS.get(nm, "C0") for nm in names])
     if {"ci_low", "ci_high"} <= set(shown.columns):
-        err = [est - 100 * shown["ci_low"].astype(float).to_numpy(),
-               100 * shown["ci_high"].astype(float).to_numpy() - est]
-    ax.barh(ypos, est, xerr=err, capsize=3,
-            color=[STATUS_COLOURS.get(nm, "C0") for nm in names])
+        for y, a, b in zip(ypos, 100 * shown["ci_low"].astype(float).to_numpy(),
+                           100 * shown["ci_high"].astype(float).to_numpy()):
+            _interval(ax, y, a, b, horizontal=True, colour="0.2")
     ax.set_yticks(ypos, names)
     ax.grid(axis="y", visible=False)
     note = f"{len(hidden)} group(s) suppressed (below the minimum cell size)" if hidden else None
@@ -228,11 +245,11 @@ def trend_plot(table: pd.DataFrame, x: str = "wave", *, value_name: str | None =
         _, ax = plt.subplots()
     xs = shown[x].to_numpy()
     est = shown["est"].astype(float).to_numpy()
-    err = None
+    ax.plot(xs, est, "-o", color=colour, lw=1.5)
     if {"ci_low", "ci_high"} <= set(shown.columns):
-        err = [est - shown["ci_low"].astype(float).to_numpy(),
-               shown["ci_high"].astype(float).to_numpy() - est]
-    ax.errorbar(xs, est, yerr=err, fmt="-o", color=colour, capsize=3, lw=1.5)
+        for xv, a, b in zip(xs, shown["ci_low"].astype(float).to_numpy(),
+                            shown["ci_high"].astype(float).to_numpy()):
+            _interval(ax, xv, a, b, horizontal=False, colour=colour)
     ticks = list(table[x])
     ax.set_xticks(ticks, [labels.get(t, str(t)) if labels else str(t) for t in ticks])
     note = f"{len(hidden)} point(s) suppressed (below the minimum cell size)" if hidden else None

@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from numpy.testing import assert_allclose  # noqa: E402
 import pytest  # noqa: E402
 
 from crqlab import plotting  # noqa: E402
@@ -61,7 +62,9 @@ def test_ci_plot_skips_suppressed_groups_and_says_so():
     text = ax.get_xlabel()
     assert text.startswith("CRQ index (1-7 scale)\n")
     assert "n = 65 respondents" in text and "1 group(s) not shown" in text and "of 5" in text
-    assert len(ax.containers) == 2  # one error bar per shown group
+    intervals = [ln for ln in ax.lines if ln.get_gid() == "ci"]
+    assert len(intervals) == 2  # one interval per shown group
+    assert sorted(tuple(ln.get_xdata()) for ln in intervals) == [(4.5, 5.1), (4.9, 5.3)]
 
 
 def test_share_bars_in_percent_with_category_colours():
@@ -85,3 +88,21 @@ def test_trend_plot_labels_waves_and_leaves_gaps():
     assert list(line.get_xdata()) == [1, 3] and list(line.get_ydata()) == [5.1, 5.4]
     assert ax.get_ylabel() == "CRQ index (1-7 scale)"
     assert ax.get_xlabel() == "wave\nn = 583 respondents\n1 point(s) suppressed (below the minimum cell size)"
+
+
+def test_intervals_are_drawn_where_they_lie_even_without_their_estimate():
+    # a percentile bootstrap interval may not contain its estimate; errorbar would refuse it
+    table = pd.DataFrame({"role": ["a", "b"], "est": [5.0, 4.0], "ci_low": [5.1, 3.8],
+                          "ci_high": [5.4, 4.3], "n": [40, 30]})
+    ax = plotting.ci_plot(table, "role")
+    spans = sorted(tuple(ln.get_xdata()) for ln in ax.lines if ln.get_gid() == "ci")
+    assert spans == [(3.8, 4.3), (5.1, 5.4)]
+    trend = pd.DataFrame({"wave": [1, 2], "est": [0.5, 0.6], "ci_low": [0.55, 0.5],
+                          "ci_high": [0.7, 0.7]})
+    ax = plotting.trend_plot(trend)
+    spans = [tuple(ln.get_ydata()) for ln in ax.lines if ln.get_gid() == "ci"]
+    assert spans == [(0.55, 0.7), (0.5, 0.7)]
+    shares = pd.DataFrame({"status": ["x"], "est": [0.4], "ci_low": [0.41], "ci_high": [0.5]})
+    ax = plotting.share_bars(shares, "status")
+    spans = [tuple(ln.get_xdata()) for ln in ax.lines if ln.get_gid() == "ci"]
+    assert_allclose(spans, [(41.0, 50.0)], rtol=1e-12)
