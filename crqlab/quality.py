@@ -104,10 +104,15 @@ def straight_line_flags(respondents: pd.DataFrame, items, min_items: int = 10) -
     """
     items = list(items)
     _require(respondents, items)
-    answers = respondents[items]
-    n_answered = answers.notna().sum(axis=1)
+    a = respondents[items].to_numpy(dtype=float, na_value=np.nan)
+    gap = np.isnan(a)
+    n_answered = pd.Series((~gap).sum(axis=1), index=respondents.index)
     judged = n_answered >= min_items
-    flat = judged & (answers.nunique(axis=1) == 1)
+    # one distinct answered value <=> the highest answered value equals the lowest (a row with
+    # nothing answered compares -inf with inf and is not flat); no row-wise nunique
+    same = (np.where(gap, -np.inf, a).max(axis=1) == np.where(gap, np.inf, a).min(axis=1)
+            if a.shape[1] else np.zeros(len(a), dtype=bool))
+    flat = judged & same
     return pd.DataFrame({"n_answered": n_answered.astype(int), "judged": judged, "flat": flat},
                         index=respondents.index)
 

@@ -604,7 +604,8 @@ def change_decomposition(scores: pd.DataFrame, segment, *, score: str = "crq_ind
     d = scores[scores["wave"].isin(waves)].copy()
     d["_pts"] = score_points(d[score], score)
     d = d[d["_pts"].notna()]
-    d["_seg"] = d[seg].astype(str).agg(" | ".join, axis=1)
+    parts = [d[c].astype(str) for c in seg]  # "a | b" labels, joined column-wise (not per row)
+    d["_seg"] = parts[0].str.cat(parts[1:], sep=" | ") if len(parts) > 1 else parts[0]
     labels = np.sort(d["_seg"].unique())
     s_code = pd.Index(labels).get_indexer(d["_seg"])
     codes, wboot = cluster_bootstrap_weights(d[cluster], n_boot, seed)
