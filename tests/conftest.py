@@ -62,6 +62,18 @@ def write_study(folder: Path, contacts: pd.DataFrame, responses: pd.DataFrame,
     return folder
 
 
+def notebook_errors(nb) -> list[str]:
+    """Error outputs and tracebacks anywhere in an executed notebook (``cell i: ...``)."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o.output_type == "error":
+                found.append(f"cell {i}: {o.ename}: {o.evalue}")
+            elif o.output_type == "stream" and "Traceback" in o.text:
+                found.append(f"cell {i}: traceback in {o.name}")
+    return found
+
+
 @pytest.fixture
 def small_study(tmp_path) -> Path:
     """A valid two-wave study folder in CSV."""

@@ -27,6 +27,7 @@ from crqlab.paths import NOTEBOOKS_DIR
 from crqlab.privacy import confidential_identifiers, find_leaks
 from crqlab.sem import fit_sem, kmv_classic_model, kmv_crq_model
 from crqlab.synth import write_study
+from conftest import notebook_errors
 
 NOTEBOOK = NOTEBOOKS_DIR / "10_morgan_hunt.ipynb"
 SEED = 7
@@ -48,17 +49,6 @@ def _execute(study: Path, out: Path, **params) -> dict:
                         progress_bar=False, log_output=False, kernel_name="python3")
     return {"study": study, "nb": nbformat.read(str(executed), as_version=4), "path": executed,
             "doc": json.loads(results.read_text(encoding="utf-8"))}
-
-
-def _errors(nb) -> list[str]:
-    found = []
-    for i, cell in enumerate(nb.cells):
-        for o in cell.get("outputs", []):
-            if o.output_type == "error":
-                found.append(f"cell {i}: {o.ename}: {o.evalue}")
-            elif o.output_type == "stream" and "Traceback" in o.text:
-                found.append(f"cell {i}: traceback in {o.name}")
-    return found
 
 
 def _text(nb, mime: str = "text/markdown") -> str:
@@ -119,7 +109,7 @@ def test_committed_notebook_keeps_the_contract():
 
 
 def test_kmv_study_runs_every_section(kmv_run):
-    assert _errors(kmv_run["nb"]) == []
+    assert notebook_errors(kmv_run["nb"]) == []
     v = kmv_run["doc"]["values"]
     for stem in ("fit.kmv_crq.cfi", "fit.kmv_crq.tli", "fit.kmv_crq.srmr", "fit.kmv_crq.aic",
                  "fit.kmv_crq.bic", "fit.kmv_crq_rival.cfi", "fit.kmv_classic.cfi",
@@ -194,7 +184,7 @@ def test_kmv_report_reads_the_numbers_and_names_nobody(kmv_run):
 
 
 def test_no_retention_outcome_fits_without_it_and_says_so(no_retention_run):
-    assert _errors(no_retention_run["nb"]) == []
+    assert notebook_errors(no_retention_run["nb"]) == []
     v = no_retention_run["doc"]["values"]
     assert "no retained_next_wave column" in v["skipped.retention.est"]
     assert not [k for k in v if "retained_next_wave" in k]
@@ -211,7 +201,7 @@ def test_no_retention_outcome_fits_without_it_and_says_so(no_retention_run):
 
 
 def test_improper_fits_show_a_warning_and_record_no_estimates(improper_run):
-    assert _errors(improper_run["nb"]) == []
+    assert notebook_errors(improper_run["nb"]) == []
     v = improper_run["doc"]["values"]
     for name in ("crq_cfa", "kmv_crq", "kmv_crq_rival"):
         assert v[f"proper.{name}.est"] is False, name
@@ -226,7 +216,7 @@ def test_improper_fits_show_a_warning_and_record_no_estimates(improper_run):
 
 
 def test_too_few_respondents_states_n_and_the_minimum(too_few_run):
-    assert _errors(too_few_run["nb"]) == []
+    assert notebook_errors(too_few_run["nb"]) == []
     v = too_few_run["doc"]["values"]
     n = v["sample.kmv_crq.n"]
     assert 0 < n < 200

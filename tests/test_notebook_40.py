@@ -25,6 +25,7 @@ from crqlab.paths import NOTEBOOKS_DIR
 from crqlab.privacy import confidential_identifiers, find_leaks
 from crqlab.scoring import score_items
 from crqlab.synth import write_study
+from conftest import notebook_errors
 
 NOTEBOOK = NOTEBOOKS_DIR / "40_nps_crq.ipynb"
 SEED = 7
@@ -78,18 +79,6 @@ def no_outcome(one_wave_study):
     return _execute(study, study.parent / "out_no_outcome")
 
 
-def _errors(nb) -> list[str]:
-    """Error outputs and tracebacks anywhere in an executed notebook."""
-    found = []
-    for i, cell in enumerate(nb.cells):
-        for o in cell.get("outputs", []):
-            if o.output_type == "error":
-                found.append(f"cell {i}: {o.ename}: {o.evalue}")
-            elif o.output_type == "stream" and "Traceback" in o.text:
-                found.append(f"cell {i}: traceback in {o.name}")
-    return found
-
-
 def _markdown(nb) -> str:
     return "\n".join(o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
                      if "text/markdown" in o.get("data", {}))
@@ -114,7 +103,7 @@ def test_committed_notebook_keeps_the_contract():
 
 
 def test_three_waves_run_without_error_and_record_every_section(three_waves):
-    assert _errors(three_waves["nb"]) == []
+    assert notebook_errors(three_waves["nb"]) == []
     v = three_waves["doc"]["values"]
     stems = ["corr.nps_crq_index.pearson", "corr.nps_commitment.kendall",
              "corr_account.nps_crq_index.account.pearson",
@@ -176,7 +165,7 @@ def test_nothing_identifies_a_confidential_respondent(three_waves):
 
 
 def test_one_wave_skips_change_volatility_and_retention_with_a_reason(one_wave):
-    assert _errors(one_wave["nb"]) == []
+    assert notebook_errors(one_wave["nb"]) == []
     v = one_wave["doc"]["values"]
     assert {"skipped.rm_corr.est", "skipped.volatility.est", "skipped.retention.est"} <= set(v)
     assert "one wave" in v["skipped.rm_corr.est"] and "accounts" in v["skipped.rm_corr.est"]
@@ -192,7 +181,7 @@ def test_one_wave_skips_change_volatility_and_retention_with_a_reason(one_wave):
 
 @pytest.mark.slow  # a third kernel run; the fast runs already cover the skipped retention section
 def test_missing_retention_column_skips_predictive_validity(no_outcome):
-    assert _errors(no_outcome["nb"]) == []
+    assert notebook_errors(no_outcome["nb"]) == []
     v = no_outcome["doc"]["values"]
     assert "no `retained_next_wave` column" in v["skipped.retention.est"]
     assert "corr.nps_crq_index.pearson.est" in v
