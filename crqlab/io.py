@@ -319,6 +319,11 @@ def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> 
     return frame.rename(columns=rename)
 
 
+def _missing_codes(cfg: dict) -> set[str]:
+    """The study's "don't know" / "N/A" codes, lower-cased."""
+    return {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
+
+
 def _missing_mask(s: pd.Series, codes: set[str]) -> pd.Series:
     return s.str.lower().isin(codes).fillna(False)
 
@@ -471,6 +476,14 @@ def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], 
         bad = has_resp & (con["responded"].fillna(True) == False).to_numpy()  # noqa: E712
         col.add_rows(tc, "responded", bad, _raw(tc, col, "responded"),
                      "responded is false but a response exists")
+    if "responded" in con.columns:
+        # a blank (or a "don't know" code) would silently count as a non-response in every
+        # response rate; cells that are not booleans at all are reported by the conversion
+        raw = _raw(tc, col, "responded")
+        blank = (con["responded"].isna() & (raw.isna() | _missing_mask(raw, _missing_codes(cfg)))
+                 ).to_numpy(dtype=bool)
+        col.add_rows(tc, "responded", blank, raw,
+                     "responded is missing (every invited contact needs true or false)")
     if ({"confidential"} <= set(con.columns) & set(res.columns)
             and set(keys) <= set(res.columns) & set(con.columns)):
         # One frame row per key (duplicates are reported above), so that the merge keeps the
@@ -527,7 +540,7 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
                       batteries: dict[str, Instrument], max_problems: int):
     """Read, type and check every table; raise one ValidationError listing all problems."""
     read = cfg.get("read") or {}
-    codes = {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
+    codes = _missing_codes(cfg)
     col = _Collector(max_problems)
     item_scale = (instrument.scale_min, instrument.scale_max)
     scales = {i: item_scale for i in instrument.items}

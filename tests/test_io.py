@@ -78,6 +78,24 @@ def test_reports_every_problem_with_file_column_row_value(tmp_path):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == raw  # raw files untouched
 
 
+def test_blank_or_dont_know_responded_is_an_error(tmp_path):
+    # a missing "responded" would count as a non-response in every response rate
+    c, r, a = build_study_frames()
+    c = c.astype({"responded": object})
+    c.loc[1, "responded"] = None          # file row 3
+    c.loc[4, "responded"] = "N/A"         # file row 6, a configured missing code
+    c.loc[5, "responded"] = "maybe"       # file row 7: not a boolean, reported once
+    folder = write_study(tmp_path / "blank", c, r, a, config={"missing_codes": ["N/A"]})
+    with pytest.raises(ValidationError) as err:
+        load_study(folder)
+    found = [(p.file, p.column, p.row, p.value, p.message) for p in err.value.problems
+             if p.column == "responded"]
+    rows = sorted((f, col, row, val) for f, col, row, val, _ in found)
+    assert rows == [("contacts.csv", "responded", 3, None), ("contacts.csv", "responded", 6, "N/A"),
+                    ("contacts.csv", "responded", 7, "maybe")]
+    assert sum("missing" in m for *_, m in found) == 2
+
+
 def test_problem_cap_counts_the_rest(tmp_path):
     c, r, a = build_study_frames(n_contacts=40)
     r["nps"] = 12
