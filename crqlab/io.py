@@ -712,8 +712,8 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
         Every problem found: missing required columns, values off the scale (NPS 11, an item
         0 or 8), text in numeric columns, the same contact twice in a wave, a response with no
         contact in the frame, ``responded`` blank or false where a response exists, unknown
-        account ids,
-        undeclared waves, unreadable files. Each names file, column, row and value.
+        account ids, undeclared waves, unreadable files. Each names file, column, row and
+        value.
 
     Notes
     -----
