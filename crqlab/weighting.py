@@ -371,12 +371,17 @@ def fit_propensity(frame: pd.DataFrame, covariates, *, responded: str = "respond
     """
     data = _check_frame(frame, covariates, responded)
     formula = formula or propensity_formula(data, covariates, responded)
+    return _fit_logit(lambda: smf.glm(formula, data=data, family=sm.families.Binomial(),
+                                      freq_weights=freq_weights))
+
+
+def _fit_logit(make_model):
+    """Fit a binomial GLM built by ``make_model``; separation or non-convergence raise
+    :class:`~crqlab.errors.ConvergenceError`."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
         try:
-            model = smf.glm(formula, data=data, family=sm.families.Binomial(),
-                            freq_weights=freq_weights)
-            res = model.fit()
+            res = make_model().fit()
         except (PerfectSeparationError, PerfectSeparationWarning, np.linalg.LinAlgError) as e:
             raise ConvergenceError(f"propensity model failed: {e}") from e
     if not res.converged:
@@ -518,15 +523,25 @@ def _bootstrap_ipw(data, covariates, score_cols, responded, cluster, trim, formu
     resp = data[responded].astype(bool).to_numpy()
     pts = {s: score_points(data[s], s)[resp] for s in score_cols}
     draws = {s: np.full(n_boot, np.nan) for s in score_cols}
+    # The design matrix is built once from the formula and each resample refits on its rows
+    # (re-parsing the formula per resample was most of the time). A level absent from a
+    # resample leaves a zero column, which statsmodels' pinv-based IRLS gives a zero
+    # coefficient: the fitted probabilities equal those of the reduced model.
+    full = fit_propensity(data, covariates, responded=responded, formula=formula).model
+    design = (full.endog, full.exog) if len(full.endog) == len(data) else None
     for b in range(n_boot):
         f = wboot[b, codes]
         keep = f > 0
-        sub = data[keep]
-        if sub[responded].astype(bool).nunique() < 2:
+        if np.unique(resp[keep]).size < 2:
             continue
         try:
-            res = fit_propensity(sub, covariates, responded=responded, formula=formula,
-                                 freq_weights=f[keep])
+            if design is not None:
+                res = _fit_logit(lambda: sm.GLM(design[0][keep], design[1][keep],
+                                                family=sm.families.Binomial(),
+                                                freq_weights=f[keep]))
+            else:  # a custom formula that drops rows: refit it on the resample's rows
+                res = fit_propensity(data[keep], covariates, responded=responded,
+                                     formula=formula, freq_weights=f[keep])
         except ConvergenceError:
             continue
         p = np.full(len(data), np.nan)
