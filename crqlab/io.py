@@ -349,8 +349,60 @@ def _to_number(s: pd.Series, decimal: str) -> pd.Series:
     return pd.Series(num.to_numpy(dtype=float, na_value=np.nan), index=s.index)
 
 
+#: ``read: dates:`` in study.yaml - how dates that are not ISO 8601 (2023-04-03) are read
+DATE_ORDERS = ("auto", "iso", "day-first", "month-first")
+_NUMERIC_DATE = r"^\s*(\d{1,2})([./-])(\d{1,2})[./-]\d{2,4}(?:[ T].*)?$"
+_SET_ORDER = "set 'read: dates: day-first' or 'month-first' in study.yaml"
+
+
+def _parse_dates(table: RawTable, name: str, s: pd.Series, codes: set[str], order: str,
+                 col: _Collector) -> pd.Series:
+    """ISO 8601 dates first; then numeric dates such as 03/04/2023 in the study's order.
+
+    With ``order="auto"`` the column decides: a first number above 12 means day-first, a
+    second above 12 month-first. A column with both is an error on every such cell; a column
+    where every date could be read either way (and some would differ) is an error too, asking
+    for ``read: dates`` - nothing is silently read the wrong way round. Dates with month names
+    (3 Apr 2023) are read as written.
+    """
+    out = pd.to_datetime(s, errors="coerce", format="ISO8601")
+    rest = (s.notna() & out.isna() & ~_missing_mask(s, codes)).to_numpy(dtype=bool)
+    reported = np.zeros(len(s), dtype=bool)
+    if rest.any() and order != "iso":
+        parts = s.str.extract(_NUMERIC_DATE)
+        numeric = rest & parts[0].notna().to_numpy(dtype=bool)
+        a = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        b = pd.to_numeric(parts[2], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        dotted = (parts[1] == ".").fillna(False).to_numpy(dtype=bool)
+        day_first = order == "day-first"
+        if order == "auto" and numeric.any():
+            day_ev, month_ev = numeric & ((a > 12) | dotted), numeric & (b > 12)
+            if day_ev.any() and month_ev.any():
+                reported = day_ev | month_ev
+                col.add_rows(table, name, reported, s, "dates in this column are written both "
+                             f"day-first and month-first; {_SET_ORDER}")
+            elif not day_ev.any() and not month_ev.any():
+                reported = numeric & (a != b)
+                col.add_rows(table, name, reported, s, "ambiguous date (day-first or "
+                             f"month-first?); {_SET_ORDER}")
+            day_first = bool(day_ev.any())
+        elif numeric.any():  # an explicit order: a cell that cannot be read that way is wrong
+            impossible = numeric & ((b if day_first else a) > 12) & ~reported
+            col.add_rows(table, name, impossible, s,
+                         f"not a {'day' if day_first else 'month'}-first date (read: dates)")
+            reported |= impossible
+        todo = rest & ~reported
+        if todo.any():
+            out[todo] = pd.to_datetime(s[todo], errors="coerce", dayfirst=day_first,
+                                       format="mixed")
+    out[reported] = pd.NaT
+    bad = (s.notna() & out.isna() & ~_missing_mask(s, codes)).to_numpy(dtype=bool) & ~reported
+    col.add_rows(table, name, bad, s, "not a date")
+    return out
+
+
 def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: set[str],
-             scale: tuple[int, int] | None, col: _Collector) -> pd.Series:
+             scale: tuple[int, int] | None, col: _Collector, dates: str = "auto") -> pd.Series:
     s = frame[name]
     if kind in ("id", "text"):
         return s.astype("string")
@@ -366,13 +418,7 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
         col.add_rows(table, name, bad, s, "not a boolean (true/false, yes/no, 1/0)")
         return out
     if kind == "date":
-        out = pd.to_datetime(s, errors="coerce", format="ISO8601")
-        retry = s.notna() & out.isna()
-        if retry.any():
-            out[retry] = pd.to_datetime(s[retry], errors="coerce", dayfirst=True, format="mixed")
-        bad = s.notna() & out.isna() & ~_missing_mask(s, codes)
-        col.add_rows(table, name, bad, s, "not a date")
-        return out
+        return _parse_dates(table, name, s, codes, dates, col)
     # numeric kinds
     is_code = _missing_mask(s, codes)
     num = _to_number(s.mask(is_code), table.decimal)
@@ -404,7 +450,7 @@ def _infer(s: pd.Series, decimal: str) -> pd.Series:
 
 def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str],
                  scales: dict[str, tuple[int, int]], required: list[str], codes: set[str],
-                 col: _Collector) -> pd.DataFrame:
+                 col: _Collector, dates: str = "auto") -> pd.DataFrame:
     frame = _map_columns(table, mapping, role, col)
     missing = [c for c in required if c not in frame.columns]
     for c in missing:
@@ -413,7 +459,8 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
     out = {}
     for name in frame.columns:
         if name in types:
-            out[name] = _convert(table, frame, name, types[name], codes, scales.get(name), col)
+            out[name] = _convert(table, frame, name, types[name], codes, scales.get(name), col,
+                                 dates)
         else:
             out[name] = _infer(frame[name], table.decimal)
     for key in KEY_COLUMNS[role]:
@@ -542,6 +589,10 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
     read = cfg.get("read") or {}
     codes = _missing_codes(cfg)
     col = _Collector(max_problems)
+    dates = str(read.get("dates", "auto"))
+    if dates not in DATE_ORDERS:
+        raise ValidationError([Problem("study.yaml", "read.dates", None, dates,
+                                       f"must be one of {', '.join(DATE_ORDERS)}")])
     item_scale = (instrument.scale_min, instrument.scale_max)
     scales = {i: item_scale for i in instrument.items}
     for b in batteries.values():
@@ -567,7 +618,7 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
             types.update({i: "scale" for i in scales})
             required += instrument.items
         frames[role] = _typed_table(tables[role], role, (cfg.get("columns") or {}).get(role) or {},
-                                    types, scales, required, codes, col)
+                                    types, scales, required, codes, col, dates)
     if {"contacts", "responses"} <= set(frames):
         _cross_checks(tables, frames, cfg, col)
     col.raise_if_any()

@@ -129,3 +129,63 @@ def test_parquet_cache_hit_equals_fresh_load_and_misses_on_change(tmp_path):
     with pytest.raises(ValidationError):
         load_study(folder, cache=cache)
     assert list(cache.iterdir()) == [entry]
+
+
+def _with_dates(values):
+    c, r, a = build_study_frames()
+    c["invited_on"] = None
+    c.loc[: len(values) - 1, "invited_on"] = values
+    return c, r, a
+
+
+@pytest.mark.parametrize("values, expected", [
+    # a day above 12 settles the column: day-first
+    (["25/03/2023", "03/04/2023", "2023-05-06"], ["2023-03-25", "2023-04-03", "2023-05-06"]),
+    # a second number above 12: month-first
+    (["03/25/2023", "04/03/2023"], ["2023-03-25", "2023-04-03"]),
+    # month names are read as written; equal numbers read the same either way
+    (["3 Apr 2023", "05/05/2023"], ["2023-04-03", "2023-05-05"]),
+    # dotted dates are day-first by convention (German and Nordic exports)
+    (["05.03.2021", "06.03.2021"], ["2021-03-05", "2021-03-06"]),
+])
+def test_numeric_dates_take_their_order_from_the_column(tmp_path, values, expected):
+    c, r, a = _with_dates(values)
+    s = load_study(write_study(tmp_path / "d", c, r, a))
+    got = s.contacts.loc[: len(values) - 1, "invited_on"]
+    assert list(got.dt.strftime("%Y-%m-%d")) == expected
+
+
+def test_ambiguous_or_mixed_dates_are_errors_until_the_order_is_set(tmp_path):
+    c, r, a = _with_dates(["03/04/2023", "05/06/2023", "07/07/2023"])  # file rows 2, 3, 4
+    folder = write_study(tmp_path / "amb", c, r, a)
+    with pytest.raises(ValidationError) as err:
+        load_study(folder)
+    found = {(p.file, p.column, p.row, p.value) for p in err.value.problems}
+    # 07/07 reads the same either way and is not reported
+    assert found == {("contacts.csv", "invited_on", 2, "03/04/2023"),
+                     ("contacts.csv", "invited_on", 3, "05/06/2023")}
+    assert all("read: dates" in p.message for p in err.value.problems)
+    # the study says how its dates are written: then they load
+    folder = write_study(tmp_path / "amb_set", c, r, a, config={"read": {"dates": "month-first"}})
+    got = load_study(folder).contacts.loc[:1, "invited_on"].dt.strftime("%Y-%m-%d")
+    assert list(got) == ["2023-03-04", "2023-05-06"]
+
+    c, r, a = _with_dates(["25/03/2023", "03/25/2023"])  # both orders in one column
+    with pytest.raises(ValidationError) as err:
+        load_study(write_study(tmp_path / "mixed", c, r, a))
+    assert {p.row for p in err.value.problems} == {2, 3}
+    assert all("both day-first and month-first" in p.message for p in err.value.problems)
+
+
+def test_explicit_date_order_rejects_impossible_dates_and_unknown_orders(tmp_path):
+    c, r, a = _with_dates(["25/03/2023", "03/25/2023"])
+    with pytest.raises(ValidationError) as err:
+        load_study(write_study(tmp_path / "df", c, r, a, config={"read": {"dates": "day-first"}}))
+    assert [(p.row, p.value) for p in err.value.problems] == [(3, "03/25/2023")]
+    with pytest.raises(ValidationError) as err:
+        load_study(write_study(tmp_path / "iso", c, r, a, config={"read": {"dates": "iso"}}))
+    assert {p.row for p in err.value.problems} == {2, 3}
+    with pytest.raises(ValidationError) as err:
+        load_study(write_study(tmp_path / "bad", c, r, a, config={"read": {"dates": "US"}}))
+    assert [(p.file, p.column, p.value) for p in err.value.problems] == [
+        ("study.yaml", "read.dates", "US")]
