@@ -429,6 +429,12 @@ def propensity_weights(frame: pd.DataFrame, covariates, *, responded: str = "res
     ``tests/test_weighting.py``).
     """
     res = fit_propensity(frame, covariates, responded=responded, formula=formula)
+    return _respondent_weights(res, frame, responded, trim)
+
+
+def _respondent_weights(res, frame: pd.DataFrame, responded: str,
+                        trim: float | None) -> pd.Series:
+    """The weights of :func:`propensity_weights` from a fitted response model."""
     resp = frame[responded].astype(bool).to_numpy()
     w = _ipw(np.asarray(res.fittedvalues)[resp], trim)
     w = w * len(frame) / w.sum()
@@ -516,19 +522,20 @@ def _single_wave(contacts: pd.DataFrame) -> None:
                                        "pass one wave's frame (subset on wave first)")])
 
 
-def _bootstrap_ipw(data, covariates, score_cols, responded, cluster, trim, formula, n_boot,
-                   seed, ci):
-    """Cluster bootstrap of the propensity-weighted means, refitting the model each time."""
+def _bootstrap_ipw(data, model, covariates, score_cols, responded, cluster, trim, formula,
+                   n_boot, seed, ci):
+    """Cluster bootstrap of the propensity-weighted means, refitting the model each time.
+
+    ``model`` is the response model fitted on all of ``data`` (its rows, in order)."""
     codes, wboot = cluster_bootstrap_weights(data[cluster], n_boot, seed)
     resp = data[responded].astype(bool).to_numpy()
     pts = {s: score_points(data[s], s)[resp] for s in score_cols}
     draws = {s: np.full(n_boot, np.nan) for s in score_cols}
-    # The design matrix is built once from the formula and each resample refits on its rows
+    # The full model's design matrix serves every resample, refitted on the resample's rows
     # (re-parsing the formula per resample was most of the time). A level absent from a
-    # resample leaves a zero column, which statsmodels' pinv-based IRLS gives a zero
-    # coefficient: the fitted probabilities equal those of the reduced model.
-    full = fit_propensity(data, covariates, responded=responded, formula=formula).model
-    design = (full.endog, full.exog) if len(full.endog) == len(data) else None
+    # resample leaves a zero column, which IRLS's least-squares step (minimum norm) gives a
+    # zero coefficient: the fitted probabilities equal those of the reduced model.
+    design = (model.endog, model.exog) if len(model.endog) == len(data) else None
     for b in range(n_boot):
         f = wboot[b, codes]
         keep = f > 0
@@ -609,13 +616,14 @@ def propensity_adjusted(contacts: pd.DataFrame, scores: pd.DataFrame, covariates
     _single_wave(contacts)
     score_cols = [score] if isinstance(score, str) else list(score)
     data = _merge_scores(contacts, scores, score_cols)
-    w = propensity_weights(contacts, covariates, responded=responded, trim=trim, formula=formula)
+    fitted = fit_propensity(contacts, covariates, responded=responded, formula=formula)
+    w = _respondent_weights(fitted, contacts, responded, trim)
     resp = contacts[responded].astype(bool).to_numpy()
     sub = data[resp]
     boot = None
     if se_method == _BOOTSTRAP:
-        boot = _bootstrap_ipw(data, covariates, score_cols, responded, cluster, trim, formula,
-                              n_boot, seed, ci)
+        boot = _bootstrap_ipw(data, fitted.model, covariates, score_cols, responded, cluster,
+                              trim, formula, n_boot, seed, ci)
     elif se_method != _LINEARIZATION:
         raise ValueError(f"se_method must be {_LINEARIZATION!r} or {_BOOTSTRAP!r}")
     rows = []
