@@ -52,6 +52,11 @@ KEY_COLUMNS = {
     "responses": ("wave", "contact_id"),
     "accounts": ("account_id",),
 }
+#: Columns whose cells may not be blank nor a "don't know" code, and why.
+NEVER_MISSING = {
+    # a missing responded would count silently as a non-response in every response rate
+    "contacts": {"responded": "every invited contact needs true or false"},
+}
 REQUIRED_COLUMNS = {
     "contacts": ("wave", "contact_id", "account_id", "role", "responded"),
     "responses": ("wave", "contact_id", "nps"),  # + the instrument's items
@@ -319,11 +324,6 @@ def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> 
     return frame.rename(columns=rename)
 
 
-def _missing_codes(cfg: dict) -> set[str]:
-    """The study's "don't know" / "N/A" codes, lower-cased."""
-    return {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
-
-
 def _missing_mask(s: pd.Series, codes: set[str]) -> pd.Series:
     return s.str.lower().isin(codes).fillna(False)
 
@@ -387,15 +387,13 @@ def _parse_dates(table: RawTable, name: str, s: pd.Series, codes: set[str], orde
                              f"month-first?); {_SET_ORDER}")
             day_first = bool(day_ev.any())
         elif numeric.any():  # an explicit order: a cell that cannot be read that way is wrong
-            impossible = numeric & ((b if day_first else a) > 12) & ~reported
-            col.add_rows(table, name, impossible, s,
+            reported = numeric & ((b if day_first else a) > 12)
+            col.add_rows(table, name, reported, s,
                          f"not a {'day' if day_first else 'month'}-first date (read: dates)")
-            reported |= impossible
         todo = rest & ~reported
         if todo.any():
             out[todo] = pd.to_datetime(s[todo], errors="coerce", dayfirst=day_first,
                                        format="mixed")
-    out[reported] = pd.NaT
     bad = (s.notna() & out.isna() & ~_missing_mask(s, codes)).to_numpy(dtype=bool) & ~reported
     col.add_rows(table, name, bad, s, "not a date")
     return out
@@ -467,6 +465,11 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
         if key in frame.columns:
             col.add_rows(table, key, frame[key].isna(), frame[key],
                          f"{key} is blank; every {role} row needs one")
+    for name, why in NEVER_MISSING.get(role, {}).items():
+        if name in out:  # cells of the wrong type are reported by the conversion
+            raw = frame[name]
+            gone = out[name].isna() & (raw.isna() | _missing_mask(raw, codes))
+            col.add_rows(table, name, gone.to_numpy(dtype=bool), raw, f"{name} is missing ({why})")
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -523,14 +526,6 @@ def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], 
         bad = has_resp & (con["responded"].fillna(True) == False).to_numpy()  # noqa: E712
         col.add_rows(tc, "responded", bad, _raw(tc, col, "responded"),
                      "responded is false but a response exists")
-    if "responded" in con.columns:
-        # a blank (or a "don't know" code) would silently count as a non-response in every
-        # response rate; cells that are not booleans at all are reported by the conversion
-        raw = _raw(tc, col, "responded")
-        blank = (con["responded"].isna() & (raw.isna() | _missing_mask(raw, _missing_codes(cfg)))
-                 ).to_numpy(dtype=bool)
-        col.add_rows(tc, "responded", blank, raw,
-                     "responded is missing (every invited contact needs true or false)")
     if ({"confidential"} <= set(con.columns) & set(res.columns)
             and set(keys) <= set(res.columns) & set(con.columns)):
         # One frame row per key (duplicates are reported above), so that the merge keeps the
@@ -587,7 +582,7 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
                       batteries: dict[str, Instrument], max_problems: int):
     """Read, type and check every table; raise one ValidationError listing all problems."""
     read = cfg.get("read") or {}
-    codes = _missing_codes(cfg)
+    codes = {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
     col = _Collector(max_problems)
     dates = str(read.get("dates", "auto"))
     if dates not in DATE_ORDERS:
