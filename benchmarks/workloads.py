@@ -98,22 +98,21 @@ def load_parquet(data_dir, scale, repeat):
     return _best(lambda: load_study(data_dir / "parquet", cache=False), repeat), None
 
 
-def baseline_load_csv(data_dir, scale, repeat):
-    def run():
-        f = data_dir / "csv"
-        c, r = pd.read_csv(f / "contacts.csv"), pd.read_csv(f / "responses.csv")
-        pd.read_csv(f / "accounts.csv")
-        r.merge(c, on=["wave", "contact_id"])
-    return _best(run, repeat), "baseline: pandas read_csv + merge, no validation"
+def _baseline_load(fmt: str):
+    """pandas' reader of ``fmt`` on the three tables and a merge, with no validation."""
+    read = getattr(pd, f"read_{fmt}")
+
+    def variant(data_dir, scale, repeat):
+        def run():
+            c, r, _ = (read(data_dir / fmt / f"{t}.{fmt}")
+                       for t in ("contacts", "responses", "accounts"))
+            r.merge(c, on=["wave", "contact_id"])
+        return _best(run, repeat), f"baseline: pandas read_{fmt} + merge, no validation"
+    return variant
 
 
-def baseline_load_parquet(data_dir, scale, repeat):
-    def run():
-        f = data_dir / "parquet"
-        c, r = pd.read_parquet(f / "contacts.parquet"), pd.read_parquet(f / "responses.parquet")
-        pd.read_parquet(f / "accounts.parquet")
-        r.merge(c, on=["wave", "contact_id"])
-    return _best(run, repeat), "baseline: pandas read_parquet + merge, no validation"
+baseline_load_csv = _baseline_load("csv")
+baseline_load_parquet = _baseline_load("parquet")
 
 
 # --- scoring ---------------------------------------------------------------------------------
