@@ -250,6 +250,14 @@ def test_indirect_delta_matches_lavaan_defined_parameter(fits):
 
 # -- multi-group ---------------------------------------------------------------------------------
 
+def _assert_fit_measures(ours: pd.Series, lav: dict, model: str, names) -> None:
+    """Each lavaan fitMeasures() value ``names`` equals ours (FIT_NAMES maps the names)."""
+    for r_name in names:
+        # SRMR is linear in the estimates (chisq is flat at the optimum): atol 1e-6
+        assert_allclose(ours[FIT_NAMES[r_name]], lav[r_name], rtol=1e-7,
+                        atol=1e-6 if r_name == "srmr" else 1e-7, err_msg=f"{model} {r_name}")
+
+
 def test_multigroup_cfa_matches_lavaan(data):
     ref = REF["hs_multigroup"]
     g = compare_groups(HS_MODEL, data["hs"], "school", paths=("loadings",), base_equal=())
@@ -261,12 +269,9 @@ def test_multigroup_cfa_matches_lavaan(data):
     assert_allclose(fits.loc["constrained", ["chisq", "df"]].astype(float),
                     [ref["metric"]["chisq"], ref["metric"]["df"]], rtol=1e-7)
     for ours_name, lav_name in (("configural", "configural"), ("constrained", "metric")):
-        for r_name in ("pvalue", "npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
-            # R: fitMeasures(cfa(HS.model, HS, group = "school", group.equal = ...), r_name)
-            # SRMR is linear in the estimates (chisq is flat at the optimum): atol 1e-6
-            assert_allclose(fits.loc[ours_name, FIT_NAMES[r_name]], ref[lav_name][r_name],
-                            rtol=1e-7, atol=1e-6 if r_name == "srmr" else 1e-7,
-                            err_msg=f"{ours_name} {r_name}")
+        # R: fitMeasures(cfa(HS.model, HS, group = "school", group.equal = ...), r_name)
+        _assert_fit_measures(fits.loc[ours_name], ref[lav_name], ours_name,
+                             ("pvalue", "npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic"))
     # R: anova(metric, configural)
     assert_allclose(g.test[["stat", "df", "p_value"]].iloc[0].astype(float),
                     [ref["diff"]["chisq"], ref["diff"]["df"], ref["diff"]["pvalue"]],
@@ -294,11 +299,8 @@ def test_multigroup_structural_paths_match_lavaan(data):
         # R: fitMeasures(sem(kmv_crq.lav, kmv, group = "role", group.equal = ...))
         assert_allclose(fits.loc[ours_name, ["chisq", "df"]].astype(float),
                         [ref[lav_name]["chisq"], ref[lav_name]["df"]], rtol=1e-7)
-        for r_name in ("npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
-            # SRMR is linear in the estimates (chisq is flat at the optimum): atol 1e-6
-            assert_allclose(fits.loc[ours_name, FIT_NAMES[r_name]], ref[lav_name][r_name],
-                            rtol=1e-7, atol=1e-6 if r_name == "srmr" else 1e-7,
-                            err_msg=f"{ours_name} {r_name}")
+        _assert_fit_measures(fits.loc[ours_name], ref[lav_name], ours_name,
+                             ("npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic"))
     # R: anova(constrained = c("loadings", "regressions"), base = "loadings")
     assert_allclose(g.test[["stat", "df", "p_value"]].iloc[0].astype(float),
                     [ref["diff"]["chisq"], ref["diff"]["df"], ref["diff"]["pvalue"]],
