@@ -40,9 +40,12 @@ __all__ = ["Md", "MarkupTemplateError", "escape_html", "escape_md", "md", "say",
 #: Characters with a meaning in Markdown (CommonMark, GFM tables and strikethrough, the math
 #: of Jupyter's renderer) or HTML, written as numeric character references: a renderer decodes
 #: them to the character and never reads them as syntax.
-_MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_[]{}<>#|~$"}
+_MD_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*[]{}<>#|~$"}
 _MD_SPECIAL["&"] = "&amp;"
 _MD_TABLE = str.maketrans(_MD_SPECIAL)
+#: "_" except between two letters or digits: there (``tenure_years``) CommonMark never reads
+#: it as emphasis, so column names stay readable in the Markdown source.
+_UNDERSCORE = re.compile(r"_(?![^\W_])|(?<![^\W_])_")
 #: Block syntax that only counts at the start of a line: list items, thematic breaks and
 #: setext underlines (``- ``, ``+ ``, ``---``, ``===``) and ordered items (``1. ``, ``2) ``).
 _LINE_START = re.compile(r"^([-+=])(?=[\s\-+=]|$)|^(\d{1,9})([.)])(?=\s|$)")
@@ -110,7 +113,8 @@ def escape_md(value: object) -> Md:
     """``str(value)`` as Markdown that renders to exactly that text (an :class:`Md` unchanged).
 
     Every character with a meaning in Markdown or HTML (``\\ ` * _ [ ] { } < > # | ~ $ &``)
-    becomes a character reference, as does the colon of ``://`` (no automatic links); a
+    becomes a character reference (``_`` only where it could delimit emphasis: not between two
+    letters or digits), as does the colon of ``://`` (no automatic links); a
     leading list, rule or heading-underline marker is escaped too; line breaks (with the white
     space around them) become one space, and white space at either end one ``&#32;``, so a
     value can never start a block of its own nor break the emphasis around it.
@@ -126,7 +130,8 @@ def escape_md(value: object) -> Md:
         return value
     text = _BREAKS.sub(" ", str(value))
     core = text.strip()
-    core = core.translate(_MD_TABLE).replace("://", "&#58;//")  # no bare-URL autolinks
+    core = _UNDERSCORE.sub("&#95;", core.translate(_MD_TABLE))
+    core = core.replace("://", "&#58;//")  # no bare-URL autolinks
     core = _LINE_START.sub(_escape_line_start, core, count=1)
     if not core:
         return Md("&#32;" if text else "")

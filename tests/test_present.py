@@ -47,6 +47,7 @@ HOSTILE = [
     "{curly} {0} {name!r}",
     "===",
     "Ω ü — 中文 emoji 🙂",
+    "snake_case_name _lead trail_ a__b x_*y*",
 ]
 
 
@@ -130,7 +131,7 @@ def test_literal_handed_through_a_helper_is_accepted():
 
 def test_md_pieces_compose_without_unescaping():
     text = md("**{}**", "a*b") + " and <i>" + Md(", ").join(["x_y", md("`z`")])
-    assert text == "**a&#42;b**&#32;and &#60;i&#62;x&#95;y, `z`"  # edge space kept as a space
+    assert text == "**a&#42;b**&#32;and &#60;i&#62;x_y, `z`"  # edge space kept as a space
     assert ("<u>" + md("*k*")) == "&#60;u&#62;*k*"
     assert bullet_list(["- a", md("**b**")]) == "- &#45; a\n- **b**"
 
