@@ -147,7 +147,14 @@ def _escape_line_start(m: re.Match) -> str:
 
 
 def code(value: object) -> Md:
-    """``value`` as an inline code span (shown verbatim, in a monospace font)."""
+    """``value`` as an inline code span (shown verbatim, in a monospace font).
+
+    Notes
+    -----
+    The fence is one backtick longer than the longest run in ``value``, padded when the value
+    starts or ends with a backtick or space; tested in ``tests/test_present.py`` (the rendered
+    ``<code>`` holds exactly the value, for values with backticks, spaces and markup).
+    """
     text = _BREAKS.sub(" ", str(value))
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
@@ -194,6 +201,12 @@ def md(template: str, /, *args: Any, **kwargs: Any) -> Md:
     MarkupTemplateError
         ``template`` is neither a string literal of the calling code nor :class:`Md` (an
         f-string or a concatenation would carry data into the markup).
+
+    Notes
+    -----
+    Tested in ``tests/test_present.py``: f-strings and concatenations are refused, a literal
+    handed through a helper is accepted, numbers keep their format spec, ``Md`` values are
+    inserted unchanged; every notebook is linted for templates built from data.
     """
     return _render(template, args, kwargs, depth=1)
 

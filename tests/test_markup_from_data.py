@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
@@ -117,6 +118,17 @@ def test_each_field_is_shown_as_text_where_reports_show_it(browsed, field):
     for page in EXPECTED[field]:
         _, shown = literal_problems(visible_text(pages[page][1]), values)
         assert shown & set(planted[field]), f"{field} not shown as text in {page}"
+
+
+@pytest.mark.parametrize("page", REPORTS)
+def test_sanitised_report_keeps_every_figure(browsed, page):
+    # every figure the notebook drew is still embedded after the sanitiser (data:image/png)
+    _, run = markup_run()
+    nb = nbformat.read(str(run.out / page / f"{page}.ipynb"), as_version=4)
+    drawn = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    soup = BeautifulSoup(browsed[0][page][0], "html.parser")
+    assert drawn > 0
+    assert len(soup.find_all("img", src=re.compile(r"^data:image/png;base64,"))) == drawn
 
 
 def test_batch_page_shows_every_hostile_value(browsed):
