@@ -9,7 +9,6 @@ run on Dask gives the same ``results.json`` files as a local one.
 """
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,21 +60,29 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def _html(table: pd.DataFrame, rows: Sequence[Mapping[str, Any]]) -> str:
+    """``batch.html``: every study's status and headline numbers; client strings escaped
+    (:func:`crqlab.present.escape_html`, pandas' ``to_html``), the page sanitised and under
+    the reports' Content-Security-Policy (:func:`crqlab.rendering.finish_page`)."""
+    from .present import escape_html as esc
+    from .rendering import finish_page
+
     body = []
     for r in rows:
         link = f"{Path(r['out_dir']).name}/index.html"
-        err = f"<br><small>{html.escape(r['error'])}</small>" if r.get("error") else ""
-        body.append(f"<tr><td><a href='{html.escape(link)}'>{html.escape(r['study'])}</a></td>"
-                    f"<td>{html.escape(r['status'])}{err}</td><td>{r['notebooks']}</td>"
-                    f"<td>{html.escape(', '.join(r['failed']))}</td></tr>")
+        err = f"<br><small>{esc(r['error'])}</small>" if r.get("error") else ""
+        body.append(f"<tr><td><a href='{esc(link)}'>{esc(r['study'])}</a></td>"
+                    f"<td>{esc(r['status'])}{err}</td><td>{esc(r['notebooks'])}</td>"
+                    f"<td>{esc(', '.join(r['failed']))}</td></tr>")
     numbers = table.drop(columns=["status", "notebooks", "failed"]).set_index("study")
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>crqlab batch</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .6em;"
-            "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
-            "<h1>crqlab batch run</h1><table><tr><th>study</th><th>status</th>"
-            "<th>notebooks</th><th>failed</th></tr>" + "".join(body) + "</table>"
-            "<h2>Headline numbers</h2>" + numbers.T.to_html(na_rep="", float_format="%.4g")
-            + "</body></html>")
+    return finish_page(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>crqlab batch</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .6em;"
+        "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+        "<h1>crqlab batch run</h1><table><tr><th>study</th><th>status</th>"
+        "<th>notebooks</th><th>failed</th></tr>" + "".join(body) + "</table>"
+        "<h2>Headline numbers</h2>"
+        + numbers.T.to_html(na_rep="", float_format="%.4g", escape=True)
+        + "</body></html>")
 
 
 def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any] | None = None,

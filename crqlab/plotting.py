@@ -55,8 +55,9 @@ def _inline_in_kernel() -> None:
 def apply_style(context: str = "notebook", font_scale: float = 1.0) -> None:
     """Apply the house style to matplotlib (seaborn "whitegrid", colour-blind palette).
 
-    Also fixes figure size and resolution so report figures look alike, and removes
-    matplotlib's random SVG ids and dates so saved figures are reproducible.
+    Also fixes figure size and resolution so report figures look alike, removes
+    matplotlib's random SVG ids and dates so saved figures are reproducible, and turns off
+    mathtext so that a ``$`` in a client's label is shown as it is.
     """
     import matplotlib as mpl
     import seaborn as sns
@@ -68,6 +69,9 @@ def apply_style(context: str = "notebook", font_scale: float = 1.0) -> None:
         "savefig.bbox": "tight", "axes.titleweight": "bold", "axes.titlelocation": "left",
         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
         "svg.hashsalt": "crqlab",
+        # labels carry client strings (wave labels, roles, segment levels): "$...$" in one
+        # is text, not mathtext (which would typeset it, or fail the figure on bad TeX)
+        "text.parse_math": False,
     })
 
 

@@ -9,6 +9,13 @@ scripts (the pages work offline). Successful reports carry no error output and n
 cell failed.
 
 Cells tagged ``remove-cell`` are dropped and cells tagged ``remove-output`` lose their outputs.
+
+Every page crqlab writes (reports, ``index.html``, ``batch.html``) goes through
+:func:`finish_page` (or its in-place form :func:`sanitize_html` plus the policy): script,
+frames, plugins, ``<base>``, forms and refreshing ``<meta>`` are removed, as are event-handler
+attributes and ``javascript:``/``vbscript:``/non-image ``data:`` URLs, and a
+Content-Security-Policy (:data:`CSP`) forbids any script and any network request. This is the
+second line of defence behind the escaping of client strings (:mod:`crqlab.present`).
 """
 from __future__ import annotations
 
@@ -30,11 +37,28 @@ if TYPE_CHECKING:  # nbformat costs seconds to import; notebooks import this mod
 
 from .paths import PACKAGE_DIR
 
-__all__ = ["TEMPLATES_DIR", "notebook_title", "strip_for_review", "render_notebook",
-           "render_index", "format_number", "format_entry", "format_ci", "format_p", "ci_table"]
+__all__ = ["TEMPLATES_DIR", "CSP", "sanitize_html", "finish_page", "notebook_title",
+           "strip_for_review", "render_notebook", "render_index", "format_number",
+           "format_entry", "format_ci", "format_p", "ci_table"]
 
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 _PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+
+#: The Content-Security-Policy of every page: no script at all, nothing fetched from anywhere;
+#: images only embedded (``data:``), styles only inline. Pages are static and self-contained.
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'; "
+       "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'none'")
+#: Elements removed with their content: active content, frames, plugins, document-level
+#: redirection, and the raw-text elements whose parsing differs between parsers.
+_DROP_TAGS = ("script", "iframe", "frame", "frameset", "object", "embed", "applet", "portal",
+              "base", "form", "link", "noscript", "noembed", "noframes", "xmp", "plaintext")
+#: Attributes that hold a URL; there only relative, http(s), mailto and data:image/ URLs stay.
+_URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "data", "poster",
+              "background", "srcset", "ping", "codebase", "cite", "longdesc", "lowsrc",
+              "dynsrc", "manifest", "icon"}
+_ACTIVE = ("javascript:", "vbscript:", "livescript:", "data:text/html", "expression(",
+           "-moz-binding")
+_SAFE_META = {"content-type", "content-security-policy"}
 
 
 def _templates():
@@ -202,6 +226,77 @@ def strip_for_review(nb: nbformat.NotebookNode, *, failed: bool) -> nbformat.Not
     return nb
 
 
+def _normalised(value: Any) -> str:
+    """An attribute value as a browser reads a URL scheme: case, white space and controls
+    ignored (``" Java\tScript:"`` is ``javascript:``)."""
+    text = " ".join(value) if isinstance(value, list) else str(value)
+    return "".join(ch for ch in text.lower() if ch > " " and ch != "\x7f")
+
+
+def _unsafe_attr(name: str, value: Any) -> bool:
+    name = name.lower()
+    if name.startswith("on") or name == "srcdoc":
+        return True
+    v = _normalised(value)
+    if any(a in v for a in _ACTIVE):
+        return True
+    return name in _URL_ATTRS and v.startswith("data:") and not v.startswith("data:image/")
+
+
+def sanitize_html(soup: BeautifulSoup) -> int:
+    """Remove active content from a parsed page, in place; returns how much was removed.
+
+    Removes the elements of ``_DROP_TAGS`` (``<script>``, ``<iframe>``, ``<object>``,
+    ``<embed>``, ``<base>``, ``<form>`` ...) and ``<meta http-equiv>`` other than content type
+    and CSP (``refresh``), every ``on*`` event-handler attribute and ``srcdoc``, and attributes
+    whose value holds ``javascript:``, ``vbscript:``, ``data:text/html`` or a CSS expression
+    (case, white space and control characters ignored). In URL attributes only ``data:image/``
+    survives of ``data:`` URLs, so embedded PNG figures stay.
+
+    Notes
+    -----
+    Tested in ``tests/test_present.py`` on a list of hostile snippets (each is neutralised and
+    the text around it kept) and in ``tests/test_markup_from_data.py`` on every page of a run
+    on a hostile study (loaded in headless Chromium; every figure of a report survives).
+    """
+    removed = 0
+    for tag in soup.find_all(True):
+        if tag.decomposed:
+            continue
+        name = tag.name.lower()
+        equiv = str(tag.get("http-equiv", "")).strip().lower()
+        if name in _DROP_TAGS or (name == "meta" and equiv and equiv not in _SAFE_META):
+            tag.decompose()
+            removed += 1
+            continue
+        for attr in [a for a, v in tag.attrs.items() if _unsafe_attr(a, v)]:
+            del tag[attr]
+            removed += 1
+    return removed
+
+
+def _add_csp(soup: BeautifulSoup) -> None:
+    """Put the :data:`CSP` meta element first in ``<head>`` (after the charset)."""
+    head = soup.head
+    if head is None:
+        head = soup.new_tag("head")
+        (soup.html or soup).insert(0, head)
+    meta = soup.new_tag("meta", attrs={"http-equiv": "Content-Security-Policy", "content": CSP})
+    charset = head.find("meta", charset=True)
+    if charset is not None:
+        charset.insert_after(meta)
+    else:
+        head.insert(0, meta)
+
+
+def finish_page(page: str) -> str:
+    """A complete HTML page sanitised (:func:`sanitize_html`) and carrying the :data:`CSP`."""
+    soup = BeautifulSoup(page, "html.parser")
+    sanitize_html(soup)
+    _add_csp(soup)
+    return str(soup)
+
+
 def _inline_images(soup: BeautifulSoup, base_dir: Path | None) -> list[str]:
     """Embed local images as data URIs; remove any other non-embedded image. Returns notes."""
     notes = []
@@ -263,8 +358,6 @@ def render_notebook(nb: nbformat.NotebookNode, *, header: Mapping[str, Any], fai
                             anchor_link_text="")
     body, _ = exporter.from_notebook_node(strip_for_review(nb, failed=failed))
     soup = BeautifulSoup(body, "html.parser")
-    for script in soup.find_all("script", src=True):
-        script.decompose()  # require.js / MathJax from a CDN: the report must work offline
     notes = _inline_images(soup, resources_dir)
     toc = _toc(soup)
     env = _templates()
@@ -278,6 +371,10 @@ def render_notebook(nb: nbformat.NotebookNode, *, header: Mapping[str, Any], fai
         soup.title.string = f"{header.get('title', '')} – {header.get('study', '')}"
     body_tag = soup.body or soup
     body_tag.insert(0, BeautifulSoup(top, "html.parser"))
+    # every script goes, nbconvert's too: its MathJax and mermaid loaders are for interactive
+    # pages, and the reports are static (the policy would block them anyway)
+    sanitize_html(soup)
+    _add_csp(soup)
     return str(soup), notes
 
 
@@ -289,4 +386,5 @@ def render_index(*, run: Mapping[str, Any], notebooks: Sequence[Mapping[str, Any
     """
     env = _templates()
     css = (TEMPLATES_DIR / "crqlab.css").read_text(encoding="utf-8")
-    return env.get_template("index.html.j2").render(run=run, notebooks=notebooks, css=css)
+    return finish_page(env.get_template("index.html.j2").render(run=run, notebooks=notebooks,
+                                                                css=css))

@@ -370,7 +370,7 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     """Execute and render one notebook; never raises for a notebook's own failure."""
     import papermill as pm
 
-    from .rendering import notebook_title, render_notebook
+    from .rendering import finish_page, notebook_title, render_notebook
 
     src, out_dir = Path(task["notebook"]), Path(task["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -401,8 +401,8 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
         html, notes = render_notebook(executed, header=header, failed=error is not None,
                                       error=error, resources_dir=src.parent)
     except Exception as e:  # noqa: BLE001 - rendering trouble must not lose the run
-        html, notes = (f"<html><body><h1>{src.name}</h1><p>could not render: "
-                       f"{escape(repr(e))}</p></body></html>", [])
+        html, notes = (finish_page(f"<html><body><h1>{escape(src.name)}</h1><p>could not "
+                                   f"render: {escape(repr(e))}</p></body></html>"), [])
         error = error or {"ename": type(e).__name__, "evalue": f"rendering failed: {e}",
                           "cell_index": None, "cell_tag": None, "first_line": None}
     warnings += notes
@@ -627,6 +627,7 @@ def _withhold_leaks(staging: Path, outcomes: list[NotebookOutcome], identifiers:
     identifiers themselves).
     """
     from .privacy import find_leaks
+    from .rendering import finish_page
 
     if not identifiers:
         return
@@ -642,10 +643,10 @@ def _withhold_leaks(staging: Path, outcomes: list[NotebookOutcome], identifiers:
                    f"{', '.join(where)}; the report is withheld")
         for p in files:
             p.unlink()
-        report.write_atomic(folder / f"{o.stem}.html",
+        report.write_atomic(folder / f"{o.stem}.html", finish_page(
                             "<!DOCTYPE html><html><head><meta charset='utf-8'><title>withheld"
-                            f"</title></head><body><h1>{o.name}: report withheld</h1><p>{message}."
-                            "</p></body></html>\n")
+                            f"</title></head><body><h1>{escape(o.name)}: report withheld</h1>"
+                            f"<p>{escape(message)}.</p></body></html>\n"))
         o.status = "failed"
         o.error = {"ename": "PrivacyLeak", "evalue": message, "cell_index": None,
                    "cell_tag": None, "first_line": None}
