@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import report
 from .errors import CrqlabError
-from .interrupt import stop_children_on_signal
+from .interrupt import RunInterrupted, stop_children_on_signal
 from .outputs import (BATCH_REPORTS, check_batch_file, check_batch_parent, check_output_folder,
                       is_marked, write_marker)
 from .parallel import map_tasks
@@ -129,8 +129,15 @@ def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any]
 
     try:
         with stop_children_on_signal():
-            rows = map_tasks(run_study_task, tasks, jobs=jobs, scheduler=scheduler,
-                             progress=_tick)
+            try:
+                rows = map_tasks(run_study_task, tasks, jobs=jobs, scheduler=scheduler,
+                                 progress=_tick)
+            except RunInterrupted:
+                from .runner import _tidy_previous
+
+                for t in tasks:  # the killed workers could not remove their staging folders
+                    _tidy_previous(Path(t[1]))
+                raise
     finally:
         if bar is not None:
             bar.close()

@@ -6,16 +6,20 @@ children). A signal to the main process alone would leave the workers running th
 into the staging folder. Inside :func:`stop_children_on_signal` a SIGTERM or SIGINT instead
 freezes every descendant process (SIGSTOP, repeated until no new one appears, so none can
 start another), kills them (SIGKILL), waits for them, and raises :class:`RunInterrupted` in
-the main process, whose ``finally`` blocks then remove the staging folder.
+the main process, whose ``finally`` blocks then remove the staging folder. SIGKILL cannot be
+caught: pool workers watch the main process (:func:`die_with`) and, once it is gone, kill
+their kernels and exit; the next run removes the dead run's staging folder.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["RunInterrupted", "stop_process_tree", "stop_children_on_signal"]
+__all__ = ["RunInterrupted", "stop_process_tree", "stop_children_on_signal", "die_with"]
 
 #: Signals that stop a run.
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -114,3 +118,32 @@ def stop_children_on_signal() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, signal.SIG_DFL if h is None else h)
+
+
+def die_with(pid: int, interval: float = 0.5) -> None:
+    """Pool-worker initializer: once process ``pid`` (the run's main process) is gone - ended,
+    a zombie, or its pid reused - kill this worker's own children (its kernel) and exit.
+
+    Checked every ``interval`` seconds by a daemon thread. Needed because SIGKILL cannot be
+    caught, and a fork-server worker's parent is the fork server, which the workers keep alive.
+    """
+    import psutil
+
+    try:
+        main = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        os._exit(1)
+
+    def gone() -> bool:
+        try:
+            return not main.is_running() or main.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(interval)
+        stop_process_tree()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="crqlab-watch-main", daemon=True).start()

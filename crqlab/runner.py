@@ -54,7 +54,7 @@ import yaml
 
 from . import report
 from .errors import CrqlabError
-from .interrupt import RunInterrupted, stop_children_on_signal
+from .interrupt import RunInterrupted, die_with, stop_children_on_signal
 from .outputs import (MARKER, STUDY_REPORTS, OutputFolderError, check_output_folder,
                       check_study_name, is_marked, write_marker)
 from .paths import NOTEBOOKS_DIR, REPO_ROOT, REPORTS_DIR
@@ -536,7 +536,8 @@ def _mp_context():
 def _execute_pool(tasks: list[dict[str, Any]], jobs: int, done) -> list[dict[str, Any]]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_mp_context())
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_mp_context(),
+                               initializer=die_with, initargs=(os.getpid(),))
     results = []
     try:
         futures = [pool.submit(_execute_one, t) for t in tasks]

@@ -342,7 +342,7 @@ def test_subset_run_keeps_the_other_reports(tmp_path):
 
 # -- a killed run leaves nothing behind -------------------------------------------------------
 HEARTBEAT = ("import pathlib, time\n"
-             "beat = pathlib.Path({beat!r}) / {name!r}\n"
+             "beat = pathlib.Path({beat!r}) / (pathlib.Path(study_dir).name + '-' + {name!r})\n"
              "while True:\n"
              "    beat.write_text(str(time.time()))\n"
              "    time.sleep(0.1)")
@@ -380,53 +380,114 @@ def _naming(text: str) -> list[int]:
             and any(text in part for part in (p.info["cmdline"] or []))]
 
 
-@pytest.mark.parametrize("signum, jobs", [(signal.SIGTERM, 2), (signal.SIGINT, 2),
-                                          (signal.SIGTERM, 1)], ids=["TERM-jobs2", "INT-jobs2",
-                                                                     "TERM-jobs1"])
-def test_killed_run_stops_workers_and_kernels(tmp_path, signum, jobs):
-    import psutil
+class LoopingRun:
+    """A real ``crqlab run`` subprocess (its own session) of stand-in notebooks that write a
+    heartbeat file in an endless loop, over previous reports made by crqlab: one study with
+    ``jobs`` notebooks, or (``studies=2``) a batch of two studies of one notebook each."""
 
-    nbs, beat = tmp_path / "nbs", tmp_path / "beat"
-    beat.mkdir()
-    names = ["01_loop", "02_loop"][:jobs]
-    for name in names:
-        _notebook(nbs, name, HEARTBEAT.format(beat=str(beat), name=name))
-    study = _study(tmp_path / "st")
-    out = tmp_path / "reports" / "mini"
-    out.mkdir(parents=True)
-    write_marker(out, STUDY_REPORTS)
-    (out / "index.html").write_text("previous reports", encoding="utf-8")
-    previous = sha256_tree(out)
-    code = ("import sys; from pathlib import Path; from crqlab import cli, runner; "
-            f"runner.NOTEBOOKS_DIR = Path({str(nbs)!r}); "
-            f"sys.exit(cli.main(['run', {str(study)!r}, '--out', {str(out)!r}, "
-            f"'--jobs', '{jobs}']))")
-    log = tmp_path / "stderr.txt"
-    with open(log, "w", encoding="utf-8") as err_file:  # a file: orphans could hold a pipe open
-        proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=err_file)
-    staging = f"{out.parent}/.{out.name}.partial-{proc.pid}-"
-    try:
-        running = _wait(lambda: all((beat / n).is_file() for n in names), 120, proc)
-        tree = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-        kernels = _naming(staging)
-        os.kill(proc.pid, signum)  # the main process only, as `kill PID` or Ctrl-C would
-        proc.wait(timeout=60)
-    finally:
+    def __init__(self, tmp_path: Path, jobs: int, studies: int = 1):
+        nbs, self.beat = tmp_path / "nbs", tmp_path / "beat"
+        self.beat.mkdir()
+        notebooks = ["01_loop", "02_loop"][:jobs if studies == 1 else 1]
+        for name in notebooks:
+            _notebook(nbs, name, HEARTBEAT.format(beat=str(self.beat), name=name))
+        dirs = [_study(tmp_path / f"st{i}", f"mini{i}") for i in range(studies)]
+        self.names = [f"{d.name}-{n}" for d in dirs for n in notebooks]
+        self.reports = tmp_path / "reports"
+        self.outs = [self.reports / f"mini{i}" for i in range(studies)]
+        for out in self.outs:
+            out.mkdir(parents=True)
+            write_marker(out, STUDY_REPORTS)
+            (out / "index.html").write_text("previous reports", encoding="utf-8")
+        self.previous = [sha256_tree(out) for out in self.outs]
+        out = self.outs[0] if studies == 1 else self.reports
+        code = ("import sys; from pathlib import Path; from crqlab import cli, runner; "
+                f"runner.NOTEBOOKS_DIR = Path({str(nbs)!r}); "
+                f"sys.exit(cli.main(['run', *{[str(d) for d in dirs]!r}, '--out', "
+                f"{str(out)!r}, '--jobs', '{jobs}']))")
+        self.log = tmp_path / "stderr.txt"
+        with open(self.log, "w", encoding="utf-8") as err:  # a file: orphans could hold a pipe
+            self.proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        self.staging = f"{self.reports}/."  # kernels' connection files: <staging>/.kernels/
+
+    def leftovers(self) -> list[str]:
+        return sorted(p.name for p in self.reports.iterdir() if ".partial-" in p.name)
+
+    def previous_intact(self) -> bool:
+        return [sha256_tree(out) for out in self.outs] == self.previous
+
+    def kill_when_running(self, signum: int) -> tuple[list[int], list[int]]:
+        """Send ``signum`` to the main process only (as ``kill PID`` or Ctrl-C would) once every
+        kernel beats; returns the run's descendants and its kernels just before."""
+        import psutil
+
+        running = _wait(lambda: all((self.beat / n).is_file() for n in self.names), 120,
+                        self.proc)
+        tree = [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+        kernels = _naming(self.staging)
+        os.kill(self.proc.pid, signum)
+        self.proc.wait(timeout=60)
+        assert running, "the kernels never started"
+        assert len(kernels) == len(self.names)  # one kernel per notebook, naming the run
+        return tree, kernels
+
+    def cleanup(self) -> None:
+        """After the test, whatever happened: the session the run leads, then its kernels."""
+        import psutil
+
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    err = log.read_text(encoding="utf-8")
-    assert running, "the kernels never started"
-    assert len(kernels) == len(names)  # one kernel per notebook, its command line names the run
-    assert proc.returncode == 128 + signum, err
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in _naming(self.staging):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+
+    def assert_nothing_runs(self, grace: float) -> None:
+        time.sleep(grace)
+        assert _naming(self.staging) == []
+        stamps = {n: (self.beat / n).read_text() for n in self.names}
+        time.sleep(1.0)
+        assert {n: (self.beat / n).read_text() for n in self.names} == stamps  # no heartbeat
+
+
+@pytest.fixture
+def looping_run(tmp_path):
+    runs = []
+
+    def start(jobs: int, studies: int = 1) -> LoopingRun:
+        runs.append(LoopingRun(tmp_path, jobs, studies))
+        return runs[-1]
+
+    yield start
+    for run in runs:
+        run.cleanup()
+
+
+@pytest.mark.parametrize("signum, jobs, studies", [
+    (signal.SIGTERM, 2, 1), (signal.SIGINT, 2, 1), (signal.SIGTERM, 1, 1), (signal.SIGTERM, 2, 2),
+], ids=["TERM-jobs2", "INT-jobs2", "TERM-jobs1", "TERM-batch"])
+def test_killed_run_stops_workers_and_kernels(looping_run, signum, jobs, studies):
+    run = looping_run(jobs, studies)
+    tree, kernels = run.kill_when_running(signum)
+    err = run.log.read_text(encoding="utf-8")
+    assert run.proc.returncode == 128 + signum, err
     assert f"stopped by {signal.Signals(signum).name}" in err and "Traceback" not in err
-    time.sleep(1.5)  # grace period
-    assert _alive(tree) == [] and _naming(staging) == []
-    stamps = {n: (beat / n).read_text() for n in names}
-    time.sleep(1.0)
-    assert {n: (beat / n).read_text() for n in names} == stamps  # no notebook still runs
-    assert sorted(p.name for p in out.parent.iterdir()) == ["mini"]  # staging folder gone
-    assert sha256_tree(out) == previous
+    run.assert_nothing_runs(grace=1.5)
+    assert _alive(tree) == []
+    assert run.leftovers() == [] and run.previous_intact()  # staging folders gone
+
+
+@pytest.mark.parametrize("studies", [1, 2], ids=["single", "batch"])
+def test_sigkilled_run_leaves_no_worker_and_the_next_run_tidies(looping_run, studies):
+    run = looping_run(2, studies)
+    tree, kernels = run.kill_when_running(signal.SIGKILL)  # cannot be caught
+    assert run.proc.returncode == -signal.SIGKILL
+    run.assert_nothing_runs(grace=3.0)  # workers see the main process gone, stop their kernels
+    assert _alive(tree) == []
+    assert len(run.leftovers()) == studies  # the dead run's staging folders, marked
+    for out in run.outs:
+        runner._tidy_previous(out)  # what the next run does first
+    assert run.leftovers() == [] and run.previous_intact()
 
 
 # -- tidying only touches what crqlab made ----------------------------------------------------
