@@ -34,6 +34,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -72,6 +73,8 @@ RESERVED_PARAMETERS = ("study_dir", "results_path")
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: Folder of the staging folder holding the kernels' connection files (removed before the swap).
 _KERNEL_DIR = ".kernels"
+#: A temporary file of :func:`crqlab.report.write_atomic` left by a killed write (not carried over).
+_ATOMIC_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp\Z")
 
 
 class NotebookContractError(CrqlabError, ValueError):
@@ -675,18 +678,26 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
                      "inputs_digest": _inputs_digest(inputs)}
             outcomes = [NotebookOutcome(**r, **stamp) for r in raw]
             _note_unscanned(outcomes, identifiers)
-            kept, carried = _carry_over(out, staging, {o.stem for o in outcomes},
-                                        stamp["inputs_digest"])
-            _withhold_leaks(staging, outcomes + kept, identifiers)
-            _write_run_files(staging, info, outcomes, kept, declared, overrides, inputs,
-                             started)
-            _check_no_leaks([staging / "index.html", staging / "run.json", *carried],
-                            identifiers)
-            _swap_in(staging, out, token)
+            _publish(staging, out, token, outcomes, identifiers,
+                     lambda kept: _write_run_files(staging, info, outcomes, kept, declared,
+                                                   overrides, inputs, started))
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
     return RunResult(study=info["study"], out_dir=out, outcomes=outcomes)
+
+
+def _publish(staging: Path, out: Path, token: str, outcomes: list[NotebookOutcome],
+             identifiers: set[str], write_run_files) -> None:
+    """Carry the previous reports this run does not rewrite into ``staging``, withhold any
+    report showing a confidential identifier, write index.html and run.json
+    (``write_run_files(kept)``), scan them and the carried files, and swap ``staging`` in."""
+    digest = outcomes[0].inputs_digest if outcomes else ""
+    kept, carried = _carry_over(out, staging, {o.stem for o in outcomes}, digest or "")
+    _withhold_leaks(staging, outcomes + kept, identifiers)
+    write_run_files(kept)
+    _check_no_leaks([staging / "index.html", staging / "run.json", *carried], identifiers)
+    _swap_in(staging, out, token)
 
 
 def _previous_notebooks(out: Path) -> list[dict[str, Any]]:
@@ -731,7 +742,7 @@ def _carry_over(out: Path, staging: Path, produced: set[str], digest: str
     ours = {MARKER, "index.html", "run.json", *produced}
     moved = []
     for p in sorted(out.iterdir()):
-        if p.name in ours:
+        if p.name in ours or _ATOMIC_TEMPORARY.match(p.name):
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.copytree(p, staging / p.name, symlinks=True)
