@@ -134,47 +134,40 @@ def _cli(argv: list[str]) -> tuple[int, str]:
 
 
 # -- refused --out ----------------------------------------------------------------------------
-#: id -> (study, --out (None: the default reports/<study>), path the message names, reason).
+#: id -> (--out given when running studies/st, path the message names, reason).
 OUT_CASES = {
-    "out-is-the-study": ("studies/st", "{w}/studies/st", "studies/st", "is the study folder"),
-    "out-is-the-study-relative": ("studies/st", "../studies/st", "studies/st",
-                                  "is the study folder"),
-    "out-is-another-study": ("studies/st", "{w}/studies/other", "studies/other",
-                             "is a study folder"),
-    "out-is-a-symlink-to-the-study": ("studies/st", "{w}/link", "studies/st",
-                                      "is the study folder"),
-    "out-holds-studies": ("studies/st", "{w}/studies", "studies", "contains the study folder"),
-    "out-holds-a-study-deep-down": ("studies/st", "{w}/deep", "deep", "contains a study folder"),
-    "out-marked-but-holds-a-study": ("studies/st", "{w}/marked-with-study",
-                                     "marked-with-study", "contains a study folder"),
-    "out-inside-the-study": ("studies/st", "{w}/studies/st/reports", "studies/st/reports",
+    "out-is-the-study": ("{w}/studies/st", "studies/st", "is the study folder"),
+    "out-is-the-study-relative": ("../studies/st", "studies/st", "is the study folder"),
+    "out-is-another-study": ("{w}/studies/other", "studies/other", "is a study folder"),
+    "out-is-a-symlink-to-the-study": ("{w}/link", "studies/st", "is the study folder"),
+    "out-holds-studies": ("{w}/studies", "studies", "contains the study folder"),
+    "out-holds-a-study-deep-down": ("{w}/deep", "deep", "contains a study folder"),
+    "out-marked-but-holds-a-study": ("{w}/marked-with-study", "marked-with-study",
+                                     "contains a study folder"),
+    "out-inside-the-study": ("{w}/studies/st/reports", "studies/st/reports",
                              "is inside the study folder"),
-    "out-inside-another-study": ("studies/st", "{w}/studies/other/out", "studies/other/out",
+    "out-inside-another-study": ("{w}/studies/other/out", "studies/other/out",
                                  "is inside the study folder"),
-    "out-is-data-raw": ("studies/st", "{w}/holder/repo/data/raw", "holder/repo/data/raw",
-                        "raw study data is never written"),
-    "out-under-data-raw": ("studies/st", "{w}/holder/repo/data/raw/new", "holder/repo/data/raw/new",
+    "out-is-data-raw": ("{w}/holder/repo/data/raw", "holder/repo/data/raw", "raw study data"),
+    "out-under-data-raw": ("{w}/holder/repo/data/raw/new", "holder/repo/data/raw/new",
                            "raw study data is never written"),
-    "out-holds-data-raw": ("studies/st", "{w}/holder/repo/data", "holder/repo/data",
-                           "raw study data is never written"),
-    "out-is-the-working-folder": ("studies/st", ".", "work", "is the working folder"),
-    "out-is-the-repository": ("studies/st", "{w}/holder/repo", "holder/repo",
-                              "repository root"),
-    "out-holds-the-repository": ("studies/st", "{w}/holder", "holder", "repository root"),
-    "out-is-home": ("studies/st", "~", "homes/user", "home folder"),
-    "out-holds-other-files": ("studies/st", "{w}/docs", "docs", "holds files crqlab did not make"),
-    "out-is-a-file": ("studies/st", "{w}/notes.txt", "notes.txt", "is a file"),
-    "out-inside-a-file": ("studies/st", "{w}/notes.txt/x", "notes.txt/x", "which is a file"),
-    "out-is-a-batch-folder": ("studies/st", "{w}/batchmarked", "batchmarked",
-                              "batch reports folder"),
+    "out-holds-data-raw": ("{w}/holder/repo/data", "holder/repo/data", "raw study data"),
+    "out-is-the-working-folder": (".", "work", "is the working folder"),
+    "out-is-the-repository": ("{w}/holder/repo", "holder/repo", "repository root"),
+    "out-holds-the-repository": ("{w}/holder", "holder", "repository root"),
+    "out-is-home": ("~", "homes/user", "home folder"),
+    "out-holds-other-files": ("{w}/docs", "docs", "holds files crqlab did not make"),
+    "out-is-a-file": ("{w}/notes.txt", "notes.txt", "is a file"),
+    "out-inside-a-file": ("{w}/notes.txt/x", "notes.txt/x", "which is a file"),
+    "out-is-a-batch-folder": ("{w}/batchmarked", "batchmarked", "batch reports folder"),
 }
 
 
 @pytest.mark.parametrize("case", OUT_CASES, ids=list(OUT_CASES))
 def test_refused_out_exits_2_and_changes_nothing(world, case):
-    study, out, named, reason = OUT_CASES[case]
+    out, named, reason = OUT_CASES[case]
     before = snapshot(world)
-    code, text = _cli(["run", str(world / study), "--out", out.format(w=world)])
+    code, text = _cli(["run", str(world / "studies" / "st"), "--out", out.format(w=world)])
     assert code == 2, text
     assert f"refusing to write reports into {world / named}:" in text
     assert reason in text and "Traceback" not in text
