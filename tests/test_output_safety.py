@@ -456,9 +456,15 @@ def looping_run(tmp_path):
         run.cleanup()
 
 
+SLOW = pytest.mark.slow  # about 10 s each: one kill test of each kind runs by default
+
+
 @pytest.mark.parametrize("signum, jobs, studies", [
-    (signal.SIGTERM, 2, 1), (signal.SIGINT, 2, 1), (signal.SIGTERM, 1, 1), (signal.SIGTERM, 2, 2),
-], ids=["TERM-jobs2", "INT-jobs2", "TERM-jobs1", "TERM-batch"])
+    pytest.param(signal.SIGTERM, 2, 1, id="TERM-jobs2"),
+    pytest.param(signal.SIGINT, 2, 1, id="INT-jobs2", marks=SLOW),
+    pytest.param(signal.SIGTERM, 1, 1, id="TERM-jobs1", marks=SLOW),
+    pytest.param(signal.SIGTERM, 2, 2, id="TERM-batch", marks=SLOW),
+])
 def test_killed_run_stops_workers_and_kernels(looping_run, signum, jobs, studies):
     run = looping_run(jobs, studies)
     tree, kernels = run.kill_when_running(signum)
@@ -470,7 +476,8 @@ def test_killed_run_stops_workers_and_kernels(looping_run, signum, jobs, studies
     assert run.leftovers() == [] and run.previous_intact()  # staging folders gone
 
 
-@pytest.mark.parametrize("studies", [1, 2], ids=["single", "batch"])
+@pytest.mark.parametrize("studies", [pytest.param(1, id="single"),
+                                     pytest.param(2, id="batch", marks=SLOW)])
 def test_sigkilled_run_leaves_no_worker_and_the_next_run_tidies(looping_run, studies):
     run = looping_run(2, studies)
     tree, kernels = run.kill_when_running(signal.SIGKILL)  # cannot be caught
