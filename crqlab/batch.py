@@ -17,6 +17,9 @@ import pandas as pd
 
 from . import report
 from .errors import CrqlabError
+from .interrupt import RunInterrupted, stop_children_on_signal
+from .outputs import (BATCH_REPORTS, check_batch_file, check_batch_parent, check_output_folder,
+                      is_marked, write_marker)
 from .parallel import map_tasks
 from .paths import REPORTS_DIR
 
@@ -105,25 +108,22 @@ def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any]
     scheduler : str, distributed.Client or LocalCluster, optional
         Run the studies on a Dask cluster instead (``crqlab[dask]``).
 
+    Raises
+    ------
+    OutputFolderError
+        The parent folder, a study's report folder or an existing ``batch.json``/``batch.html``
+        is refused (:mod:`crqlab.outputs`); nothing was run, created or moved.
+
     Notes
     -----
     ``tests/test_batch.py`` runs three studies locally and through a Dask ``LocalCluster``
-    and checks the ``results.json`` files are byte-identical.
+    and checks the ``results.json`` files are byte-identical; ``tests/test_output_safety.py``
+    checks the refusals.
     """
-    from .runner import study_info
-
-    parent = Path(out) if out is not None else REPORTS_DIR
-    tasks = []
-    for d in study_dirs:
-        name = study_info(d)["study"]
-        tasks.append((str(Path(d).resolve()), str((parent / name).resolve()),
-                      dict(parameters or {}), notebooks,
-                      None if notebooks_dir is None else str(notebooks_dir), 1))
-    names = [Path(t[1]).name for t in tasks]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise CrqlabError(f"several study folders have the same study name {dup}; their "
-                          "reports would overwrite each other (set `study:` in study.yaml)")
+    parent, tasks = _checked_tasks(study_dirs, out, parameters, notebooks, notebooks_dir)
+    parent.mkdir(parents=True, exist_ok=True)
+    if not is_marked(parent, BATCH_REPORTS):
+        write_marker(parent, BATCH_REPORTS)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -135,13 +135,46 @@ def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any]
             bar.update(done - bar.n)
 
     try:
-        rows = map_tasks(run_study_task, tasks, jobs=jobs, scheduler=scheduler, progress=_tick)
+        with stop_children_on_signal():
+            try:
+                rows = map_tasks(run_study_task, tasks, jobs=jobs, scheduler=scheduler,
+                                 progress=_tick)
+            except RunInterrupted:
+                from .runner import _tidy_previous
+
+                for t in tasks:  # the killed workers could not remove their staging folders
+                    _tidy_previous(Path(t[1]))
+                raise
     finally:
         if bar is not None:
             bar.close()
     table = summary_table(rows)
-    report.write_atomic(parent / "batch.json", report.to_json(
+    report.write_atomic(check_batch_file(parent / "batch.json"), report.to_json(
         {"studies": [{k: v for k, v in r.items() if k not in ("out_dir", "study_dir")}
                      | {"report": Path(r["out_dir"]).name} for r in rows]}))
-    report.write_atomic(parent / "batch.html", _html(table, rows))
+    report.write_atomic(check_batch_file(parent / "batch.html"), _html(table, rows))
     return table, rows
+
+
+def _checked_tasks(study_dirs: Sequence[str | Path], out: str | Path | None,
+                   parameters: Mapping[str, Any] | None, notebooks: str,
+                   notebooks_dir: str | Path | None) -> tuple[Path, list[tuple]]:
+    """The batch's parent folder and one task per study, after every output check passed:
+    the parent, each ``<parent>/<study>``, ``batch.json`` and ``batch.html``."""
+    from .runner import study_info
+
+    parent = check_batch_parent(Path(out) if out is not None else REPORTS_DIR, study_dirs)
+    tasks = []
+    for d in study_dirs:
+        name = study_info(d)["study"]
+        target = check_output_folder(parent / name, d)
+        tasks.append((str(Path(d).resolve()), str(target), dict(parameters or {}), notebooks,
+                      None if notebooks_dir is None else str(notebooks_dir), 1))
+    names = [Path(t[1]).name for t in tasks]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise CrqlabError(f"several study folders have the same study name {dup}; their "
+                          "reports would overwrite each other (set `study:` in study.yaml)")
+    for name in ("batch.json", "batch.html"):
+        check_batch_file(parent / name)
+    return parent, tasks

@@ -82,7 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--parameters-file", help="YAML file of parameters")
     r.add_argument("--notebooks", default="*.ipynb", help="glob of notebooks to run")
     r.add_argument("--jobs", type=int, default=None, help="parallel notebooks (default: cores)")
-    r.add_argument("--out", default=None, help="output folder (default reports/<study>)")
+    r.add_argument("--out", default=None, metavar="DIR",
+                   help="reports folder (default reports/<study>; with several studies, "
+                        "the parent of their DIR/<study> folders). The run replaces it whole, "
+                        "so it must be missing, empty or made by crqlab (marked by .crqlab-reports); a study "
+                        "folder, anything under data/raw, a folder of other files, a file, "
+                        "the working folder, the repository, a home folder or / is refused "
+                        "(exit 2) before anything runs. Reports of notebooks not selected by "
+                        "--notebooks are kept")
     r.add_argument("--scheduler", default=None, help="Dask scheduler address (crqlab[dask])")
     r.set_defaults(func=_cmd_run)
 

@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from .errors import CrqlabError
+from .interrupt import die_with
 
 __all__ = ["map_tasks", "default_jobs", "CONNECT_TIMEOUT"]
 
@@ -66,7 +67,9 @@ def map_tasks(func: Callable[..., Any], tasks: Sequence[tuple] | Iterable[tuple]
     -----
     Exceptions raised by a task propagate (the first one, after the others were submitted);
     callers that must survive failures catch them inside ``func``. Tested against a Dask
-    ``LocalCluster`` in ``tests/test_parallel.py``: results equal the local ones.
+    ``LocalCluster`` in ``tests/test_parallel.py``: results equal the local ones. Local workers
+    exit once this process is gone (:func:`crqlab.interrupt.die_with`; a batch killed with
+    SIGKILL in ``tests/test_output_safety.py``).
     """
     tasks = list(tasks)
     total = len(tasks)
@@ -93,7 +96,8 @@ def map_tasks(func: Callable[..., Any], tasks: Sequence[tuple] | Iterable[tuple]
             if progress:
                 progress(i + 1, total)
         return results
-    with ProcessPoolExecutor(max_workers=min(jobs, total)) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, total), initializer=die_with,
+                             initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(func, *t): i for i, t in enumerate(tasks)}
         for done, fut in enumerate(as_completed(futures), start=1):
             results[futures[fut]] = fut.result()

@@ -381,8 +381,9 @@ def render_notebook(nb: nbformat.NotebookNode, *, header: Mapping[str, Any], fai
 def render_index(*, run: Mapping[str, Any], notebooks: Sequence[Mapping[str, Any]]) -> str:
     """The index page of a run: one row per notebook with its status and headline numbers.
 
-    ``run`` holds ``study, client, date, version, parameters, inputs``; each notebook
-    ``name, title, href, status, duration_s, headline (list of entries), error, warnings``.
+    ``run`` holds ``study, client, date, version, parameters, inputs, n_ok, n_failed`` (and
+    ``n_kept``, reports kept from earlier runs); each notebook ``name, title, href, status,
+    date (of the run that made it), duration_s, headline (list of entries), error, warnings``.
     """
     env = _templates()
     css = (TEMPLATES_DIR / "crqlab.css").read_text(encoding="utf-8")

@@ -31,8 +31,10 @@ import ast
 import fnmatch
 import hashlib
 import io
+import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -53,12 +55,15 @@ import yaml
 
 from . import report
 from .errors import CrqlabError
+from .interrupt import RunInterrupted, die_with, stop_children_on_signal
+from .outputs import (MARKER, STUDY_REPORTS, OutputFolderError, check_output_folder,
+                      check_study_name, is_marked, write_marker)
 from .paths import NOTEBOOKS_DIR, REPO_ROOT, REPORTS_DIR
 
 __all__ = ["Parameter", "NotebookContractError", "RawValue", "RunResult", "NotebookOutcome",
            "VERSIONED_PACKAGES", "RESERVED_PARAMETERS", "discover_notebooks",
            "notebook_parameters", "contract_problems", "study_info", "hash_inputs",
-           "resolve_parameters", "run", "run_cli"]
+           "resolve_parameters", "check_output_folder", "run", "run_cli"]
 
 #: Packages whose versions run.json records.
 VERSIONED_PACKAGES = ("crqlab", "pandas", "numpy", "scipy", "statsmodels", "semopy", "pingouin",
@@ -66,6 +71,10 @@ VERSIONED_PACKAGES = ("crqlab", "pandas", "numpy", "scipy", "statsmodels", "semo
 #: Parameters the runner sets itself; they cannot be given with -p / -f.
 RESERVED_PARAMETERS = ("study_dir", "results_path")
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: Folder of the staging folder holding the kernels' connection files (removed before the swap).
+_KERNEL_DIR = ".kernels"
+#: A temporary file of :func:`crqlab.report.write_atomic` left by a killed write (not carried over).
+_ATOMIC_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp\Z")
 
 
 class NotebookContractError(CrqlabError, ValueError):
@@ -246,7 +255,11 @@ def resolve_parameters(declared: Mapping[str, Mapping[str, Parameter]],
 
 # -- study facts and provenance ---------------------------------------------------------------
 def study_info(study_dir: Path | str) -> dict[str, Any]:
-    """``study``, ``client``, ``seed`` and ``min_cell_size`` from a study folder's study.yaml."""
+    """``study``, ``client``, ``seed`` and ``min_cell_size`` from a study folder's study.yaml.
+
+    ``study`` (default: the folder's name) must be a plain identifier: it names the reports
+    folder (:func:`crqlab.outputs.check_study_name`).
+    """
     folder = Path(study_dir)
     path = folder / "study.yaml"
     if not path.is_file():
@@ -258,7 +271,9 @@ def study_info(study_dir: Path | str) -> dict[str, Any]:
         raise CrqlabError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise CrqlabError(f"{path}: must be a mapping")
-    return {"study": str(spec.get("study") or folder.resolve().name),
+    name = spec.get("study")
+    name = folder.resolve().name if name is None or name == "" else name
+    return {"study": check_study_name(name, path),
             "client": spec.get("client"), "seed": spec.get("seed"),
             "min_cell_size": spec.get("min_cell_size")}
 
@@ -307,6 +322,8 @@ class NotebookOutcome:
     parameters: dict[str, Any]
     error: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    started: str | None = None  # ISO time of the run that executed it
+    inputs_digest: str | None = None  # SHA-256 of that run's input hashes (_inputs_digest)
 
     @property
     def stem(self) -> str:
@@ -366,6 +383,17 @@ def _kernel_environment():
                 os.environ[k] = v
 
 
+def _kernel_config(task: Mapping[str, Any], src: Path) -> dict[str, Any]:
+    """The kernel's connection file goes into the run's staging folder (``kernel_dir``): the
+    kernel's command line then names the run, and a killed kernel leaves no file in /tmp."""
+    if not task.get("kernel_dir"):
+        return {}
+    from traitlets.config import Config
+
+    connection = Path(task["kernel_dir"]) / f"kernel-{src.stem}.json"
+    return {"config": Config({"KernelManager": {"connection_file": str(connection)}})}
+
+
 def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     """Execute and render one notebook; never raises for a notebook's own failure."""
     import papermill as pm
@@ -383,7 +411,8 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
                                 cwd=str(src.parent), progress_bar=False, log_output=False,
                                 execution_timeout=task.get("timeout"),
                                 kernel_name=task.get("kernel"),
-                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                                **_kernel_config(task, src))
     except Exception as e:  # noqa: BLE001 - any failure of a notebook is reported, not raised
         exc = e
     duration = time.perf_counter() - start
@@ -440,28 +469,49 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _crqlab_temporary(p: Path) -> bool:
+    """A staging or set-aside folder this runner made: a real folder carrying the marker."""
+    return p.is_dir() and not p.is_symlink() and is_marked(p, STUDY_REPORTS)
+
+
+def _dead_run(p: Path) -> bool:
+    pid = p.name.rsplit("-", 2)[-2]
+    return pid.isdigit() and not _pid_alive(int(pid))
+
+
 def _tidy_previous(out: Path) -> None:
-    """Restore reports left aside by a run killed during its final swap; drop dead partials."""
+    """Restore reports left aside by a run killed during its final swap; drop dead partials.
+
+    Only ``.NAME.partial-*`` and ``.NAME.old-*`` folders carrying the crqlab marker are
+    touched: nothing crqlab did not make is moved or deleted.
+    """
     parent = out.parent
     if not parent.is_dir():
         return
     for p in parent.glob(f".{out.name}.partial-*"):
-        pid = p.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if _crqlab_temporary(p) and _dead_run(p):
             shutil.rmtree(p, ignore_errors=True)
-    olds = sorted(parent.glob(f".{out.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if olds and not out.exists():
+    olds = sorted((p for p in parent.glob(f".{out.name}.old-*") if _crqlab_temporary(p)),
+                  key=lambda p: p.stat().st_mtime)
+    if olds and not out.exists() and not out.is_symlink():
         os.replace(olds[-1], out)
         olds = olds[:-1]
     for p in olds:
-        pid = p.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if _dead_run(p):
             shutil.rmtree(p, ignore_errors=True)
 
 
 def _swap_in(staging: Path, out: Path, token: str) -> None:
-    """Replace ``out`` by ``staging``: two renames in one folder, then delete the old copy."""
-    if out.exists():
+    """Replace ``out`` by ``staging``: two renames in one folder, then delete the old copy.
+
+    ``out`` must be missing, empty or a reports folder crqlab made (checked again here, just
+    before anything is moved).
+    """
+    if out.exists() or out.is_symlink():
+        if out.is_symlink() or not out.is_dir() or not (is_marked(out, STUDY_REPORTS)
+                                                        or not any(out.iterdir())):
+            raise OutputFolderError(f"refusing to replace {out}: it is no longer a reports "
+                                    f"folder crqlab made (no {MARKER}); nothing was published")
         old = out.parent / f".{out.name}.old-{os.getpid()}-{token}"
         os.replace(out, old)
         os.replace(staging, out)
@@ -486,33 +536,71 @@ def _mp_context():
     return mp.get_context("spawn")
 
 
+def _execute_pool(tasks: list[dict[str, Any]], jobs: int, done) -> list[dict[str, Any]]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_mp_context(),
+                               initializer=die_with, initargs=(os.getpid(),))
+    results = []
+    try:
+        futures = [pool.submit(_execute_one, t) for t in tasks]
+        for fut in as_completed(futures):
+            results.append(fut.result())
+            done(results[-1])
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # workers are gone (RunInterrupted)
+        raise
+    pool.shutdown()
+    return results
+
+
 def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: bool
                  ) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tasks), desc=label, unit="notebook", disable=None if progress else True)
-    results = []
+
+    def done(res: Mapping[str, Any]) -> None:
+        bar.set_postfix_str(f"{res['name']} {res['status']}")
+        bar.update()
+
     try:
         if jobs <= 1 or len(tasks) == 1:
+            results = []
             for task in tasks:
                 bar.set_postfix_str(Path(task["notebook"]).name)
                 results.append(_execute_one(task))
-                bar.update()
+                done(results[-1])
         else:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
-                                     mp_context=_mp_context()) as pool:
-                futures = [pool.submit(_execute_one, t) for t in tasks]
-                for fut in as_completed(futures):
-                    res = fut.result()
-                    bar.set_postfix_str(f"{res['name']} {res['status']}")
-                    results.append(res)
-                    bar.update()
+            results = _execute_pool(tasks, jobs, done)
     finally:
         bar.close()
     order = {Path(t["notebook"]).name: i for i, t in enumerate(tasks)}
     return sorted(results, key=lambda r: order[r["name"]])
+
+
+def _inputs_digest(inputs: Mapping[str, str]) -> str:
+    """One SHA-256 over a run's input hashes: equal digests mean identical input files."""
+    text = "\n".join(f"{k}\t{v}" for k, v in sorted(inputs.items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _build_tasks(paths: Sequence[Path], per_nb: Mapping[str, dict[str, Any]],
+                 staging: Path, header: Mapping[str, Any], timeout: int | None,
+                 kernel: str | None) -> list[dict[str, Any]]:
+    tasks = []
+    for p in paths:
+        nb_out = staging / p.stem
+        injected = dict(per_nb[p.name])
+        if "results_path" in injected:
+            injected["results_path"] = str(nb_out / "results.json")
+        shown = {k: (_display_path(Path(v)) if k == "study_dir" else v)
+                 for k, v in injected.items() if k != "results_path"}
+        tasks.append({"notebook": str(p.resolve()), "out_dir": str(nb_out),
+                      "parameters": injected, "display_parameters": shown,
+                      "header": dict(header, parameters=shown), "timeout": timeout,
+                      "kernel": kernel, "kernel_dir": str(staging / _KERNEL_DIR)})
+    return tasks
 
 
 def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
@@ -528,11 +616,13 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     parameters : mapping, optional
         Overrides (``-f`` then ``-p``); :class:`RawValue` strings are parsed by declared type.
     notebooks : str
-        Glob on notebook file names.
+        Glob on notebook file names. The reports of notebooks not selected are kept (copied
+        from the previous reports folder, with their own dates).
     jobs : int, optional
         Notebooks executed at once, each in its own process (default: usable cores).
     out : path, optional
-        Reports folder (default ``reports/<study>``).
+        Reports folder (default ``reports/<study>``); refused unless missing, empty or made
+        by crqlab (:func:`crqlab.outputs.check_output_folder`).
     notebooks_dir : path, optional
         Where the notebooks live (default :data:`crqlab.paths.NOTEBOOKS_DIR`).
     timeout : int, optional
@@ -541,19 +631,28 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     Returns
     -------
     RunResult
+        This run's notebooks only (kept reports are listed in index.html and run.json).
+
+    Raises
+    ------
+    OutputFolderError
+        ``out`` or the study name is refused; nothing was run, created or moved.
+    RunInterrupted
+        SIGTERM/SIGINT: every worker and kernel was killed, the staging folder removed.
+
+    Notes
+    -----
+    Tested in ``tests/test_runner.py`` and ``tests/test_output_safety.py`` (refusals, subset
+    runs keeping the other reports, killed runs leaving no process and no folder behind).
     """
     study_dir = Path(study_dir).resolve()
     info = study_info(study_dir)
+    out = check_output_folder(out if out is not None else REPORTS_DIR / info["study"],
+                              study_dir)
     paths = discover_notebooks(notebooks_dir if notebooks_dir is not None else NOTEBOOKS_DIR,
                                notebooks)
     declared = {p.name: notebook_parameters(p) for p in paths}
     identifiers = _confidential_identifiers(study_dir)  # a malformed study stops the run here
-    out = Path(out) if out is not None else REPORTS_DIR / info["study"]
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _tidy_previous(out)
-    token = uuid.uuid4().hex[:8]
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}-{token}"
     started = datetime.now(timezone.utc)
     inputs = hash_inputs(study_dir)
     base = {"study_dir": str(study_dir)}
@@ -563,31 +662,101 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     per_nb = resolve_parameters(declared, {**base, "results_path": ""}, overrides)
     header = {"study": info["study"], "client": info["client"], "inputs": inputs,
               "date": started.strftime("%Y-%m-%d %H:%M UTC"), "version": _versions()["crqlab"]}
-    tasks = []
-    for p in paths:
-        nb_out = staging / p.stem
-        injected = dict(per_nb[p.name])
-        if "results_path" in injected:
-            injected["results_path"] = str(nb_out / "results.json")
-        shown = {k: (_display_path(Path(v)) if k == "study_dir" else v)
-                 for k, v in injected.items() if k != "results_path"}
-        tasks.append({"notebook": str(p.resolve()), "out_dir": str(nb_out),
-                      "parameters": injected, "display_parameters": shown,
-                      "header": dict(header, parameters=shown), "timeout": timeout,
-                      "kernel": kernel})
-    staging.mkdir(parents=True)
-    try:
-        raw = _execute_all(tasks, jobs or _default_jobs(), info["study"], progress)
-        outcomes = [NotebookOutcome(**r) for r in raw]
-        _note_unscanned(outcomes, identifiers)
-        _withhold_leaks(staging, outcomes, identifiers)
-        _write_run_files(staging, info, outcomes, declared, overrides, inputs, started)
-        _check_no_leaks(staging, identifiers)
-        _swap_in(staging, out, token)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _tidy_previous(out)
+    token = uuid.uuid4().hex[:8]
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}-{token}"
+    tasks = _build_tasks(paths, per_nb, staging, header, timeout, kernel)
+    with stop_children_on_signal():
+        try:
+            staging.mkdir()
+            write_marker(staging, STUDY_REPORTS, study=info["study"])
+            (staging / _KERNEL_DIR).mkdir()
+            raw = _execute_all(tasks, jobs or _default_jobs(), info["study"], progress)
+            shutil.rmtree(staging / _KERNEL_DIR, ignore_errors=True)
+            stamp = {"started": started.isoformat(timespec="seconds"),
+                     "inputs_digest": _inputs_digest(inputs)}
+            outcomes = [NotebookOutcome(**r, **stamp) for r in raw]
+            _note_unscanned(outcomes, identifiers)
+            _publish(staging, out, token, outcomes, identifiers,
+                     lambda kept: _write_run_files(staging, info, outcomes, kept, declared,
+                                                   overrides, inputs, started))
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
     return RunResult(study=info["study"], out_dir=out, outcomes=outcomes)
+
+
+def _publish(staging: Path, out: Path, token: str, outcomes: list[NotebookOutcome],
+             identifiers: set[str], write_run_files) -> None:
+    """Carry the previous reports this run does not rewrite into ``staging``, withhold any
+    report showing a confidential identifier, write index.html and run.json
+    (``write_run_files(kept)``), scan them and the carried files, and swap ``staging`` in."""
+    digest = outcomes[0].inputs_digest if outcomes else ""
+    kept, carried = _carry_over(out, staging, {o.stem for o in outcomes}, digest or "")
+    _withhold_leaks(staging, outcomes + kept, identifiers)
+    write_run_files(kept)
+    _check_no_leaks([staging / "index.html", staging / "run.json", *carried], identifiers)
+    _swap_in(staging, out, token)
+
+
+def _previous_notebooks(out: Path) -> list[dict[str, Any]]:
+    """The notebook entries of ``out/run.json``, each with its run's date and inputs digest
+    (taken from the whole run when the entry has none: reports of an older crqlab)."""
+    try:
+        doc = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(doc, dict) or not isinstance(doc.get("notebooks"), list):
+        return []
+    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+    fallback = {"started": doc.get("started"), "inputs_digest": _inputs_digest(inputs)}
+    return [{**fallback, **{k: v for k, v in e.items() if v is not None}}
+            for e in doc["notebooks"] if isinstance(e, dict) and isinstance(e.get("name"), str)]
+
+
+def _kept_outcome(entry: Mapping[str, Any], digest: str) -> NotebookOutcome:
+    name = entry["name"]
+    warnings = [str(w) for w in entry.get("warnings") or []]
+    if entry.get("inputs_digest") != digest:
+        note = (f"kept from the run of {_display_date(entry.get('started'))}, whose input files "
+                "differ from this run's")
+        warnings += [] if note in warnings else [note]
+    error = entry.get("error") if isinstance(entry.get("error"), dict) else None
+    params = entry.get("parameters") if isinstance(entry.get("parameters"), dict) else {}
+    duration = entry.get("duration_s")
+    return NotebookOutcome(name=name, title=str(entry.get("title") or Path(name).stem),
+                           status=str(entry.get("status") or "unknown"),
+                           duration_s=float(duration) if isinstance(duration, (int, float))
+                           else 0.0, parameters=params, error=error, warnings=warnings,
+                           started=entry.get("started"), inputs_digest=entry.get("inputs_digest"))
+
+
+def _carry_over(out: Path, staging: Path, produced: set[str], digest: str
+                ) -> tuple[list[NotebookOutcome], list[Path]]:
+    """Copy into ``staging`` everything of the previous reports that this run does not
+    rewrite: other notebooks' report folders (returned as outcomes, listed in the index) and
+    any other file (returned as paths, scanned for leaks but not listed)."""
+    if not out.is_dir():
+        return [], []
+    ours = {MARKER, "index.html", "run.json", *produced}
+    moved = []
+    for p in sorted(out.iterdir()):
+        if p.name in ours or _ATOMIC_TEMPORARY.match(p.name):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.copytree(p, staging / p.name, symlinks=True)
+        else:
+            shutil.copy2(p, staging / p.name, follow_symlinks=False)
+        moved.append(p.name)
+    kept = [_kept_outcome(e, digest) for e in _previous_notebooks(out)
+            if Path(e["name"]).stem in moved and (staging / Path(e["name"]).stem).is_dir()]
+    listed = {o.stem for o in kept}
+    carried = [f for name in moved if name not in listed
+               for f in ([staging / name] if not (staging / name).is_dir()
+                         else sorted((staging / name).rglob("*")))
+               if f.is_file() and not f.is_symlink()]
+    return kept, carried
 
 
 def _confidential_identifiers(study_dir: Path, outcomes: Sequence[NotebookOutcome] = ()
@@ -652,10 +821,11 @@ def _withhold_leaks(staging: Path, outcomes: list[NotebookOutcome], identifiers:
                    "cell_tag": None, "first_line": None}
 
 
-def _check_no_leaks(staging: Path, identifiers: set[str]) -> None:
+def _check_no_leaks(files: Sequence[Path], identifiers: set[str]) -> None:
+    """index.html, run.json and carried-over files must show no confidential identifier."""
     from .privacy import find_leaks
 
-    leaks = find_leaks([staging / "index.html", staging / "run.json"], identifiers)
+    leaks = find_leaks(list(files), identifiers)
     if leaks:
         raise CrqlabError(f"{len(leaks)} confidential identifier(s) would appear in "
                           f"{sorted({p.name for p, _ in leaks})}; nothing was published")
@@ -672,12 +842,46 @@ def _effective_seed(outcomes: Sequence[NotebookOutcome], declared) -> Any:
     return seeds or None
 
 
+def _display_date(iso: Any) -> str:
+    """``2024-05-01T12:03:09+00:00`` as ``2024-05-01 12:03 UTC`` (anything else as text)."""
+    try:
+        return datetime.fromisoformat(str(iso)).astimezone(timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return str(iso or "unknown date")
+
+
+def _notebook_entry(o: NotebookOutcome, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": o.name, "title": o.title, "status": o.status, "duration_s": o.duration_s,
+            "started": o.started, "inputs_digest": o.inputs_digest,
+            "parameters": {**defaults, **o.parameters},
+            "error": ({k: v for k, v in o.error.items() if k != "source"} if o.error else None),
+            "warnings": o.warnings}
+
+
+def _index_row(staging: Path, o: NotebookOutcome) -> dict[str, Any]:
+    res = staging / o.stem / "results.json"
+    try:
+        entries = report.headline(report.load(res)) if res.is_file() else []
+    except (OSError, ValueError, KeyError, TypeError, CrqlabError):
+        entries = []  # a kept report's results.json that cannot be read shows no numbers
+    return {"name": o.name, "title": o.title, "status": o.status,
+            "href": f"{o.stem}/{o.stem}.html", "duration_s": o.duration_s,
+            "date": _display_date(o.started), "headline": entries, "error": o.error,
+            "warnings": o.warnings}
+
+
 def _write_run_files(staging: Path, info: Mapping[str, Any], outcomes: list[NotebookOutcome],
-                     declared, overrides: Mapping[str, Any], inputs: Mapping[str, str],
-                     started: datetime) -> None:
+                     kept: list[NotebookOutcome], declared, overrides: Mapping[str, Any],
+                     inputs: Mapping[str, str], started: datetime) -> None:
+    """run.json and index.html: this run's notebooks and the ``kept`` ones, by name."""
     from .rendering import render_index
 
     versions = _versions()
+    entries = [_notebook_entry(o, {k: p.default for k, p in declared[o.name].items()
+                                   if k != "results_path"}) for o in outcomes]
+    entries += [_notebook_entry(o, {}) for o in kept]
+    listed = sorted([*outcomes, *kept], key=lambda o: o.name)
     doc = {
         "study": info["study"], "client": info["client"],
         "started": started.isoformat(timespec="seconds"),
@@ -688,28 +892,18 @@ def _write_run_files(staging: Path, info: Mapping[str, Any], outcomes: list[Note
                        for k, v in overrides.items()},
         "seed": _effective_seed(outcomes, declared),
         "inputs": dict(inputs),
-        "notebooks": [{"name": o.name, "title": o.title, "status": o.status,
-                       "duration_s": o.duration_s,
-                       "parameters": {**{k: p.default for k, p in declared[o.name].items()
-                                         if k != "results_path"}, **o.parameters},
-                       "error": ({k: v for k, v in o.error.items() if k != "source"}
-                                 if o.error else None),
-                       "warnings": o.warnings} for o in outcomes],
+        "notebooks": sorted(entries, key=lambda e: e["name"]),
     }
     report.write_atomic(staging / "run.json", report.to_json(_jsonable(doc)))
-    rows = []
-    for o in outcomes:
-        res = staging / o.stem / "results.json"
-        entries = report.headline(report.load(res)) if res.is_file() else []
-        rows.append({"name": o.name, "title": o.title, "status": o.status,
-                     "href": f"{o.stem}/{o.stem}.html", "duration_s": o.duration_s,
-                     "headline": entries, "error": o.error, "warnings": o.warnings})
     run_meta = {"study": info["study"], "client": info["client"],
                 "date": started.strftime("%Y-%m-%d %H:%M UTC"), "version": versions["crqlab"],
                 "parameters": doc["parameters"], "inputs": dict(inputs),
-                "n_ok": sum(o.status == "ok" for o in outcomes),
-                "n_failed": sum(o.status != "ok" for o in outcomes)}
-    report.write_atomic(staging / "index.html", render_index(run=run_meta, notebooks=rows))
+                "n_ok": sum(o.status == "ok" for o in listed),
+                "n_failed": sum(o.status != "ok" for o in listed),
+                "n_kept": len(kept)}
+    report.write_atomic(staging / "index.html",
+                        render_index(run=run_meta,
+                                     notebooks=[_index_row(staging, o) for o in listed]))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -745,13 +939,23 @@ def run_cli(args) -> int:
     One study folder runs its notebooks in parallel (``--jobs``). Several folders, or a Dask
     ``--scheduler``, make a batch (:func:`crqlab.batch.run_batch`): one task per study, one
     progress bar, and a summary table (also ``batch.json``/``batch.html``); ``--out`` is then
-    the parent folder of the studies' report folders.
+    the parent folder of the studies' report folders. SIGTERM or SIGINT stops every worker
+    and kernel and exits 128 + the signal's number (:mod:`crqlab.interrupt`).
     """
     if args.jobs is not None and args.jobs < 1:
         raise CrqlabError(f"--jobs must be at least 1, got {args.jobs}")
     params = _cli_parameters(args)
-    if len(args.study_dirs) > 1 or getattr(args, "scheduler", None):
-        return _batch_cli(args, params)
+    try:
+        if len(args.study_dirs) > 1 or getattr(args, "scheduler", None):
+            return _batch_cli(args, params)
+        return _single_cli(args, params)
+    except RunInterrupted as exc:
+        print(f"crqlab run: {exc}: worker processes and kernels stopped, staging folder "
+              "removed; the previous reports are unchanged", file=sys.stderr)
+        return exc.exit_code
+
+
+def _single_cli(args, params: dict[str, Any]) -> int:
     result = run(args.study_dirs[0], parameters=params, notebooks=args.notebooks,
                  jobs=args.jobs, out=Path(args.out) if args.out else None)
     for o in result.failed:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from crqlab import cli, runner
 from crqlab.errors import CrqlabError, ValidationError
+from crqlab.outputs import STUDY_REPORTS, write_marker
 from hardening.builders import sha256_tree, synth_frames, write_frames
 
 #: (table, column, values the data contract refuses in that column).
@@ -51,6 +52,7 @@ def valid_study(tmp_path_factory) -> Path:
 def previous_reports(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reports") / "study"
     out.mkdir()
+    write_marker(out, STUDY_REPORTS)  # made by crqlab: a run may replace it
     (out / "index.html").write_text("previous reports", encoding="utf-8")
     return out
 

@@ -21,6 +21,7 @@ from bs4 import BeautifulSoup
 
 from crqlab import cli, runner
 from crqlab.errors import CrqlabError
+from crqlab.outputs import write_marker
 from crqlab.runner import NotebookContractError, Parameter, RawValue
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini_study"
@@ -243,8 +244,11 @@ def test_failing_notebook_gives_exit_1_and_names_notebook_and_cell(first_run):
 def test_layout_of_the_reports_folder(first_run):
     out = first_run["out"]
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert names == ["01_ok/01_ok.html", "01_ok/01_ok.ipynb", "01_ok/results.json",
-                     "02_bad/02_bad.html", "02_bad/02_bad.ipynb", "index.html", "run.json"]
+    assert names == [".crqlab-reports", "01_ok/01_ok.html", "01_ok/01_ok.ipynb",
+                     "01_ok/results.json", "02_bad/02_bad.html", "02_bad/02_bad.ipynb",
+                     "index.html", "run.json"]
+    marker = json.loads((out / ".crqlab-reports").read_text(encoding="utf-8"))
+    assert marker["made_by"] == "crqlab" and marker["kind"] == "study-reports"
     assert [p.name for p in out.parent.iterdir()] == ["mini"]  # no staging folder left behind
 
 
@@ -339,7 +343,8 @@ def test_rerun_gives_byte_identical_results(first_run):
                         progress=False)
     assert result.ok
     assert (out / "01_ok" / "results.json").read_bytes() == before
-    assert not (out / "02_bad").exists()  # the folder reflects this run only
+    # the notebook not selected keeps its report (tests/test_output_safety.py checks merging)
+    assert (out / "02_bad" / "02_bad.html").is_file()
 
 
 def test_unknown_parameter_on_the_command_line(first_run, capsys):
@@ -358,6 +363,7 @@ def test_killed_run_leaves_previous_reports_intact(tmp_path):
     _write(nbdir, "01_slow.ipynb", _nb([_md("# Slow"), _code("import time\ntime.sleep(60)")]))
     out = tmp_path / "reports" / "mini"
     out.mkdir(parents=True)
+    write_marker(out, "study-reports")  # previous reports: a folder crqlab made
     (out / "index.html").write_text("previous", encoding="utf-8")
     code = ("import sys; from crqlab import runner; "
             f"runner.run({str(FIXTURE)!r}, out={str(out)!r}, notebooks_dir={str(nbdir)!r}, "
@@ -373,7 +379,7 @@ def test_killed_run_leaves_previous_reports_intact(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)  # the run, its kernel: the group this test started
         proc.wait()
     assert (out / "index.html").read_text(encoding="utf-8") == "previous"
-    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".crqlab-reports", "index.html"]
     runner._tidy_previous(out)  # the next run clears the dead run's partial folder
     assert sorted(p.name for p in out.parent.iterdir()) == ["mini"]
 
@@ -382,6 +388,7 @@ def test_interrupted_swap_is_restored(tmp_path):
     out = tmp_path / "mini"
     old = tmp_path / ".mini.old-999999999-abc"
     old.mkdir()
+    write_marker(old, "study-reports")
     (old / "index.html").write_text("previous", encoding="utf-8")
     runner._tidy_previous(out)
     assert (out / "index.html").read_text(encoding="utf-8") == "previous"
@@ -405,7 +412,7 @@ def test_report_showing_a_confidential_respondent_is_withheld(tmp_path):
     assert result.outcomes[0].error["ename"] == "PrivacyLeak"
     published = [p for p in out.rglob("*") if p.is_file()]
     assert sorted(p.relative_to(out).as_posix() for p in published) == [
-        "01_leak/01_leak.html", "index.html", "run.json"]
+        ".crqlab-reports", "01_leak/01_leak.html", "index.html", "run.json"]
     for p in published:
         assert name not in p.read_text(encoding="utf-8")
     assert "withheld" in (out / "01_leak" / "01_leak.html").read_text(encoding="utf-8")
