@@ -99,7 +99,7 @@ def complementary_suppression(n: Sequence[float], small: Sequence[bool], min_cel
     (Hundepool et al., *Statistical Disclosure Control*, Wiley 2012, ch. 4; tau-argus'
     primary and secondary suppression): while exactly one cell of a partition is hidden, the
     total minus the shown cells gives it back, so the smallest cell still shown is suppressed
-    too. crqlab adds the sufficiency condition of the same chapter's protection idea in its
+    too. Empty cells hide nobody and do not count. crqlab adds the sufficiency condition of the same chapter's protection idea in its
     simplest form: suppression continues, smallest first, until the hidden cells together hold
     at least ``min_cell_size`` members, because the total minus the shown cells is their
     union, and a union smaller than the minimum is itself a small cell. Tested in
@@ -110,7 +110,7 @@ def complementary_suppression(n: Sequence[float], small: Sequence[bool], min_cel
     hidden = np.asarray(small, dtype=bool).copy()
     extra = float(remainder) if 0 < remainder < min_cell_size else 0.0
     while (~hidden).any():
-        count = int(hidden.sum()) + (extra > 0)
+        count = int((hidden & (size > 0)).sum()) + (extra > 0)  # empty cells disclose nothing
         if count == 0 or (count >= 2 and size[hidden].sum() + extra >= min_cell_size):
             break
         shown = np.flatnonzero(~hidden)
@@ -118,16 +118,17 @@ def complementary_suppression(n: Sequence[float], small: Sequence[bool], min_cel
     return hidden
 
 
-def _partition_keys(table: pd.DataFrame, partition) -> pd.Series | None:
+def _partitions(table: pd.DataFrame, partition) -> dict:
+    """Row positions of each partition, keyed by its value (a tuple for several columns)."""
     if partition is False or partition is None:
-        return None
-    if partition is True:
-        return pd.Series(0, index=table.index)
-    cols = [partition] if isinstance(partition, str) else list(partition)
+        return {}
+    cols = [] if partition is True else [partition] if isinstance(partition, str) \
+        else list(partition)
     if not cols:
-        return pd.Series(0, index=table.index)
-    keys = table[cols].astype("string").fillna("<NA>")
-    return keys.apply(tuple, axis=1) if len(cols) > 1 else keys[cols[0]]
+        return {None: np.arange(len(table))}
+    groups = table.reset_index(drop=True).groupby(cols if len(cols) > 1 else cols[0],
+                                                  dropna=False, sort=False)
+    return groups.indices
 
 
 def _remainder(total, key, cells: float) -> float:
@@ -176,12 +177,10 @@ def suppress_small(table: pd.DataFrame, n_col: str = "n", min_cell_size: int = D
     before = out["suppressed"].fillna(False).astype(bool).to_numpy() if "suppressed" in out \
         else np.zeros(len(out), dtype=bool)
     hidden = small | before
-    keys = _partition_keys(out, partition)
-    if keys is not None:
-        for key, rows in keys.groupby(keys, sort=False).indices.items():
-            hidden[rows] = complementary_suppression(
-                n.iloc[rows], hidden[rows], min_cell_size,
-                _remainder(total, key, float(n.iloc[rows].fillna(0).sum())))
+    for key, rows in _partitions(out, partition).items():
+        hidden[rows] = complementary_suppression(
+            n.iloc[rows], hidden[rows], min_cell_size,
+            _remainder(total, key, float(n.iloc[rows].fillna(0).sum())))
     cols = list(value_cols) if value_cols is not None else [
         c for c in out.columns if c != n_col and pd.api.types.is_numeric_dtype(out[c])
         and not pd.api.types.is_bool_dtype(out[c])]
@@ -195,18 +194,26 @@ def suppress_small(table: pd.DataFrame, n_col: str = "n", min_cell_size: int = D
 
 
 # -- verbatims -----------------------------------------------------------------------------------
-_SPELLED_DOT = r"(?:\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+|\.)"
-_SPELLED_LOCAL = rf"[\w+-]+(?:{_SPELLED_DOT}[\w+-]+)*"
-_SPELLED_DOMAIN = rf"[\w-]+(?:{_SPELLED_DOT}[\w-]+)*{_SPELLED_DOT}[a-z]{{2,24}}(?![\w@])"
+_DOT_WORD = r"\s*[\[({<]\s*dot\s*[\])}>]\s*|\s+dot\s+"
+_DOT_TIGHT, _DOT_LOOSE = rf"(?:{_DOT_WORD}|\.)", rf"(?:{_DOT_WORD}|\s*\.\s*)"
+_LOCAL = rf"[\w+-]+(?:{_DOT_TIGHT}[\w+-]+)*"
+
+
+def _domain(dot: str) -> str:
+    return rf"[\w-]+(?:{dot}[\w-]+)*{dot}[a-z]{{2,24}}(?![\w@])"
+
+
 #: Words before a plain " at " that start a sentence, not an address ("meet me at acme.com").
 _NOT_LOCAL = r"(?!(?:me|us|you|him|her|them|it|is|are|was|were|be|am|or|and|but|here|there|" \
-             r"mail|email|e-mail|write|reach|contact|find|call|meet|work|works|worked)\s)"
+             r"mail|email|e-mail|write|reach|contact|find|call|meet|met|work|works|worked|based|" \
+             r"located|available|online|look|looked)\s)"
 #: An address written out: ``jane dot doe at acme dot com``, ``jane.doe [at] acme [dot] com``,
 #: ``jane(at)acme.com``, ``jane @ acme . com`` (any case). Known addresses are also matched in
-#: every form by the identity matcher; this catches unknown ones.
+#: every form by the identity matcher; this catches unknown ones. After a plain " at " the
+#: dots must be spelled out or unspaced, so that "at home. Then" is no address.
 _SPELLED_EMAIL = re.compile(
-    rf"(?<![\w.@])(?:{_SPELLED_LOCAL}(?:\s*[\[({{<]\s*at\s*[\])}}>]\s*|\s+@\s*|\s*@\s+)"
-    rf"|{_NOT_LOCAL}{_SPELLED_LOCAL}\s+at\s+){_SPELLED_DOMAIN}", re.IGNORECASE)
+    rf"(?<![\w.@])(?:{_LOCAL}(?:\s*[\[({{<]\s*at\s*[\])}}>]\s*|\s+@\s*|\s*@\s+){_domain(_DOT_LOOSE)}"
+    rf"|{_NOT_LOCAL}{_LOCAL}\s+at\s+{_domain(_DOT_TIGHT)})", re.IGNORECASE)
 _LABELS = {"e": "[e-mail removed]", "n": "[name removed]"}
 
 
