@@ -199,7 +199,7 @@ def test_all_wave_makes_every_respondent_confidential(all_wave_study):
 
 
 def test_all_wave_is_blanked_in_the_cache_and_scrubbed(all_wave_study, tmp_path):
-    folder, c = all_wave_study
+    folder, _ = all_wave_study
     cache = tmp_path / "cache"
     load_study(folder, cache=cache)
     (key,) = [p for p in cache.iterdir() if p.is_dir()]
