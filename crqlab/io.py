@@ -668,7 +668,9 @@ def _cache_key(root: Path, cfg: dict, files: dict[str, Path],
 
     h = hashlib.sha256(f"crqlab {__version__}\n".encode())
     # the loader's own code is part of the key: a fixed validation rule revalidates old caches
-    for module in ("io.py", "tables.py", "instruments.py"):
+    # (and a fixed scrubber re-scrubs them: the cache keeps scrubbed verbatims)
+    for module in ("io.py", "tables.py", "instruments.py", "privacy.py", "nameforms.py",
+                   "data/common_words.txt"):
         h.update((Path(__file__).parent / module).read_bytes())
     h.update((root / "study.yaml").read_bytes())
     for role in sorted(files):
