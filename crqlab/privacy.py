@@ -214,6 +214,8 @@ _NOT_LOCAL = r"(?!(?:me|us|you|him|her|them|it|is|are|was|were|be|am|or|and|but|
 _SPELLED_EMAIL = re.compile(
     rf"(?<![\w.@])(?:{_LOCAL}(?:\s*[\[({{<]\s*at\s*[\])}}>]\s*|\s+@\s*|\s*@\s+){_domain(_DOT_LOOSE)}"
     rf"|{_NOT_LOCAL}{_LOCAL}\s+at\s+{_domain(_DOT_TIGHT)})", re.IGNORECASE)
+#: Cheap test first: a text with no "@" and no " at " / "(at)" holds no address at all.
+_AT_HINT = re.compile(r"@|[\s\[({<]at[\s\])}>]", re.IGNORECASE)
 _LABELS = {"e": "[e-mail removed]", "n": "[name removed]"}
 
 
@@ -222,7 +224,8 @@ def _scrub(text: str, matcher) -> str:
     spans = matcher.spans(out) if matcher else []
     for start, end, kind, _ in reversed(spans):
         out = out[:start] + _LABELS[kind] + out[end:]
-    out = _SPELLED_EMAIL.sub(_LABELS["e"], out)
+    if _AT_HINT.search(out):
+        out = _SPELLED_EMAIL.sub(_LABELS["e"], out)
     return _PHONE.sub("[number removed]", out)
 
 
