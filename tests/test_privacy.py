@@ -218,3 +218,25 @@ def test_all_wave_names_are_found_by_the_scan(all_wave_study, tmp_path):
     page = tmp_path / "r.html"
     page.write_text("<td>NETTLEFOLD3, K.</td>", encoding="utf-8")
     assert find_leaks([page], ids) == [(page, "Kim Nettlefold3")]
+
+
+# -- a wave below the minimum publishes no score -------------------------------------------------
+@pytest.mark.slow
+def test_scorecard_skips_a_wave_below_the_minimum(tmp_path):
+    # wave 2 has 4 respondents (min_cell_size 5): the scorecard scores wave 1, says wave 2 was
+    # not scored, and results.json holds no estimate of wave 2
+    c, r, a = build_study_frames(n_accounts=4, n_contacts=24, waves=(1, 2))
+    late = (c["wave"] == 2) & (c["contact_id"] >= "C004")
+    c.loc[late, ["responded", "confidential"]] = [False, None]
+    r = r[~((r["wave"] == 2) & (r["contact_id"] >= "C004"))]
+    folder = write_study(tmp_path / "s", c, r, a)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(folder), "--out", str(out), "--notebooks", "01_*.ipynb",
+                     "-p", "n_boot", "20"]) == 0
+    values = report.load(out / "01_scorecard" / "results.json")["values"]
+    assert values["crq_index.n"] == 18
+    assert not [k for k, v in values.items() if "wave_2" in k and v is not None
+                and not k.endswith(".n")]
+    assert values.get("crq_index.wave_2.n") is None
+    text = (out / "01_scorecard" / "01_scorecard.html").read_text(encoding="utf-8")
+    assert "fewer than 5 respondents (the minimum cell size): not scored" in text
