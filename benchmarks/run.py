@@ -35,6 +35,8 @@ WORKLOADS = {
     "sem_kmv_fit_n2000": ("sem_fit_2000", "baseline_sem_fit_2000", "ratio reported"),
     "sem_kmv_fit_n20000": ("sem_fit_20000", "baseline_sem_fit_20000", "ratio reported"),
     "sem_bootstrap_100": ("sem_bootstrap", "baseline_sem_bootstrap", "ratio reported"),
+    "scrub_10k_contacts_100k_comments": ("scrub", "baseline_scrub",
+                                         "near-linear in contacts x comments"),
     "crqlab_run_sample": ("run_sample", "baseline_run_floor", "within 1.5x of the floor"),
 }
 

@@ -257,6 +257,66 @@ def baseline_sem_bootstrap(data_dir, scale, repeat):
     return time.perf_counter() - t, "baseline: loop of bare semopy refits on resampled accounts"
 
 
+# --- verbatim scrubbing ----------------------------------------------------------------------
+
+N_CONTACTS = 10_000
+N_COMMENTS = 100_000
+_FIRST = ("Alex", "Blair", "Casey", "Dana", "José", "Jürgen", "Anna", "Mark", "Lena", "Omar",
+          "Priya", "Chen", "Sofia", "Lars", "Maria", "Ivan", "Ngozi", "Tom", "Eva", "Yusuf")
+_SYLLABLES = ("ka", "ren", "vo", "lin", "mar", "tes", "do", "bri", "sel", "han", "qua", "zor",
+              "pel", "tu", "wick", "ston", "ley", "ford", "ber", "gil")
+_WORDS = ("the", "service", "desk", "was", "slow", "but", "our", "account", "manager", "helped",
+          "a", "lot", "with", "renewal", "and", "price", "of", "support")
+
+
+def _scrub_data(scale: float):
+    """``N_CONTACTS`` contacts (name and e-mail) and ``N_COMMENTS`` comments (times ``scale``);
+    every tenth comment names a contact in one of four forms."""
+    rng = np.random.default_rng(3)
+    n, m = max(int(N_CONTACTS * scale), 10), max(int(N_COMMENTS * scale), 10)
+    last = ["".join(rng.choice(_SYLLABLES, rng.integers(2, 4))).capitalize() for _ in range(n)]
+    first = rng.choice(_FIRST, n)
+    names = [f"{f} {s}" for f, s in zip(first, last)]
+    emails = [f"{f.lower()}.{s.lower()}{i}@client{i % 50}.example.com"
+              for i, (f, s) in enumerate(zip(first, last))]
+    forms = (lambda i: names[i], lambda i: f"{last[i]}, {first[i]}",
+             lambda i: f"{first[i]}\u200b{last[i]}", lambda i: emails[i].replace("@", " at "))
+    texts = [" ".join(rng.choice(_WORDS, 20))
+             + (f" ask {forms[(k // 10) % 4](k % n)}" if k % 10 == 0 else "") for k in range(m)]
+    return names + emails, pd.DataFrame({"weaknesses": texts})
+
+
+def scrub(data_dir, scale, repeat):
+    from crqlab.nameforms import identity_matcher
+    from crqlab.privacy import safe_verbatims
+
+    people, comments = _scrub_data(scale)
+    def run():
+        identity_matcher.cache_clear()  # every repeat builds the forms of every contact again
+        safe_verbatims(comments, "weaknesses", names=people)
+    return _best(run, repeat), (f"safe_verbatims: {len(people) // 2} contacts (name + e-mail, "
+                                f"every form), {len(comments)} comments, build + scrub")
+
+
+BASELINE_COMMENTS = 1000  # the alternation is timed on this many comments and scaled up
+
+
+def baseline_scrub(data_dir, scale, repeat):
+    import re
+
+    people, comments = _scrub_data(scale)
+    sample = comments["weaknesses"].iloc[:BASELINE_COMMENTS]
+
+    def run():
+        pattern = re.compile("|".join(map(re.escape, sorted(people, key=len, reverse=True))),
+                             flags=re.IGNORECASE)
+        sample.map(lambda t: pattern.sub("[name removed]", t))
+    secs = _best(run, 1) * len(comments) / len(sample)
+    return secs, ("baseline: one case-insensitive alternation of the names and e-mails as "
+                  "written (the previous scrubber, no other forms), timed on "
+                  f"{len(sample)} comments and scaled to {len(comments)}")
+
+
 # --- crqlab run ------------------------------------------------------------------------------
 
 FLOOR_IMPORTS = ("import crqlab, crqlab.io, crqlab.scoring, crqlab.nps, crqlab.report\n"

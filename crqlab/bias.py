@@ -32,6 +32,7 @@ from scipy import stats as _st
 from .errors import ConvergenceError, InsufficientDataError
 from .instruments import load_instrument
 from .nps import nps, nps_test
+from .privacy import suppress_small
 from .stats import cluster_bootstrap_weights, mean_ci, wilson_ci, z_crit
 
 __all__ = ["confidentiality_share", "proportion_difference", "score_differences",
@@ -138,7 +139,11 @@ def confidentiality_share(responses: pd.DataFrame,
     ci : float
         Confidence level of the Wilson intervals.
     min_cell_size : int
-        Segments with fewer respondents get ``suppressed = True`` and blank numbers.
+        Segments with fewer respondents get ``suppressed = True`` and blank numbers (``n``
+        too). The levels of a segment partition the respondents of the ``all`` row (those
+        with a missing level count as a hidden level), so a second level is suppressed
+        wherever one alone would be recoverable from ``all`` (complementary suppression,
+        :func:`crqlab.privacy.suppress_small`).
 
     Returns
     -------
@@ -167,9 +172,10 @@ def confidentiality_share(responses: pd.DataFrame,
     low, high = wilson_ci(out["n_confidential"], out["n"], ci)
     out["est"] = out["n_confidential"] / out["n"]
     out["ci_low"], out["ci_high"] = low, high
-    out["suppressed"] = out["n"] < min_cell_size
+    out = suppress_small(out, "n", min_cell_size,
+                         value_cols=["n_confidential", "est", "ci_low", "ci_high"],
+                         partition="segment", total={seg: len(g) for seg in by})
     out["n_confidential"] = out["n_confidential"].astype("Int64")
-    out.loc[out["suppressed"], ["n_confidential", "est", "ci_low", "ci_high"]] = pd.NA
     return out[["segment", "level", "n", "n_confidential", "est", "ci_low", "ci_high",
                 "suppressed"]]
 

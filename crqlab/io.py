@@ -113,7 +113,11 @@ class Study:
 
     @property
     def min_cell_size(self) -> int:
-        return int(self.config.get("min_cell_size", 5))
+        """Smallest group shown in any report (study.yaml; default 5; checked to be >= 3)."""
+        from .privacy import DEFAULT_MIN_CELL_SIZE, check_min_cell_size
+
+        return check_min_cell_size(self.config.get("min_cell_size", DEFAULT_MIN_CELL_SIZE),
+                                   "study.yaml min_cell_size")
 
     @property
     def seed(self) -> int:
@@ -146,14 +150,16 @@ class Study:
         """One row per response with the contact's and the account's attributes joined.
 
         ``confidential`` is the respondent's choice (False where confidentiality was not
-        offered, missing where unknown). PII columns are dropped unless ``pii`` is True; with
+        offered, missing where unknown), and True for everyone in a wave declared
+        ``confidentiality: all``. PII columns are dropped unless ``pii`` is True; with
         ``pii=True`` they are still blanked for confidential respondents.
         """
         contact_cols = [c for c in self.contacts.columns
                         if c not in ("responded", "confidential") and (pii or c not in PII_COLUMNS)]
         out = self.responses.merge(self.contacts[contact_cols], on=["wave", "contact_id"],
                                    how="left", validate="one_to_one")
-        out["confidential"] = _confidential_flag(self.responses, self.contacts)
+        out["confidential"] = _confidential_flag(self.responses, self.contacts,
+                                                 _all_confidential_waves(self.config))
         if pii:
             for c in PII_COLUMNS:
                 if c in out:
@@ -198,7 +204,14 @@ class Study:
         return "\n".join(lines)
 
 
-def _confidential_flag(responses: pd.DataFrame, contacts: pd.DataFrame) -> pd.Series:
+def _all_confidential_waves(cfg: dict) -> list[int]:
+    """Waves declared ``confidentiality: all`` in study.yaml: everyone there is confidential."""
+    waves = cfg.get("waves") or {}
+    return [w for w, spec in waves.items() if (spec or {}).get("confidentiality") == "all"]
+
+
+def _confidential_flag(responses: pd.DataFrame, contacts: pd.DataFrame,
+                       all_waves: list[int] = ()) -> pd.Series:
     flag = pd.Series(pd.NA, index=responses.index, dtype="boolean")
     if "confidential" in contacts.columns:
         keyed = contacts.set_index(["wave", "contact_id"])["confidential"]
@@ -206,6 +219,8 @@ def _confidential_flag(responses: pd.DataFrame, contacts: pd.DataFrame) -> pd.Se
         flag = pd.Series(keyed.reindex(idx).to_numpy(), index=responses.index, dtype="boolean")
     if "confidential" in responses.columns:
         flag = responses["confidential"].astype("boolean").fillna(flag)
+    if len(all_waves):
+        flag = flag.mask(responses["wave"].isin(all_waves).to_numpy(dtype=bool), True)
     return flag
 
 
@@ -251,6 +266,15 @@ def read_study_config(study_dir: Path) -> dict:
                 if conf not in ("optional", "none", "all", "unknown"):
                     problems.append(Problem("study.yaml", f"waves.{k}.confidentiality", None,
                                             conf, "must be optional, none or all"))
+    if "min_cell_size" in cfg:
+        from .privacy import PrivacySettingError, check_min_cell_size
+
+        try:
+            check_min_cell_size(cfg["min_cell_size"])
+        except PrivacySettingError:
+            problems.append(Problem("study.yaml", "min_cell_size", None, cfg["min_cell_size"],
+                                    "must be a whole number of at least 3 (a study may raise "
+                                    "the minimum cell size, never lower it below 3)"))
     if problems:
         raise ValidationError(problems)
     return cfg
@@ -644,7 +668,9 @@ def _cache_key(root: Path, cfg: dict, files: dict[str, Path],
 
     h = hashlib.sha256(f"crqlab {__version__}\n".encode())
     # the loader's own code is part of the key: a fixed validation rule revalidates old caches
-    for module in ("io.py", "tables.py", "instruments.py"):
+    # (and a fixed scrubber re-scrubs them: the cache keeps scrubbed verbatims)
+    for module in ("io.py", "tables.py", "instruments.py", "privacy.py", "nameforms.py",
+                   "data/common_words.txt"):
         h.update((Path(__file__).parent / module).read_bytes())
     h.update((root / "study.yaml").read_bytes())
     for role in sorted(files):
@@ -667,7 +693,8 @@ def _cache_read(folder: Path) -> tuple[dict[str, pd.DataFrame], dict] | None:
     return frames, info["read_info"]
 
 
-def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict) -> None:
+def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict,
+                 all_waves: list[int] = ()) -> None:
     """Write atomically: a temporary sibling folder, renamed into place."""
     import os
     import shutil
@@ -676,7 +703,7 @@ def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        for role, frame in _private_copy(frames).items():
+        for role, frame in _private_copy(frames, all_waves).items():
             frame.to_parquet(tmp / f"{role}.parquet", index=False)
         (tmp / "meta.yaml").write_text(yaml.safe_dump(
             {"tables": sorted(frames), "read_info": read_info}), encoding="utf-8")
@@ -688,9 +715,11 @@ def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict)
         shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written is no error
 
 
-def _ever_confidential(frames: dict[str, pd.DataFrame]) -> set:
-    """Contact ids that chose confidentiality in any wave, by either table's flag."""
-    ids: set = set()
+def _ever_confidential(frames: dict[str, pd.DataFrame], all_waves: list[int] = ()) -> set:
+    """Contact ids that chose confidentiality in any wave, by either table's flag, and every
+    respondent of a wave declared ``confidentiality: all``."""
+    ids = set(frames["responses"].loc[frames["responses"]["wave"].isin(list(all_waves)),
+                                      "contact_id"])
     for role in ("contacts", "responses"):
         f = frames.get(role)
         if f is not None and {"confidential", "contact_id"} <= set(f.columns):
@@ -698,13 +727,16 @@ def _ever_confidential(frames: dict[str, pd.DataFrame]) -> set:
     return ids
 
 
-def _private_copy(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def _private_copy(frames: dict[str, pd.DataFrame], all_waves: list[int] = ()
+                  ) -> dict[str, pd.DataFrame]:
     """What may be kept in data/processed: PII only of contacts who never chose
-    confidentiality (in every wave, since the contact id links the waves), and e-mails, phone
-    numbers and names scrubbed from confidential respondents' verbatims."""
-    from .privacy import scrub_text
+    confidentiality (in every wave, since the contact id links the waves; everyone responding
+    in a ``confidentiality: all`` wave counts as choosing it), and e-mails, phone numbers and
+    names (every form, :func:`crqlab.privacy.scrub_text`) scrubbed from confidential
+    respondents' verbatims."""
+    from .privacy import make_scrubber
 
-    ever = _ever_confidential(frames)
+    ever = _ever_confidential(frames, all_waves)
     out = dict(frames)
     contacts = frames["contacts"]
     pii = [c for c in PII_COLUMNS if c in contacts.columns]
@@ -718,13 +750,11 @@ def _private_copy(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     text = [c for c in ("strengths", "weaknesses") if c in res.columns]
     conf = res["contact_id"].isin(ever) if ever else pd.Series(False, index=res.index)
     if text and conf.any():
-        names = tuple(frames["contacts"].loc[frames["contacts"]["contact_id"].isin(ever),
-                                             "contact_name"].dropna().astype(str)) \
-            if "contact_name" in frames["contacts"] else ()
+        known = frames["contacts"].loc[frames["contacts"]["contact_id"].isin(ever), pii]
+        scrub = make_scrubber(tuple(v for c in pii for v in known[c].dropna().astype(str)))
         res = res.copy()
         for c in text:
-            res.loc[conf, c] = res.loc[conf, c].map(
-                lambda t: scrub_text(t, names) if isinstance(t, str) else t)
+            res.loc[conf, c] = res.loc[conf, c].map(scrub)
         out["responses"] = res
     return out
 
@@ -781,7 +811,7 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
     if frames is None:
         frames, read_info = _validated_frames(root, cfg, instrument, batteries, max_problems)
         if cache_root is not None:
-            _cache_write(key_dir, frames, read_info)
+            _cache_write(key_dir, frames, read_info, _all_confidential_waves(cfg))
     return Study(
         name=str(cfg.get("study", root.name)), client=str(cfg.get("client", "")), root=root,
         config=cfg, instrument=instrument, batteries=batteries, contacts=frames["contacts"],

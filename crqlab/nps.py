@@ -179,7 +179,10 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
         Bootstrap resamples and seed (only with ``cluster``).
     min_cell_size : int
         Groups with fewer respondents have every number blanked (n too) and ``suppressed``
-        true (:func:`crqlab.privacy.suppress_small`); default 0 suppresses nothing.
+        true; the groups of the last ``by`` column partition each value of the others, so a
+        second group is suppressed wherever one alone would be recoverable from the total
+        (complementary suppression, :func:`crqlab.privacy.suppress_small`); default 0
+        suppresses nothing.
 
     Returns
     -------
@@ -227,7 +230,9 @@ def nps_by(df: pd.DataFrame, by, score: str = "nps", ci: float = 0.95, frame_siz
         return out
     out["n"] = out["n"].astype(int)
     values = [c for c in out.columns if c not in keys + ["n", "ci_method"]]
-    return suppress_small(out, "n", min_cell_size, value_cols=values)
+    if not min_cell_size:
+        return out.assign(suppressed=False)
+    return suppress_small(out, "n", min_cell_size, value_cols=values, partition=keys[:-1])
 
 
 def _boot_nps(x: np.ndarray, clusters, n_boot: int, seed, chunk: int = 1000) -> tuple[np.ndarray, int]:

@@ -37,7 +37,7 @@ import pandas as pd
 from .errors import CrqlabError
 
 __all__ = ["FIELDS", "FORMAT", "Recorder", "ResultsError", "record", "record_table", "save", "clear", "current",
-           "to_json", "load", "headline", "clean_value", "write_atomic"]
+           "to_json", "load", "headline", "clean_value", "write_atomic", "set_min_cell_size"]
 
 #: Quantity names a recorded entry may carry (docs/naming.md), in display order.
 FIELDS = ("est", "se", "ci_low", "ci_high", "n", "n_accounts", "n_groups", "stat", "df",
@@ -110,9 +110,14 @@ class Recorder:
     Notebooks normally use the module-level functions (:func:`record` ...), which act on one
     shared recorder; create a ``Recorder`` explicitly where several result sets are built.
     Recording a name again replaces the earlier entry (re-running a cell is harmless).
+
+    With ``min_cell_size`` set (:func:`set_min_cell_size`), :meth:`record` refuses an estimate
+    whose ``n`` (respondents, docs/naming.md) is below it, and :meth:`record_table` checks
+    every table that has an ``n`` column; :meth:`clear` forgets the setting.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_cell_size: int | None = None) -> None:
+        self.min_cell_size = min_cell_size
         self._values: dict[str, dict[str, Any]] = {}
         self._meta: dict[str, dict[str, Any]] = {}
         self._tables: dict[str, dict[str, Any]] = {}
@@ -156,7 +161,9 @@ class Recorder:
                          ("df", df), ("n_accounts", n_accounts)):
             if val is not None:
                 fields[key] = val
-        self._values[name] = {k: clean_value(v) for k, v in fields.items()}
+        cleaned = {k: clean_value(v) for k, v in fields.items()}
+        self._check_small(name, cleaned)
+        self._values[name] = cleaned
         order = self._meta.get(name, {}).get("order", len(self._meta))
         meta = {"headline": bool(headline), "unit": unit, "label": label, "note": note}
         self._meta[name] = {"order": order,
@@ -187,6 +194,8 @@ class Recorder:
                                f"{MAX_TABLE_ROWS} rows")
         keep_index = index if index is not None else not isinstance(table.index, pd.RangeIndex)
         frame = table.reset_index() if keep_index else table
+        if min_cell_size is None and self.min_cell_size is not None and n_col in frame.columns:
+            min_cell_size = self.min_cell_size
         if min_cell_size is not None:
             _check_cells(name, frame, min_cell_size, n_col)
         columns = [str(c) for c in frame.columns]
@@ -196,8 +205,20 @@ class Recorder:
             entry["note"] = note
         self._tables[name] = entry
 
+    def _check_small(self, name: str, fields: dict[str, Any]) -> None:
+        """Refuse an estimate of fewer respondents than the minimum cell size."""
+        n = fields.get("n")
+        shown = [f for f in ("est", "se", "ci_low", "ci_high", "stat", "p_value")
+                 if isinstance(fields.get(f), (int, float)) and not isinstance(fields[f], bool)]
+        if self.min_cell_size is not None and isinstance(n, (int, float)) \
+                and not isinstance(n, bool) and n < self.min_cell_size and shown:
+            raise ResultsError(f"{name}: n = {n:g} is below the minimum cell size "
+                               f"{self.min_cell_size}; an estimate of so few respondents is "
+                               "not recorded (report that it was suppressed instead)")
+
     def clear(self) -> None:
-        """Forget everything recorded."""
+        """Forget everything recorded (and the minimum cell size)."""
+        self.min_cell_size = None
         self._values.clear()
         self._meta.clear()
         self._tables.clear()
@@ -315,3 +336,9 @@ def save(path: str | os.PathLike | None) -> str:
 def clear() -> None:
     """Empty the shared recorder."""
     _DEFAULT.clear()
+
+
+def set_min_cell_size(min_cell_size: int | None) -> None:
+    """Make the shared recorder refuse estimates (and table rows) with ``n`` below
+    ``min_cell_size``; ``None`` turns the check off. See :class:`Recorder`."""
+    _DEFAULT.min_cell_size = min_cell_size

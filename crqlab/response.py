@@ -17,6 +17,7 @@ import statsmodels.api as sm
 from scipy import stats as _st
 
 from .errors import InsufficientDataError, Problem, ValidationError
+from .privacy import suppress_small
 from .stats import cluster_bootstrap_weights, wilson_ci, z_crit
 from .weighting import _merge_scores, _single_wave, propensity_adjusted, score_points, weighted_mean
 
@@ -65,7 +66,11 @@ def response_rates(contacts: pd.DataFrame, by=("wave",), *, responses: pd.DataFr
     responded : str
         Boolean response indicator of the frame.
     min_cell_size : int, optional
-        Groups with fewer invited contacts get blank estimates and ``suppressed=True``.
+        Groups with fewer invited contacts get blank estimates, a blank ``n`` and
+        ``suppressed=True``; within each value of the leading ``by`` columns (and measure) the
+        last column's groups partition the invited, so a second group is suppressed wherever
+        one alone would be recoverable from the total (complementary suppression,
+        :func:`crqlab.privacy.suppress_small`).
     ci : float
         Confidence level.
 
@@ -112,9 +117,9 @@ def response_rates(contacts: pd.DataFrame, by=("wave",), *, responses: pd.DataFr
     long["ci_low"], long["ci_high"] = low, high
     long["suppressed"] = False
     if min_cell_size is not None:
-        small = long["n"] < min_cell_size
-        long.loc[small, ["est", "ci_low", "ci_high", "n_events"]] = np.nan
-        long["suppressed"] = small
+        long = suppress_small(long, "n", min_cell_size,
+                              value_cols=["est", "ci_low", "ci_high", "n_events"],
+                              partition=[*by[:-1], "measure"])
     return long[[*by, "measure", "est", "ci_low", "ci_high", "n", "n_events", "suppressed"]]
 
 

@@ -220,6 +220,10 @@ def _coerce(name: str, value: Any, param: Parameter) -> Any:
     problems = _type_problems(name, value, param.type)
     if problems:
         raise CrqlabError(problems[0])
+    if name == "min_cell_size":  # a privacy rule: never below 3 (0 = the study's own)
+        from .privacy import check_min_cell_size
+
+        check_min_cell_size(value, "parameter min_cell_size", allow_zero=True)
     if param.type == "float" and isinstance(value, int):
         value = float(value)
     return value

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .errors import InsufficientDataError
 from .instruments import Instrument
+from .privacy import suppress_small
 from .stats import z_crit
 
 __all__ = ["score_items", "summarise_scores", "score_columns", "cluster_mean"]
@@ -211,7 +212,10 @@ def summarise_scores(scored: pd.DataFrame, columns: list[str] | None = None, by=
         Column of cluster labels (``account_id``) for cluster-robust intervals.
     min_cell_size : int
         Groups with fewer respondents are kept as rows with ``suppressed`` True and their
-        numbers blanked.
+        numbers (``n`` too) blanked; the groups of the last ``by`` column partition each value
+        of the others (per score), so a second group is suppressed wherever one alone would be
+        recoverable from the total (complementary suppression,
+        :func:`crqlab.privacy.suppress_small`).
 
     Returns
     -------
@@ -229,14 +233,13 @@ def summarise_scores(scored: pd.DataFrame, columns: list[str] | None = None, by=
         key = key if isinstance(key, tuple) else (key,)
         for c in columns:
             stats = cluster_mean(g[c], None if clus is None else clus.loc[g.index], ci)
-            row = dict(zip(by, key)) | {"score": c} | stats
-            row["suppressed"] = bool(stats["n"] < min_cell_size)
-            if row["suppressed"]:
-                for f in ("est", "se", "ci_low", "ci_high"):
-                    row[f] = np.nan
-            rows.append(row)
+            rows.append(dict(zip(by, key)) | {"score": c} | stats)
     out = pd.DataFrame(rows)
     order = [*by, "score", "est", "se", "ci_low", "ci_high", "n"]
     if "n_accounts" in out:
         order.append("n_accounts")
-    return out[order + ["suppressed"]]
+    out = out[order].assign(suppressed=False)
+    if min_cell_size:
+        out = suppress_small(out, "n", min_cell_size, value_cols=order[len(by) + 1:],
+                             partition=[*by[:-1], "score"] if by else False)
+    return out

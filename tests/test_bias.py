@@ -123,12 +123,19 @@ def test_confidentiality_share_counts_and_suppression():
     assert_allclose(first["est"], 4 / 11, rtol=1e-15)
     lo, hi = wilson_ci(4, 11)
     assert_allclose([first["ci_low"], first["ci_high"]], [float(lo), float(hi)], rtol=1e-15)
-    new = out.set_index(["segment", "level"]).loc[("newly_included", "True")]
-    # 4 respondents (< min_cell_size 5): the count of confidential ones (3) is blanked
-    assert new["n"] == 4 and new["suppressed"]
-    assert pd.isna(new["est"]) and pd.isna(new["n_confidential"]) and pd.isna(new["ci_low"])
-    acc_a = out.set_index(["segment", "level"]).loc[("account_id", "A")]
-    assert not acc_a["suppressed"] and acc_a["n_confidential"] == 3 and acc_a["n"] == 9
+    t = out.set_index(["segment", "level"])
+    # newly_included True has 4 respondents (< min_cell_size 5): blanked, n too; False (7) is
+    # then the only other level and would give it back as all minus False, so it is blanked
+    # as well (complementary suppression); the same for account B (2) and account A (9)
+    for key in [("newly_included", "True"), ("newly_included", "False"), ("account_id", "A"),
+                ("account_id", "B")]:
+        row = t.loc[key]
+        assert row["suppressed"] and pd.isna(row["n"]) and pd.isna(row["est"])
+        assert pd.isna(row["n_confidential"]) and pd.isna(row["ci_low"])
+    wide = bias.confidentiality_share(pd.concat([df] * 3, ignore_index=True),
+                                      by=["account_id"]).set_index(["segment", "level"])
+    acc_a = wide.loc[("account_id", "A")]  # 27 and 6 respondents: nothing suppressed
+    assert not wide["suppressed"].any() and acc_a["n_confidential"] == 9 and acc_a["n"] == 27
     with pytest.raises(InsufficientDataError):
         bias.confidentiality_share(df.assign(confidential=None), by=[])
 

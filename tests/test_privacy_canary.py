@@ -2,11 +2,13 @@
 
 The fixture study (tests/hardening/builders.py: ``canary_study``) is the ``tiny`` synthetic
 study with every confidential respondent's name, e-mail and contact id replaced by unique
-markers (``CANARYNAME0001``, ``canary0001@leak.example``, ``CANARYID0001``), markers inside some
-of their verbatims, an account with only two respondents (``ACANARY99``), a role with only three
-(``procurement``) and ``min_cell_size: 10``. Every study notebook runs on it through
-``crqlab run`` (small ``n_boot``); then nothing under the reports folder may show a marker, a
-small group's estimate, or a verbatim beside an account.
+markers (``Kim CANARYNAME0001``, ``canary0001@leak.example``, ``CANARYID0001``), markers inside
+some of their verbatims (some in name forms: ``CANARYNAME0001, Kim``, a zero-width space inside
+the name, ``canary0001 at leak dot example``), an account with only two respondents
+(``ACANARY99``), a role with only three (``procurement``) and ``min_cell_size: 10``. Every study
+notebook runs on it through ``crqlab run`` (small ``n_boot``); then nothing under the reports
+folder may show a marker, a small group's estimate, or a verbatim beside an account, and the
+verbatims in name forms are shown scrubbed (the report is published, not withheld).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from bs4 import BeautifulSoup
 
 from crqlab import runner
 from crqlab.io import load_study
+from crqlab.nameforms import fold
 from crqlab.privacy import confidential_identifiers, find_leaks, unscannable_identifiers
 from hardening import checks
 from hardening.builders import MARKER_PATTERN, SMALL_ACCOUNT_ID, SMALL_ACCOUNT_NAME, SMALL_ROLE
@@ -129,6 +132,30 @@ def test_no_marker_in_any_published_file():
     files = checks.files_under(run.out)
     assert len(files) >= 3 * len(NOTEBOOKS) + 2
     assert checks.pattern_hits(files, MARKER_PATTERN) == {}
+
+
+def test_no_marker_even_with_invisible_characters_removed():
+    # a zero-width space inside a marker would hide it from the plain pattern above
+    run = canary_run()
+    hits = {}
+    for p in checks.files_under(run.out):
+        found = MARKER_PATTERN.findall(fold(p.read_text(encoding="utf-8", errors="replace")))
+        if found:
+            hits[p.name] = sorted(set(found))
+    assert hits == {}
+
+
+def test_name_forms_in_verbatims_are_scrubbed_not_withheld():
+    # the latest wave's confidential verbatims name their authors as "CANARYNAME0001, Kim",
+    # with a zero-width space inside the name, or with a spelled-out e-mail: notebook 20 shows
+    # them with the name masked, and its report is published
+    m, run = canary_markers(), canary_run()
+    assert len(m.scrubbed_forms) == 3
+    name = "20_confidentiality.ipynb"
+    assert run.statuses()[name] == "ok"
+    shown = checks.visible_text(_folder(name) / f"{Path(name).stem}.html")
+    for sentence in m.scrubbed_forms:
+        assert sentence in shown
 
 
 def test_raw_data_untouched_by_the_run():

@@ -4,8 +4,10 @@ Every builder starts from a small synthetic study (:func:`synth_frames`, preset 
 the canonical tables and writes a study folder in the data contract (:func:`write_frames`).
 
 - :func:`canary_study` - confidential respondents carry unique marker names, e-mails and
-  contact ids (and markers inside some of their verbatims), one account has only two
-  respondents, one role only three: after ``crqlab run`` no marker may be published.
+  contact ids (and markers inside some of their verbatims, some in the forms people write
+  names in: ``CANARYNAME0001, Kim``, a zero-width space inside the name, a spelled-out
+  e-mail), one account has only two respondents, one role only three: after ``crqlab run`` no
+  marker may be published.
 - :data:`DEGENERATE` - one edit each: a single wave, a single account, a wave without
   responses, identical answers, everyone confidential, no confidentiality column, no accounts
   table, no retention outcome.
@@ -109,6 +111,33 @@ class CanaryMarkers:
     ids: tuple[str, ...]
     verbatim_markers: tuple[str, ...]
     min_cell_size: int
+    #: the verbatims written in name forms, as scrub_text must show them (see FORM_VERBATIMS)
+    scrubbed_forms: tuple[str, ...] = ()
+
+
+#: Verbatims of the latest wave's confidential respondents (the wave notebook 20 shows), each
+#: naming its author in a form people write: (template, as scrubbed).
+FORM_VERBATIMS = (
+    ("CANARYNAME{num}, Kim: the invoices are wrong.", "[name removed]: the invoices are wrong."),
+    ("Ask Kim\u200bCANARY\u200bNAME{num} about the invoices.",
+     "Ask [name removed] about the invoices."),
+    ("Write to canary{num} at leak dot example about the invoices.",
+     "Write to [e-mail removed] about the invoices."),
+)
+
+
+def _plant_forms(responses: pd.DataFrame, latest: int) -> tuple[str, ...]:
+    """Every non-blank ``weaknesses`` of a confidential respondent of the latest wave becomes a
+    verbatim in a name form (cycling through :data:`FORM_VERBATIMS`): whichever the notebook
+    shows, each form is among them."""
+    rows = np.flatnonzero((responses["confidential"].fillna(False).astype(bool)
+                           & (responses["wave"] == latest)
+                           & responses["weaknesses"].notna()).to_numpy())
+    col = responses.columns.get_loc("weaknesses")
+    for k, row in enumerate(rows):
+        num = responses.iloc[row]["contact_id"][-4:]
+        responses.iloc[row, col] = FORM_VERBATIMS[k % len(FORM_VERBATIMS)][0].format(num=num)
+    return tuple(scrubbed for _, scrubbed in FORM_VERBATIMS[:len(rows)])
 
 
 def canary_study(folder: Path, *, min_cell_size: int = 10, seed: int = SEED) -> CanaryMarkers:
@@ -123,7 +152,7 @@ def canary_study(folder: Path, *, min_cell_size: int = 10, seed: int = SEED) -> 
     new_id = {c: f"CANARYID{i + 1:04d}" for i, c in enumerate(ever)}
     named = contacts["contact_id"].isin(new_id)
     number = contacts.loc[named, "contact_id"].map(new_id).str[-4:]
-    contacts.loc[named, "contact_name"] = "CANARYNAME" + number
+    contacts.loc[named, "contact_name"] = "Kim CANARYNAME" + number
     contacts.loc[named, "contact_email"] = "canary" + number + "@leak.example"
     contacts["contact_id"] = contacts["contact_id"].replace(new_id)
     responses["contact_id"] = responses["contact_id"].replace(new_id)
@@ -138,6 +167,7 @@ def canary_study(folder: Path, *, min_cell_size: int = 10, seed: int = SEED) -> 
                 if k % 3 else f"CANARYNAME{num} here: the service desk is slow.")
         responses.iloc[row, responses.columns.get_loc(column)] = text
         verbatim_markers.append(f"CANARYNAME{num}")
+    scrubbed_forms = _plant_forms(responses, latest)
 
     # an account with only two respondents, both confidential (latest wave)
     conf_latest = responses.loc[responses["confidential"].fillna(False).astype(bool)
@@ -166,7 +196,7 @@ def canary_study(folder: Path, *, min_cell_size: int = 10, seed: int = SEED) -> 
                          emails=tuple(sorted(in_frame["contact_email"].unique())),
                          ids=tuple(sorted(new_id.values())),
                          verbatim_markers=tuple(verbatim_markers),
-                         min_cell_size=int(min_cell_size))
+                         min_cell_size=int(min_cell_size), scrubbed_forms=scrubbed_forms)
 
 
 # -- degenerate studies -----------------------------------------------------------------------
