@@ -483,9 +483,26 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
     num = _to_number(s.mask(is_code), table.decimal)
     text = s.notna() & ~is_code & num.isna()
     col.add_rows(table, name, text, s, "text in a numeric column")
+    infinite = np.isinf(num.to_numpy())
+    col.add_rows(table, name, infinite, s, "not a finite number")
+    num = num.mask(infinite)
     if kind == "nonneg":
         col.add_rows(table, name, num < 0, s, "must not be negative")
         return num.astype("Float64")
+    return _whole_numbers(table, name, kind, s, num, scale, col)
+
+
+#: Whole-number columns hold at most this (beyond it a float no longer holds every integer).
+_MAX_WHOLE = 2**53
+
+
+def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.Series,
+                   scale: tuple[int, int] | None, col: _Collector) -> pd.Series:
+    """Int64 of a whole-number column; each cell breaks at most one rule (size, fraction,
+    sign, scale), so 1e308 or 18446744073709551615 is reported once, as too large."""
+    huge = (num.abs() > _MAX_WHOLE).to_numpy(dtype=bool)
+    col.add_rows(table, name, huge, s, f"too large for a whole number (at most {_MAX_WHOLE:,})")
+    num = num.mask(huge)
     frac = num.notna() & (num % 1 != 0)
     col.add_rows(table, name, frac, s, "must be a whole number")
     if kind == "count":
@@ -692,6 +709,10 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
             for p in exc.problems:
                 col.add(p)
             col.dropped += exc.truncated
+            continue
+        if tables[role].frame.empty:
+            col.add(Problem(tables[role].name, None, None, None,
+                            f"the {role} table has a header but no rows: no {role}"))
             continue
         types = dict(TABLE_COLUMNS[role])
         required = list(REQUIRED_COLUMNS[role])

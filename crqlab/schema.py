@@ -174,8 +174,9 @@ def read_yaml(path: Path) -> tuple[object, dict[str, int]]:
         text = _decode(path.read_bytes())
     except OSError as exc:
         raise YamlError([Issue("", None, f"cannot read the file ({exc.strerror})")]) from exc
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # the reader refuses control characters right here
         node = loader.get_single_node()
         doc = None if node is None else loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
@@ -183,10 +184,15 @@ def read_yaml(path: Path) -> tuple[object, dict[str, int]]:
         what = "; ".join(str(p) for p in (exc.context, exc.problem) if p)
         raise YamlError([Issue("", None, f"not valid YAML: {what}",
                                mark.line + 1 if mark else None)]) from exc
+    except yaml.reader.ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1
+        raise YamlError([Issue("", f"{exc.character:#06x}", f"not valid YAML: character "
+                               f"{exc.character:#06x} is not allowed ({exc.reason})", line)]) from exc
     except yaml.YAMLError as exc:
         raise YamlError([Issue("", None, f"not valid YAML: {exc}")]) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc, _key_lines(node)
 
 

@@ -5,8 +5,10 @@ be reported with its file, column and row. Raw files are only ever opened for re
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +123,8 @@ def _undecodable(data: bytes, file: str, encoding: str, exc: Exception) -> Probl
     if start is None:
         return Problem(file, None, None, None, f"cannot decode text ({exc})")
     prefix = data[:start].decode(encoding)
-    row = sum(1 for _ in csv.reader(io.StringIO(prefix, newline="")))
+    with _no_field_limit():
+        row = sum(1 for _ in csv.reader(io.StringIO(prefix, newline="")))
     row += prefix == "" or prefix.endswith(("\n", "\r"))  # the bad byte starts a new row
     return Problem(file, None, row, f"{data[start]:#04x}",
                    f"cannot decode text: byte {data[start]:#04x} at offset {start} is neither "
@@ -154,6 +157,17 @@ def _fast_csv(text: str, sep: str) -> pd.DataFrame | None:
     return body  # cells of short rows are missing; _clean_frame treats them as empty
 
 
+@contextlib.contextmanager
+def _no_field_limit():
+    """Lift csv's field limit (131,072 characters) while reading: a long cell is then named
+    by column and row in :func:`_check_cell_sizes` instead of failing the whole file."""
+    old = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
 def _split_csv(text: str, sep: str, file: str) -> tuple[list[str], list[list[str]]]:
     """Header and records of CSV text, one record per row of the file (blank rows included).
 
@@ -167,8 +181,9 @@ def _split_csv(text: str, sep: str, file: str) -> tuple[list[str], list[list[str
     ragged = 0
     row = 0
     try:
-        for row, rec in enumerate(reader, start=1):
-            records.append(rec)
+        with _no_field_limit():
+            for row, rec in enumerate(reader, start=1):
+                records.append(rec)
     except csv.Error as exc:
         raise ValidationError([Problem(file, None, row + 1, None,
                                        f"malformed CSV with delimiter {sep!r}: {exc}")]) from exc
@@ -194,25 +209,129 @@ def _split_csv(text: str, sep: str, file: str) -> tuple[list[str], list[list[str
     return header, body
 
 
-def _read_excel(path: Path, sheet: str | int) -> RawTable:
-    # header=None keeps every row (blank ones too) so that rows are numbered as in the sheet and
-    # duplicate headers are seen as written (pandas would rename the second one "x.1").
+def _workbook_errors() -> tuple[type[BaseException], ...]:
+    """What openpyxl raises on a file that is not a readable workbook."""
+    import zlib
+
     from openpyxl.utils.exceptions import InvalidFileException
 
+    # SyntaxError: xml.etree's ParseError on damaged XML inside the zip
+    return (ValueError, KeyError, IndexError, TypeError, AttributeError, OSError, EOFError,
+            SyntaxError, zipfile.BadZipFile, zlib.error, InvalidFileException)
+
+
+def _read_excel(path: Path, sheet: str | int) -> RawTable:
+    """A worksheet as text cells; every row kept so that rows are numbered as in the sheet.
+
+    Cached values are read (``data_only``). A formula cell without a cached value (the file
+    was written by a program that does not calculate), a cell holding a spreadsheet error
+    (``#DIV/0!``, ``#N/A``) and merged cells are errors naming the cell, never read as
+    missing. Duplicate headers are seen as written.
+
+    Notes
+    -----
+    Tested in ``tests/test_hostile_inputs.py`` (formula without cached value, merged cells,
+    error cells) and ``tests/test_malformed.py`` (an XLSX export).
+    """
+    from openpyxl import load_workbook
+
     try:
-        frame = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object,
-                              engine="openpyxl")
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile, InvalidFileException) as exc:
-        raise ValidationError([Problem(path.name, None, None, None,
-                                       f"cannot read workbook sheet {sheet!r}: {exc}")]) from exc
-    if frame.empty or frame.iloc[0].isna().all():
+        wb = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        try:
+            ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet]
+            ws.reset_dimensions()  # declared dimensions can be wrong; read what is there
+            rows, errors = _sheet_rows(ws)
+            xml = wb._archive.read(ws._worksheet_path)  # merged cells and formulas
+        finally:
+            wb.close()
+    except _workbook_errors() as exc:
+        raise _unreadable(path, sheet, exc) from exc
+    if not rows or not any(v is not None for v in rows[0]):
         raise ValidationError([Problem(path.name, None, 1, None,
                                        "the header row (row 1) is empty")])
-    header = [_cell_to_text(v) for v in frame.iloc[0]]
-    body = frame.iloc[1:].map(_cell_to_text)
-    body.columns = header
-    body, rows = _clean_frame(body.reset_index(drop=True), path.name, first_row=2)
-    return RawTable(path, body, row_offset=2, rows=rows)
+    header = [_cell_to_text(v) for v in rows[0]]
+    problems = _merged_cells(xml, path.name) + _error_cells(errors, header, path.name)
+    if re.search(rb"<(?:\w+:)?f[\s>/]", xml):
+        try:
+            problems += _uncached_formulas(path, sheet, rows, header)
+        except _workbook_errors() as exc:
+            raise _unreadable(path, sheet, exc) from exc
+    if problems:
+        raise ValidationError(problems[:_MAX_RAGGED], truncated=max(len(problems) - _MAX_RAGGED, 0))
+    width = max(len(r) for r in rows)
+    body = pd.DataFrame([[_cell_to_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]],
+                        columns=range(width), dtype=object)
+    body.columns = header + [""] * (width - len(header))
+    body, rows_kept = _clean_frame(body, path.name, first_row=2)
+    return RawTable(path, body, row_offset=2, rows=rows_kept)
+
+
+def _unreadable(path: Path, sheet: str | int, exc: BaseException) -> ValidationError:
+    return ValidationError([Problem(path.name, None, None, None, f"cannot read workbook sheet "
+                                    f"{sheet!r}: {type(exc).__name__}: {exc}")])
+
+
+def _sheet_rows(ws) -> tuple[list[list], list[tuple[int, int, object]]]:
+    """Cell values row by row (row 1 first), and the (row, column, value) of error cells."""
+    rows, errors = [], []
+    for r, row in enumerate(ws.iter_rows(), start=1):
+        values = []
+        for c, cell in enumerate(row, start=1):
+            if cell.data_type == "e":
+                errors.append((r, c, cell.value))
+                values.append(None)
+            else:
+                values.append(cell.value)
+        rows.append(values)
+    return rows, errors
+
+
+def _column_name(header: list[str], c: int) -> str:
+    """The header of 1-based column ``c``, or its letter where the header is blank."""
+    from openpyxl.utils import get_column_letter
+
+    name = header[c - 1].strip() if c <= len(header) else ""
+    return name or get_column_letter(c)
+
+
+def _merged_cells(xml: bytes, file: str) -> list[Problem]:
+    refs = re.findall(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"', xml)
+    out = []
+    for ref in refs:
+        text = ref.decode("ascii")
+        row = int(re.search(r"[0-9]+", text).group())
+        out.append(Problem(file, None, row, text, f"merged cells {text}: unmerge them so that "
+                           "every cell holds its own value"))
+    return out
+
+
+def _error_cells(errors: list, header: list[str], file: str) -> list[Problem]:
+    return [Problem(file, _column_name(header, c), r, value,
+                    "the cell holds a spreadsheet error, not a value (a formula that failed); "
+                    "fix or clear it") for r, c, value in errors]
+
+
+def _uncached_formulas(path: Path, sheet: str | int, rows: list[list],
+                       header: list[str]) -> list[Problem]:
+    """Formula cells whose cached value is missing (data_only reads them as empty)."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=False, keep_links=False)
+    out = []
+    try:
+        ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet]
+        ws.reset_dimensions()
+        for r, row in enumerate(ws.iter_rows(), start=1):
+            for c, cell in enumerate(row, start=1):
+                cached = rows[r - 1][c - 1] if r <= len(rows) and c <= len(rows[r - 1]) else None
+                if cell.data_type == "f" and cached is None:
+                    out.append(Problem(path.name, _column_name(header, c), r, str(cell.value),
+                                       "formula without a saved value (the file was written "
+                                       "by a program that does not calculate): open and save "
+                                       "it in Excel, or paste values"))
+    finally:
+        wb.close()
+    return out
 
 
 def _read_parquet(path: Path) -> RawTable:
@@ -360,7 +479,7 @@ def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int)
     problems = []
     for i in where[:20]:
         value = cells[int(i)].as_py()
-        problems.append(Problem(file, cols[int(i) // n], int(i) % n + first_row, value[:200],
+        problems.append(Problem(file, cols[int(i) // n], int(i) % n + first_row, value,
                                 f"cell holds {len(value):,} characters; at most "
                                 f"{MAX_CELL_CHARS:,} are allowed (Excel's limit)"))
     raise ValidationError(problems, truncated=max(len(where) - 20, 0))
