@@ -240,6 +240,7 @@ class Text(Rule):
 
     max_len: int = 200
     scalars: bool = False
+    controls: bool = False  # export column names may hold line breaks (wrapped headers)
 
     def _issues(self, value, path):
         if isinstance(value, bool) or not isinstance(
@@ -250,7 +251,7 @@ class Text(Rule):
         if len(text) > self.max_len:
             return [Issue(format_path(path), value, f"is {len(text):,} characters long; at most "
                           f"{self.max_len:,} are allowed")]
-        if _has_control(text):
+        if not self.controls and _has_control(text):
             return [Issue(format_path(path), value, "must not hold control characters or line "
                           "breaks")]
         return self._extra(text, value, path)
@@ -259,7 +260,8 @@ class Text(Rule):
         return []
 
     def describe(self):
-        return f"text (at most {self.max_len:,} characters)"
+        what = "text (line breaks allowed)" if self.controls else "text"
+        return f"{what} of at most {self.max_len:,} characters"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,7 +274,7 @@ class Name(Text):
         return [] if text.isidentifier() else self.bad(value, path)
 
     def describe(self):
-        return "a name: letters, digits and _, not starting with a digit"
+        return "a name (letters, digits and _, not starting with a digit)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,8 +396,8 @@ class InstrumentRef(Rule):
         return []
 
     def describe(self):
-        return "a shipped instrument (crq, healthcheck, kmv, trust_dna) or a .yaml file in the " \
-               "study folder"
+        return "a shipped instrument's name (crq, healthcheck, kmv, trust_dna) or a .yaml file " \
+               "in the study folder"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -422,8 +424,10 @@ class ListOf(Rule):
         return out
 
     def describe(self):
-        head = "a list" + (f" of at least {self.min_len}" if self.min_len else "")
-        return f"{head} of {self.item.describe()}" + (", each once" if self.unique else "")
+        head = "a non-empty list" if self.min_len == 1 else "a list"
+        one = "; a single entry may be given without the list" if self.one_ok else ""
+        return f"{head}; each entry {self.item.describe()}" + \
+            ("; no entry twice" if self.unique else "") + one
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -447,8 +451,9 @@ class MapOf(Rule):
         return out
 
     def describe(self):
-        return f"a mapping: {self.placeholder} ({self.key.describe()}) -> " \
-               f"{self.value.describe() if not isinstance(self.value, Fields) else 'see below'}"
+        value = "keys below" if isinstance(self.value, Fields) else self.value.describe()
+        return f"a mapping {self.placeholder} -> {value}; each {self.placeholder} " \
+               f"{self.key.describe()}" + ("; not empty" if self.min_len else "")
 
 
 @dataclass(frozen=True)
@@ -485,7 +490,7 @@ class Fields(Rule):
         return Issue(format_path(path + (str(key),)), None, f"unknown key {shorten(key)}; {hint}")
 
     def describe(self):
-        return "a mapping"
+        return "a mapping (keys below)"
 
 
 def check(doc: object, schema: Fields, lines: dict[str, int] | None = None) -> list[Issue]:
@@ -525,8 +530,8 @@ def _delimiter_problem(value: str) -> str | None:
 
 _LABEL = Text(scalars=True, max_len=200)
 _TABLE_FILE = RelPath()
-_COLUMN_MAP = MapOf(key=Text(max_len=200), value=Text(max_len=1000), placeholder="<canonical>",
-                    nullable=True)
+_COLUMN_MAP = MapOf(key=Text(max_len=200), value=Text(max_len=32_767, controls=True),
+                    placeholder="CANONICAL", nullable=True)
 _WAVE = Fields(nullable=True, keys={
     "label": Key(_LABEL, "shown in reports", default="the wave number"),
     "confidentiality": Key(Choice(values=("optional", "none", "all", "unknown")),
@@ -540,13 +545,13 @@ STUDY_SCHEMA = Fields(keys={
                        and not v.endswith((" ", ".")) else
                        "must be 1-100 letters, digits, spaces, '.', '_' or '-', starting with a "
                        "letter or digit", doc="a name: letters, digits, space, `.` `_` `-`"),
-                 "identifier; reports go to reports/<study>/", default="the folder's name"),
+                 "identifier: the reports folder is named after it", default="the folder's name"),
     "client": Key(Text(scalars=True, nullable=True), "shown in report headers", default="empty"),
     "instrument": Key(InstrumentRef(), "the scored instrument", default="crq"),
     "batteries": Key(ListOf(item=InstrumentRef(), unique=True, nullable=True),
                      "further instruments whose items may appear", default="none"),
     "seed": Key(Integer(lo=0, hi=2**32 - 1), "default seed of the study's analyses", default="0"),
-    "waves": Key(MapOf(key=Integer(lo=0, hi=2**31 - 1), value=_WAVE, placeholder="<wave>",
+    "waves": Key(MapOf(key=Integer(lo=0, hi=2**31 - 1), value=_WAVE, placeholder="WAVE",
                        nullable=True), "wave number -> label and facts", default="from the data"),
     "files": Key(Fields(keys={
         "contacts": Key(_TABLE_FILE, "the invitation frame", required=True),
@@ -583,7 +588,7 @@ _ELEMENT = Fields(keys={
     "facets": Key(MapOf(key=Name(), value=Fields(keys={
         "label": Key(_LABEL, "shown in reports", default="the facet's name"),
         "items": Key(_ITEMS, "the facet's items", required=True),
-    }), placeholder="<facet>", min_len=1), "facets whose mean is the element's score"),
+    }), placeholder="FACET", min_len=1), "facets whose mean is the element's score"),
 })
 
 #: An instrument definition (crqlab/instruments/*.yaml or a study's own file).
@@ -598,12 +603,12 @@ INSTRUMENT_SCHEMA = Fields(keys={
                          "items scored as min + max - x", default="none"),
     "index": Key(Fields(nullable=True, keys={
         "name": Key(Name(), "the index's name", default="none"),
-        "weights": Key(MapOf(key=Name(), value=Number(lo=0, hi=1e6), placeholder="<element>",
+        "weights": Key(MapOf(key=Name(), value=Number(lo=0, hi=1e6), placeholder="ELEMENT",
                              nullable=True), "weight of each element", default="none"),
     }), "an index: weighted mean of element scores", default="none"),
     "levels": Key(MapOf(key=Name(), value=MapOf(key=Name(), value=_ELEMENT,
-                                                placeholder="<element>", min_len=1),
-                        placeholder="<level>", min_len=1), "levels -> elements", required=True),
+                                                placeholder="ELEMENT", min_len=1),
+                        placeholder="LEVEL", min_len=1), "levels -> elements", required=True),
     "paths": Key(ListOf(item=Fields(keys={
         "from": Key(Name(), "cause element", required=True),
         "to": Key(Name(), "effect element", required=True),
@@ -618,7 +623,8 @@ def _rows(schema: Fields, prefix: str) -> list[tuple[str, str, str, str]]:
     for name, key in schema.keys.items():
         path = f"{prefix}{name}"
         need = "required" if key.required else (key.default or "-")
-        out.append((path, key.rule.describe(), need, key.doc))
+        empty = "; may be empty" if key.rule.nullable else ""
+        out.append((path, key.rule.describe() + empty, need, key.doc))
         out += _nested(key.rule, path)
     return out
 

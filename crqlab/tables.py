@@ -360,7 +360,9 @@ def _column_to_text(s: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(s.dtype):
         arr = pa.array(s.fillna(False).to_numpy(dtype=bool), mask=missing).cast(pa.string())
     elif pd.api.types.is_integer_dtype(s.dtype):
-        arr = pa.array(s.fillna(0).to_numpy(dtype=np.int64), mask=missing).cast(pa.string())
+        # in the column's own width and sign: uint64 max must not wrap round to -1
+        kind = getattr(s.dtype, "numpy_dtype", s.dtype)
+        arr = pa.array(s.fillna(0).to_numpy(dtype=kind), mask=missing).cast(pa.string())
     elif pd.api.types.is_float_dtype(s.dtype):
         x = s.to_numpy(dtype=float, na_value=np.nan)
         small = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 2**53)
