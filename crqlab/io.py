@@ -516,7 +516,8 @@ def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.
     return num.where(~frac).round().astype("Int64")
 
 
-def _infer_many(frame: pd.DataFrame, decimal: str) -> dict[str, pd.api.extensions.ExtensionArray]:
+def _infer_many(frame: pd.DataFrame, names: list[str],
+                decimal: str) -> dict[str, pd.api.extensions.ExtensionArray]:
     """Types of the extra columns: whole numbers as Int64 where every value is one, other
     numbers as Float64, anything else as text.
 
@@ -526,11 +527,13 @@ def _infer_many(frame: pd.DataFrame, decimal: str) -> dict[str, pd.api.extension
     """
     import pyarrow as pa
 
-    if frame.shape[1] == 0:
+    wanted = set(names)
+    if not wanted:
         return {}
-    n, k = frame.shape
+    picked = [c for c in frame.columns if c in wanted]  # one pass over the frame's columns
     columns = [s.array if isinstance(s.array, pd.arrays.ArrowStringArray)
-               else s.astype("string").array for _, s in frame.items()]
+               else s.astype("string").array for c, s in frame.items() if c in wanted]
+    n, k = len(frame), len(picked)
     chunks = [ch if ch.type == pa.string() else ch.cast(pa.string())
               for a in columns for ch in pa.chunked_array(a.__arrow_array__()).chunks]
     flat = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.string())))
@@ -542,7 +545,7 @@ def _infer_many(frame: pd.DataFrame, decimal: str) -> dict[str, pd.api.extension
     whole = numeric & np.where(finite, small, True).all(axis=1)
     values = np.where(finite, num, 0.0)
     out = {}
-    for j, c in enumerate(frame.columns):
+    for j, c in enumerate(picked):
         if whole[j]:
             out[c] = pd.arrays.IntegerArray(values[j].astype(np.int64), ~finite[j])
         elif numeric[j]:
@@ -560,7 +563,7 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
     for c in missing:
         col.add(Problem(table.name, c, None, None, f"required {role} column is missing "
                         f"(map it in study.yaml 'columns: {role}:' if the export names it otherwise)"))
-    inferred = _infer_many(frame[[c for c in frame.columns if c not in types]], table.decimal)
+    inferred = _infer_many(frame, [c for c in frame.columns if c not in types], table.decimal)
     out = {}
     for name in frame.columns:
         if name in types:

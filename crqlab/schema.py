@@ -319,6 +319,9 @@ class Choice(Rule):
 
     values: tuple
 
+    def issues(self, value, path):
+        return [] if value is None and None in self.values else super().issues(value, path)
+
     def _issues(self, value, path):
         ok = any(value == v and type(value) is type(v) for v in self.values)
         return [] if ok else self.bad(value, path)

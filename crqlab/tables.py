@@ -9,6 +9,7 @@ import contextlib
 import csv
 import io
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,20 +142,21 @@ def _fast_csv(text: str, sep: str) -> pd.DataFrame | None:
     """
     if '"' in text or not text.strip():
         return None
-    try:
-        raw = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str,
-                          keep_default_na=False, na_filter=False, skip_blank_lines=False,
-                          engine="c", quoting=csv.QUOTE_NONE)
-    except (pd.errors.ParserError, ValueError):
-        return None
-    if raw.empty:
-        return None
-    header = [str(h) for h in raw.iloc[0]]
+    header = text.split("\n", 1)[0].split(sep)  # no quotes: the parser splits it so too
     if not any(h.strip() for h in header):
         return None
-    body = raw.iloc[1:].reset_index(drop=True)
+    try:  # the header by hand: reading it as a row would cost a pass over every column
+        with warnings.catch_warnings():
+            # a first record longer than the header is only a warning (and cut short) in pandas
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            body = pd.read_csv(io.StringIO(text), sep=sep, header=None, names=range(len(header)),
+                               skiprows=1, index_col=False, dtype=str, keep_default_na=False,
+                               na_filter=False, skip_blank_lines=False, engine="c",
+                               quoting=csv.QUOTE_NONE)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
+        return None
     body.columns = header
-    return body  # cells of short rows are missing; _clean_frame treats them as empty
+    return body
 
 
 @contextlib.contextmanager
@@ -425,10 +427,13 @@ def _clean_frame(frame: pd.DataFrame, file: str,
     if not kept:
         return pd.DataFrame(index=pd.RangeIndex(0)), np.zeros(0, dtype=np.int64)
     rows = np.flatnonzero(keep)
-    taken = cells.take(pa.array((np.asarray(kept)[:, None] * n + rows[None, :]).ravel()))
     m = len(rows)
-    table = pa.Table.from_arrays([taken.slice(i * m, m) for i in range(len(kept))],
-                                 names=[cols[j] for j in kept])
+    if m == n:  # no blank row: each column is a zero-copy slice
+        columns = [cells.slice(j * n, n) for j in kept]
+    else:
+        taken = cells.take(pa.array((np.asarray(kept)[:, None] * n + rows[None, :]).ravel()))
+        columns = [taken.slice(i * m, m) for i in range(len(kept))]
+    table = pa.Table.from_arrays(columns, names=[cols[j] for j in kept])
     text = pd.StringDtype()  # what astype("string") gives
     clean = table.to_pandas(types_mapper=lambda t: text if t == pa.string() else None)
     return clean, rows + first_row
