@@ -18,7 +18,6 @@ import json
 import re
 
 import pytest
-
 from hardening import checks
 from hardening.builders import DEGENERATE
 from hardening.runs import degenerate_run, notebook_names
@@ -108,8 +107,9 @@ def test_numeric_contact_ids_are_not_scanned_but_said():
 def test_scorecard_without_nps_answers_says_so(tmp_path, capsys):
     """The cheap default check: notebook 01 alone on the study where nobody answered the 0-10
     question (an uncaught InsufficientDataError before)."""
-    from crqlab import cli
     from hardening.builders import degenerate_study
+
+    from crqlab import cli
 
     study = degenerate_study("nps_all_missing", tmp_path / "study")
     out = tmp_path / "out"

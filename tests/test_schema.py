@@ -8,9 +8,22 @@ import pytest
 import yaml
 
 from crqlab.paths import INSTRUMENTS_DIR
-from crqlab.schema import (INSTRUMENT_SCHEMA, MAX_DEPTH, STUDY_SCHEMA, Choice, Fields, Integer,
-                           Key, ListOf, Text, YamlError, check, markdown_table, path_problem,
-                           read_yaml)
+from crqlab.schema import (
+    INSTRUMENT_SCHEMA,
+    MAX_DEPTH,
+    STUDY_SCHEMA,
+    Choice,
+    Fields,
+    Integer,
+    Key,
+    ListOf,
+    Text,
+    YamlError,
+    check,
+    markdown_table,
+    path_problem,
+    read_yaml,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "data-contract.md"
@@ -28,7 +41,7 @@ def _valid() -> dict:
                                             ("instrument-schema", INSTRUMENT_SCHEMA)])
 def test_the_documented_table_is_the_schema(marker, schema):
     text = DOC.read_text(encoding="utf-8")
-    found = re.search(rf"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", text, re.S)
+    found = re.search(rf"<!-- {marker}:start -->\n(.*?)\n<!-- {marker}:end -->", text, re.DOTALL)
     assert found and found.group(1) == markdown_table(schema)
 
 
