@@ -234,8 +234,9 @@ def _q(text: object) -> str:
 
 
 def _study_name(folder: Path) -> str:
-    """The folder's name made a valid ``study:`` (letters, digits, space, ``.``, ``_``, ``-``)."""
-    name = re.sub(r"[^\w .-]+", "-", folder.resolve().name).strip(" ._-")[:100].rstrip(" .")
+    """The folder's name as a plain ``study:`` name (ASCII letters, digits, ``_``, ``-``): it
+    names the reports folder."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", folder.resolve().name).strip("_-")[:100]
     return name or "study"
 
 

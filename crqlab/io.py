@@ -744,7 +744,10 @@ def _cache_dir(root: Path, cfg: dict, cache) -> Path | None:
             root.relative_to(DATA_RAW.resolve())
         except ValueError:
             return None
-        return DATA_PROCESSED / str(cfg.get("study", root.name))
+        name = str(cfg.get("study", root.name))
+        # the study's name is text from study.yaml: a folder name only when it is a plain one
+        plain = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name) and ".." not in name
+        return DATA_PROCESSED / (name if plain else root.name)
     return Path(cache)
 
 

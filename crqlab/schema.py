@@ -543,11 +543,9 @@ _WAVE = Fields(nullable=True, keys={
 
 #: study.yaml: every key crqlab reads, its rule, default and meaning.
 STUDY_SCHEMA = Fields(keys={
-    "study": Key(Check(test=lambda v: None if re.fullmatch(r"[^\W_][\w .-]{0,99}", v)
-                       and not v.endswith((" ", ".")) else
-                       "must be 1-100 letters, digits, spaces, '.', '_' or '-', starting with a "
-                       "letter or digit", doc="a name: letters, digits, space, `.` `_` `-`"),
-                 "identifier: the reports folder is named after it", default="the folder's name"),
+    "study": Key(Text(scalars=True, max_len=100), "the study's name, shown in reports; also the "
+                 "name of its reports folder, where crqlab run accepts only a plain name",
+                 default="the folder's name"),
     "client": Key(Text(scalars=True, nullable=True), "shown in report headers", default="empty"),
     "instrument": Key(InstrumentRef(), "the scored instrument", default="crq"),
     "batteries": Key(ListOf(item=InstrumentRef(), unique=True, nullable=True),

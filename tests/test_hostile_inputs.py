@@ -185,9 +185,9 @@ CASES: dict[str, Case] = {
     "wave key not a number": Case(lambda s: replace_yaml(s, "  1: {label:", "  one: {label:"),
                                   ("column 'waves.one'", "must be a whole number",
                                    "(value 'one')")),
-    "study name escapes reports/": Case(
-        lambda s: edit_yaml(s, lambda c: c.update(study="../../etc")),
-        ("column 'study'", "letters, digits", "(value '../../etc')")),
+    "line break in the study name": Case(
+        lambda s: replace_yaml(s, "study: mini", 'study: "mini\\nevil: 1"'),
+        ("column 'study'", "control characters or line breaks")),
     "control character in client": Case(
         lambda s: replace_yaml(s, "client: Fixture Client Ltd", 'client: "Fixture\\a Client"'),
         ("column 'client'", "control characters")),
@@ -428,4 +428,4 @@ def test_init_folder_name_cannot_steer_the_draft(tmp_path):
     folder = tmp_path / "acme\u2028evil: 1 #x"
     _export(folder, "contact_id", [])
     cfg = yaml.safe_load(draft_study_yaml(folder).read_text(encoding="utf-8"))
-    assert "evil" not in cfg and cfg["study"] == "acme-evil- 1 -x"
+    assert "evil" not in cfg and cfg["study"] == "acme-evil-1-x"

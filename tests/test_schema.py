@@ -95,7 +95,8 @@ def test_every_shipped_instrument_is_valid():
     ({"files": {"contacts": "../c.csv", "responses": "r.csv"}}, "must not contain '..'"),
     ({"instrument": "../../etc/passwd"}, "instrument: must be a shipped instrument's name"),
     ({"batteries": ["kmv", "kmv"]}, "batteries: is listed twice"),
-    ({"study": "a/b"}, "study: must be 1-100 letters"),
+    ({"study": "a\nb"}, "study: must not hold control characters"),
+    ({"study": ["a"]}, "study: must be text"),
 ])
 def test_study_rules(change, fragment):
     doc = _valid() | change
