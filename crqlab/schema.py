@@ -33,7 +33,8 @@ from .errors import CrqlabError, shorten
 __all__ = ["Issue", "YamlError", "read_yaml", "check", "format_path", "markdown_table",
            "Rule", "Text", "Name", "Integer", "Number", "Choice", "Check", "RelPath",
            "InstrumentRef", "ListOf", "MapOf", "Key", "Fields", "STUDY_SCHEMA",
-           "INSTRUMENT_SCHEMA", "TABLE_ROLES", "DATE_ORDERS", "MAX_YAML_BYTES", "MAX_DEPTH", "path_problem"]
+           "INSTRUMENT_SCHEMA", "TABLE_ROLES", "DATE_ORDERS", "MAX_YAML_BYTES", "MAX_DEPTH",
+           "path_problem"]
 
 #: A study.yaml or instrument file larger than this is refused before it is parsed.
 MAX_YAML_BYTES = 1_000_000
@@ -184,9 +185,9 @@ def read_yaml(path: Path) -> tuple[object, dict[str, int]]:
         raise YamlError([Issue("", None, f"not valid YAML: {what}",
                                mark.line + 1 if mark else None)]) from exc
     except yaml.reader.ReaderError as exc:
-        line = text[:exc.position].count("\n") + 1
-        raise YamlError([Issue("", f"{exc.character:#06x}", f"not valid YAML: character "
-                               f"{exc.character:#06x} is not allowed ({exc.reason})", line)]) from exc
+        line, char = text[:exc.position].count("\n") + 1, f"{exc.character:#06x}"
+        raise YamlError([Issue("", char, f"not valid YAML: character {char} is not allowed "
+                               f"({exc.reason})", line)]) from exc
     except yaml.YAMLError as exc:
         raise YamlError([Issue("", None, f"not valid YAML: {exc}")]) from exc
     finally:
@@ -277,39 +278,33 @@ class Name(Text):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Integer(Rule):
-    """A whole number (not ``true``/``false``, not ``5.0``) in ``[lo, hi]``."""
-
-    lo: int
-    hi: int
-
-    def _issues(self, value, path):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return self.bad(value, path)
-        if not self.lo <= value <= self.hi:
-            return self.bad(value, path)
-        return []
-
-    def describe(self):
-        return f"a whole number from {self.lo:,} to {self.hi:,}"
-
-
-@dataclass(frozen=True, kw_only=True)
 class Number(Rule):
-    """A finite number (integer or decimal, not ``true``/``false``) in ``[lo, hi]``."""
+    """A finite number (not ``true``/``false``) in ``[lo, hi]``; ``whole``: an integer (not
+    ``5.0``)."""
 
     lo: float
     hi: float
+    whole: bool = False
 
     def _issues(self, value, path):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, int if self.whole else (int, float)):
             return self.bad(value, path)
-        if not (math.isfinite(value) and self.lo <= value <= self.hi):
-            return self.bad(value, path)
+        # math.isfinite only on floats: an int of 400 digits does not convert to one
+        infinite = isinstance(value, float) and not math.isfinite(value)
+        if infinite or not self.lo <= value <= self.hi:
+            return self.bad(value, path, self.describe())
         return []
 
     def describe(self):
-        return f"a number from {self.lo:,.10g} to {self.hi:,.10g}"
+        what = "a whole number" if self.whole else "a number"
+        return f"{what} from {self.lo:,.10g} to {self.hi:,.10g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Integer(Number):
+    """A whole number in ``[lo, hi]``."""
+
+    whole: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -477,7 +472,8 @@ class Fields(Rule):
     def _issues(self, value, path):
         if not isinstance(value, dict):
             return self.bad(value, path)
-        out = [self._unknown(k, path) for k in value if not isinstance(k, str) or k not in self.keys]
+        out = [self._unknown(k, path) for k in value
+               if not isinstance(k, str) or k not in self.keys]
         for name, key in self.keys.items():
             if name in value:
                 out += key.rule.issues(value[name], path + (name,))

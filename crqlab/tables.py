@@ -448,7 +448,8 @@ def _column_names(frame: pd.DataFrame, file: str) -> list[str]:
     problems = [Problem(file, c, 1, c, "column name appears more than once")
                 for c, n in sorted(Counter(cols).items()) if n > 1]
     problems += [Problem(file, c, 1, None, f"column name is {len(c):,} characters long; at most "
-                         f"{MAX_CELL_CHARS:,} are allowed") for c in cols if len(c) > MAX_CELL_CHARS]
+                         f"{MAX_CELL_CHARS:,} are allowed")
+                 for c in cols if len(c) > MAX_CELL_CHARS]
     if problems:
         raise ValidationError(problems[:_MAX_RAGGED], truncated=max(len(problems) - _MAX_RAGGED, 0))
     return cols

@@ -204,7 +204,7 @@ CASES: dict[str, Case] = {
     "python object tag": Case(lambda s: replace_yaml(s, "client: Fixture Client Ltd",
                                                      "client: !!python/object:os.system ls"),
                               ("study.yaml", "not valid YAML", "python/object")),
-    "nested too deep": Case(lambda s: append_yaml(s, "notes: " + "[" * 10_000 + "]" * 10_000 + "\n"),
+    "nested too deep": Case(lambda s: append_yaml(s, "x: " + "[" * 10_000 + "]" * 10_000 + "\n"),
                             ("study.yaml", f"nested more than {MAX_DEPTH} levels deep")),
     "study.yaml in cp1252": Case(
         lambda s: (s / "study.yaml").write_bytes(

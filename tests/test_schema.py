@@ -78,6 +78,7 @@ def test_every_shipped_instrument_is_valid():
     ({"min_cell_size": 5.0}, "must be a whole number"),
     ({"min_cell_size": 10**30}, "must be a whole number from 3 to 1,000,000"),
     ({"seed": 2**32}, "seed: must be a whole number from 0 to 4,294,967,295"),
+    ({"seed": 10**400}, "seed: must be a whole number from 0"),
     ({"read": {"delimiter": "ab"}}, "read.delimiter: must be auto or a single character"),
     ({"read": {"delimiter": '"'}}, "cannot be a letter, digit, quote"),
     ({"read": {"encoding": "rot13"}}, "read.encoding: is not a text encoding"),
@@ -118,7 +119,8 @@ def test_study_values_that_are_allowed(doc):
 @pytest.mark.parametrize("ref, complaint", [
     ("c.csv", None), ("sub/c.csv", None), ("c.xlsx#Sheet 1", None), ("..c.csv", None),
     ("../c.csv", "'..'"), ("a/../../c.csv", "'..'"), ("..\\c.csv", "'..'"),
-    ("/etc/passwd", "absolute"), ("C:\\data\\c.csv", "absolute"), ("\\\\srv\\share\\c.csv", "absolute"),
+    ("/etc/passwd", "absolute"), ("C:\\data\\c.csv", "absolute"),
+    ("\\\\srv\\share\\c.csv", "absolute"),
     ("", "must name a file"), ("#Sheet", "must name a file"), ("c\x00.csv", "control"),
 ])
 def test_path_problem(ref, complaint):
