@@ -106,6 +106,13 @@ class _StrictLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:  # 2021-02-30, an integer of 5,000 digits
+            raise ConstructorError(None, None, f"cannot read this value ({shorten(str(exc), 80)})",
+                                   node.start_mark) from exc
+
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:

@@ -212,6 +212,12 @@ CASES: dict[str, Case] = {
         ("study.yaml", "not UTF-8: byte 0xfc at offset", "line ", "save the file as UTF-8")),
     "study.yaml of 2 MB": Case(lambda s: append_yaml(s, "#" * (2 * MAX_YAML_BYTES) + "\n"),
                                ("study.yaml", f"at most {MAX_YAML_BYTES:,} bytes")),
+    "impossible date in study.yaml": Case(
+        lambda s: replace_yaml(s, 'label: "2022"', "label: 2022-02-30"),
+        ("study.yaml", "line ", "cannot read this value", "day is out of range")),
+    "5,000-digit number in study.yaml": Case(
+        lambda s: replace_yaml(s, "seed: 11", "seed: " + "1" * 5000),
+        ("study.yaml", "line ", "cannot read this value")),
     "NUL in study.yaml": Case(lambda s: append_yaml(s, "notes: a\x00b\n"),
                               ("study.yaml", "character 0x0000 is not allowed")),
     # paths out of the study folder

@@ -168,6 +168,8 @@ def test_reader_tolerates_a_byte_order_mark(tmp_path):
     ("a: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n", "nested more than"),
     ("a: [1\n", "not valid YAML"),
     ("a: b\x07\n", "character 0x0007 is not allowed"),
+    ("a: 2021-02-30\n", "cannot read this value"),
+    ("a: " + "9" * 5000 + "\n", "cannot read this value"),
 ])
 def test_reader_refuses(tmp_path, text, message):
     with pytest.raises(YamlError, match=re.escape(message)):
