@@ -484,7 +484,7 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
     text = s.notna() & ~is_code & num.isna()
     col.add_rows(table, name, text, s, "text in a numeric column")
     infinite = np.isinf(num.to_numpy())
-    col.add_rows(table, name, infinite, s, "not a finite number")
+    col.add_rows(table, name, infinite, s, "not a finite number (infinite, or beyond ±1.8e308)")
     num = num.mask(infinite)
     if kind == "nonneg":
         col.add_rows(table, name, num < 0, s, "must not be negative")
@@ -541,7 +541,8 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
     present = flat.notna().to_numpy(dtype=bool).reshape(k, n)
     finite = np.isfinite(num)
     numeric = present.any(axis=1) & (finite == present).all(axis=1)
-    small = (np.abs(num) <= 2**53) & (np.mod(num, 1) == 0)
+    with np.errstate(invalid="ignore"):  # inf % 1 is nan: such a column is text anyway
+        small = (np.abs(num) <= 2**53) & (np.mod(num, 1) == 0)
     whole = numeric & np.where(finite, small, True).all(axis=1)
     values = np.where(finite, num, 0.0)
     out = {}
