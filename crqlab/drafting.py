@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from .errors import CrqlabError, ValidationError
 from .instruments import load_instrument
@@ -214,8 +214,30 @@ def _read_tables(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 def _q(text: object) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
-    return json.dumps(str(text), ensure_ascii=False)
+    """``text`` as a YAML double-quoted scalar that reads back exactly, on one line.
+
+    PyYAML's emitter escapes every line break YAML knows (LF, CR, NEL U+0085, U+2028,
+    U+2029), control characters, quotes and backslashes, so a column name cannot end the line,
+    start a key, an alias, a tag or a comment - in a value or inside a ``#`` comment. (JSON
+    quoting, used before, leaves U+2028 and U+2029 raw: YAML reads them as line breaks.)
+
+    Notes
+    -----
+    Round-trip tested in ``tests/test_hostile_inputs.py`` (line separators, ``: ``, ``#``,
+    ``- ``, ``{``, ``&anchor``, ``*alias``, ``!!python/object``, quotes, leading spaces).
+    """
+    out = yaml.safe_dump(str(text), default_style='"', allow_unicode=True, width=float("inf"))
+    out = out.removesuffix("\n")
+    if "\n" in out:  # never: the emitter escapes line breaks and width is unbounded
+        raise CrqlabError(f"cannot quote {text!r} on one line")
+    return out
+
+
+def _study_name(folder: Path) -> str:
+    """The folder's name as a plain ``study:`` name (ASCII letters, digits, ``_``, ``-``): it
+    names the reports folder."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", folder.resolve().name).strip("_-")[:100]
+    return name or "study"
 
 
 def _non_numeric(frames: dict[str, pd.DataFrame], maps: dict[str, Mapping],
@@ -278,9 +300,9 @@ def _draft_text(folder: Path, frames: dict[str, pd.DataFrame], maps: dict[str, M
     segments = [s for s in _SEGMENTS if s in mapped]
     lines = [
         "# Drafted by `crqlab init` from the tables in this folder. Check every line, resolve",
-        f"# the TODOs, then run: crqlab validate {folder}",
+        f"# the TODOs, then run: crqlab validate {_q(folder)}",
         "# Reference: docs/data-contract.md",
-        f"study: {folder.resolve().name}    # identifier: reports go to reports/<study>/",
+        f"study: {_q(_study_name(folder))}    # identifier: reports go to reports/<study>/",
         "client: TODO    # TODO: the client's name, shown in report headers",
         f"instrument: {instrument}",
     ]
@@ -292,7 +314,7 @@ def _draft_text(folder: Path, frames: dict[str, pd.DataFrame], maps: dict[str, M
                      "offered (optional | none | all)")
         lines += [f"  {w}: {{label: {_q(w)}, confidentiality: unknown}}" for w in waves]
     elif waves:
-        lines.append(f"# TODO: wave values are not integers ({', '.join(map(str, waves[:6]))}); "
+        lines.append(f"# TODO: wave values are not integers ({', '.join(map(_q, waves[:6]))}); "
                      "recode them as 1, 2, ... in the export")
     lines.append("files:")
     for role in ROLES:

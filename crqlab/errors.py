@@ -8,7 +8,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["CrqlabError", "Problem", "ValidationError", "InstrumentError", "ConvergenceError",
-           "InsufficientDataError"]
+           "InsufficientDataError", "shorten", "SHOWN_CHARS"]
+
+#: Longest value or column name a message shows; longer ones are cut and their length given.
+SHOWN_CHARS = 60
+
+
+def shorten(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr`` of a value for a message, cut to about ``limit`` characters.
+
+    A cell of 20 MB is never echoed: a longer text is shown as its first characters, an
+    ellipsis and its length (``'xxxx…' (20000000 characters)``).
+
+    Notes
+    -----
+    Tested in ``tests/test_hostile_inputs.py`` (a 20 MB cell is named by column and row and
+    the message stays short).
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit - 1] + '…'!r} ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit + 2 else f"{text[:limit - 1]}… ({len(text):,} characters)"
 
 
 class CrqlabError(Exception):
@@ -33,10 +53,10 @@ class Problem:
     def __str__(self) -> str:
         where = [self.file]
         if self.column is not None:
-            where.append(f"column {self.column!r}")
+            where.append(f"column {shorten(self.column)}")
         if self.row is not None:
             where.append(f"row {self.row}")
-        value = "" if self.value is None else f" (value {self.value!r})"
+        value = "" if self.value is None else f" (value {shorten(self.value)})"
         return f"{', '.join(where)}: {self.message}{value}"
 
 

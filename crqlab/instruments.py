@@ -5,14 +5,14 @@ model and the plots all read an :class:`Instrument`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from .errors import InstrumentError
 from .paths import INSTRUMENTS_DIR
+from .schema import INSTRUMENT_SCHEMA, YamlError, check, read_yaml
 
 __all__ = ["Element", "Instrument", "load_instrument", "available_instruments"]
 
@@ -77,100 +77,66 @@ class Instrument:
         return name
 
 
-def _parse_items(where: str, raw: object) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise InstrumentError(f"{where}: 'items' must be a non-empty list")
-    items = tuple(str(i) for i in raw)
+def _parse_items(where: str, raw: list) -> tuple[str, ...]:
+    items = tuple(raw)
     if len(set(items)) != len(items):
         dup = sorted({i for i in items if items.count(i) > 1})
         raise InstrumentError(f"{where}: duplicate item(s) {dup}")
-    if not all(i.isidentifier() for i in items):
-        bad = [i for i in items if not i.isidentifier()]
-        raise InstrumentError(f"{where}: item names must be identifiers, got {bad}")
     return items
 
 
+def _element(level: str, name: str, el: dict, item_owner: dict[str, str],
+             source: str) -> Element:
+    """One element; its items are recorded in ``item_owner`` (an item belongs to one element)."""
+    where = f"{source}: element {name!r}"
+    if "facets" in el and "items" in el:
+        raise InstrumentError(f"{where} gives both 'items' and 'facets'; give one of them")
+    if "facets" not in el and "items" not in el:
+        raise InstrumentError(f"{where} has no items")
+    facets = {f: _parse_items(f"{where}, facet {f!r}", spec["items"])
+              for f, spec in (el.get("facets") or {}).items()}
+    labels = {f: str(spec.get("label", f)) for f, spec in (el.get("facets") or {}).items()}
+    items = tuple(i for f in facets.values() for i in f) if facets else \
+        _parse_items(where, el["items"])
+    for it in items:
+        if it in item_owner:
+            raise InstrumentError(
+                f"{where}: item {it!r} already belongs to element {item_owner[it]!r}")
+        item_owner[it] = name
+    return Element(name=name, label=str(el.get("label", name)), level=level, items=items,
+                   facets=facets, facet_labels=labels)
+
+
 def _parse(spec: dict, source: str) -> Instrument:
-    if not isinstance(spec, dict):
-        raise InstrumentError(f"{source}: an instrument must be a mapping")
-    for key in ("name", "scale", "levels"):
-        if key not in spec:
-            raise InstrumentError(f"{source}: missing key {key!r}")
-    scale = spec["scale"]
-    try:
-        smin, smax = int(scale["min"]), int(scale["max"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InstrumentError(f"{source}: scale needs integer min and max") from exc
+    """The meaning of a definition whose keys and types :data:`INSTRUMENT_SCHEMA` checked."""
+    smin, smax = spec["scale"]["min"], spec["scale"]["max"]
     if smin >= smax:
         raise InstrumentError(f"{source}: scale min {smin} must be below max {smax}")
     elements: dict[str, Element] = {}
     item_owner: dict[str, str] = {}
-    levels = spec["levels"]
-    if not isinstance(levels, dict) or not levels:
-        raise InstrumentError(f"{source}: 'levels' must be a non-empty mapping")
-    for level, els in levels.items():
-        if not isinstance(els, dict) or not els:
-            raise InstrumentError(f"{source}: level {level!r} has no elements")
+    for level, els in spec["levels"].items():
         for name, el in els.items():
-            where = f"{source}: element {name!r}"
             if name in elements:
-                raise InstrumentError(f"{where} is defined twice")
-            if not isinstance(el, dict):
-                raise InstrumentError(f"{where} must be a mapping")
-            facets: dict[str, tuple[str, ...]] = {}
-            facet_labels: dict[str, str] = {}
-            if "facets" in el:
-                if not el["facets"]:
-                    raise InstrumentError(f"{where} has an empty 'facets'")
-                if not isinstance(el["facets"], dict):
-                    raise InstrumentError(f"{where}: 'facets' maps facet names to their items")
-                for fname, fspec in el["facets"].items():
-                    if not isinstance(fspec, dict):
-                        raise InstrumentError(f"{where}, facet {fname!r} must be a mapping "
-                                              "with 'items'")
-                    facets[fname] = _parse_items(f"{where}, facet {fname!r}", fspec.get("items"))
-                    facet_labels[fname] = str(fspec.get("label", fname))
-                items = tuple(i for f in facets.values() for i in f)
-            elif "items" in el:
-                items = _parse_items(where, el["items"])
-            else:
-                raise InstrumentError(f"{where} has no items")
-            for it in items:
-                if it in item_owner:
-                    raise InstrumentError(
-                        f"{where}: item {it!r} already belongs to element {item_owner[it]!r}")
-                item_owner[it] = name
-            elements[name] = Element(name=name, label=str(el.get("label", name)), level=level,
-                                     items=items, facets=facets, facet_labels=facet_labels)
+                raise InstrumentError(f"{source}: element {name!r} is defined twice")
+            elements[name] = _element(level, name, el, item_owner, source)
     reverse_raw = spec.get("reverse_keyed") or ()
-    if isinstance(reverse_raw, str):
-        reverse_raw = [reverse_raw]
-    if not isinstance(reverse_raw, (list, tuple)):
-        raise InstrumentError(f"{source}: 'reverse_keyed' must be a list of items")
-    reverse = tuple(str(r) for r in reverse_raw)
+    reverse = (reverse_raw,) if isinstance(reverse_raw, str) else tuple(reverse_raw)
     unknown = [r for r in reverse if r not in item_owner]
     if unknown:
         raise InstrumentError(f"{source}: reverse_keyed names unknown item(s) {unknown}")
     index = spec.get("index") or {}
-    if not isinstance(index, dict) or not isinstance(index.get("weights") or {}, dict):
-        raise InstrumentError(f"{source}: 'index' must be a mapping with 'weights' by element")
-    try:
-        weights = {str(k): float(v) for k, v in (index.get("weights") or {}).items()}
-    except (TypeError, ValueError) as exc:
-        raise InstrumentError(f"{source}: index weights must be numbers ({exc})") from exc
+    weights = {k: float(v) for k, v in (index.get("weights") or {}).items()}
     bad = [k for k in weights if k not in elements]
     if bad:
         raise InstrumentError(f"{source}: index weights name unknown element(s) {bad}")
     if weights and sum(weights.values()) <= 0:
         raise InstrumentError(f"{source}: index weights must sum to a positive number")
     paths = tuple(spec.get("paths") or ())
-    if not all(isinstance(p, dict) for p in paths):
-        raise InstrumentError(f"{source}: each path must be a mapping with 'from' and 'to'")
     for p in paths:
         for end in ("from", "to"):
-            if p.get(end) not in elements:
-                raise InstrumentError(f"{source}: path names unknown element {p.get(end)!r}")
-    return Instrument(name=str(spec["name"]), title=str(spec.get("title", spec["name"])),
+            if p[end] not in elements:
+                raise InstrumentError(f"{source}: path names unknown element {p[end]!r}")
+    return Instrument(name=spec["name"], title=str(spec.get("title", spec["name"])),
                       scale_min=smin, scale_max=smax, elements=elements, reverse_keyed=reverse,
                       index_name=index.get("name"), index_weights=weights, paths=paths)
 
@@ -182,12 +148,16 @@ def available_instruments() -> list[str]:
 
 @lru_cache(maxsize=32)
 def _load_cached(path: str) -> Instrument:
+    """Read (strictly: :func:`crqlab.schema.read_yaml`), check against the schema, parse."""
     p = Path(path)
     try:
-        spec = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InstrumentError(f"{p}: not valid YAML: {exc}") from exc
-    return _parse(spec, str(p.name))
+        spec, lines = read_yaml(p)
+    except YamlError as exc:
+        raise InstrumentError(f"{p.name}: {exc}") from exc
+    issues = check(spec, INSTRUMENT_SCHEMA, lines)
+    if issues:
+        raise InstrumentError(f"{p.name}: " + "; ".join(i.text() for i in issues[:20]))
+    return _parse(spec, p.name)
 
 
 def load_instrument(name_or_path: str | Path) -> Instrument:
@@ -196,11 +166,18 @@ def load_instrument(name_or_path: str | Path) -> Instrument:
     Raises
     ------
     InstrumentError
-        Unknown instrument, duplicate or unknown items, an element with no items.
+        Unknown instrument, a file that breaks :data:`crqlab.schema.INSTRUMENT_SCHEMA`
+        (unknown keys, wrong types), duplicate or unknown items, an element with no items.
+
+    Notes
+    -----
+    Tested in ``tests/test_instruments.py`` (every shipped instrument; a malformed-definition
+    corpus) and ``tests/test_hostile_inputs.py`` (unknown keys, aliases, non-UTF-8 files).
     """
     p = Path(name_or_path)
     if p.suffix not in (".yaml", ".yml"):
-        p = INSTRUMENTS_DIR / f"{name_or_path}.yaml"
+        known = re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", str(name_or_path))
+        p = INSTRUMENTS_DIR / f"{name_or_path if known else '-'}.yaml"
     if not p.is_file():
         raise InstrumentError(f"unknown instrument {str(name_or_path)!r}; shipped: "
                               f"{available_instruments()}")

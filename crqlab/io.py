@@ -19,10 +19,11 @@ import yaml
 
 from .errors import InstrumentError, Problem, ValidationError
 from .instruments import Instrument, load_instrument
+from .schema import STUDY_SCHEMA, Issue, YamlError, check, read_yaml
 from .tables import RawTable, read_raw_table
 
-__all__ = ["Study", "load_study", "read_study_config", "TABLE_COLUMNS", "REQUIRED_COLUMNS",
-           "PII_COLUMNS", "MAX_PROBLEMS"]
+__all__ = ["Study", "load_study", "read_study_config", "check_paths", "input_files",
+           "hash_files", "TABLE_COLUMNS", "REQUIRED_COLUMNS", "PII_COLUMNS", "MAX_PROBLEMS"]
 
 MAX_PROBLEMS = 200
 PII_COLUMNS = ("contact_name", "contact_email")
@@ -132,19 +133,12 @@ class Study:
         return out
 
     def input_files(self) -> list[Path]:
-        """``study.yaml`` and every table file, for hashing and provenance."""
-        return [self.root / "study.yaml", *sorted(set(self.files.values()))]
+        """``study.yaml``, every table file and the study's own instrument files."""
+        return input_files(self.root, self.config)
 
     def input_hashes(self) -> dict[str, str]:
         """SHA-256 of every input file, by path relative to the study folder."""
-        out = {}
-        for p in self.input_files():
-            h = hashlib.sha256()
-            with open(p, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            out[p.relative_to(self.root).as_posix()] = h.hexdigest()
-        return out
+        return hash_files(self.root, self.input_files())
 
     def respondents(self, pii: bool = False) -> pd.DataFrame:
         """One row per response with the contact's and the account's attributes joined.
@@ -227,57 +221,117 @@ def _confidential_flag(responses: pd.DataFrame, contacts: pd.DataFrame,
 # ---------------------------------------------------------------------------------------------
 # study.yaml
 
+def _yaml_problem(issue: Issue, file: str = "study.yaml") -> Problem:
+    """A schema or YAML issue as a Problem: the key path is the column, the line in the text."""
+    where = f"line {issue.line}: " if issue.line else ""
+    return Problem(file, issue.path or None, None, issue.value, where + issue.message)
+
+
 def read_study_config(study_dir: Path) -> dict:
-    """Read and check ``study.yaml`` (structure only; the tables are checked by load_study)."""
-    path = Path(study_dir) / "study.yaml"
+    """Read ``study.yaml`` strictly and check it against :data:`crqlab.schema.STUDY_SCHEMA`.
+
+    Checks the structure only (the tables are checked by :func:`load_study`): UTF-8 (a BOM is
+    tolerated), no aliases, merge keys or duplicate keys, no unknown key (did-you-mean), every
+    value's type and range, no export column mapped twice, and every file it names inside the
+    study folder (:func:`check_paths`).
+
+    Raises
+    ------
+    ValidationError
+        Every problem, each naming the key (as ``column``), the line and the value.
+
+    Notes
+    -----
+    Tested against every study.yaml shipped or used as a fixture (all valid) and by
+    ``tests/test_hostile_inputs.py`` and ``tests/test_schema.py``.
+    """
+    root = Path(study_dir)
+    path = root / "study.yaml"
     if not path.is_file():
         raise ValidationError([Problem("study.yaml", None, None, None,
-                                       f"no study.yaml in {Path(study_dir)}")])
+                                       f"no study.yaml in {root}")])
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValidationError([Problem("study.yaml", None, None, None,
-                                       f"not valid YAML: {exc}")]) from exc
-    if not isinstance(cfg, dict):
-        raise ValidationError([Problem("study.yaml", None, None, None, "must be a mapping")])
-    problems = []
-    files = cfg.get("files")
-    if not isinstance(files, dict) or not {"contacts", "responses"} <= set(files or {}):
-        problems.append(Problem("study.yaml", "files", None, files,
-                                "'files' must name at least contacts and responses"))
-    elif any(not isinstance(v, str) or not v.strip() for v in files.values()):
-        problems.append(Problem("study.yaml", "files", None, files,
-                                "each entry of 'files' must be a file name"))
-    unknown_tables = sorted(set(files or {}) - set(TABLE_COLUMNS)) if isinstance(files, dict) else []
-    for t in unknown_tables:
-        problems.append(Problem("study.yaml", "files", None, t, "unknown table role"))
-    cols = cfg.get("columns") or {}
-    if not isinstance(cols, dict) or any(not isinstance(v, (dict, type(None))) for v in cols.values()):
-        problems.append(Problem("study.yaml", "columns", None, None,
-                                "'columns' maps table -> {canonical: export column}"))
-    waves = cfg.get("waves")
-    if waves is not None:
-        if not isinstance(waves, dict) or not all(isinstance(k, int) for k in waves):
-            problems.append(Problem("study.yaml", "waves", None, waves,
-                                    "'waves' maps integer wave numbers to their facts"))
-        else:
-            for k, v in waves.items():
-                conf = (v or {}).get("confidentiality", "unknown")
-                if conf not in ("optional", "none", "all", "unknown"):
-                    problems.append(Problem("study.yaml", f"waves.{k}.confidentiality", None,
-                                            conf, "must be optional, none or all"))
-    if "min_cell_size" in cfg:
-        from .privacy import PrivacySettingError, check_min_cell_size
-
-        try:
-            check_min_cell_size(cfg["min_cell_size"])
-        except PrivacySettingError:
-            problems.append(Problem("study.yaml", "min_cell_size", None, cfg["min_cell_size"],
-                                    "must be a whole number of at least 3 (a study may raise "
-                                    "the minimum cell size, never lower it below 3)"))
+        cfg, lines = read_yaml(path)
+    except YamlError as exc:
+        raise ValidationError([_yaml_problem(i) for i in exc.issues]) from exc
+    issues = check(cfg, STUDY_SCHEMA, lines)
+    if not issues:
+        issues = [i.located(lines) for i in _mapped_twice(cfg)]
+    if issues:
+        raise ValidationError([_yaml_problem(i) for i in issues])
+    problems = check_paths(root, cfg)
     if problems:
         raise ValidationError(problems)
     return cfg
+
+
+def _mapped_twice(cfg: dict) -> list[Issue]:
+    """An export column mapped to two canonical names in ``columns:``."""
+    out = []
+    for role, mapping in (cfg.get("columns") or {}).items():
+        seen: dict[str, str] = {}
+        for canonical, export in (mapping or {}).items():
+            if export in seen:
+                out.append(Issue(f"columns.{role}.{canonical}", export,
+                                 f"this export column is already mapped to {seen[export]!r}"))
+            seen.setdefault(export, canonical)
+    return out
+
+
+def _local_refs(cfg: dict) -> dict[str, str]:
+    """Key path -> file reference of every file study.yaml names in the study folder."""
+    refs = {f"files.{role}": ref for role, ref in (cfg.get("files") or {}).items()}
+    named = [("instrument", cfg.get("instrument", "crq"))]
+    named += [(f"batteries[{i}]", b) for i, b in enumerate(cfg.get("batteries") or [])]
+    refs.update({k: v for k, v in named if str(v).endswith((".yaml", ".yml"))})
+    return refs
+
+
+def check_paths(root: Path, cfg: dict) -> list[Problem]:
+    """Problems with files that resolve outside the study folder (symbolic links followed).
+
+    The text of each path (relative, no ``..``) is checked by the schema; this resolves each
+    one against the real folder, so that a link ``contacts.csv -> /etc/passwd`` or
+    ``data -> ..`` is refused.
+
+    Notes
+    -----
+    Tested in ``tests/test_hostile_inputs.py`` (``..``, absolute paths, links out of the folder).
+    """
+    base = Path(root).resolve()
+    out = []
+    for key, ref in _local_refs(cfg).items():
+        try:
+            target = (base / str(ref).split("#", 1)[0]).resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic-link loop
+            out.append(Problem("study.yaml", key, None, ref, f"cannot be resolved ({exc})"))
+            continue
+        if not target.is_relative_to(base):
+            out.append(Problem("study.yaml", key, None, ref,
+                               "resolves to a file outside the study folder (a symbolic link?); "
+                               "copy the file into the folder"))
+    return out
+
+
+def input_files(root: Path, cfg: dict) -> list[Path]:
+    """``study.yaml``, the tables and the study's own instrument files: exactly what is read."""
+    root = Path(root)
+    files = {root / str(ref).split("#", 1)[0] for ref in _local_refs(cfg).values()}
+    return [root / "study.yaml", *sorted(files)]
+
+
+def hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
+    """SHA-256 of each existing file, by path relative to ``root``."""
+    out = {}
+    for p in paths:
+        if not p.is_file():
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out[p.relative_to(root).as_posix()] = h.hexdigest()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,8 +427,6 @@ def _to_number(s: pd.Series, decimal: str) -> pd.Series:
     return pd.Series(num.to_numpy(dtype=float, na_value=np.nan), index=s.index)
 
 
-#: ``read: dates:`` in study.yaml - how dates that are not ISO 8601 (2023-04-03) are read
-DATE_ORDERS = ("auto", "iso", "day-first", "month-first")
 _NUMERIC_DATE = r"^\s*(\d{1,2})([./-])(\d{1,2})[./-]\d{2,4}(?:[ T].*)?$"
 _SET_ORDER = "set 'read: dates: day-first' or 'month-first' in study.yaml"
 
@@ -446,9 +498,26 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
     num = _to_number(s.mask(is_code), table.decimal)
     text = s.notna() & ~is_code & num.isna()
     col.add_rows(table, name, text, s, "text in a numeric column")
+    infinite = np.isinf(num.to_numpy())
+    col.add_rows(table, name, infinite, s, "not a finite number (infinite, or beyond ±1.8e308)")
+    num = num.mask(infinite)
     if kind == "nonneg":
         col.add_rows(table, name, num < 0, s, "must not be negative")
         return num.astype("Float64")
+    return _whole_numbers(table, name, kind, s, num, scale, col)
+
+
+#: Whole-number columns hold at most this (beyond it a float no longer holds every integer).
+_MAX_WHOLE = 2**53
+
+
+def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.Series,
+                   scale: tuple[int, int] | None, col: _Collector) -> pd.Series:
+    """Int64 of a whole-number column; each cell breaks at most one rule (size, fraction,
+    sign, scale), so 1e308 or 18446744073709551615 is reported once, as too large."""
+    huge = (num.abs() > _MAX_WHOLE).to_numpy(dtype=bool)
+    col.add_rows(table, name, huge, s, f"too large for a whole number (at most {_MAX_WHOLE:,})")
+    num = num.mask(huge)
     frac = num.notna() & (num % 1 != 0)
     col.add_rows(table, name, frac, s, "must be a whole number")
     if kind == "count":
@@ -462,12 +531,44 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
     return num.where(~frac).round().astype("Int64")
 
 
-def _infer(s: pd.Series, decimal: str) -> pd.Series:
-    """Extra columns: numbers where every value is a number, else text."""
-    num = _to_number(s, decimal)
-    if s.notna().any() and (num.notna() == s.notna()).all():
-        return num.astype("Int64") if (num.dropna() % 1 == 0).all() else num.astype("Float64")
-    return s.astype("string")
+def _infer_many(frame: pd.DataFrame, names: list[str],
+                decimal: str) -> dict[str, pd.api.extensions.ExtensionArray]:
+    """Types of the extra columns: whole numbers as Int64 where every value is one, other
+    numbers as Float64, anything else as text.
+
+    All cells are parsed as numbers in one vectorised call (a 50,000-column export would
+    otherwise cost a pandas round trip per column). Whole numbers beyond 2**53 stay Float64
+    (Int64 cannot hold 1e308 exactly); ``inf`` and ``nan`` written as text make a column text.
+    """
+    import pyarrow as pa
+
+    wanted = set(names)
+    if not wanted:
+        return {}
+    picked = [c for c in frame.columns if c in wanted]  # one pass over the frame's columns
+    columns = [s.array if isinstance(s.array, pd.arrays.ArrowStringArray)
+               else s.astype("string").array for c, s in frame.items() if c in wanted]
+    n, k = len(frame), len(picked)
+    chunks = [ch if ch.type == pa.string() else ch.cast(pa.string())
+              for a in columns for ch in pa.chunked_array(a.__arrow_array__()).chunks]
+    flat = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.string())))
+    num = _to_number(flat, decimal).to_numpy(dtype=float).reshape(k, n)
+    present = flat.notna().to_numpy(dtype=bool).reshape(k, n)
+    finite = np.isfinite(num)
+    numeric = present.any(axis=1) & (finite == present).all(axis=1)
+    with np.errstate(invalid="ignore"):  # inf % 1 is nan: such a column is text anyway
+        small = (np.abs(num) <= 2**53) & (np.mod(num, 1) == 0)
+    whole = numeric & np.where(finite, small, True).all(axis=1)
+    values = np.where(finite, num, 0.0)
+    out = {}
+    for j, c in enumerate(picked):
+        if whole[j]:
+            out[c] = pd.arrays.IntegerArray(values[j].astype(np.int64), ~finite[j])
+        elif numeric[j]:
+            out[c] = pd.arrays.FloatingArray(values[j], ~finite[j])
+        else:
+            out[c] = columns[j].astype("string")
+    return out
 
 
 def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str],
@@ -478,13 +579,14 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
     for c in missing:
         col.add(Problem(table.name, c, None, None, f"required {role} column is missing "
                         f"(map it in study.yaml 'columns: {role}:' if the export names it otherwise)"))
+    inferred = _infer_many(frame, [c for c in frame.columns if c not in types], table.decimal)
     out = {}
     for name in frame.columns:
         if name in types:
             out[name] = _convert(table, frame, name, types[name], codes, scales.get(name), col,
                                  dates)
         else:
-            out[name] = _infer(frame[name], table.decimal)
+            out[name] = inferred[name]
     for key in KEY_COLUMNS[role]:
         if key in frame.columns:
             col.add_rows(table, key, frame[key].isna(), frame[key],
@@ -583,17 +685,16 @@ def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], 
 # ---------------------------------------------------------------------------------------------
 
 def _instruments(cfg: dict, root: Path) -> tuple[Instrument, dict[str, Instrument]]:
-    def _one(ref: str) -> Instrument:
-        p = Path(str(ref))
+    def _one(ref: str, key: str) -> Instrument:
+        local = ref.endswith((".yaml", ".yml"))
         try:
-            if p.suffix in (".yaml", ".yml"):
-                return load_instrument(root / p)
-            return load_instrument(str(ref))
+            return load_instrument(root / ref if local else ref)
         except InstrumentError as exc:
-            raise ValidationError([Problem("study.yaml", "instrument", None, ref, str(exc))]) from exc
+            raise ValidationError([Problem("study.yaml", key, None, ref, str(exc))]) from exc
 
-    main = _one(cfg.get("instrument", "crq"))
-    batteries = {b.name: b for b in (_one(r) for r in cfg.get("batteries") or [])}
+    main = _one(cfg.get("instrument", "crq"), "instrument")
+    batteries = {b.name: b for b in (_one(r, "batteries")
+                                     for r in cfg.get("batteries") or [])}
     return main, batteries
 
 
@@ -608,10 +709,7 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
     read = cfg.get("read") or {}
     codes = {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
     col = _Collector(max_problems)
-    dates = str(read.get("dates", "auto"))
-    if dates not in DATE_ORDERS:
-        raise ValidationError([Problem("study.yaml", "read.dates", None, dates,
-                                       f"must be one of {', '.join(DATE_ORDERS)}")])
+    dates = read.get("dates", "auto")  # one of schema.DATE_ORDERS (checked)
     item_scale = (instrument.scale_min, instrument.scale_max)
     scales = {i: item_scale for i in instrument.items}
     for b in batteries.values():
@@ -630,6 +728,10 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
             for p in exc.problems:
                 col.add(p)
             col.dropped += exc.truncated
+            continue
+        if tables[role].frame.empty:
+            col.add(Problem(tables[role].name, None, None, None,
+                            f"the {role} table has a header but no rows: no {role}"))
             continue
         types = dict(TABLE_COLUMNS[role])
         required = list(REQUIRED_COLUMNS[role])
@@ -658,7 +760,10 @@ def _cache_dir(root: Path, cfg: dict, cache) -> Path | None:
             root.relative_to(DATA_RAW.resolve())
         except ValueError:
             return None
-        return DATA_PROCESSED / str(cfg.get("study", root.name))
+        name = str(cfg.get("study", root.name))
+        # the study's name is text from study.yaml: a folder name only when it is a plain one
+        plain = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name) and ".." not in name
+        return DATA_PROCESSED / (name if plain else root.name)
     return Path(cache)
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import hashlib
 import io
 import json
 import os
@@ -262,39 +261,35 @@ def study_info(study_dir: Path | str) -> dict[str, Any]:
     """``study``, ``client``, ``seed`` and ``min_cell_size`` from a study folder's study.yaml.
 
     ``study`` (default: the folder's name) must be a plain identifier: it names the reports
-    folder (:func:`crqlab.outputs.check_study_name`).
+    folder (:func:`crqlab.outputs.check_study_name`). study.yaml is read and checked by
+    :func:`crqlab.io.read_study_config` (the schema of ``docs/data-contract.md``), so a malformed
+    file stops here with every problem listed.
     """
+    from .io import read_study_config
+
     folder = Path(study_dir)
-    path = folder / "study.yaml"
-    if not path.is_file():
+    if not (folder / "study.yaml").is_file():
         raise CrqlabError(f"{folder} is not a study folder: no study.yaml (draft one with "
                           f"`crqlab init {folder}`)")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise CrqlabError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(spec, dict):
-        raise CrqlabError(f"{path}: must be a mapping")
+    spec = read_study_config(folder)
     name = spec.get("study")
     name = folder.resolve().name if name is None or name == "" else name
-    return {"study": check_study_name(name, path),
+    return {"study": check_study_name(name, folder / "study.yaml"),
             "client": spec.get("client"), "seed": spec.get("seed"),
             "min_cell_size": spec.get("min_cell_size")}
 
 
 def hash_inputs(study_dir: Path | str) -> dict[str, str]:
-    """SHA-256 of every file in the study folder (recursive, hidden files skipped), by path."""
+    """SHA-256 of exactly the files a run reads, by path relative to the study folder.
+
+    study.yaml, the tables it names and the study's own instrument files
+    (:func:`crqlab.io.input_files`); other files in the folder (notes, truth.json, old
+    exports) are not inputs and are not listed.
+    """
+    from .io import hash_files, input_files, read_study_config
+
     folder = Path(study_dir)
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-            h = hashlib.sha256()
-            with open(p, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            out[rel.as_posix()] = h.hexdigest()
-    return out
+    return hash_files(folder, input_files(folder, read_study_config(folder)))
 
 
 def _versions() -> dict[str, str | None]:

@@ -3,12 +3,14 @@
 Each study is the ``tiny`` synthetic study with one edit (tests/hardening/builders.py
 ``DEGENERATE``): one wave; one account; a wave with no responses; every answer identical;
 every respondent confidential; no confidentiality column; no accounts table; no retention
-outcome; contact ids that are plain numbers. ``crqlab run`` executes every study notebook on it (small ``n_boot``): the run exits 0,
+outcome; contact ids that are plain numbers; a single respondent; no answer to the 0-10
+question. ``crqlab run`` executes every study notebook on it (small ``n_boot``): the run exits 0,
 every notebook is ``ok``, no report shows a traceback, each saves results, and where an
 analysis cannot run the report says so in a sentence that gives a number.
 
-The matrix (study x notebook) is parametrised; three studies run by default, all nine under
-``-m slow``.
+The matrix (study x notebook) is parametrised; three studies run by default, all eleven under
+``-m slow`` (a full run costs 35-40 s per study on two cores). By default the scorecard (01, where
+both new studies used to fail) runs on the study without NPS answers.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ import json
 import re
 
 import pytest
-
 from hardening import checks
 from hardening.builders import DEGENERATE
 from hardening.runs import degenerate_run, notebook_names
@@ -46,6 +47,9 @@ EXPECTED_SKIPS = {
                                           r"confidential"),
     ("no_accounts_table", "40"): ("prediction of retention", r"retain|retention|outcome"),
     ("no_retention_outcome", "40"): ("prediction of retention", r"retain|retention|outcome"),
+    ("one_respondent", "01"): ("NPS from a single answer", r"0-10 question"),
+    ("nps_all_missing", "01"): ("NPS without answers", r"0-10 question"),
+    ("nps_all_missing", "20"): ("what-if without 0-10 answers", r"0-10 question"),
 }
 
 # Failures found in notebooks still being written by others (reported; strict: flips to
@@ -98,6 +102,24 @@ def test_numeric_contact_ids_are_not_scanned_but_said():
     run = degenerate_run("numeric_contact_ids")
     for entry in run.run_json()["notebooks"]:
         assert any("cannot tell them from report text" in w for w in entry["warnings"])
+
+
+def test_scorecard_without_nps_answers_says_so(tmp_path, capsys):
+    """The cheap default check: notebook 01 alone on the study where nobody answered the 0-10
+    question (an uncaught InsufficientDataError before)."""
+    from hardening.builders import degenerate_study
+
+    from crqlab import cli
+
+    study = degenerate_study("nps_all_missing", tmp_path / "study")
+    out = tmp_path / "out"
+    code = cli.main(["run", str(study), "--out", str(out), "--jobs", "1", "--notebooks", "01_*",
+                     "-p", "n_boot", "20"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((out / "01_scorecard" / "results.json").read_text(encoding="utf-8"))
+    assert "0 answer(s) to the 0-10 question" in doc["values"]["nps.not_estimated.est"]
+    html = (out / "01_scorecard" / "01_scorecard.html").read_text(encoding="utf-8")
+    assert "Traceback" not in html and "Net Promoter Score: cannot be estimated." in html
 
 
 @pytest.mark.parametrize("study, notebook", _cases(DEGENERATE))

@@ -112,7 +112,7 @@ MALFORMED = {
     "element with no items": (
         lambda s: _core(s).update(c={"label": "C"}), r"element 'c' has no items"),
     "element with an empty item list": (
-        lambda s: _core(s).update(c={"items": []}), r"'items' must be a non-empty list"),
+        lambda s: _core(s).update(c={"items": []}), r"'levels\.core\.c\.items': must be a non-empty list"),
     "an item in two elements": (
         lambda s: _core(s).update(c={"items": ["a_2"]}), r"'a_2' already belongs to element 'a'"),
     "an item in two facets": (
@@ -120,22 +120,22 @@ MALFORMED = {
         r"'b_x' already belongs to element 'b'"),
     "an element defined in two levels": (
         lambda s: s["levels"].update(other={"a": {"items": ["q"]}}), r"'a' is defined twice"),
-    "empty facets": (lambda s: _core(s)["b"].update(facets={}), r"empty 'facets'"),
+    "empty facets": (lambda s: _core(s)["b"].update(facets={}), r"'levels\.core\.b\.facets': must not be empty"),
     "facet not a mapping": (
-        lambda s: _core(s)["b"].update(facets={"b_x": ["b_x"]}), r"facet 'b_x' must be a mapping"),
+        lambda s: _core(s)["b"].update(facets={"b_x": ["b_x"]}), r"'levels\.core\.b\.facets\.b_x': must be a mapping"),
     "item name not an identifier": (
-        lambda s: _core(s)["a"].update(items=["a 1"]), r"must be identifiers"),
+        lambda s: _core(s)["a"].update(items=["a 1"]), r"'levels\.core\.a\.items\[0\]': must be a name"),
     "scale min above max": (lambda s: s.update(scale={"min": 7, "max": 1}), r"must be below max"),
-    "scale not integers": (lambda s: s.update(scale={"min": "low", "max": 7}), r"integer min"),
+    "scale not integers": (lambda s: s.update(scale={"min": "low", "max": 7}), r"'scale\.min': must be a whole number"),
     "no levels": (lambda s: s.pop("levels"), r"missing key 'levels'"),
-    "level without elements": (lambda s: s["levels"].update(empty={}), r"'empty' has no elements"),
+    "level without elements": (lambda s: s["levels"].update(empty={}), r"'levels\.empty': must not be empty"),
     "index weight of an unknown element": (
         lambda s: s.update(index={"name": "x", "weights": {"zz": 1}}), r"unknown element.*zz"),
     "index weights not numbers": (
-        lambda s: s.update(index={"weights": {"a": "heavy"}}), r"must be numbers"),
+        lambda s: s.update(index={"weights": {"a": "heavy"}}), r"'index\.weights\.a': must be a number"),
     "path to an unknown element": (
         lambda s: s.update(paths=[{"from": "a", "to": "zz"}]), r"unknown element 'zz'"),
-    "path not a mapping": (lambda s: s.update(paths=["a -> b"]), r"each path must be a mapping"),
+    "path not a mapping": (lambda s: s.update(paths=["a -> b"]), r"'paths\[0\]': must be a mapping"),
 }
 
 
@@ -158,5 +158,5 @@ def test_unreadable_definition_raises_instrument_error(tmp_path, text, pattern):
 def test_non_utf8_definition_raises_instrument_error(tmp_path):
     p = tmp_path / "latin.yaml"
     p.write_bytes("name: x\ntitle: Zufriedenheit Müller\n".encode("cp1252"))
-    with pytest.raises(InstrumentError, match="not valid YAML"):
+    with pytest.raises(InstrumentError, match="latin.yaml: line 2: not UTF-8: byte 0xfc at offset 30"):
         load_instrument(str(p))

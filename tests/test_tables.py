@@ -135,6 +135,13 @@ def test_every_ragged_row_is_listed_and_trailing_empty_fields_tolerated(tmp_path
     assert all(p.column is None and "header has 2" in p.message for p in err.value.problems)
 
 
+def test_a_first_record_longer_than_the_header_is_not_cut_short(tmp_path):
+    # pandas only warns about (and drops) the extra field of the first record; it must be listed
+    with pytest.raises(ValidationError) as err:
+        read_raw_table(_write(tmp_path, "t.csv", b"a;b\n1;2;3\n4;5\n"))
+    assert [(p.row, p.value) for p in err.value.problems] == [(2, "3")]
+
+
 def test_short_rows_are_padded(tmp_path):
     t = read_raw_table(_write(tmp_path, "t.csv", b"a,b,c\n1,2\n"))
     assert t.frame.loc[0, "a"] == "1" and pd.isna(t.frame.loc[0, "c"])

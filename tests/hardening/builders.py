@@ -10,7 +10,7 @@ the canonical tables and writes a study folder in the data contract (:func:`writ
   marker may be published.
 - :data:`DEGENERATE` - one edit each: a single wave, a single account, a wave without
   responses, identical answers, everyone confidential, no confidentiality column, no accounts
-  table, no retention outcome.
+  table, no retention outcome, numeric contact ids, a single respondent, no NPS answer.
 - :func:`malformed_copy` - a valid study with one bad cell, for the hostile-input properties.
 """
 from __future__ import annotations
@@ -275,6 +275,27 @@ def _numeric_contact_ids(f: Frames) -> Frames:
                   f.accounts, f.config)
 
 
+def _one_respondent(f: Frames) -> Frames:
+    """Everyone invited, one response in the whole study (the first of the latest wave)."""
+    last = int(f.contacts["wave"].max())
+    responses = f.responses[f.responses["wave"] == last].iloc[[0]].reset_index(drop=True)
+    contacts = f.contacts.copy()
+    others = ~_keys(contacts).isin(_keys(responses))
+    contacts.loc[others, "responded"] = False
+    for c in ("reminders", "days_to_respond", "confidential"):
+        if c in contacts:
+            contacts.loc[others, c] = pd.NA
+    if "responded_on" in contacts:
+        contacts.loc[others, "responded_on"] = pd.NaT
+    return Frames(contacts, responses, f.accounts, f.config)
+
+
+def _nps_all_missing(f: Frames) -> Frames:
+    """Nobody answered the 0-10 question (every NPS cell blank)."""
+    responses = f.responses.assign(nps=pd.array([pd.NA] * len(f.responses), dtype="Int64"))
+    return Frames(f.contacts, responses, f.accounts, f.config)
+
+
 #: name -> edit of a generated study.
 DEGENERATE: dict[str, Callable[[Frames], Frames]] = {
     "one_wave": _one_wave,
@@ -286,6 +307,8 @@ DEGENERATE: dict[str, Callable[[Frames], Frames]] = {
     "no_accounts_table": _no_accounts_table,
     "no_retention_outcome": _no_retention_outcome,
     "numeric_contact_ids": _numeric_contact_ids,
+    "one_respondent": _one_respondent,
+    "nps_all_missing": _nps_all_missing,
 }
 
 
