@@ -1,9 +1,9 @@
-"""Timing of crqlab.sem: fit time against N, bootstrap and Monte Carlo throughput.
+"""Timing of crqlab.models.sem: fit time against N, bootstrap and Monte Carlo throughput.
 
 Run:  .venv/bin/python benchmarks/bench_sem.py   (prints Markdown; results in sem_timings.md)
 
 Each fit time is the median of ``REPEATS`` fits of synthetic data simulated from the model
-(crqlab.sem.simulate_sem, seeded), after one warm-up fit that pays semopy's import.
+(crqlab.models.sem.simulate_sem, seeded), after one warm-up fit that pays semopy's import.
 Timings, not tests: nothing here asserts a speed.
 """
 from __future__ import annotations
@@ -14,8 +14,15 @@ import time
 
 import numpy as np
 
-from crqlab.sem import (bootstrap_sem, fit_sem, indirect_effects, kmv_classic_model,
-                        kmv_crq_model, rival_model, simulate_sem)
+from crqlab.models.sem import (
+    bootstrap_sem,
+    fit_sem,
+    indirect_effects,
+    kmv_classic_model,
+    kmv_crq_model,
+    rival_model,
+    simulate_sem,
+)
 
 SIZES = (200, 1000, 5000, 20000)
 REPEATS = 5
@@ -85,9 +92,9 @@ def monte_carlo_throughput() -> list[str]:
 
 
 def main() -> None:
-    print(f"# crqlab.sem timings\n\nMachine: {platform.processor() or platform.machine()}, "
+    print(f"# crqlab.models.sem timings\n\nMachine: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}; one BLAS thread "
-          "(crqlab.sem limits BLAS to one thread per fit).\n")
+          "(crqlab.models.sem limits BLAS to one thread per fit).\n")
     print("## Fit time against N\n")
     print("\n".join(fit_times()))
     print("\n## Account-cluster bootstrap throughput\n")

@@ -25,7 +25,7 @@ BASELINE_BOOT = 200  # the per-resample loop is timed on this many and scaled to
 
 def prepare(data_dir: Path, scale: float) -> None:
     """Write a 1,000,000-response study (times ``scale``) as CSV and as Parquet."""
-    from crqlab.instruments import load_instrument
+    from crqlab.data.instruments import load_instrument
 
     n = int(N_RESPONSES * scale)
     rng = np.random.default_rng(0)
@@ -78,13 +78,13 @@ def _frames(data_dir: Path) -> pd.DataFrame:
 # --- loading ---------------------------------------------------------------------------------
 
 def load_csv(data_dir, scale, repeat):
-    from crqlab.io import load_study
+    from crqlab.data.study import load_study
 
     return _best(lambda: load_study(data_dir / "csv", cache=False), repeat), None
 
 
 def load_csv_cached(data_dir, scale, repeat):
-    from crqlab.io import load_study
+    from crqlab.data.study import load_study
 
     with tempfile.TemporaryDirectory() as cache:
         load_study(data_dir / "csv", cache=cache)  # validate once, write the Parquet cache
@@ -93,7 +93,7 @@ def load_csv_cached(data_dir, scale, repeat):
 
 
 def load_parquet(data_dir, scale, repeat):
-    from crqlab.io import load_study
+    from crqlab.data.study import load_study
 
     return _best(lambda: load_study(data_dir / "parquet", cache=False), repeat), None
 
@@ -118,9 +118,9 @@ baseline_load_parquet = _baseline_load("parquet")
 # --- scoring ---------------------------------------------------------------------------------
 
 def score(data_dir, scale, repeat):
-    from crqlab.instruments import load_instrument
-    from crqlab.nps import nps_by
-    from crqlab.scoring import score_items
+    from crqlab.data.instruments import load_instrument
+    from crqlab.measures.nps import nps_by
+    from crqlab.measures.scoring import score_items
 
     df = _frames(data_dir)
     crq = load_instrument("crq")
@@ -134,7 +134,7 @@ def score(data_dir, scale, repeat):
 
 
 def baseline_score(data_dir, scale, repeat):
-    from crqlab.instruments import load_instrument
+    from crqlab.data.instruments import load_instrument
 
     df = _frames(data_dir)
     crq = load_instrument("crq")
@@ -164,7 +164,7 @@ def _boot_data(n_accounts: int):
 
 def _bootstrap(n_accounts):
     def crqlab_variant(data_dir, scale, repeat):
-        from crqlab.nps import nps_bootstrap
+        from crqlab.measures.nps import nps_bootstrap
 
         x, cl = _boot_data(n_accounts)
         return _best(lambda: nps_bootstrap(x, cl, n_boot=N_BOOT, seed=1), repeat), \
@@ -196,7 +196,8 @@ for _k in (5000, 20000):
 def _sem(n: int):
     sys.path.insert(0, str(Path(__file__).parent))
     import bench_sem
-    from crqlab.sem import kmv_crq_model
+
+    from crqlab.models.sem import kmv_crq_model
 
     model = kmv_crq_model()
     return model, bench_sem._simulate(model, n)
@@ -204,7 +205,7 @@ def _sem(n: int):
 
 def _sem_fit(n):
     def crqlab_variant(data_dir, scale, repeat):
-        from crqlab.sem import fit_sem
+        from crqlab.models.sem import fit_sem
 
         model, data = _sem(n)
         fit_sem(model, data)  # warm-up: semopy's import and first compile
@@ -232,7 +233,7 @@ SEM_BOOT = 100
 
 
 def sem_bootstrap(data_dir, scale, repeat):
-    from crqlab.sem import bootstrap_sem, fit_sem
+    from crqlab.models.sem import bootstrap_sem, fit_sem
 
     model, data = _sem(2000)
     fit = fit_sem(model, data)
@@ -287,8 +288,8 @@ def _scrub_data(scale: float):
 
 
 def scrub(data_dir, scale, repeat):
-    from crqlab.nameforms import identity_matcher
-    from crqlab.privacy import safe_verbatims
+    from crqlab.data.nameforms import identity_matcher
+    from crqlab.data.privacy import safe_verbatims
 
     people, comments = _scrub_data(scale)
     def run():
@@ -319,7 +320,7 @@ def baseline_scrub(data_dir, scale, repeat):
 
 # --- crqlab run ------------------------------------------------------------------------------
 
-FLOOR_IMPORTS = ("import crqlab, crqlab.io, crqlab.scoring, crqlab.nps, crqlab.report\n"
+FLOOR_IMPORTS = ("import crqlab, crqlab.data.study, crqlab.measures.scoring, crqlab.measures.nps, crqlab.reports.results\n"
                  "import numpy, pandas, scipy.stats, statsmodels.api, pingouin, semopy\n"
                  "import matplotlib.pyplot as plt, seaborn")
 
@@ -342,7 +343,7 @@ def _floor_notebooks(folder: Path, n: int) -> None:
 
 def run_sample(data_dir, scale, repeat):
     from crqlab.paths import SAMPLE_STUDY
-    from crqlab.runner import run
+    from crqlab.reports.runner import run
 
     out = Path(tempfile.mkdtemp())
     try:
@@ -358,7 +359,7 @@ def run_sample(data_dir, scale, repeat):
 
 def baseline_run_floor(data_dir, scale, repeat):
     from crqlab.paths import NOTEBOOKS_DIR, SAMPLE_STUDY
-    from crqlab.runner import discover_notebooks, run
+    from crqlab.reports.runner import discover_notebooks, run
 
     n = len(discover_notebooks(NOTEBOOKS_DIR))
     work = Path(tempfile.mkdtemp())

@@ -1,16 +1,22 @@
 """crqlab: a research workbook for B2B customer-relationship surveys (NPS and CRQ).
 
-Load a study with :func:`load_study`, score it with :mod:`crqlab.nps` and
-:mod:`crqlab.scoring`, and run the parameterised studies with ``crqlab run``.
+Load a study with :func:`load_study`, score it with :mod:`crqlab.measures.nps` and
+:mod:`crqlab.measures.scoring`, and run the parameterised studies with ``crqlab run``.
 """
 from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import (ConvergenceError, CrqlabError, InstrumentError, InsufficientDataError,
-                     Problem, ValidationError)
-from .instruments import Instrument, load_instrument
+from crqlab.data.instruments import Instrument, load_instrument
+from crqlab.errors import (
+    ConvergenceError,
+    CrqlabError,
+    InstrumentError,
+    InsufficientDataError,
+    Problem,
+    ValidationError,
+)
 
 try:
     __version__ = version("crqlab")
@@ -22,7 +28,7 @@ __all__ = ["__version__", "CrqlabError", "ValidationError", "InstrumentError", "
 
 
 def __getattr__(name: str):
-    # load_study and Study live in crqlab.io, imported on first use (no import-time work).
+    # load_study and Study live in crqlab.data.study, imported on first use (no import-time work).
     if name in ("load_study", "Study"):
-        return getattr(import_module(".io", __name__), name)
+        return getattr(import_module("crqlab.data.study"), name)
     raise AttributeError(f"module 'crqlab' has no attribute {name!r}")

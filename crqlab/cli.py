@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from .errors import CrqlabError
+from crqlab.errors import CrqlabError
 
 __all__ = ["main", "build_parser"]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .io import load_study
+    from crqlab.data.study import load_study
 
     study = load_study(args.study_dir)
     print(study.summary())
@@ -25,7 +26,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import write_study
+    from crqlab.synth import write_study
 
     out = write_study(args.preset, seed=args.seed, out=Path(args.out), force=args.force)
     print(f"wrote synthetic study {args.preset!r} (seed {args.seed}) to {out}")
@@ -33,28 +34,98 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from .drafting import draft_study_yaml
+    from crqlab.data.draft_study import draft_study_yaml
 
     path = draft_study_yaml(Path(args.export_dir), force=args.force)
     print(f"drafted {path}; edit it, then run: crqlab validate {args.export_dir}")
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_cli
+def _run_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``-f`` parameters file, then ``-p NAME VALUE`` overrides (raw strings, typed later)."""
+    import yaml
 
-    return run_cli(args)
+    from crqlab.reports.runner import RawValue
+
+    params: dict[str, Any] = {}
+    if getattr(args, "parameters_file", None):
+        path = Path(args.parameters_file)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise CrqlabError(f"cannot read parameters file {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise CrqlabError(f"{path}: a parameters file is a mapping of name: value")
+        params.update(loaded)
+    for name, value in getattr(args, "parameter", None) or []:
+        params[name] = RawValue(value)
+    return params
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """``crqlab run``: one study folder runs its notebooks in parallel (``--jobs``). Several
+    folders, or a Dask ``--scheduler``, make a batch (:func:`crqlab.reports.batch.run_batch`);
+    ``--out`` is then the parent folder of the studies' report folders. SIGTERM or SIGINT stops
+    every worker and kernel and exits 128 + the signal's number (:mod:`crqlab.interrupt`)."""
+    from crqlab.interrupt import RunInterrupted
+
+    if args.jobs is not None and args.jobs < 1:
+        raise CrqlabError(f"--jobs must be at least 1, got {args.jobs}")
+    params = _run_parameters(args)
+    try:
+        if len(args.study_dirs) > 1 or getattr(args, "scheduler", None):
+            return _cmd_run_batch(args, params)
+        return _cmd_run_single(args, params)
+    except RunInterrupted as exc:
+        print(f"crqlab run: {exc}: worker processes and kernels stopped, staging folder "
+              "removed; the previous reports are unchanged", file=sys.stderr)
+        return exc.exit_code
+
+
+def _cmd_run_single(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    from crqlab.reports.runner import display_path, run
+
+    result = run(args.study_dirs[0], parameters=params, notebooks=args.notebooks,
+                 jobs=args.jobs, out=Path(args.out) if args.out else None)
+    for o in result.failed:
+        print(f"crqlab run: {o.describe_error()}\n  report kept: "
+              f"{display_path(result.out_dir / o.stem / (o.stem + '.html'))}",
+              file=sys.stderr)
+    n_ok = len(result.outcomes) - len(result.failed)
+    print(f"{result.study}: {n_ok}/{len(result.outcomes)} notebooks ok -> "
+          f"{display_path(result.out_dir / 'index.html')}")
+    return 0 if result.ok else 1
+
+
+def _cmd_run_batch(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    import pandas as pd
+
+    from crqlab.paths import REPORTS_DIR
+    from crqlab.reports.batch import run_batch
+    from crqlab.reports.runner import display_path
+
+    table, rows = run_batch(args.study_dirs, parameters=params, notebooks=args.notebooks,
+                            jobs=args.jobs, out=args.out, scheduler=args.scheduler)
+    for r in rows:
+        if r["status"] != "ok":
+            why = r["error"] or f"failed notebooks: {', '.join(r['failed'])}"
+            print(f"crqlab run: {r['study']}: {why}", file=sys.stderr)
+    with pd.option_context("display.width", 200, "display.max_columns", 12):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    parent = Path(args.out) if args.out else REPORTS_DIR
+    print(f"summary -> {display_path(parent / 'batch.html')}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
 def _cmd_power(args: argparse.Namespace) -> int:
-    from .power import power_cli
+    from crqlab.studies.power import power_cli
 
     return power_cli(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crqlab", description=__doc__.splitlines()[0])
-    from . import __version__
+    from crqlab import __version__
 
     p.add_argument("--version", action="version", version=f"crqlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

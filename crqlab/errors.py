@@ -22,7 +22,7 @@ def shorten(value: object, limit: int = SHOWN_CHARS) -> str:
 
     Notes
     -----
-    Tested in ``tests/test_hostile_inputs.py`` (a 20 MB cell is named by column and row and
+    Tested in ``tests/hardening/test_hostile_inputs.py`` (a 20 MB cell is named by column and row and
     the message stays short).
     """
     if isinstance(value, str) and len(value) > limit:

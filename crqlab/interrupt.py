@@ -61,7 +61,7 @@ def stop_process_tree(pid: int | None = None, timeout: float = 5.0) -> list[int]
 
     Notes
     -----
-    ``tests/test_output_safety.py`` sends SIGTERM and SIGINT to a real ``crqlab run`` whose
+    ``tests/reports/test_outputs.py`` sends SIGTERM and SIGINT to a real ``crqlab run`` whose
     stand-in notebooks write a heartbeat file in a loop: afterwards no worker, no kernel and
     no process naming the staging folder is alive, and the heartbeat stops.
     """

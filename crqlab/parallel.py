@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
-from .errors import CrqlabError
-from .interrupt import die_with
+from crqlab.errors import CrqlabError
+from crqlab.interrupt import die_with
 
 __all__ = ["map_tasks", "default_jobs", "CONNECT_TIMEOUT"]
 
@@ -69,7 +69,7 @@ def map_tasks(func: Callable[..., Any], tasks: Sequence[tuple] | Iterable[tuple]
     callers that must survive failures catch them inside ``func``. Tested against a Dask
     ``LocalCluster`` in ``tests/test_parallel.py``: results equal the local ones. Local workers
     exit once this process is gone (:func:`crqlab.interrupt.die_with`; a batch killed with
-    SIGKILL in ``tests/test_output_safety.py``).
+    SIGKILL in ``tests/reports/test_outputs.py``).
     """
     tasks = list(tasks)
     total = len(tasks)

@@ -10,7 +10,7 @@ __all__ = ["PACKAGE_DIR", "INSTRUMENTS_DIR", "REPO_ROOT", "NOTEBOOKS_DIR", "DATA
            "DATA_PROCESSED", "REPORTS_DIR", "SAMPLE_STUDY"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-INSTRUMENTS_DIR = PACKAGE_DIR / "instruments"
+INSTRUMENTS_DIR = PACKAGE_DIR / "data" / "instruments"
 REPO_ROOT = PACKAGE_DIR.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DATA_RAW = REPO_ROOT / "data" / "raw"

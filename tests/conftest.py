@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from crqlab.instruments import load_instrument
+from crqlab.data.instruments import load_instrument
 
 
 def build_study_frames(n_accounts: int = 4, n_contacts: int = 20, waves=(1,), seed: int = 1):

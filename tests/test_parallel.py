@@ -6,7 +6,7 @@ import operator
 import pytest
 
 from crqlab.parallel import map_tasks
-from crqlab.power import PowerDesign, power_curve
+from crqlab.studies.power import PowerDesign, power_curve
 
 
 def test_results_in_input_order_locally():

@@ -13,9 +13,14 @@ from numpy.testing import assert_allclose
 from scipy import stats as st
 from statsmodels.stats.proportion import proportion_confint
 
-from crqlab.stats import (cluster_bootstrap_sums, cluster_bootstrap_weights, mean_ci,
-                          proportion_ci, wilson_ci, z_crit)
-
+from crqlab.stats import (
+    cluster_bootstrap_sums,
+    cluster_bootstrap_weights,
+    mean_ci,
+    proportion_ci,
+    wilson_ci,
+    z_crit,
+)
 
 # --- z_crit -----------------------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crqlab.instruments import load_instrument
+from crqlab.data.instruments import load_instrument
 from crqlab.paths import SAMPLE_STUDY
-from crqlab.synth import PRESETS, SynthError, OutputExistsError, generate, write_study
+from crqlab.synth import PRESETS, OutputExistsError, SynthError, generate, write_study
 
 FILES = ("contacts.csv", "responses.csv", "accounts.csv", "study.yaml", "truth.json")
 
@@ -111,7 +111,7 @@ def big_mar():
 
 
 def _crq_index(responses: pd.DataFrame) -> np.ndarray:
-    from crqlab.scoring import score_items
+    from crqlab.measures.scoring import score_items
 
     return score_items(responses, CRQ, facets=False, levels=False)[CRQ.index_name].to_numpy()
 
@@ -134,7 +134,7 @@ def test_population_matches_the_analytic_model(big_mar):
 def test_population_nps_recovered_when_missing_at_random(big_mar):
     # Under MAR the confidential respondents (a coin-flip subset, answering honestly) estimate
     # the true pre-non-response population NPS; named respondents estimate the named version.
-    from crqlab.nps import nps
+    from crqlab.measures.nps import nps
 
     r = big_mar.responses
     for w, t in big_mar.truth["waves"].items():
@@ -390,7 +390,7 @@ def test_readme_calibration_table_is_current():
 
 
 def test_sample_loads_with_the_study_loader():
-    from crqlab.io import load_study
+    from crqlab.data.study import load_study
 
     study = load_study(SAMPLE_STUDY)
     assert len(study.responses) == len(generate("sample", seed=2023).responses)

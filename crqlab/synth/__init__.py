@@ -75,9 +75,9 @@ models and per wave:
 """
 from __future__ import annotations
 
-from .generate import SyntheticStudy, generate
-from .output import OutputExistsError, write_study
-from .params import PRESETS, SynthError, SynthParams
+from crqlab.synth.generate import SyntheticStudy, generate
+from crqlab.synth.output import OutputExistsError, write_study
+from crqlab.synth.params import PRESETS, SynthError, SynthParams
 
 __all__ = ["generate", "write_study", "SyntheticStudy", "SynthParams", "PRESETS", "SynthError",
            "OutputExistsError"]

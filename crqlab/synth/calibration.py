@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..instruments import load_instrument
-from ..paths import DATA_RAW
-from ..scoring import score_items
-from ..stats import mean_ci, proportion_ci
-from .generate import SyntheticStudy, generate
+from crqlab.data.instruments import load_instrument
+from crqlab.measures.scoring import score_items
+from crqlab.paths import DATA_RAW
+from crqlab.stats import mean_ci, proportion_ci
+from crqlab.synth.generate import SyntheticStudy, generate
 
 __all__ = ["PUBLISHED", "calibration_table", "calibration_markdown", "model_markdown",
            "update_readme"]
@@ -36,7 +36,9 @@ _MARK_END = "<!-- calibration:end -->"
 
 
 def _nps_row(x: np.ndarray) -> dict:
-    from ..nps import nps  # the workbook's own NPS with its R-validated standard error
+    from crqlab.measures.nps import (
+        nps,  # the workbook's own NPS with its R-validated standard error
+    )
 
     r = nps(x).iloc[0]
     return {"est": r["est"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]}
@@ -55,7 +57,7 @@ def calibration_table(study: SyntheticStudy | None = None) -> pd.DataFrame:
     DataFrame
         Long format: ``wave, label, quantity, est, ci_low, ci_high, n, truth, published,
         published_note``. Rates are proportions with Wilson intervals; ``crq_index`` and
-        ``nps_mean`` t intervals; ``nps`` (-100..100) the Wald interval of :func:`crqlab.nps.nps`.
+        ``nps_mean`` t intervals; ``nps`` (-100..100) the Wald interval of :func:`crqlab.measures.nps.nps`.
         ``truth`` is the planted pre-non-response population value (honest answers of every
         invited contact) or the planted mean response probability.
 
@@ -119,7 +121,7 @@ def calibration_markdown(table: pd.DataFrame | None = None) -> str:
 
 def model_markdown() -> str:
     """The generative-model section of the :mod:`crqlab.synth` docstring, as Markdown."""
-    from . import __doc__ as doc
+    from crqlab.synth import __doc__ as doc
 
     return doc.split("Generative model\n----------------\n", 1)[1].strip() + "\n"
 

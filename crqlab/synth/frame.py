@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from .model import LatentModel
-from .params import SynthParams
+from crqlab.synth.model import LatentModel
+from crqlab.synth.params import SynthParams
 
 __all__ = ["Panel", "simulate_panel", "wave_years"]
 

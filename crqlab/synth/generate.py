@@ -11,12 +11,19 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 from scipy.stats import norm
 
-from ..instruments import Instrument, load_instrument
-from .frame import Panel, simulate_panel, wave_years
-from .model import (LatentModel, Measurement, build_latent_model, build_measurement,
-                    element_scores, nps_from_answers, nps_measurement)
-from .params import SynthParams, resolve_params
-from .verbatims import draw_verbatims, verbatim_model, verbatim_truth
+from crqlab.data.instruments import Instrument, load_instrument
+from crqlab.synth.frame import Panel, simulate_panel, wave_years
+from crqlab.synth.model import (
+    LatentModel,
+    Measurement,
+    build_latent_model,
+    build_measurement,
+    element_scores,
+    nps_from_answers,
+    nps_measurement,
+)
+from crqlab.synth.params import SynthParams, resolve_params
+from crqlab.synth.verbatims import draw_verbatims, verbatim_model, verbatim_truth
 
 __all__ = ["SyntheticStudy", "generate"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from ..instruments import Instrument
-from .params import SynthError, SynthParams
+from crqlab.data.instruments import Instrument
+from crqlab.synth.params import SynthError, SynthParams
 
 __all__ = ["LatentModel", "Measurement", "build_latent_model", "build_measurement",
            "nps_measurement", "element_scores", "nps_from_answers", "LEVELS"]

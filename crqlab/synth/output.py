@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..errors import CrqlabError
-from .generate import SyntheticStudy, generate
+from crqlab.errors import CrqlabError
+from crqlab.synth.generate import SyntheticStudy, generate
 
 __all__ = ["write_study", "OutputExistsError", "format_table"]
 

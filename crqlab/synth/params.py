@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..errors import CrqlabError
+from crqlab.errors import CrqlabError
 
 __all__ = ["SynthParams", "PRESETS", "SynthError", "resolve_params"]
 

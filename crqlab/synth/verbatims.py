@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import SynthParams
+from crqlab.synth.params import SynthParams
 
 __all__ = ["PHRASES", "draw_verbatims", "verbatim_truth", "verbatim_model"]
 

@@ -76,7 +76,7 @@ def hostile_study(folder: Path) -> HostileStudy:
     f = synth_frames()
     contacts, responses, accounts = f.contacts.copy(), f.responses.copy(), f.accounts.copy()
     values: dict[str, dict[str, str]] = {}
-    # study: must be a plain identifier (it names the reports folder; tests/test_output_safety.py
+    # study: must be a plain identifier (it names the reports folder; tests/reports/test_outputs.py
     # shows markup there refused), so the study name carries no payload
     single = {"client": "ZQcli" + PAYLOADS[0], "study": "ZQstu_plain-name",
               "role": "ZQrol" + PAYLOADS[4], "strengths": "ZQvbs" + PAYLOADS[3],

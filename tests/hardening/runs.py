@@ -16,8 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from crqlab import cli, runner
+from crqlab import cli
 from crqlab.paths import NOTEBOOKS_DIR
+from crqlab.reports import runner
 
 from .builders import CanaryMarkers, canary_study, degenerate_study, sha256_tree
 

@@ -1,4 +1,4 @@
-# Reference values for crqlab.association and crqlab.prediction.
+# Reference values for crqlab.models.association and crqlab.models.prediction.
 #
 # Run from the repository root:
 #   Rscript tests/results/association/make_association.R
@@ -204,7 +204,7 @@ out$volatility <- list(mean_sd_satisfaction = mean(sd_sat), mean_sd_trust = mean
 #    (account-wave means; clusters = accounts), sandwich::vcovCL type HC1.
 aw4 <- aggregate(cbind(nps, crq_index, commitment, trust, satisfaction) ~ account_id + wave +
                    retained_next_wave, data = study, FUN = mean)
-# Means rounded to 10 decimals, as crqlab.prediction.outcome_units does, so that equal means tie.
+# Means rounded to 10 decimals, as crqlab.models.prediction.outcome_units does, so that equal means tie.
 preds <- c("nps", "crq_index", "commitment", "trust", "satisfaction")
 aw4[preds] <- round(aw4[preds], 10)
 logit_ref <- list()

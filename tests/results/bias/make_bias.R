@@ -1,4 +1,4 @@
-# Reference values for crqlab/bias.py (tests/test_bias.py reads what this writes).
+# Reference values for crqlab/bias.py (tests/models/test_bias.py reads what this writes).
 # Run from the repository root:  Rscript tests/results/bias/make_bias.R
 # Writes cross.csv and panel.csv (the fixture data, generated here), reference.json and
 # sessionInfo.txt into tests/results/bias/.

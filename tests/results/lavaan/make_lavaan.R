@@ -1,4 +1,4 @@
-# Reference values for crqlab.sem and crqlab.validity: lavaan fits exported to JSON.
+# Reference values for crqlab.models.sem and crqlab.models.validity: lavaan fits exported to JSON.
 # Run from this folder, after make_synthetic.py (which writes the synthetic CSVs and the
 # crqlab-generated model syntax *.lav):   Rscript make_lavaan.R
 # Writes holzinger_swineford_1939.csv, political_democracy.csv, heywood.csv,
@@ -42,7 +42,7 @@ hs_model <- "visual =~ x1 + x2 + x3
 textual =~ x4 + x5 + x6
 speed =~ x7 + x8 + x9"
 out$hs_cfa <- export(cfa(hs_model, data = hs), "cfa(hs_model, data = HolzingerSwineford1939)")
-# composite reliability and AVE from the standardised loadings (formula, for crqlab.validity)
+# composite reliability and AVE from the standardised loadings (formula, for crqlab.models.validity)
 std <- standardizedSolution(cfa(hs_model, data = hs))
 lam <- std[std$op == "=~", ]
 out$hs_validity <- lapply(split(lam$est.std, lam$lhs), function(l)

@@ -1,6 +1,6 @@
 """Synthetic KMV-shaped data sets that make_lavaan.R fits in lavaan.
 
-(crqlab.synth was not committed when these were made; they come from crqlab.sem.simulate_sem.)
+(crqlab.synth was not committed when these were made; they come from crqlab.models.sem.simulate_sem.)
 
 Run from the repository root:  .venv/bin/python tests/results/lavaan/make_synthetic.py
 Writes beside this file:
@@ -10,7 +10,7 @@ Writes beside this file:
   kmv_crq.lav, kmv_crq_rival.lav      the model syntax crqlab generates for it
   kmv_classic_synthetic.csv  Morgan & Hunt's KMV battery (36 items, continuous), 800 respondents
   kmv_classic.lav            its syntax
-tests/test_sem.py regenerates both data sets with these functions and checks the committed files.
+tests/models/test_sem.py regenerates both data sets with these functions and checks the committed files.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crqlab.sem import kmv_classic_model, kmv_crq_model, rival_model, simulate_sem
+from crqlab.models.sem import kmv_classic_model, kmv_crq_model, rival_model, simulate_sem
 
 HERE = Path(__file__).resolve().parent
 SEED = 20261123

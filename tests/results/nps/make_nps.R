@@ -1,4 +1,4 @@
-# Reference values for crqlab.nps: the formulas of the R package NPS (Brendan Rocks, CRAN
+# Reference values for crqlab.measures.nps: the formulas of the R package NPS (Brendan Rocks, CRAN
 # version 1.1, 2014-12-03, file R/Documented_Small_NPS_Functions.r; identical in the GitHub
 # development version brendan-r/NPS R/nps.R and R/nps_tests.R).
 # NPS is not in Debian, so its functions are reproduced here from that source, formula for

@@ -1,4 +1,4 @@
-# Reference values for crqlab.reliability: psych::alpha and psych::omega on psych's bfi data.
+# Reference values for crqlab.measures.reliability: psych::alpha and psych::omega on psych's bfi data.
 # Run from this folder:  Rscript make_psych.R
 # Writes bfi.csv (the 25 items, 2,800 rows, NA as empty), psych_reference.json and
 # sessionInfo.txt. Tests read these files; they never call R.

@@ -1,4 +1,4 @@
-# Reference values for crqlab.weighting (raking and design-based means), from R survey.
+# Reference values for crqlab.models.weighting (raking and design-based means), from R survey.
 # Run from this folder:  Rscript make_survey.R
 # Writes apiclus1.csv (the columns the tests need), survey.json, response_frame.csv,
 # response.json and sessionInfo.txt.
@@ -45,7 +45,7 @@ out <- list(
 write_json(out, "survey.json", digits = NA, auto_unbox = TRUE, pretty = TRUE)
 
 # ---------------------------------------------------------------------------------------
-# Reference values for crqlab.response on a small simulated contact frame (made here, so the
+# Reference values for crqlab.models.nonresponse on a small simulated contact frame (made here, so the
 # Python tests read exactly the data R used): Wilson intervals, the account-level weighted
 # association of response rate and score, and account-clustered trend regressions.
 set.seed(20261123)

@@ -1,0 +1,527 @@
+"""Reading raw export tables: CSV in any of the encodings and dialects Excel writes, XLSX, Parquet.
+
+Everything is read as text first (never guessing types silently), so that each bad value can
+be reported with its file, column and row. Raw files are only ever opened for reading.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crqlab.errors import Problem, ValidationError
+
+__all__ = ["RawTable", "read_raw_table", "detect_encoding", "detect_delimiter", "MAX_CELL_CHARS"]
+
+_ENCODINGS = ("utf-8-sig", "utf-8", "cp1252")
+_DELIMITERS = (",", ";", "\t", "|")
+_MAX_RAGGED = 1000  # ragged rows listed per file; the rest are counted
+#: Longest cell (and column name) read: Excel's limit of 32,767 characters per cell.
+MAX_CELL_CHARS = 32_767
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table as read from its file: every cell a string (or missing), plus how it was read.
+
+    ``row_offset`` is the file row of the first record: 2 for CSV and XLSX (the header is row 1),
+    1 for Parquet. ``rows`` holds the file row of each record when blank rows were skipped;
+    :meth:`file_row` turns a 0-based record index into the row number of the file.
+    """
+
+    path: Path
+    frame: pd.DataFrame
+    row_offset: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal: str = "."
+    rows: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def file_row(self, index: int) -> int:
+        """The row number, as numbered in the file, of the record at 0-based ``index``."""
+        if self.rows is not None:
+            return int(self.rows[index])
+        return int(index) + self.row_offset
+
+
+def detect_encoding(data: bytes) -> str:
+    """UTF-8 with BOM, UTF-8, or cp1252 (Excel's Western default), in that order."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 and not cp1252 (byte {data[exc.start]:#04x} at offset "
+                         f"{exc.start})") from exc
+
+
+def detect_delimiter(text: str) -> str:
+    """The delimiter of the header line: the candidate that splits it into the most fields."""
+    header = text.split("\n", 1)[0]
+    best, best_n = ",", 1
+    for d in _DELIMITERS:
+        try:
+            n = len(next(csv.reader([header], delimiter=d)))
+        except (csv.Error, StopIteration):
+            continue
+        if n > best_n:
+            best, best_n = d, n
+    return best
+
+
+def _read_csv(path: Path, encoding: str, delimiter: str, decimal: str) -> RawTable:
+    data = path.read_bytes()
+    file = path.name
+    if not data.strip():
+        raise ValidationError([Problem(file, None, None, None, "file is empty")])
+    try:
+        enc = detect_encoding(data) if encoding == "auto" else encoding
+        text = data.decode(enc)
+    except LookupError as exc:
+        raise ValidationError([Problem(file, None, None, None,
+                                       f"unknown encoding {encoding!r} ({exc})")]) from exc
+    except ValueError as exc:
+        raise ValidationError([_undecodable(data, file, "cp1252" if encoding == "auto"
+                                            else encoding, exc)]) from exc
+    if enc == "utf-8" and text.startswith("\ufeff"):
+        text = text[1:]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    sep = detect_delimiter(text) if delimiter == "auto" else delimiter
+    frame = _fast_csv(text, sep)
+    if frame is None:
+        header, records = _split_csv(text, sep, file)
+        frame = pd.DataFrame(records, columns=header, dtype=object)
+    dec = decimal if decimal != "auto" else ("," if sep != "," else ".")
+    frame, rows = _clean_frame(frame, file, first_row=2)
+    return RawTable(path, frame, row_offset=2, encoding=enc, delimiter=sep, decimal=dec, rows=rows)
+
+
+def _undecodable(data: bytes, file: str, encoding: str, exc: Exception) -> Problem:
+    """The first byte that does not decode, with the row it is in (rows as in the file)."""
+    try:
+        data.decode(encoding)
+        start = None
+    except UnicodeDecodeError as err:
+        start = err.start
+    if start is None:
+        return Problem(file, None, None, None, f"cannot decode text ({exc})")
+    prefix = data[:start].decode(encoding)
+    with _no_field_limit():
+        row = sum(1 for _ in csv.reader(io.StringIO(prefix, newline="")))
+    row += prefix == "" or prefix.endswith(("\n", "\r"))  # the bad byte starts a new row
+    return Problem(file, None, row, f"{data[start]:#04x}",
+                   f"cannot decode text: byte {data[start]:#04x} at offset {start} is neither "
+                   f"{'UTF-8 nor cp1252' if encoding == 'cp1252' else encoding}")
+
+
+def _fast_csv(text: str, sep: str) -> pd.DataFrame | None:
+    """The common case through pandas' C parser, or None to take :func:`_split_csv`.
+
+    Taken only when no cell is quoted, so every line of the file is exactly one row (blank
+    lines kept as rows, so numbering is unchanged); a ragged row makes the C parser fail and
+    falls back to the careful splitter, which lists every such row. Same result as
+    :func:`_split_csv` (``tests/data/test_readers.py``), several times faster on large exports.
+    """
+    if '"' in text or not text.strip():
+        return None
+    header = text.split("\n", 1)[0].split(sep)  # no quotes: the parser splits it so too
+    if not any(h.strip() for h in header):
+        return None
+    try:  # the header by hand: reading it as a row would cost a pass over every column
+        with warnings.catch_warnings():
+            # a first record longer than the header is only a warning (and cut short) in pandas
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            body = pd.read_csv(io.StringIO(text), sep=sep, header=None, names=range(len(header)),
+                               skiprows=1, index_col=False, dtype=str, keep_default_na=False,
+                               na_filter=False, skip_blank_lines=False, engine="c",
+                               quoting=csv.QUOTE_NONE)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
+        return None
+    body.columns = header
+    return body
+
+
+@contextlib.contextmanager
+def _no_field_limit():
+    """Lift csv's field limit (131,072 characters) while reading: a long cell is then named
+    by column and row in :func:`_check_cell_sizes` instead of failing the whole file."""
+    old = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _split_csv(text: str, sep: str, file: str) -> tuple[list[str], list[list[str]]]:
+    """Header and records of CSV text, one record per row of the file (blank rows included).
+
+    Rows are counted as a spreadsheet shows them: the header is row 1, a quoted field spanning
+    several lines is one row, a blank line is a row. Rows with more non-empty fields than the
+    header are errors (every one is listed); shorter rows are padded with empty cells.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    records: list[list[str]] = []
+    problems: list[Problem] = []
+    ragged = 0
+    row = 0
+    try:
+        with _no_field_limit():
+            for row, rec in enumerate(reader, start=1):
+                records.append(rec)
+    except csv.Error as exc:
+        raise ValidationError([Problem(file, None, row + 1, None,
+                                       f"malformed CSV with delimiter {sep!r}: {exc}")]) from exc
+    if not records or not any(c.strip() for c in records[0]):
+        raise ValidationError([Problem(file, None, 1, None, "the header row (row 1) is empty")])
+    header, body = records[0], records[1:]
+    width = len(header)
+    for i, rec in enumerate(body):
+        if len(rec) > width:
+            extra = rec[width:]
+            if any(c.strip() for c in extra):
+                ragged += 1
+                if len(problems) < _MAX_RAGGED:
+                    problems.append(Problem(
+                        file, None, i + 2, sep.join(extra).strip(),
+                        f"row has {len(rec)} fields but the header has {width} "
+                        f"(delimiter {sep!r}); the extra fields are shown"))
+            del rec[width:]
+        elif len(rec) < width:
+            rec.extend([""] * (width - len(rec)))
+    if problems:
+        raise ValidationError(problems, truncated=ragged - len(problems))
+    return header, body
+
+
+def _workbook_errors() -> tuple[type[BaseException], ...]:
+    """What openpyxl raises on a file that is not a readable workbook."""
+    import zlib
+
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    # SyntaxError: xml.etree's ParseError on damaged XML inside the zip
+    return (ValueError, KeyError, IndexError, TypeError, AttributeError, OSError, EOFError,
+            SyntaxError, zipfile.BadZipFile, zlib.error, InvalidFileException)
+
+
+def _read_excel(path: Path, sheet: str | int) -> RawTable:
+    """A worksheet as text cells; every row kept so that rows are numbered as in the sheet.
+
+    Cached values are read (``data_only``). A formula cell without a cached value (the file
+    was written by a program that does not calculate), a cell holding a spreadsheet error
+    (``#DIV/0!``, ``#N/A``) and merged cells are errors naming the cell, never read as
+    missing. Duplicate headers are seen as written.
+
+    Notes
+    -----
+    Tested in ``tests/hardening/test_hostile_inputs.py`` (formula without cached value, merged cells,
+    error cells) and ``tests/data/test_study_malformed.py`` (an XLSX export).
+    """
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        try:
+            ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet]
+            ws.reset_dimensions()  # declared dimensions can be wrong; read what is there
+            rows, errors = _sheet_rows(ws)
+            xml = wb._archive.read(ws._worksheet_path)  # merged cells and formulas
+        finally:
+            wb.close()
+    except _workbook_errors() as exc:
+        raise _unreadable(path, sheet, exc) from exc
+    if not rows or not any(v is not None for v in rows[0]):
+        raise ValidationError([Problem(path.name, None, 1, None,
+                                       "the header row (row 1) is empty")])
+    header = [_cell_to_text(v) for v in rows[0]]
+    problems = _merged_cells(xml, path.name) + _error_cells(errors, header, path.name)
+    if re.search(rb"<(?:\w+:)?f[\s>/]", xml):
+        try:
+            problems += _uncached_formulas(path, sheet, rows, header)
+        except _workbook_errors() as exc:
+            raise _unreadable(path, sheet, exc) from exc
+    if problems:
+        raise ValidationError(problems[:_MAX_RAGGED], truncated=max(len(problems) - _MAX_RAGGED, 0))
+    width = max(len(r) for r in rows)
+    body = pd.DataFrame([[_cell_to_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]],
+                        columns=range(width), dtype=object)
+    body.columns = header + [""] * (width - len(header))
+    body, rows_kept = _clean_frame(body, path.name, first_row=2)
+    return RawTable(path, body, row_offset=2, rows=rows_kept)
+
+
+def _unreadable(path: Path, sheet: str | int, exc: BaseException) -> ValidationError:
+    return ValidationError([Problem(path.name, None, None, None, f"cannot read workbook sheet "
+                                    f"{sheet!r}: {type(exc).__name__}: {exc}")])
+
+
+def _sheet_rows(ws) -> tuple[list[list], list[tuple[int, int, object]]]:
+    """Cell values row by row (row 1 first), and the (row, column, value) of error cells."""
+    rows, errors = [], []
+    for r, row in enumerate(ws.iter_rows(), start=1):
+        values = []
+        for c, cell in enumerate(row, start=1):
+            if cell.data_type == "e":
+                errors.append((r, c, cell.value))
+                values.append(None)
+            else:
+                values.append(cell.value)
+        rows.append(values)
+    return rows, errors
+
+
+def _column_name(header: list[str], c: int) -> str:
+    """The header of 1-based column ``c``, or its letter where the header is blank."""
+    from openpyxl.utils import get_column_letter
+
+    name = header[c - 1].strip() if c <= len(header) else ""
+    return name or get_column_letter(c)
+
+
+def _merged_cells(xml: bytes, file: str) -> list[Problem]:
+    refs = re.findall(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"', xml)
+    out = []
+    for ref in refs:
+        text = ref.decode("ascii")
+        row = int(re.search(r"[0-9]+", text).group())
+        out.append(Problem(file, None, row, text, f"merged cells {text}: unmerge them so that "
+                           "every cell holds its own value"))
+    return out
+
+
+def _error_cells(errors: list, header: list[str], file: str) -> list[Problem]:
+    return [Problem(file, _column_name(header, c), r, value,
+                    "the cell holds a spreadsheet error, not a value (a formula that failed); "
+                    "fix or clear it") for r, c, value in errors]
+
+
+def _uncached_formulas(path: Path, sheet: str | int, rows: list[list],
+                       header: list[str]) -> list[Problem]:
+    """Formula cells whose cached value is missing (data_only reads them as empty)."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=False, keep_links=False)
+    out = []
+    try:
+        ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet]
+        ws.reset_dimensions()
+        for r, row in enumerate(ws.iter_rows(), start=1):
+            for c, cell in enumerate(row, start=1):
+                cached = rows[r - 1][c - 1] if r <= len(rows) and c <= len(rows[r - 1]) else None
+                if cell.data_type == "f" and cached is None:
+                    out.append(Problem(path.name, _column_name(header, c), r, str(cell.value),
+                                       "formula without a saved value (the file was written "
+                                       "by a program that does not calculate): open and save "
+                                       "it in Excel, or paste values"))
+    finally:
+        wb.close()
+    return out
+
+
+def _read_parquet(path: Path) -> RawTable:
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ValidationError([Problem(path.name, None, None, None,
+                                       f"cannot read Parquet: {exc}")]) from exc
+    text = pd.DataFrame({c: _column_to_text(frame[c]) for c in frame.columns},
+                        index=frame.index)
+    text.columns = list(frame.columns)
+    frame, rows = _clean_frame(text, path.name, first_row=1)
+    return RawTable(path, frame, row_offset=1, rows=rows)
+
+
+def _column_to_text(s: pd.Series) -> pd.Series:
+    """A typed column as the text a CSV export would hold: :func:`_cell_to_text`, vectorised
+    for the plain dtypes (integers, floats, booleans, strings).
+
+    Integers, whole floats and booleans are turned into text by Arrow's cast (several times
+    faster than NumPy's ``astype(str)`` on a million rows); missing cells stay missing.
+    """
+    import pyarrow as pa
+
+    missing = s.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(s.dtype):
+        arr = pa.array(s.fillna(False).to_numpy(dtype=bool), mask=missing).cast(pa.string())
+    elif pd.api.types.is_integer_dtype(s.dtype):
+        # in the column's own width and sign: uint64 max must not wrap round to -1
+        kind = getattr(s.dtype, "numpy_dtype", s.dtype)
+        arr = pa.array(s.fillna(0).to_numpy(dtype=kind), mask=missing).cast(pa.string())
+    elif pd.api.types.is_float_dtype(s.dtype):
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+        small = np.isfinite(x) & (x == np.round(x)) & (np.abs(x) < 2**53)
+        other = ~small & ~np.isnan(x)
+        whole = np.where(small, x, 0).astype(np.int64)
+        arr = pa.array(whole, mask=~small).cast(pa.string())
+        if other.any():  # fractions, infinities, huge values: written as _cell_to_text does
+            vals = arr.to_numpy(zero_copy_only=False)
+            vals[other] = [_cell_to_text(float(v)) for v in x[other]]
+            arr = pa.array(vals, type=pa.string())
+    elif pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+        return s.astype("string")
+    else:
+        return s.astype(object).map(_cell_to_text)
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index)
+
+
+def _cell_to_text(value) -> str:
+    """Typed cells (XLSX, Parquet) to the text a CSV export would hold."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return ""
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _clean_frame(frame: pd.DataFrame, file: str,
+                 first_row: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Strip headers and cells; empty cells become missing; duplicate headers are an error.
+
+    Rows with no value at all (blank lines, the ``;;;`` rows Excel leaves) are dropped; the
+    second return value is the file row of each kept record (record 0 is ``first_row``).
+    Cells (and column names) longer than :data:`MAX_CELL_CHARS` are errors.
+
+    Notes
+    -----
+    Each column is trimmed by one Arrow call and the frame is filtered once, so the cost is
+    linear in cells and columns: a 50,000-column file is cleaned in seconds (the duplicate-name
+    check was quadratic before: ``list.count`` per column). Tested in ``tests/data/test_readers.py``
+    and ``tests/hardening/test_hostile_inputs.py``.
+    """
+    import pyarrow as pa
+
+    cols = _column_names(frame, file)
+    n, k = frame.shape
+    cells = _trimmed([s for _, s in frame.items()])  # every column, one after another
+    _check_cell_sizes(cells, cols, n, file, first_row)
+    blank = cells.is_null().to_numpy(zero_copy_only=False).reshape(k, n)
+    keep = ~blank.all(axis=0) if k else np.zeros(n, dtype=bool)
+    # Trailing empty columns are what Excel leaves behind; drop them when they hold nothing.
+    kept = [j for j, c in enumerate(cols) if not (c.startswith("Unnamed: ") and blank[j].all())]
+    if not kept:
+        return pd.DataFrame(index=pd.RangeIndex(0)), np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(keep)
+    m = len(rows)
+    if m == n:  # no blank row: each column is a zero-copy slice
+        columns = [cells.slice(j * n, n) for j in kept]
+    else:
+        taken = cells.take(pa.array((np.asarray(kept)[:, None] * n + rows[None, :]).ravel()))
+        columns = [taken.slice(i * m, m) for i in range(len(kept))]
+    table = pa.Table.from_arrays(columns, names=[cols[j] for j in kept])
+    text = pd.StringDtype()  # what astype("string") gives
+    clean = table.to_pandas(types_mapper=lambda t: text if t == pa.string() else None)
+    return clean, rows + first_row
+
+
+def _column_names(frame: pd.DataFrame, file: str) -> list[str]:
+    """Header cells stripped (``Unnamed: i`` where empty); duplicates and huge names are errors."""
+    from collections import Counter
+
+    cols = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    cols = [c if c else f"Unnamed: {i}" for i, c in enumerate(cols)]
+    problems = [Problem(file, c, 1, c, "column name appears more than once")
+                for c, n in sorted(Counter(cols).items()) if n > 1]
+    problems += [Problem(file, c, 1, None, f"column name is {len(c):,} characters long; at most "
+                         f"{MAX_CELL_CHARS:,} are allowed")
+                 for c in cols if len(c) > MAX_CELL_CHARS]
+    if problems:
+        raise ValidationError(problems[:_MAX_RAGGED], truncated=max(len(problems) - _MAX_RAGGED, 0))
+    return cols
+
+
+def _trimmed(columns: list[pd.Series]):
+    """The columns end to end as one Arrow text array, trimmed, empty cells missing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chunks = []
+    for s in columns:
+        if isinstance(s.array, pd.arrays.ArrowStringArray):
+            chunks += pa.chunked_array(s.array.__arrow_array__()).chunks
+        else:
+            chunks.append(pa.array(s.astype("string").to_numpy(dtype=object, na_value=None),
+                                   type=pa.string()))
+    arr = pa.chunked_array([c if c.type == pa.string() else c.cast(pa.string()) for c in chunks],
+                           type=pa.string())
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int) -> None:
+    """A cell longer than :data:`MAX_CELL_CHARS` (Excel's limit) is an error (value cut short).
+
+    ``cells`` holds the columns end to end, ``n`` cells each.
+    """
+    import pyarrow.compute as pc
+
+    if not len(cells) or (pc.max(pc.utf8_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
+        return
+    long = pc.greater(pc.utf8_length(cells), MAX_CELL_CHARS).to_numpy(zero_copy_only=False)
+    where = np.flatnonzero(long.astype(bool, copy=False))
+    problems = []
+    for i in where[:20]:
+        value = cells[int(i)].as_py()
+        problems.append(Problem(file, cols[int(i) // n], int(i) % n + first_row, value,
+                                f"cell holds {len(value):,} characters; at most "
+                                f"{MAX_CELL_CHARS:,} are allowed (Excel's limit)"))
+    raise ValidationError(problems, truncated=max(len(where) - 20, 0))
+
+
+def read_raw_table(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
+                   decimal: str = "auto") -> RawTable:
+    """Read one table file as text cells.
+
+    Parameters
+    ----------
+    path : Path
+        ``.csv``/``.txt``, ``.xlsx`` (``file.xlsx#Sheet`` picks a sheet) or ``.parquet``.
+    encoding, delimiter, decimal : str
+        ``"auto"`` detects them (CSV only).
+
+    Raises
+    ------
+    ValidationError
+        Missing, empty, undecodable or malformed files, duplicate column names.
+    """
+    path = Path(path)
+    sheet: str | int = 0
+    if path.suffix.lower().startswith(".xlsx#") or "#" in path.name:
+        name, _, sheet = path.name.partition("#")
+        path = path.with_name(name)
+    if not path.is_file():
+        raise ValidationError([Problem(path.name, None, None, None, f"file not found: {path}")])
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        return _read_csv(path, encoding, delimiter, decimal)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_excel(path, sheet)
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(path)
+    raise ValidationError([Problem(path.name, None, None, None,
+                                   f"unsupported file type {suffix!r} (csv, xlsx, parquet)")])

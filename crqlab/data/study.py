@@ -1,0 +1,925 @@
+"""Loading a study: ``study.yaml`` plus the contacts, responses and accounts tables.
+
+:func:`load_study` maps export column names to canonical ones, reads "don't know" codes as
+missing, converts every column to its contract type, checks every rule of the data contract
+(``docs/data-contract.md``) and either returns a typed :class:`Study` or raises one
+:class:`~crqlab.errors.ValidationError` listing every problem (file, column, row, value), up to
+a cap. Raw files are opened for reading only.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from crqlab.data.instruments import Instrument, load_instrument
+from crqlab.data.readers import RawTable, read_raw_table
+from crqlab.data.schema import STUDY_SCHEMA, Issue, YamlError, check, read_yaml
+from crqlab.errors import InstrumentError, Problem, ValidationError
+
+__all__ = ["Study", "load_study", "read_study_config", "check_paths", "input_files",
+           "hash_files", "TABLE_COLUMNS", "REQUIRED_COLUMNS", "PII_COLUMNS", "MAX_PROBLEMS"]
+
+MAX_PROBLEMS = 200
+PII_COLUMNS = ("contact_name", "contact_email")
+
+#: Canonical columns and their contract types. Instrument items are added per study.
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "contacts": {
+        "wave": "int", "contact_id": "id", "account_id": "id", "role": "category",
+        "responded": "bool", "newly_included": "bool", "invited_on": "date",
+        "responded_on": "date", "reminders": "count", "days_to_respond": "count",
+        "tenure_years": "nonneg", "confidential": "bool", "contact_name": "text",
+        "contact_email": "text",
+    },
+    "responses": {
+        "wave": "int", "contact_id": "id", "nps": "nps", "strengths": "text",
+        "weaknesses": "text", "confidential": "bool",
+    },
+    "accounts": {
+        "account_id": "id", "wave": "int", "account_name": "text", "industry": "category",
+        "region": "category", "account_manager": "category", "size": "category",
+        "tier": "category", "dormant": "bool", "retained_next_wave": "bool",
+    },
+}
+#: Identifying columns: a blank cell there is an error (other values may be missing).
+KEY_COLUMNS = {
+    "contacts": ("wave", "contact_id", "account_id"),
+    "responses": ("wave", "contact_id"),
+    "accounts": ("account_id",),
+}
+#: Columns whose cells may not be blank nor a "don't know" code, and why.
+NEVER_MISSING = {
+    # a missing responded would count silently as a non-response in every response rate
+    "contacts": {"responded": "every invited contact needs true or false"},
+}
+REQUIRED_COLUMNS = {
+    "contacts": ("wave", "contact_id", "account_id", "role", "responded"),
+    "responses": ("wave", "contact_id", "nps"),  # + the instrument's items
+    "accounts": ("account_id",),
+}
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "wahr", "ja", "oui", "vrai"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "falsch", "nein", "non", "faux"}
+_DEFAULT_MISSING = ("don't know", "dont know", "don’t know", "n/a", "na", "dk", "not applicable")
+
+
+@dataclass(frozen=True, eq=False)
+class Study:
+    """A validated study: typed canonical tables, the instrument and the study facts.
+
+    Attributes
+    ----------
+    contacts, responses : DataFrame
+        Canonical, typed (nullable Int64 / boolean / category / string / datetime).
+    accounts : DataFrame or None
+        One row per account, or per account and wave when it has a ``wave`` column.
+    instrument : Instrument
+        The scored instrument (``crq`` by default); ``batteries`` holds further instruments.
+    """
+
+    name: str
+    client: str
+    root: Path
+    config: dict
+    instrument: Instrument
+    batteries: dict[str, Instrument]
+    contacts: pd.DataFrame
+    responses: pd.DataFrame
+    accounts: pd.DataFrame | None
+    files: dict[str, Path]
+    read_info: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def waves(self) -> list[int]:
+        """Waves in the invitation frame, sorted."""
+        return sorted(int(w) for w in self.contacts["wave"].dropna().unique())
+
+    def wave_label(self, wave: int) -> str:
+        spec = (self.config.get("waves") or {}).get(wave) or {}
+        return str(spec.get("label", wave))
+
+    def confidentiality_offered(self, wave: int) -> str:
+        """``optional``, ``none`` or ``all`` for a wave (``unknown`` when not declared)."""
+        spec = (self.config.get("waves") or {}).get(wave) or {}
+        return str(spec.get("confidentiality", "unknown"))
+
+    @property
+    def segments(self) -> list[str]:
+        return list(self.config.get("segments") or [])
+
+    @property
+    def min_cell_size(self) -> int:
+        """Smallest group shown in any report (study.yaml; default 5; checked to be >= 3)."""
+        from crqlab.data.privacy import DEFAULT_MIN_CELL_SIZE, check_min_cell_size
+
+        return check_min_cell_size(self.config.get("min_cell_size", DEFAULT_MIN_CELL_SIZE),
+                                   "study.yaml min_cell_size")
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0))
+
+    @property
+    def items(self) -> list[str]:
+        """Items of the instrument and of every battery present in the responses."""
+        out = list(self.instrument.items)
+        for inst in self.batteries.values():
+            out += [i for i in inst.items if i not in out and i in self.responses.columns]
+        return out
+
+    def input_files(self) -> list[Path]:
+        """``study.yaml``, every table file and the study's own instrument files."""
+        return input_files(self.root, self.config)
+
+    def input_hashes(self) -> dict[str, str]:
+        """SHA-256 of every input file, by path relative to the study folder."""
+        return hash_files(self.root, self.input_files())
+
+    def respondents(self, pii: bool = False) -> pd.DataFrame:
+        """One row per response with the contact's and the account's attributes joined.
+
+        ``confidential`` is the respondent's choice (False where confidentiality was not
+        offered, missing where unknown), and True for everyone in a wave declared
+        ``confidentiality: all``. PII columns are dropped unless ``pii`` is True; with
+        ``pii=True`` they are still blanked for confidential respondents.
+        """
+        contact_cols = [c for c in self.contacts.columns
+                        if c not in ("responded", "confidential") and (pii or c not in PII_COLUMNS)]
+        out = self.responses.merge(self.contacts[contact_cols], on=["wave", "contact_id"],
+                                   how="left", validate="one_to_one")
+        out["confidential"] = _confidential_flag(self.responses, self.contacts,
+                                                 _all_confidential_waves(self.config))
+        if pii:
+            for c in PII_COLUMNS:
+                if c in out:
+                    out[c] = out[c].mask(out["confidential"].fillna(True).astype(bool))
+        return self._join_accounts(out)
+
+    def frame(self) -> pd.DataFrame:
+        """The invitation frame (contacts without PII) with account attributes joined."""
+        out = self.contacts.drop(columns=[c for c in PII_COLUMNS if c in self.contacts.columns])
+        return self._join_accounts(out)
+
+    def _join_accounts(self, out: pd.DataFrame) -> pd.DataFrame:
+        """Left-join the accounts table (per wave when it has a wave column)."""
+        if self.accounts is None:
+            return out
+        keys = ["account_id", "wave"] if "wave" in self.accounts.columns else ["account_id"]
+        acc = self.accounts.drop(columns=[c for c in self.accounts.columns
+                                          if c in out.columns and c not in keys])
+        return out.merge(acc, on=keys, how="left")
+
+    def summary(self) -> str:
+        """A short plain-text report: tables read, waves, response counts."""
+        lines = [f"study {self.name!r} ({self.client}) at {self.root}",
+                 f"instrument {self.instrument.name} ({len(self.instrument.items)} items, "
+                 f"scale {self.instrument.scale_min}-{self.instrument.scale_max})"
+                 + (f"; batteries {sorted(self.batteries)}" if self.batteries else "")]
+        for role, path in self.files.items():
+            info = self.read_info.get(role, {})
+            how = ", ".join(f"{k} {v!r}" for k, v in info.items() if v is not None)
+            lines.append(f"  {role}: {path.name} ({how})" if how else f"  {role}: {path.name}")
+        c = self.contacts
+        for w in self.waves:
+            invited = int((c["wave"] == w).sum())
+            responded = int(((c["wave"] == w) & c["responded"].fillna(False)).sum())
+            lines.append(f"  wave {w} ({self.wave_label(w)}): {invited} invited, {responded} "
+                         f"responded ({responded / invited:.1%})" if invited else
+                         f"  wave {w}: nobody invited")
+        lines.append(f"  {len(self.responses)} responses; "
+                     f"{0 if self.accounts is None else self.accounts['account_id'].nunique()} "
+                     "accounts in the accounts table")
+        lines.append("valid: no problems found")
+        return "\n".join(lines)
+
+
+def _all_confidential_waves(cfg: dict) -> list[int]:
+    """Waves declared ``confidentiality: all`` in study.yaml: everyone there is confidential."""
+    waves = cfg.get("waves") or {}
+    return [w for w, spec in waves.items() if (spec or {}).get("confidentiality") == "all"]
+
+
+def _confidential_flag(responses: pd.DataFrame, contacts: pd.DataFrame,
+                       all_waves: list[int] = ()) -> pd.Series:
+    flag = pd.Series(pd.NA, index=responses.index, dtype="boolean")
+    if "confidential" in contacts.columns:
+        keyed = contacts.set_index(["wave", "contact_id"])["confidential"]
+        idx = pd.MultiIndex.from_frame(responses[["wave", "contact_id"]])
+        flag = pd.Series(keyed.reindex(idx).to_numpy(), index=responses.index, dtype="boolean")
+    if "confidential" in responses.columns:
+        flag = responses["confidential"].astype("boolean").fillna(flag)
+    if len(all_waves):
+        flag = flag.mask(responses["wave"].isin(all_waves).to_numpy(dtype=bool), True)
+    return flag
+
+
+# ---------------------------------------------------------------------------------------------
+# study.yaml
+
+def _yaml_problem(issue: Issue, file: str = "study.yaml") -> Problem:
+    """A schema or YAML issue as a Problem: the key path is the column, the line in the text."""
+    where = f"line {issue.line}: " if issue.line else ""
+    return Problem(file, issue.path or None, None, issue.value, where + issue.message)
+
+
+def read_study_config(study_dir: Path) -> dict:
+    """Read ``study.yaml`` strictly and check it against :data:`crqlab.data.schema.STUDY_SCHEMA`.
+
+    Checks the structure only (the tables are checked by :func:`load_study`): UTF-8 (a BOM is
+    tolerated), no aliases, merge keys or duplicate keys, no unknown key (did-you-mean), every
+    value's type and range, no export column mapped twice, and every file it names inside the
+    study folder (:func:`check_paths`).
+
+    Raises
+    ------
+    ValidationError
+        Every problem, each naming the key (as ``column``), the line and the value.
+
+    Notes
+    -----
+    Tested against every study.yaml shipped or used as a fixture (all valid) and by
+    ``tests/hardening/test_hostile_inputs.py`` and ``tests/data/test_schema.py``.
+    """
+    root = Path(study_dir)
+    path = root / "study.yaml"
+    if not path.is_file():
+        raise ValidationError([Problem("study.yaml", None, None, None,
+                                       f"no study.yaml in {root}")])
+    try:
+        cfg, lines = read_yaml(path)
+    except YamlError as exc:
+        raise ValidationError([_yaml_problem(i) for i in exc.issues]) from exc
+    issues = check(cfg, STUDY_SCHEMA, lines)
+    if not issues:
+        issues = [i.located(lines) for i in _mapped_twice(cfg)]
+    if issues:
+        raise ValidationError([_yaml_problem(i) for i in issues])
+    problems = check_paths(root, cfg)
+    if problems:
+        raise ValidationError(problems)
+    return cfg
+
+
+def _mapped_twice(cfg: dict) -> list[Issue]:
+    """An export column mapped to two canonical names in ``columns:``."""
+    out = []
+    for role, mapping in (cfg.get("columns") or {}).items():
+        seen: dict[str, str] = {}
+        for canonical, export in (mapping or {}).items():
+            if export in seen:
+                out.append(Issue(f"columns.{role}.{canonical}", export,
+                                 f"this export column is already mapped to {seen[export]!r}"))
+            seen.setdefault(export, canonical)
+    return out
+
+
+def _local_refs(cfg: dict) -> dict[str, str]:
+    """Key path -> file reference of every file study.yaml names in the study folder."""
+    refs = {f"files.{role}": ref for role, ref in (cfg.get("files") or {}).items()}
+    named = [("instrument", cfg.get("instrument", "crq"))]
+    named += [(f"batteries[{i}]", b) for i, b in enumerate(cfg.get("batteries") or [])]
+    refs.update({k: v for k, v in named if str(v).endswith((".yaml", ".yml"))})
+    return refs
+
+
+def check_paths(root: Path, cfg: dict) -> list[Problem]:
+    """Problems with files that resolve outside the study folder (symbolic links followed).
+
+    The text of each path (relative, no ``..``) is checked by the schema; this resolves each
+    one against the real folder, so that a link ``contacts.csv -> /etc/passwd`` or
+    ``data -> ..`` is refused.
+
+    Notes
+    -----
+    Tested in ``tests/hardening/test_hostile_inputs.py`` (``..``, absolute paths, links out of the folder).
+    """
+    base = Path(root).resolve()
+    out = []
+    for key, ref in _local_refs(cfg).items():
+        try:
+            target = (base / str(ref).split("#", 1)[0]).resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic-link loop
+            out.append(Problem("study.yaml", key, None, ref, f"cannot be resolved ({exc})"))
+            continue
+        if not target.is_relative_to(base):
+            out.append(Problem("study.yaml", key, None, ref,
+                               "resolves to a file outside the study folder (a symbolic link?); "
+                               "copy the file into the folder"))
+    return out
+
+
+def input_files(root: Path, cfg: dict) -> list[Path]:
+    """``study.yaml``, the tables and the study's own instrument files: exactly what is read."""
+    root = Path(root)
+    files = {root / str(ref).split("#", 1)[0] for ref in _local_refs(cfg).values()}
+    return [root / "study.yaml", *sorted(files)]
+
+
+def hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
+    """SHA-256 of each existing file, by path relative to ``root``."""
+    out = {}
+    for p in paths:
+        if not p.is_file():
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out[p.relative_to(root).as_posix()] = h.hexdigest()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# column conversion
+
+class _Collector:
+    """Collects problems up to a cap, counting the rest."""
+
+    def __init__(self, cap: int = MAX_PROBLEMS):
+        self.cap, self.problems, self.dropped = cap, [], 0
+        self.export_names: dict[str, dict[str, str]] = {}  # file -> canonical -> export name
+
+    def column(self, file: str, canonical: str | None) -> str | None:
+        """The column as the file names it (with the canonical name when they differ)."""
+        export = self.export_names.get(file, {}).get(canonical, canonical)
+        return export if export == canonical else f"{export} ({canonical})"
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < self.cap:
+            self.problems.append(problem)
+        else:
+            self.dropped += 1
+
+    def add_rows(self, table: RawTable, column: str | None, mask, values, message: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        rows = np.flatnonzero(mask)
+        room = max(self.cap - len(self.problems), 0)
+        vals = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else values
+        for r in rows[:room]:
+            value = None if pd.isna(vals[r]) else vals[r]  # a blank cell has no value to show
+            self.add(Problem(table.name, self.column(table.name, column),
+                             table.file_row(r), value, message))
+        self.dropped += max(len(rows) - room, 0)
+
+    def raise_if_any(self) -> None:
+        if self.problems or self.dropped:
+            raise ValidationError(self.problems, truncated=self.dropped)
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> pd.DataFrame:
+    """Rename export columns to canonical names (explicit mapping, then normalised names)."""
+    frame = table.frame
+    rename: dict[str, str] = {}
+    for canonical, export in (mapping or {}).items():
+        if export not in frame.columns:
+            col.add(Problem(table.name, str(export), 1, None,
+                            f"column mapped to {canonical!r} in study.yaml is not in the file"))
+            continue
+        rename[export] = canonical
+    taken = set(rename.values())
+    for c in frame.columns:
+        if c in rename:
+            continue
+        norm = _normalise_name(c)
+        if norm in taken:
+            col.add(Problem(table.name, c, 1, c,
+                            f"column would map to {norm!r}, which another column already maps to"))
+            continue
+        rename[c] = norm
+        taken.add(norm)
+    col.export_names[table.name] = {v: k for k, v in rename.items()}
+    return frame.rename(columns=rename)
+
+
+def _missing_mask(s: pd.Series, codes: set[str]) -> pd.Series:
+    return s.str.lower().isin(codes).fillna(False)
+
+
+def _to_number(s: pd.Series, decimal: str) -> pd.Series:
+    t = s
+    if decimal == ",":
+        t = t.str.replace(",", ".", regex=False)
+    # float64 with NaN: to_numeric on a string column gives a nullable dtype whose comparisons
+    # are NA where a cell is blank, which no boolean mask accepts.
+    try:  # fast path: Arrow parses a clean column in one pass (the usual case)
+        import pyarrow as pa
+
+        if isinstance(t.array, pd.arrays.ArrowStringArray):  # no detour through objects
+            arr = pa.chunked_array(t.array.__arrow_array__())
+        else:
+            arr = pa.array(t.to_numpy(dtype=object, na_value=None), type=pa.string())
+        values = arr.cast(pa.float64()).to_numpy()
+        return pd.Series(values, index=s.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
+        pass  # a cell that is not a number: pandas finds which, the caller reports them
+    num = pd.to_numeric(t, errors="coerce")
+    return pd.Series(num.to_numpy(dtype=float, na_value=np.nan), index=s.index)
+
+
+_NUMERIC_DATE = r"^\s*(\d{1,2})([./-])(\d{1,2})[./-]\d{2,4}(?:[ T].*)?$"
+_SET_ORDER = "set 'read: dates: day-first' or 'month-first' in study.yaml"
+
+
+def _parse_dates(table: RawTable, name: str, s: pd.Series, codes: set[str], order: str,
+                 col: _Collector) -> pd.Series:
+    """ISO 8601 dates first; then numeric dates such as 03/04/2023 in the study's order.
+
+    With ``order="auto"`` the column decides: a first number above 12 means day-first, a
+    second above 12 month-first. A column with both is an error on every such cell; a column
+    where every date could be read either way (and some would differ) is an error too, asking
+    for ``read: dates`` - nothing is silently read the wrong way round. Dates with month names
+    (3 Apr 2023) are read as written.
+    """
+    out = pd.to_datetime(s, errors="coerce", format="ISO8601")
+    rest = (s.notna() & out.isna() & ~_missing_mask(s, codes)).to_numpy(dtype=bool)
+    reported = np.zeros(len(s), dtype=bool)
+    if rest.any() and order != "iso":
+        parts = s.str.extract(_NUMERIC_DATE)
+        numeric = rest & parts[0].notna().to_numpy(dtype=bool)
+        a = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        b = pd.to_numeric(parts[2], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        dotted = (parts[1] == ".").fillna(False).to_numpy(dtype=bool)
+        day_first = order == "day-first"
+        if order == "auto" and numeric.any():
+            day_ev, month_ev = numeric & ((a > 12) | dotted), numeric & (b > 12)
+            if day_ev.any() and month_ev.any():
+                reported = day_ev | month_ev
+                col.add_rows(table, name, reported, s, "dates in this column are written both "
+                             f"day-first and month-first; {_SET_ORDER}")
+            elif not day_ev.any() and not month_ev.any():
+                reported = numeric & (a != b)
+                col.add_rows(table, name, reported, s, "ambiguous date (day-first or "
+                             f"month-first?); {_SET_ORDER}")
+            day_first = bool(day_ev.any())
+        elif numeric.any():  # an explicit order: a cell that cannot be read that way is wrong
+            reported = numeric & ((b if day_first else a) > 12)
+            col.add_rows(table, name, reported, s,
+                         f"not a {'day' if day_first else 'month'}-first date (read: dates)")
+        todo = rest & ~reported
+        if todo.any():
+            out[todo] = pd.to_datetime(s[todo], errors="coerce", dayfirst=day_first,
+                                       format="mixed")
+    bad = (s.notna() & out.isna() & ~_missing_mask(s, codes)).to_numpy(dtype=bool) & ~reported
+    col.add_rows(table, name, bad, s, "not a date")
+    return out
+
+
+def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: set[str],
+             scale: tuple[int, int] | None, col: _Collector, dates: str = "auto") -> pd.Series:
+    s = frame[name]
+    if kind in ("id", "text"):
+        return s.astype("string")
+    if kind == "category":
+        # categories of the default string dtype, as a Parquet round trip gives them back
+        return s.astype("str").astype("category")
+    if kind == "bool":
+        low = s.str.lower()
+        out = pd.Series(pd.NA, index=s.index, dtype="boolean")
+        out[low.isin(_TRUE).fillna(False)] = True
+        out[low.isin(_FALSE).fillna(False)] = False
+        bad = s.notna() & out.isna() & ~_missing_mask(s, codes)
+        col.add_rows(table, name, bad, s, "not a boolean (true/false, yes/no, 1/0)")
+        return out
+    if kind == "date":
+        return _parse_dates(table, name, s, codes, dates, col)
+    # numeric kinds
+    is_code = _missing_mask(s, codes)
+    num = _to_number(s.mask(is_code), table.decimal)
+    text = s.notna() & ~is_code & num.isna()
+    col.add_rows(table, name, text, s, "text in a numeric column")
+    infinite = np.isinf(num.to_numpy())
+    col.add_rows(table, name, infinite, s, "not a finite number (infinite, or beyond ±1.8e308)")
+    num = num.mask(infinite)
+    if kind == "nonneg":
+        col.add_rows(table, name, num < 0, s, "must not be negative")
+        return num.astype("Float64")
+    return _whole_numbers(table, name, kind, s, num, scale, col)
+
+
+#: Whole-number columns hold at most this (beyond it a float no longer holds every integer).
+_MAX_WHOLE = 2**53
+
+
+def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.Series,
+                   scale: tuple[int, int] | None, col: _Collector) -> pd.Series:
+    """Int64 of a whole-number column; each cell breaks at most one rule (size, fraction,
+    sign, scale), so 1e308 or 18446744073709551615 is reported once, as too large."""
+    huge = (num.abs() > _MAX_WHOLE).to_numpy(dtype=bool)
+    col.add_rows(table, name, huge, s, f"too large for a whole number (at most {_MAX_WHOLE:,})")
+    num = num.mask(huge)
+    frac = num.notna() & (num % 1 != 0)
+    col.add_rows(table, name, frac, s, "must be a whole number")
+    if kind == "count":
+        col.add_rows(table, name, num < 0, s, "must not be negative")
+    if kind == "nps":
+        scale = (0, 10)
+    if scale is not None:
+        lo, hi = scale
+        off = num.notna() & ~frac & ((num < lo) | (num > hi))
+        col.add_rows(table, name, off, s, f"off the {lo}-{hi} scale")
+    return num.where(~frac).round().astype("Int64")
+
+
+def _infer_many(frame: pd.DataFrame, names: list[str],
+                decimal: str) -> dict[str, pd.api.extensions.ExtensionArray]:
+    """Types of the extra columns: whole numbers as Int64 where every value is one, other
+    numbers as Float64, anything else as text.
+
+    All cells are parsed as numbers in one vectorised call (a 50,000-column export would
+    otherwise cost a pandas round trip per column). Whole numbers beyond 2**53 stay Float64
+    (Int64 cannot hold 1e308 exactly); ``inf`` and ``nan`` written as text make a column text.
+    """
+    import pyarrow as pa
+
+    wanted = set(names)
+    if not wanted:
+        return {}
+    picked = [c for c in frame.columns if c in wanted]  # one pass over the frame's columns
+    columns = [s.array if isinstance(s.array, pd.arrays.ArrowStringArray)
+               else s.astype("string").array for c, s in frame.items() if c in wanted]
+    n, k = len(frame), len(picked)
+    chunks = [ch if ch.type == pa.string() else ch.cast(pa.string())
+              for a in columns for ch in pa.chunked_array(a.__arrow_array__()).chunks]
+    flat = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.string())))
+    num = _to_number(flat, decimal).to_numpy(dtype=float).reshape(k, n)
+    present = flat.notna().to_numpy(dtype=bool).reshape(k, n)
+    finite = np.isfinite(num)
+    numeric = present.any(axis=1) & (finite == present).all(axis=1)
+    with np.errstate(invalid="ignore"):  # inf % 1 is nan: such a column is text anyway
+        small = (np.abs(num) <= 2**53) & (np.mod(num, 1) == 0)
+    whole = numeric & np.where(finite, small, True).all(axis=1)
+    values = np.where(finite, num, 0.0)
+    out = {}
+    for j, c in enumerate(picked):
+        if whole[j]:
+            out[c] = pd.arrays.IntegerArray(values[j].astype(np.int64), ~finite[j])
+        elif numeric[j]:
+            out[c] = pd.arrays.FloatingArray(values[j], ~finite[j])
+        else:
+            out[c] = columns[j].astype("string")
+    return out
+
+
+def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str],
+                 scales: dict[str, tuple[int, int]], required: list[str], codes: set[str],
+                 col: _Collector, dates: str = "auto") -> pd.DataFrame:
+    frame = _map_columns(table, mapping, role, col)
+    missing = [c for c in required if c not in frame.columns]
+    for c in missing:
+        col.add(Problem(table.name, c, None, None, f"required {role} column is missing "
+                        f"(map it in study.yaml 'columns: {role}:' if the export names it otherwise)"))
+    inferred = _infer_many(frame, [c for c in frame.columns if c not in types], table.decimal)
+    out = {}
+    for name in frame.columns:
+        if name in types:
+            out[name] = _convert(table, frame, name, types[name], codes, scales.get(name), col,
+                                 dates)
+        else:
+            out[name] = inferred[name]
+    for key in KEY_COLUMNS[role]:
+        if key in frame.columns:
+            col.add_rows(table, key, frame[key].isna(), frame[key],
+                         f"{key} is blank; every {role} row needs one")
+    for name, why in NEVER_MISSING.get(role, {}).items():
+        if name in out:  # cells of the wrong type are reported by the conversion
+            raw = frame[name]
+            gone = out[name].isna() & (raw.isna() | _missing_mask(raw, codes))
+            col.add_rows(table, name, gone.to_numpy(dtype=bool), raw, f"{name} is missing ({why})")
+    return pd.DataFrame(out, index=frame.index)
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-table rules
+
+def _key_text(frame: pd.DataFrame, keys: list[str], mask: np.ndarray, limit: int) -> np.ndarray:
+    """``"wave=1, contact_id=C7"`` for the first ``limit`` flagged rows (no more can be listed)."""
+    out = np.full(len(frame), None, dtype=object)
+    rows = np.flatnonzero(mask)[:limit]
+    sub = frame[keys].iloc[rows].astype("string").fillna("")
+    out[rows] = [", ".join(f"{k}={v}" for k, v in zip(keys, r)) for r in sub.itertuples(index=False)]
+    return out
+
+
+def _raw(table: RawTable, col: _Collector, canonical: str) -> pd.Series:
+    """The column's cells as written in the file, for messages."""
+    return table.frame[col.export_names.get(table.name, {}).get(canonical, canonical)]
+
+
+def _check_duplicates(table: RawTable, frame: pd.DataFrame, keys: list[str], what: str,
+                      col: _Collector) -> None:
+    if not set(keys) <= set(frame.columns) or frame.empty:
+        return
+    dup = frame.duplicated(subset=keys, keep="first").to_numpy()
+    if dup.any():
+        col.add_rows(table, keys[-1], dup, _key_text(frame, keys, dup, col.cap), f"{what} appears twice")
+
+
+def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], known: pd.DataFrame,
+                      message: str, col: _Collector, column: str | None = None) -> None:
+    if not set(keys) <= set(frame.columns) or not set(keys) <= set(known.columns):
+        return
+    idx = pd.MultiIndex.from_frame(known[keys].astype("string"))
+    probe = pd.MultiIndex.from_frame(frame[keys].astype("string"))
+    bad = ~probe.isin(idx) & frame[keys].notna().all(axis=1).to_numpy()
+    if bad.any():
+        col.add_rows(table, column or keys[-1], bad, _key_text(frame, keys, bad, col.cap), message)
+
+
+def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], cfg: dict,
+                  col: _Collector) -> None:
+    con, res = frames["contacts"], frames["responses"]
+    tc, tr = tables["contacts"], tables["responses"]
+    _check_duplicates(tc, con, ["wave", "contact_id"], "the same contact in the same wave", col)
+    _check_duplicates(tr, res, ["wave", "contact_id"], "a second response of the same contact", col)
+    _check_membership(tr, res, ["wave", "contact_id"], con,
+                      "response from a contact who is not in the invitation frame of that wave",
+                      col)
+    keys = ["wave", "contact_id"]
+    if set(keys + ["responded"]) <= set(con.columns) and set(keys) <= set(res.columns):
+        answered = pd.MultiIndex.from_frame(res[keys].astype("string"))
+        has_resp = pd.MultiIndex.from_frame(con[keys].astype("string")).isin(answered)
+        bad = has_resp & (con["responded"].fillna(True) == False).to_numpy()  # noqa: E712
+        col.add_rows(tc, "responded", bad, _raw(tc, col, "responded"),
+                     "responded is false but a response exists")
+    if ({"confidential"} <= set(con.columns) & set(res.columns)
+            and set(keys) <= set(res.columns) & set(con.columns)):
+        # One frame row per key (duplicates are reported above), so that the merge keeps the
+        # responses' rows in order and row numbers stay aligned.
+        frame_conf = con[keys + ["confidential"]].drop_duplicates(subset=keys, keep="first")
+        joined = res[keys + ["confidential"]].merge(
+            frame_conf, on=keys, how="left", suffixes=("", "_frame"))
+        bad = (joined["confidential"].notna() & joined["confidential_frame"].notna()
+               & (joined["confidential"] != joined["confidential_frame"])).to_numpy(dtype=bool)
+        col.add_rows(tr, "confidential", bad, _raw(tr, col, "confidential"),
+                     "disagrees with the contacts table")
+    declared = cfg.get("waves")
+    if declared:
+        for role in ("contacts", "responses"):
+            f = frames[role]
+            if "wave" in f.columns:
+                bad = f["wave"].notna() & ~f["wave"].isin(list(declared))
+                col.add_rows(tables[role], "wave", bad, _raw(tables[role], col, "wave"),
+                             f"wave not declared in study.yaml (declared: {sorted(declared)})")
+    acc = frames.get("accounts")
+    if acc is not None and "account_id" in acc.columns:
+        ta = tables["accounts"]
+        akeys = ["account_id", "wave"] if "wave" in acc.columns else ["account_id"]
+        _check_duplicates(ta, acc, akeys, "the same account", col)
+        if "account_id" in con.columns:
+            ckeys = akeys if "wave" in con.columns else ["account_id"]
+            _check_membership(tc, con, ckeys, acc, "account id unknown in the accounts table", col,
+                              column="account_id")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _instruments(cfg: dict, root: Path) -> tuple[Instrument, dict[str, Instrument]]:
+    def _one(ref: str, key: str) -> Instrument:
+        local = ref.endswith((".yaml", ".yml"))
+        try:
+            return load_instrument(root / ref if local else ref)
+        except InstrumentError as exc:
+            raise ValidationError([Problem("study.yaml", key, None, ref, str(exc))]) from exc
+
+    main = _one(cfg.get("instrument", "crq"), "instrument")
+    batteries = {b.name: b for b in (_one(r, "batteries")
+                                     for r in cfg.get("batteries") or [])}
+    return main, batteries
+
+
+def _files_of(root: Path, cfg: dict) -> dict[str, Path]:
+    return {role: root / str(ref).split("#", 1)[0]
+            for role, ref in (cfg["files"] or {}).items() if ref is not None}
+
+
+def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
+                      batteries: dict[str, Instrument], max_problems: int):
+    """Read, type and check every table; raise one ValidationError listing all problems."""
+    read = cfg.get("read") or {}
+    codes = {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
+    col = _Collector(max_problems)
+    dates = read.get("dates", "auto")  # one of schema.DATE_ORDERS (checked)
+    item_scale = (instrument.scale_min, instrument.scale_max)
+    scales = {i: item_scale for i in instrument.items}
+    for b in batteries.values():
+        scales.update({i: (b.scale_min, b.scale_max) for i in b.items})
+    tables: dict[str, RawTable] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    for role in ("contacts", "responses", "accounts"):
+        ref = (cfg["files"] or {}).get(role)
+        if ref is None:
+            continue
+        try:
+            tables[role] = read_raw_table(root / str(ref), encoding=read.get("encoding", "auto"),
+                                          delimiter=read.get("delimiter", "auto"),
+                                          decimal=read.get("decimal", "auto"))
+        except ValidationError as exc:
+            for p in exc.problems:
+                col.add(p)
+            col.dropped += exc.truncated
+            continue
+        if tables[role].frame.empty:
+            col.add(Problem(tables[role].name, None, None, None,
+                            f"the {role} table has a header but no rows: no {role}"))
+            continue
+        types = dict(TABLE_COLUMNS[role])
+        required = list(REQUIRED_COLUMNS[role])
+        if role == "responses":
+            types.update({i: "scale" for i in scales})
+            required += instrument.items
+        frames[role] = _typed_table(tables[role], role, (cfg.get("columns") or {}).get(role) or {},
+                                    types, scales, required, codes, col, dates)
+    if {"contacts", "responses"} <= set(frames):
+        _cross_checks(tables, frames, cfg, col)
+    col.raise_if_any()
+    info = {r: {"encoding": t.encoding, "delimiter": t.delimiter} for r, t in tables.items()}
+    return frames, info
+
+
+# ---------------------------------------------------------------------------------------------
+# validated Parquet cache (data/processed/<study>/<input hash>/)
+
+def _cache_dir(root: Path, cfg: dict, cache) -> Path | None:
+    from crqlab.paths import DATA_PROCESSED, DATA_RAW
+
+    if cache is False or cache is None:
+        return None
+    if cache == "auto":
+        try:
+            root.relative_to(DATA_RAW.resolve())
+        except ValueError:
+            return None
+        name = str(cfg.get("study", root.name))
+        # the study's name is text from study.yaml: a folder name only when it is a plain one
+        plain = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name) and ".." not in name
+        return DATA_PROCESSED / (name if plain else root.name)
+    return Path(cache)
+
+
+def _cache_key(root: Path, cfg: dict, files: dict[str, Path],
+               instruments: list[Instrument]) -> str:
+    from crqlab import __version__
+
+    h = hashlib.sha256(f"crqlab {__version__}\n".encode())
+    # the loader's own code is part of the key: a fixed validation rule revalidates old caches
+    # (and a fixed scrubber re-scrubs them: the cache keeps scrubbed verbatims)
+    for module in ("study.py", "readers.py", "schema.py", "instruments.py", "privacy.py",
+                   "nameforms.py", "common_words.txt"):
+        h.update((Path(__file__).parent / module).read_bytes())
+    h.update((root / "study.yaml").read_bytes())
+    for role in sorted(files):
+        h.update(role.encode())
+        h.update(files[role].read_bytes() if files[role].is_file() else b"<missing>")
+    for inst in instruments:
+        h.update(repr(inst).encode())
+    return h.hexdigest()[:32]
+
+
+def _cache_read(folder: Path) -> tuple[dict[str, pd.DataFrame], dict] | None:
+    meta = folder / "meta.yaml"
+    if not meta.is_file():
+        return None
+    try:
+        info = yaml.safe_load(meta.read_text(encoding="utf-8"))
+        frames = {role: pd.read_parquet(folder / f"{role}.parquet") for role in info["tables"]}
+    except (OSError, ValueError, KeyError, yaml.YAMLError):
+        return None  # a damaged cache is rebuilt, never trusted
+    return frames, info["read_info"]
+
+
+def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict,
+                 all_waves: list[int] = ()) -> None:
+    """Write atomically: a temporary sibling folder, renamed into place."""
+    import os
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for role, frame in _private_copy(frames, all_waves).items():
+            frame.to_parquet(tmp / f"{role}.parquet", index=False)
+        (tmp / "meta.yaml").write_text(yaml.safe_dump(
+            {"tables": sorted(frames), "read_info": read_info}), encoding="utf-8")
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process wrote the same key first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # a cache that cannot be written is no error
+
+
+def _ever_confidential(frames: dict[str, pd.DataFrame], all_waves: list[int] = ()) -> set:
+    """Contact ids that chose confidentiality in any wave, by either table's flag, and every
+    respondent of a wave declared ``confidentiality: all``."""
+    ids = set(frames["responses"].loc[frames["responses"]["wave"].isin(list(all_waves)),
+                                      "contact_id"])
+    for role in ("contacts", "responses"):
+        f = frames.get(role)
+        if f is not None and {"confidential", "contact_id"} <= set(f.columns):
+            ids |= set(f.loc[f["confidential"].fillna(False).astype(bool), "contact_id"])
+    return ids
+
+
+def _private_copy(frames: dict[str, pd.DataFrame], all_waves: list[int] = ()
+                  ) -> dict[str, pd.DataFrame]:
+    """What may be kept in data/processed: PII only of contacts who never chose
+    confidentiality (in every wave, since the contact id links the waves; everyone responding
+    in a ``confidentiality: all`` wave counts as choosing it), and e-mails, phone numbers and
+    names (every form, :func:`crqlab.data.privacy.scrub_text`) scrubbed from confidential
+    respondents' verbatims."""
+    from crqlab.data.privacy import make_scrubber
+
+    ever = _ever_confidential(frames, all_waves)
+    out = dict(frames)
+    contacts = frames["contacts"]
+    pii = [c for c in PII_COLUMNS if c in contacts.columns]
+    hidden = contacts["contact_id"].isin(ever) if ever else pd.Series(False, index=contacts.index)
+    if pii and hidden.any():
+        contacts = contacts.copy()
+        for c in pii:
+            contacts[c] = contacts[c].mask(hidden)
+        out["contacts"] = contacts
+    res = frames["responses"]
+    text = [c for c in ("strengths", "weaknesses") if c in res.columns]
+    conf = res["contact_id"].isin(ever) if ever else pd.Series(False, index=res.index)
+    if text and conf.any():
+        known = frames["contacts"].loc[frames["contacts"]["contact_id"].isin(ever), pii]
+        scrub = make_scrubber(tuple(v for c in pii for v in known[c].dropna().astype(str)))
+        res = res.copy()
+        for c in text:
+            res.loc[conf, c] = res.loc[conf, c].map(scrub)
+        out["responses"] = res
+    return out
+
+
+def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
+               cache: bool | str | Path | None = "auto") -> Study:
+    """Load, type and validate a study folder.
+
+    Parameters
+    ----------
+    study_dir : str or Path
+        Folder holding ``study.yaml`` and the tables it names.
+    max_problems : int
+        How many problems to list before counting the rest.
+    cache : "auto", path or False
+        Where validated tables are kept as Parquet, keyed by the SHA-256 of every input file,
+        ``study.yaml``, the instruments and the crqlab version: a later load of unchanged inputs
+        reads them instead of revalidating. ``"auto"`` caches studies under ``data/raw/`` in
+        ``data/processed/<study>/``; a path caches there; False never caches. The cache keeps
+        names and e-mails only of contacts who never chose confidentiality, and scrubs e-mails,
+        phone numbers and names from confidential respondents' verbatims, so a study loaded
+        from it has those blanked.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    ValidationError
+        Every problem found: missing required columns, values off the scale (NPS 11, an item
+        0 or 8), text in numeric columns, the same contact twice in a wave, a response with no
+        contact in the frame, ``responded`` blank or false where a response exists, unknown
+        account ids, undeclared waves, unreadable files. Each names file, column, row and
+        value.
+
+    Notes
+    -----
+    Validated by the malformed-export corpus in ``tests/malformed/`` (each case rejected with
+    its file, column, row and value; raw bytes unchanged) and by property tests; the cache by
+    ``tests/data/test_study.py`` (a cached load equals a fresh one; a changed input misses the cache).
+    """
+    root = Path(study_dir).resolve()
+    cfg = read_study_config(root)
+    instrument, batteries = _instruments(cfg, root)
+    files = _files_of(root, cfg)
+    cache_root = _cache_dir(root, cfg, cache)
+    frames = None
+    if cache_root is not None:
+        key_dir = cache_root / _cache_key(root, cfg, files, [instrument, *batteries.values()])
+        hit = _cache_read(key_dir)
+        if hit is not None:
+            frames, read_info = hit
+    if frames is None:
+        frames, read_info = _validated_frames(root, cfg, instrument, batteries, max_problems)
+        if cache_root is not None:
+            _cache_write(key_dir, frames, read_info, _all_confidential_waves(cfg))
+    return Study(
+        name=str(cfg.get("study", root.name)), client=str(cfg.get("client", "")), root=root,
+        config=cfg, instrument=instrument, batteries=batteries, contacts=frames["contacts"],
+        responses=frames["responses"], accounts=frames.get("accounts"), files=files,
+        read_info=read_info,
+    )

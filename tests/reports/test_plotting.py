@@ -1,0 +1,108 @@
+"""crqlab.reports.plotting: the house style and labelled, privacy-aware plots."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from numpy.testing import assert_allclose  # noqa: E402
+
+from crqlab.reports import plotting  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_apply_style_sets_the_house_look():
+    plotting.apply_style()
+    rc = matplotlib.rcParams
+    assert rc["axes.spines.top"] is False and rc["axes.titlelocation"] == "left"
+    assert tuple(rc["figure.figsize"]) == (7.0, 4.2)
+    assert rc["svg.hashsalt"] == "crqlab"
+
+
+@pytest.mark.parametrize("name, unit, text", [
+    ("crq_index", None, "CRQ index (1-7 scale)"),
+    ("nps", None, "Net Promoter Score (NPS, -100 to +100)"),
+    ("response_rate", None, "response rate (%)"),
+    ("trust", "1-7 scale", "trust (1-7 scale)"),
+    ("Days to respond", None, "Days to respond"),
+])
+def test_axis_label(name, unit, text):
+    assert plotting.axis_label(name, unit) == text
+
+
+def test_label_axes_shows_units_and_n():
+    _, ax = plt.subplots()
+    plotting.label_axes(ax, x="wave", y="crq_index", n=1234, n_accounts=56, title="T")
+    assert ax.get_ylabel() == "CRQ index (1-7 scale)"
+    assert ax.get_title(loc="left") == "T"
+    assert ax.get_xlabel() == "wave\nn = 1,234 respondents in 56 accounts"
+    _, ax = plt.subplots()
+    ax.set_xlabel("days")
+    plotting.label_axes(ax, n=80, n_what="invited contacts", note="2 groups suppressed")
+    assert ax.get_xlabel() == "days\nn = 80 invited contacts\n2 groups suppressed"
+
+
+def test_ci_plot_skips_suppressed_groups_and_says_so():
+    table = pd.DataFrame({"role": ["a", "b", "c"], "est": [5.1, np.nan, 4.8],
+                          "ci_low": [4.9, np.nan, 4.5], "ci_high": [5.3, np.nan, 5.1],
+                          "n": [40, np.nan, 25], "suppressed": [False, True, False]})
+    ax = plotting.ci_plot(table, "role", value_name="crq_index", n=65, min_cell_size=5)
+    ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert set(ticks) == {"a  (n=40)", "c  (n=25)"}
+    assert ticks["a  (n=40)"] > ticks["c  (n=25)"]  # first row on top
+    text = ax.get_xlabel()
+    assert text.startswith("CRQ index (1-7 scale)\n")
+    assert "n = 65 respondents" in text and "1 group(s) not shown" in text and "of 5" in text
+    intervals = [ln for ln in ax.lines if ln.get_gid() == "ci"]
+    assert len(intervals) == 2  # one interval per shown group
+    assert sorted(tuple(ln.get_xdata()) for ln in intervals) == [(4.5, 5.1), (4.9, 5.3)]
+
+
+def test_share_bars_in_percent_with_category_colours():
+    table = pd.DataFrame({"category": ["Rationals", "Ambassadors"], "est": [0.5, 0.3],
+                          "ci_low": [0.45, 0.25], "ci_high": [0.55, 0.35]})
+    ax = plotting.share_bars(table, "category", order=["Ambassadors", "Rationals"], n=200)
+    bars = ax.patches
+    assert [round(b.get_width(), 6) for b in bars] == [30.0, 50.0]
+    assert matplotlib.colors.to_hex(bars[0].get_facecolor()) == plotting.STATUS_COLOURS["Ambassadors"]
+    assert ax.get_xlabel() == "share (%)\nn = 200 respondents"
+
+
+def test_trend_plot_labels_waves_and_leaves_gaps():
+    table = pd.DataFrame({"wave": [1, 2, 3], "est": [5.1, np.nan, 5.4], "ci_low": [5.0, np.nan, 5.3],
+                          "ci_high": [5.2, np.nan, 5.5], "n": [300, 3, 280],
+                          "suppressed": [False, True, False]})
+    ax = plotting.trend_plot(table, value_name="crq_index", labels={1: "2021", 2: "2022", 3: "2023"},
+                             n=583)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2021", "2022", "2023"]
+    line = ax.lines[0]
+    assert list(line.get_xdata()) == [1, 3] and list(line.get_ydata()) == [5.1, 5.4]
+    assert ax.get_ylabel() == "CRQ index (1-7 scale)"
+    assert ax.get_xlabel() == "wave\nn = 583 respondents\n1 point(s) suppressed (below the minimum cell size)"
+
+
+def test_intervals_are_drawn_where_they_lie_even_without_their_estimate():
+    # a percentile bootstrap interval may not contain its estimate; errorbar would refuse it
+    table = pd.DataFrame({"role": ["a", "b"], "est": [5.0, 4.0], "ci_low": [5.1, 3.8],
+                          "ci_high": [5.4, 4.3], "n": [40, 30]})
+    ax = plotting.ci_plot(table, "role")
+    spans = sorted(tuple(ln.get_xdata()) for ln in ax.lines if ln.get_gid() == "ci")
+    assert spans == [(3.8, 4.3), (5.1, 5.4)]
+    trend = pd.DataFrame({"wave": [1, 2], "est": [0.5, 0.6], "ci_low": [0.55, 0.5],
+                          "ci_high": [0.7, 0.7]})
+    ax = plotting.trend_plot(trend)
+    spans = [tuple(ln.get_ydata()) for ln in ax.lines if ln.get_gid() == "ci"]
+    assert spans == [(0.55, 0.7), (0.5, 0.7)]
+    shares = pd.DataFrame({"status": ["x"], "est": [0.4], "ci_low": [0.41], "ci_high": [0.5]})
+    ax = plotting.share_bars(shares, "status")
+    spans = [tuple(ln.get_xdata()) for ln in ax.lines if ln.get_gid() == "ci"]
+    assert_allclose(spans, [(41.0, 50.0)], rtol=1e-12)

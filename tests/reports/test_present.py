@@ -1,0 +1,301 @@
+"""crqlab.reports.present (client strings shown as text) and the page sanitiser of crqlab.reports.rendering.
+
+Markdown is rendered by nbconvert's own renderer, the one that turns notebook outputs into
+report HTML, and read back with BeautifulSoup: a value must come out as exactly its text, with
+no element or attribute made from it.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+from crqlab.errors import CrqlabError
+from crqlab.reports.present import (
+    MarkupTemplateError,
+    Md,
+    bullet_list,
+    code,
+    escape_html,
+    escape_md,
+    md,
+    say,
+    styled,
+    warning_box,
+)
+from crqlab.reports.rendering import CSP, finish_page, sanitize_html
+
+HOSTILE = [
+    "<img src=x onerror=\"document.title='PWNED'\">",
+    "<script>alert(1)</script>",
+    "[link](javascript:alert(1))",
+    "<svg onload=alert(1)>",
+    "*em* _u_ __strong__ `code` ~~del~~",
+    "$x_1$ and $$y$$",
+    "a | b\n---|---\nc | d",
+    "# heading",
+    "- item",
+    "1. first",
+    "> quote",
+    "    indented code",
+    "line one\n\nline two",
+    "&lt;b&gt; &amp; &#42;",
+    "\\*not em\\*",
+    "http://example.org and www.example.org",
+    "![img](x.png)",
+    "<!-- comment --> tail",
+    "trailing backslash \\",
+    "   spaced   ",
+    "{curly} {0} {name!r}",
+    "===",
+    "Ω ü — 中文 emoji 🙂",
+    "snake_case_name _lead trail_ a__b x_*y*",
+]
+
+
+def _render(text: str) -> BeautifulSoup:
+    return BeautifulSoup(markdown2html_mistune(str(text)), "html.parser")
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _elements(soup: BeautifulSoup) -> list[str]:
+    return [t.name for t in soup.find_all(True)]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_escaped_value_renders_to_its_own_text_and_nothing_else(value):
+    soup = _render(md("x {} y", value))
+    assert _elements(soup) == ["p"]
+    assert soup.p.attrs == {}
+    assert _norm(soup.get_text()) == _norm(f"x {value} y")
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_escaped_value_keeps_the_template_markup_around_it(value):
+    soup = _render(md("**{}** and `code`", value))
+    assert _elements(soup) == ["p", "strong", "code"]
+    assert _norm(soup.strong.get_text()) == _norm(value)
+
+
+#: Random text made mostly of Markdown and HTML syntax (single characters and whole tokens).
+MARKDOWNISH = st.lists(st.sampled_from(
+    list("<>&\"'`*_[]()!#|~$\\{}-+=.:/;1a ") + ["\n", "\t", "\r", "é", "javascript:", "<img",
+                                                  "onerror=", "http://", "&amp;", "&#42;",
+                                                  "    ", "<script>", "</", "-->"]),
+    max_size=30).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(MARKDOWNISH)
+def test_no_element_or_attribute_comes_from_random_markup(value):
+    soup = _render(md("start {} end", value))
+    assert _elements(soup) == ["p"] and soup.p.attrs == {}
+    assert _norm(soup.get_text()) == _norm(f"start {value} end")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_any_text_is_shown_as_itself(value):
+    value = value.replace("\x00", "")  # the renderer turns NUL into U+FFFD, as HTML does
+    assume(value.strip())  # "****" (nothing between the stars) is not emphasis
+    soup = _render(md("**{}**: end", value))
+    assert _elements(soup) == ["p", "strong"]
+    assert _norm(soup.get_text()) == _norm(f"{value}: end")
+
+
+def test_md_formats_numbers_and_keeps_md_values():
+    out = md("{n:,} of {k:.1f}% in {w} ({x})", n=12345, k=51.25, w="<b>2023</b>",
+             x=md("**bold**"))
+    assert isinstance(out, Md)
+    assert out == "12,345 of 51.2% in &#60;b&#62;2023&#60;/b&#62; (**bold**)"
+
+
+def test_template_must_be_a_literal_or_md():
+    data = "<b>client</b>"
+    with pytest.raises(MarkupTemplateError, match="literal"):
+        md(f"**{data}**")
+    with pytest.raises(MarkupTemplateError):
+        md("**" + data + "**")
+    assert issubclass(MarkupTemplateError, CrqlabError)
+    built = md("**{}**", data)
+    assert md(built) is built
+
+
+def test_literal_handed_through_a_helper_is_accepted():
+    def helper(template, **values):
+        return md(template, **values)
+
+    assert helper("*{x}* said", x="_y_") == "*&#95;y&#95;* said"
+
+
+def test_md_pieces_compose_without_unescaping():
+    text = md("**{}**", "a*b") + " and <i>" + Md(", ").join(["x_y", md("`z`")])
+    assert text == "**a&#42;b**&#32;and &#60;i&#62;x_y, `z`"  # edge space kept as a space
+    assert ("<u>" + md("*k*")) == "&#60;u&#62;*k*"
+    assert bullet_list(["- a", md("**b**")]) == "- &#45; a\n- **b**"
+
+
+@pytest.mark.parametrize("value", ["plain", "a`b", "``x``", " lead", "trail`", "<b>&amp;</b>"])
+def test_code_span_shows_the_value_verbatim(value):
+    soup = _render(md("see {}", code(value)))
+    assert soup.code is not None and soup.code.get_text() == value
+
+
+def test_escape_html_covers_text_and_attribute_metacharacters():
+    assert escape_html("<a href='x' title=\"y\">&</a>") == (
+        "&lt;a href=&#x27;x&#x27; title=&quot;y&quot;&gt;&amp;&lt;/a&gt;")
+    assert escape_md(escape_md("<b>")) == escape_md("<b>")  # Md is not escaped twice
+
+
+def test_styled_table_escapes_cells_labels_and_axis_names():
+    t = pd.DataFrame({"<b>col</b>": ["<i>cell</i>", "*md*"], "n": [1234.5678, None]},
+                     index=pd.Index(["<u>row</u>", "r2"], name="<s>idx</s>"))
+    t.columns.name = "<em>cols</em>"
+    html = styled(t, precision=2, na_rep="–", thousands=",", formatter={"n": "{:,.0f}"}).to_html()
+    soup = BeautifulSoup(html, "html.parser")
+    assert not soup.find_all(["b", "i", "u", "s", "em"])
+    text = soup.get_text()
+    for label in ("<b>col</b>", "<i>cell</i>", "<u>row</u>", "<s>idx</s>", "<em>cols</em>",
+                  "1,235", "–"):
+        assert label in text
+
+
+def test_say_and_warning_box_display_escaped_content(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    say("**{}** says", "<script>x</script>")
+    warning_box("<b>title</b>", ["<i>reason</i>"], note="a & b")
+    assert shown[0].data == "**&#60;script&#62;x&#60;/script&#62;** says"
+    box = BeautifulSoup(shown[1].data, "html.parser")
+    assert not box.find_all(["b", "i", "script"])
+    assert "Warning: <b>title</b>" in box.get_text() and "<i>reason</i>" in box.get_text()
+
+
+# -- the page sanitiser --------------------------------------------------------------------------
+SNIPPETS = [
+    "<script>document.title='PWNED'</script>",
+    "<SCRIPT SRC=http://x/x.js></SCRIPT>",
+    "<img src=x onerror=\"document.title='PWNED'\">",
+    "<svg onload=alert(1)><script>alert(2)</script></svg>",
+    "<a href=\"javascript:alert(1)\">a</a>",
+    "<a href=\" jAvA\tsCrIpT:alert(1)\">tab</a>",
+    "<a href=\"vbscript:msgbox(1)\">vb</a>",
+    "<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">d</a>",
+    "<iframe src=\"https://example.org\"></iframe>",
+    "<iframe srcdoc=\"<script>alert(1)</script>\"></iframe>",
+    "<object data=\"x.swf\"></object>",
+    "<embed src=\"x.swf\">",
+    "<base href=\"https://evil.example/\">",
+    "<form action=\"https://evil.example\"><input name=q></form>",
+    "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+    "<details open ontoggle=alert(1)>d</details>",
+    "<body onload=alert(1)>",
+    "<div style=\"background:url(javascript:alert(1))\">s</div>",
+    "<svg><a xlink:href=\"javascript:alert(1)\"><text>t</text></a></svg>",
+    "<svg><animate attributeName=href values=\"javascript:alert(1)\"/></svg>",
+    "<math><maction actiontype=statusline xlink:href=\"javascript:alert(1)\">m</maction></math>",
+    "<link rel=stylesheet href=\"https://evil.example/x.css\">",
+    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\"></noscript>",
+    "<button formaction=\"javascript:alert(1)\">b</button>",
+]
+_ACTIVE = ("script", "iframe", "object", "embed", "base", "form", "link", "noscript")
+
+
+def _page(snippet: str) -> str:
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>t</title></head><body>"
+            f"<p>before</p>{snippet}<p>after</p></body></html>")
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS)
+def test_sanitiser_removes_active_content_and_keeps_the_rest(snippet):
+    soup = BeautifulSoup(finish_page(_page(snippet)), "html.parser")
+    assert soup.find_all(_ACTIVE) == []
+    assert not soup.find_all("meta", attrs={"http-equiv": re.compile("refresh", re.I)})
+    for tag in soup.find_all(True):
+        for name, value in tag.attrs.items():
+            text = " ".join(value) if isinstance(value, list) else value
+            assert not name.lower().startswith("on"), (tag.name, name)
+            flat = re.sub(r"[\s\x00-\x1f]", "", text).lower()
+            assert "javascript:" not in flat and "vbscript:" not in flat, (tag.name, name)
+            assert "data:text/html" not in flat, (tag.name, name)
+    assert [p.get_text() for p in soup.find_all("p") if p.get_text() in ("before", "after")] \
+        == ["before", "after"]
+    assert soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"] == CSP
+
+
+def test_sanitiser_keeps_embedded_figures_links_and_styles():
+    png = "data:image/png;base64,iVBORw0KGgo="
+    page = _page(f"<img src=\"{png}\" alt=\"fig\"><a href=\"#sec\">toc</a>"
+                 "<a href=\"https://example.org/a\">web</a><span style=\"color:red\">r</span>"
+                 "<style>p{color:blue}</style>")
+    soup = BeautifulSoup(page, "html.parser")
+    assert sanitize_html(soup) == 0
+    out = BeautifulSoup(finish_page(page), "html.parser")
+    assert out.img["src"] == png
+    assert [a["href"] for a in out.find_all("a")] == ["#sec", "https://example.org/a"]
+    assert out.span["style"] == "color:red" and out.style.get_text() == "p{color:blue}"
+
+
+def test_policy_comes_right_after_the_charset_and_forbids_script():
+    out = finish_page(_page(""))
+    head = BeautifulSoup(out, "html.parser").head.find_all("meta")
+    assert head[0].get("charset") == "utf-8"
+    assert head[1]["http-equiv"] == "Content-Security-Policy"
+    assert "default-src 'none'" in CSP and "script-src 'none'" in CSP
+    assert "img-src data:" in CSP and "'unsafe-inline'" in CSP.split("style-src")[1].split(";")[0]
+
+
+# -- the notebooks use these helpers ---------------------------------------------------------------
+NOTEBOOK_PATHS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+def _cells(path: Path):
+    nb = nbformat.read(str(path), as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            yield i, ast.parse(cell.source)
+
+
+def _template_problems(node: ast.Call) -> list[str]:
+    """An f-string, concatenation or .format() as the template; a field inside backticks."""
+    if not node.args:
+        return []
+    first = node.args[0]
+    if isinstance(first, (ast.JoinedStr, ast.BinOp)) or (
+            isinstance(first, ast.Call) and isinstance(first.func, ast.Attribute)
+            and first.func.attr == "format"):
+        return [f"{ast.unparse(first)[:60]}: data built into the template"]
+    literals = [n.value for n in ast.walk(first) if isinstance(n, ast.Constant)
+                and isinstance(n.value, str)]
+    return [f"{text[:60]!r}: a field inside backticks (use code())" for text in literals
+            for inside in text.split("`")[1::2] if re.search(r"\{[^{}]*\}", inside)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.stem)
+def test_notebook_shows_text_only_through_crqlab_present(path):
+    problems = []
+    for i, tree in _cells(path):
+        for node in ast.walk(tree):
+            where = f"cell {i} line {getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.ImportFrom) and node.module == "IPython.display":
+                raw = [a.name for a in node.names if a.name in ("HTML", "Markdown", "Latex")]
+                problems += [f"{where}: imports {n} (use crqlab.reports.present)" for n in raw]
+            elif isinstance(node, ast.FunctionDef) and node.name in ("say", "show_table"):
+                problems.append(f"{where}: defines its own {node.name}")
+            elif isinstance(node, ast.Attribute) and node.attr in ("style", "to_html"):
+                problems.append(f"{where}: .{node.attr} (use crqlab.reports.present.show_table)")
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("say", "md")):
+                problems += [f"{where}: {p}" for p in _template_problems(node)]
+    assert problems == []

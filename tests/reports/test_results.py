@@ -1,0 +1,159 @@
+"""crqlab.reports.results: recording results into a deterministic results.json."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crqlab import files
+from crqlab.files import write_atomic
+from crqlab.reports import results
+from crqlab.reports.results import Recorder, ResultsError
+
+
+def _recorder() -> Recorder:
+    rec = Recorder()
+    rec.record("nps", np.float64(23.456789012345), ci=(np.float64(15.1), 31.0),
+               n=np.int64(412), unit="points", headline=True)
+    rec.record("crq_index.wave_2", pd.Series({"est": 5.4, "se": 0.05, "ci_low": 5.3,
+                                              "ci_high": 5.5, "n": 300, "other": "ignored"}))
+    rec.record("trend.crq_index", 0.2, stat=2.5, df=np.int32(3), p_value=np.float32(0.04))
+    rec.record_table("rates.by_wave", pd.DataFrame({"wave": [1, 2], "est": [0.5, np.nan],
+                                                    "n": [10, 12]}))
+    return rec
+
+
+def test_values_are_flat_dotted_naming_rule_keys():
+    doc = _recorder().as_dict()
+    assert doc["format"] == results.FORMAT
+    assert doc["values"]["nps.est"] == 23.45678901  # 10 significant digits
+    assert doc["values"]["nps.ci_low"] == 15.1
+    assert doc["values"]["nps.n"] == 412 and isinstance(doc["values"]["nps.n"], int)
+    assert set(k for k in doc["values"] if k.startswith("crq_index.wave_2.")) == {
+        "crq_index.wave_2." + f for f in ("est", "se", "ci_low", "ci_high", "n")}
+    assert doc["values"]["trend.crq_index.df"] == 3
+    assert doc["values"]["trend.crq_index.p_value"] == pytest.approx(0.04, rel=1e-7)
+    assert doc["entries"]["nps"] == {"headline": True, "unit": "points", "order": 0}
+    assert doc["tables"]["rates.by_wave"] == {"columns": ["wave", "est", "n"],
+                                              "data": [[1, 0.5, 10], [2, None, 12]]}
+
+
+def test_json_is_byte_identical_and_sorted():
+    a, b = _recorder().to_json(), _recorder().to_json()
+    assert a == b
+    doc = json.loads(a)
+    assert list(doc) == sorted(doc)
+    assert list(doc["values"]) == sorted(doc["values"])
+    assert a.endswith("\n") and "NaN" not in a and "Infinity" not in a
+
+
+def test_headlines_keep_recording_order_and_rerecording_keeps_its_place():
+    rec = Recorder()
+    rec.record("zeta", 1.0, headline=True)
+    rec.record("alpha", 2.0, headline=True)
+    rec.record("zeta", 3.0, headline=True)
+    assert [h["name"] for h in results.headline(rec.as_dict())] == ["zeta", "alpha"]
+    assert results.headline(rec.as_dict())[0]["est"] == 3.0
+
+
+@pytest.mark.parametrize("value, expected", [
+    (np.nan, None), (float("inf"), None), (pd.NA, None), (None, None), (-0.0, 0.0),
+    (np.bool_(True), True), (np.int16(7), 7), (1 / 3, 0.3333333333), (123456789.123456, 123456789.1),
+    (pd.Timestamp("2026-11-23"), "2026-11-23T00:00:00"), ("text", "text"),
+])
+def test_clean_value(value, expected):
+    out = results.clean_value(value)
+    assert out == expected and type(out) is type(expected)
+
+
+def test_clean_value_rejects_objects():
+    with pytest.raises(ResultsError, match="cannot record"):
+        results.clean_value(object())
+
+
+@pytest.mark.parametrize("name", ["NPS", "nps est", "nps.", ".nps", "nps.est", "crq.ci_low", "1nps"])
+def test_bad_names_are_refused(name):
+    with pytest.raises(ResultsError):
+        Recorder().record(name, 1.0)
+
+
+def test_row_without_est_is_refused():
+    with pytest.raises(ResultsError, match="est"):
+        Recorder().record("x", {"se": 1.0})
+
+
+def test_rerecording_replaces():
+    rec = Recorder()
+    rec.record("x", 1.0, headline=True)
+    rec.record("x", 2.0)
+    assert rec.as_dict()["values"] == {"x.est": 2.0}
+    assert rec.as_dict()["entries"] == {"x": {"order": 0}}
+
+
+def test_table_privacy_check():
+    rec = Recorder()
+    ok = pd.DataFrame({"role": ["a", "b"], "est": [5.0, np.nan], "n": [12, 3],
+                       "suppressed": [False, True]})
+    rec.record_table("by_role", ok, min_cell_size=5)
+    bad = ok.assign(suppressed=False)
+    with pytest.raises(ResultsError, match="minimum cell size 5"):
+        rec.record_table("by_role", bad, min_cell_size=5)
+
+
+def test_table_keeps_named_index_and_refuses_big_tables():
+    rec = Recorder()
+    t = pd.DataFrame({"est": [1.0, 2.0]}, index=pd.Index(["x", "y"], name="role"))
+    rec.record_table("t", t)
+    assert rec.as_dict()["tables"]["t"]["columns"] == ["role", "est"]
+    with pytest.raises(ResultsError, match="rows"):
+        rec.record_table("big", pd.DataFrame({"a": range(results.MAX_TABLE_ROWS + 1)}))
+
+
+def test_save_is_atomic_and_loadable(tmp_path):
+    path = tmp_path / "sub" / "results.json"
+    text = _recorder().save(path)
+    assert path.read_text(encoding="utf-8") == text
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temp file left
+    doc = results.load(path)
+    heads = results.headline(doc)
+    assert [h["name"] for h in heads] == ["nps"]
+    assert heads[0]["est"] == 23.45678901 and heads[0]["n"] == 412
+
+
+def test_save_without_path_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Recorder().save("") .startswith("{")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    path.write_text("old", encoding="utf-8")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(files.os, "replace", boom)
+    with pytest.raises(OSError):
+        write_atomic(path, "new")
+    assert path.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_module_level_recorder(tmp_path):
+    results.clear()
+    results.record("n_responses", 55, headline=True)
+    results.record_table("t", pd.DataFrame({"a": [1]}))
+    text = results.save(tmp_path / "r.json")
+    assert json.loads(text)["values"] == {"n_responses.est": 55}
+    results.clear()
+    assert results.current().as_dict()["values"] == {}
+
+
+def test_load_refuses_other_json(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("{}", encoding="utf-8")
+    with pytest.raises(ResultsError):
+        results.load(p)
