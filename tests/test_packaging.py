@@ -83,8 +83,14 @@ def test_environment_installs_the_package_from_conda_forge():
 def test_pyproject_ships_the_instruments_and_the_command():
     project = _pyproject()
     assert project["project"]["scripts"]["crqlab"] == "crqlab.cli:main"
-    data = project["tool"]["setuptools"]["package-data"]["crqlab"]
-    assert "instruments/*.yaml" in data
+    data = project["tool"]["setuptools"]["package-data"]
+    shipped = {f for pkg, patterns in data.items() for pattern in patterns
+               for f in (REPO_ROOT / pkg.replace(".", "/")).glob(pattern)}
+    # every non-Python file inside the package is declared, so an installed crqlab has it
+    needed = {f for f in (REPO_ROOT / "crqlab").rglob("*") if f.is_file()
+              and f.suffix not in (".py", ".pyc") and "__pycache__" not in f.parts}
+    assert needed <= shipped, sorted(str(f.relative_to(REPO_ROOT)) for f in needed - shipped)
+    assert any(f.name == "crq.yaml" for f in shipped)
     assert "slow" in " ".join(project["tool"]["pytest"]["ini_options"]["markers"])
 
 

@@ -30,6 +30,7 @@ from crqlab import cli
 from crqlab.data.draft_study import draft_study_yaml, normalise_column
 from crqlab.data.schema import MAX_DEPTH, MAX_YAML_BYTES
 from crqlab.errors import SHOWN_CHARS
+from crqlab.paths import INSTRUMENTS_DIR
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "mini_study"
 BIG = 20_000_000  # a 20 MB cell
@@ -104,7 +105,7 @@ def to_parquet(study: Path, role: str, column: str, values) -> None:
 
 
 def instrument_file(study: Path, text: str) -> None:
-    spec = (Path(__file__).parents[1] / "crqlab" / "instruments" / "crq.yaml").read_text()
+    spec = (INSTRUMENTS_DIR / "crq.yaml").read_text()
     (study / "mine.yaml").write_text(spec.replace("name: crq", "name: mine") + text,
                                      encoding="utf-8")
     edit_yaml(study, lambda c: c.update(instrument="mine.yaml"))

@@ -185,7 +185,7 @@ def test_refused_out_exits_2_and_changes_nothing(world, case):
 #: id -> (study: value in study.yaml, or the folder name when absent).
 NAME_CASES = {
     "dotdot": "..", "dot": ".", "parent-path": "../x", "absolute": "/tmp/x", "dash": "-x",
-    "hidden": ".hidden", "space": "a b", "slash": "a/b", "list": ["a"],
+    "hidden": ".hidden", "space": "a b", "slash": "a/b",
     "folder-name-with-space": None,
 }
 
@@ -200,6 +200,17 @@ def test_study_name_that_is_not_an_identifier_exits_2(world, case):
     assert code == 2, text
     assert f"{folder / 'study.yaml'}: study name" in text
     assert repr("my study" if name is None else name) in text and "not a plain identifier" in text
+    assert snapshot(world) == before
+
+
+def test_study_name_that_is_not_text_is_a_study_yaml_error(world):
+    """``study: [a]`` never reaches the name check: the study.yaml schema refuses its type."""
+    folder = world / "studies" / "named"
+    _study(folder, ["a"])
+    before = snapshot(world)
+    code, text = _cli(["run", str(folder)])
+    assert code == 2, text
+    assert "column 'study'" in text and "must be text" in text and "Traceback" not in text
     assert snapshot(world) == before
 
 
@@ -402,7 +413,7 @@ class LoopingRun:
             (out / "index.html").write_text("previous reports", encoding="utf-8")
         self.previous = [sha256_tree(out) for out in self.outs]
         out = self.outs[0] if studies == 1 else self.reports
-        code = ("import sys; from pathlib import Path; from crqlab import cli, runner; "
+        code = ("import sys; from pathlib import Path; from crqlab import cli; from crqlab.reports import runner; "
                 f"runner.NOTEBOOKS_DIR = Path({str(nbs)!r}); "
                 f"sys.exit(cli.main(['run', *{[str(d) for d in dirs]!r}, '--out', "
                 f"{str(out)!r}, '--jobs', '{jobs}']))")
