@@ -22,7 +22,7 @@ def test_import_linter_contracts_are_kept():
 
 
 def test_every_module_sits_in_a_layer_or_the_foundation():
-    foundation = {"errors", "paths", "files", "stats", "parallel", "interrupt", "cli"}
+    foundation = {"errors", "paths", "files", "stats", "parallel", "interrupt", "formatting", "cli"}
     top = {m.name for m in pkgutil.iter_modules(crqlab.__path__)}
     assert top == foundation | set(LAYERS), sorted(top ^ (foundation | set(LAYERS)))
 

@@ -1,12 +1,9 @@
-"""crqlab.reports.rendering: reviewer HTML and the text forms of numbers."""
+"""crqlab.reports.rendering: reviewer HTML pages."""
 from __future__ import annotations
 
 import base64
 
 import nbformat
-import numpy as np
-import pandas as pd
-import pytest
 from bs4 import BeautifulSoup
 
 from crqlab.reports import rendering
@@ -15,44 +12,6 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4
 HEADER = {"study": "mini", "client": "Client", "notebook": "x.ipynb", "title": "T",
           "parameters": {"seed": 1}, "inputs": {"a.csv": "ab" * 32}, "date": "2026-11-23",
           "version": "0.1.0"}
-
-
-@pytest.mark.parametrize("x, text", [
-    (None, "–"), (True, "yes"), (42, "42"), (123456, "123 456"), (5.234, "5.23"),
-    (23.46, "23.5"), (148.2, "148"), (0.0123, "0.012"), (0.00001234, "1.2e-05"), (0.0, "0"),
-])
-def test_format_number(x, text):
-    assert rendering.format_number(x) == text
-
-
-def test_format_entry():
-    e = {"est": 23.456, "ci_low": 15.1, "ci_high": 31.0, "n": 412, "unit": "points",
-         "p_value": 0.0004}
-    assert rendering.format_entry(e) == "23.5 [15.1, 31.0] points (p < 0.001, n = 412)"
-    assert rendering.format_entry({"est": None, "suppressed": True}).startswith("suppressed")
-    share = {"est": 0.5112, "ci_low": 0.487, "ci_high": 0.536, "n": 1608, "unit": "share of invited"}
-    assert rendering.format_entry(share) == "51.1% [48.7, 53.6] of invited (n = 1608)"
-    assert rendering.format_entry({"est": 0.25, "unit": "share"}) == "25.0%"
-
-
-def test_format_ci_and_p():
-    assert rendering.format_ci(0.5123, 0.4, 0.6, scale=100, digits=1) == "51.2 [40.0, 60.0]"
-    assert rendering.format_ci(5.0) == "5.00"
-    assert rendering.format_ci(np.nan, 1, 2) == "–"
-    assert rendering.format_p(0.0004) == "< 0.001" and rendering.format_p(0.0126) == "0.013"
-
-
-def test_ci_table_long_and_wide_keep_row_order():
-    t = pd.DataFrame({"wave": [1, 1, 2, 2], "role": ["b", "a", "b", "a"],
-                      "est": [0.5, np.nan, 0.6, 0.7], "ci_low": [0.4, np.nan, 0.5, 0.6],
-                      "ci_high": [0.6, np.nan, 0.7, 0.8], "n": [20, np.nan, 30, 40],
-                      "suppressed": [False, True, False, False]})
-    wide = rendering.ci_table(t, "role", columns="wave", scale=100, digits=1, min_cell_size=5)
-    assert list(wide.index) == ["b", "a"] and list(wide.columns) == [1, 2]
-    assert wide.loc["a", 1] == "suppressed (n < 5)" and wide.loc["a", 2] == "70.0 [60.0, 80.0]"
-    long = rendering.ci_table(t[t.wave == 1], "role")
-    assert long.to_dict("index") == {"b": {"estimate": "0.50 [0.40, 0.60]", "n": "20"},
-                                     "a": {"estimate": "suppressed", "n": ""}}
 
 
 def _executed_notebook():

@@ -1,0 +1,128 @@
+"""Numbers and intervals as reviewers read them: one formatting rule for every page.
+
+A foundation module (pandas only, nothing else of crqlab), so the study modules that word
+findings and the report layer that renders them format alike.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table"]
+
+
+def format_number(x: Any) -> str:
+    """A number for people: integers as is, floats to about three significant figures."""
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}".replace(",", " ") if abs(x) >= 10000 else str(x)
+    if isinstance(x, float):
+        ax = abs(x)
+        if ax >= 100:
+            return f"{x:.0f}"
+        if ax >= 10:
+            return f"{x:.1f}"
+        if ax >= 1:
+            return f"{x:.2f}"
+        if ax == 0:
+            return "0"
+        if ax < 0.001:
+            return f"{x:.1e}"
+        return f"{x:.3f}"
+    return str(x)
+
+
+def format_entry(entry: Mapping[str, Any]) -> str:
+    """One recorded entry as text: ``est [ci_low, ci_high] unit (n = n)``, or ``suppressed``."""
+    if entry.get("suppressed"):
+        return "suppressed (group below the minimum cell size)"
+    unit = str(entry.get("unit") or "")
+    share = unit.startswith("share") and isinstance(entry.get("est"), float)
+    if share:  # shares are recorded 0-1 and shown in percent: "51.1% [48.7, 53.6] of invited"
+        parts = [format_ci(entry["est"], entry.get("ci_low"), entry.get("ci_high"), digits=1,
+                           scale=100).replace(" [", "% [", 1)]
+        if "[" not in parts[0]:
+            parts[0] += "%"
+        unit = unit[len("share"):].strip()
+    else:
+        parts = [format_number(entry.get("est"))]
+        if entry.get("ci_low") is not None and entry.get("ci_high") is not None:
+            parts.append(f"[{format_number(entry['ci_low'])}, {format_number(entry['ci_high'])}]")
+    if unit:
+        parts.append(unit)
+    extra = []
+    if entry.get("p_value") is not None:
+        p = format_p(entry["p_value"])
+        extra.append(f"p {p}" if p.startswith("<") else f"p = {p}")
+    if entry.get("n") is not None:
+        extra.append(f"n = {format_number(entry['n'])}")
+    if entry.get("n_accounts") is not None:
+        extra.append(f"{format_number(entry['n_accounts'])} accounts")
+    text = " ".join(parts)
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def format_ci(est: Any, ci_low: Any = None, ci_high: Any = None, *, digits: int = 2,
+              scale: float = 1.0) -> str:
+    """``"5.79 [5.73, 5.84]"``: an estimate and its interval, ``scale``-d (100 for percent)."""
+    def one(v):
+        return "–" if v is None or pd.isna(v) else f"{scale * float(v):.{digits}f}"
+
+    if est is None or pd.isna(est):
+        return "–"
+    if ci_low is None or ci_high is None or pd.isna(ci_low) or pd.isna(ci_high):
+        return one(est)
+    return f"{one(est)} [{one(ci_low)}, {one(ci_high)}]"
+
+
+def format_p(p: Any) -> str:
+    """A p-value for people: ``"0.013"``, ``"< 0.001"``, ``"–"`` when missing."""
+    if p is None or pd.isna(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def ci_table(table: pd.DataFrame, index: str | list[str], *, columns: str | None = None,
+             digits: int = 2, scale: float = 1.0, n_col: str | None = "n",
+             min_cell_size: int | None = None) -> pd.DataFrame:
+    """A tidy result table as text for reviewers: ``est [ci_low, ci_high]`` per cell.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``est``, ``ci_low``, ``ci_high`` (``n``, ``suppressed``) and the ``index`` columns.
+    index : str or list of str
+        Row labels.
+    columns : str, optional
+        Spread this column's values over the columns (e.g. ``"wave"``); otherwise one column
+        ``estimate`` plus ``n``.
+    scale : float
+        100 to show shares in percent.
+    min_cell_size : int, optional
+        Shown in the text of suppressed cells.
+    """
+    idx = [index] if isinstance(index, str) else list(index)
+    supp = (table["suppressed"].fillna(False).astype(bool) if "suppressed" in table
+            else pd.Series(False, index=table.index))
+    why = f"suppressed (n < {min_cell_size})" if min_cell_size else "suppressed"
+    text = [why if s else format_ci(r.est, getattr(r, "ci_low", None), getattr(r, "ci_high", None),
+                                    digits=digits, scale=scale)
+            for s, r in zip(supp, table.itertuples())]
+    out = table[idx + ([columns] if columns else [])].copy()
+    out["estimate"] = text
+    if columns:
+        wide = out.pivot_table(index=idx, columns=columns, values="estimate", aggfunc="first",
+                               observed=True)
+        rows = pd.MultiIndex.from_frame(out[idx].drop_duplicates()) if len(idx) > 1 else \
+            pd.Index(out[idx[0]].drop_duplicates(), name=idx[0])
+        wide = wide.reindex(index=rows, columns=list(out[columns].drop_duplicates()))
+        wide.columns.name = columns
+        return wide
+    if n_col and n_col in table:
+        out["n"] = ["" if s or pd.isna(v) else f"{int(v):,}" for s, v in zip(supp, table[n_col])]
+    return out.set_index(idx)
