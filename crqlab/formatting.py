@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table"]
+__all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
+           "ci_label", "format_fixed", "format_with_ci", "p_text", "ci_columns", "readable_table"]
 
 
 def format_number(x: Any) -> str:
@@ -126,3 +127,96 @@ def ci_table(table: pd.DataFrame, index: str | list[str], *, columns: str | None
     if n_col and n_col in table:
         out["n"] = ["" if s or pd.isna(v) else f"{int(v):,}" for s, v in zip(supp, table[n_col])]
     return out.set_index(idx)
+
+
+# -- sentences and text tables: fixed digits, "(95% CI lo to hi)" -------------------------------
+def ci_label(ci: float) -> str:
+    """``"95% CI"``: the name of an interval at confidence level ``ci``."""
+    return f"{ci:.0%} CI"
+
+
+def format_fixed(x: Any, digits: int = 2, *, signed: bool = False, percent: bool = False) -> str:
+    """``"5.92"``, ``"+0.13"`` (``signed``), ``"51.1%"`` (``percent``: a 0-1 share in percent).
+
+    Missing values read ``"n/a"``; a value that rounds to zero is ``"0.00"``, never ``"-0.00"``.
+    """
+    if x is None or pd.isna(x):
+        return "n/a"
+    x = float(x)
+    if round(100 * x if percent else x, digits) == 0:
+        x = 0.0
+    if percent:
+        return f"{100 * x:.{digits}f}%"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def format_with_ci(row: Mapping[str, Any], digits: int = 2, *, signed: bool = False,
+                   percent: bool = False, ci: float = 0.95) -> str:
+    """``"5.92 (95% CI 5.86 to 5.98)"``: ``est`` of a result row with its interval, in a sentence.
+
+    ``row`` is a tidy result row (``est``, ``ci_low``, ``ci_high``); numbers as
+    :func:`format_fixed`, the level named by :func:`ci_label`.
+    """
+    low, high = (format_fixed(row[k], digits, signed=signed, percent=percent)
+                 for k in ("ci_low", "ci_high"))
+    est = format_fixed(row["est"], digits, signed=signed, percent=percent)
+    return f"{est} ({ci_label(ci)} {low} to {high})"
+
+
+def p_text(p: Any) -> str:
+    """``"p = 0.013"``, ``"p < 0.001"``, ``"p = –"`` when missing: a p-value in a sentence."""
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def ci_columns(table: pd.DataFrame, digits: int = 2, *, signed: bool = False,
+               percent: bool = False, ci: float = 0.95,
+               min_cell_size: int | None = None) -> pd.DataFrame:
+    """``est, ci_low, ci_high`` of a tidy table as text columns ``estimate`` and ``95% CI``.
+
+    The two columns take the place of ``est``; a ``suppressed`` row reads ``suppressed (< 5)``
+    (with ``min_cell_size``) and the ``suppressed`` column is dropped. Numbers as
+    :func:`format_fixed`; an interval reads ``"5.86 to 5.98"``, blank where missing.
+    """
+    out = table.copy()
+    sup = (out["suppressed"].fillna(False).astype(bool) if "suppressed" in out
+           else pd.Series(False, index=out.index))
+    why = f"suppressed (< {min_cell_size})" if min_cell_size is not None else "suppressed"
+    fixed = {"signed": signed, "percent": percent}
+    est = [why if s else format_fixed(e, digits, **fixed) for e, s in zip(out["est"], sup)]
+    cis = ["" if pd.isna(lo) else f"{format_fixed(lo, digits, **fixed)} to "
+           f"{format_fixed(hi, digits, **fixed)}" for lo, hi in zip(out["ci_low"], out["ci_high"])]
+    at = list(out.columns).index("est")
+    out = out.drop(columns=[c for c in ("est", "ci_low", "ci_high", "suppressed") if c in out])
+    out.insert(at, "estimate", est)
+    out.insert(at + 1, ci_label(ci), cis)
+    return out
+
+
+def readable_table(table: pd.DataFrame, *, headers: Mapping[str, str] | None = None,
+                   words: Mapping[Any, str] | None = None, word_columns=(),
+                   counts=()) -> pd.DataFrame:
+    """A result table for reviewers: plain words for codes, counts as ``1,234``, readable headers.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Any table; its index is dropped.
+    headers : mapping, optional
+        Column name -> header; other names show with ``_`` as spaces.
+    words : mapping, optional
+        Code -> words (``"late_minus_early"`` -> ``"late minus early"``), applied to the
+        values of ``word_columns``; other values stay.
+    counts : iterable of str
+        Columns of counts, shown as whole numbers with a thousands comma (blank when missing).
+    """
+    t = table.reset_index(drop=True).copy()
+    words = words or {}
+    for c in word_columns:
+        if c in t:
+            t[c] = t[c].map(lambda v: words.get(v, v))
+    for c in counts:
+        if c in t:
+            t[c] = [("" if pd.isna(v) else f"{v:,.0f}") for v in t[c]]
+    headers = headers or {}
+    return t.rename(columns={c: headers.get(c, c.replace("_", " ")) for c in t.columns})

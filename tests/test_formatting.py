@@ -44,3 +44,48 @@ def test_ci_table_long_and_wide_keep_row_order():
     long = formatting.ci_table(t[t.wave == 1], "role")
     assert long.to_dict("index") == {"b": {"estimate": "0.50 [0.40, 0.60]", "n": "20"},
                                      "a": {"estimate": "suppressed", "n": ""}}
+
+
+# -- sentences and text tables (added with crqlab.studies.response_rates) -------------------------
+@pytest.mark.parametrize("x, kw, text", [
+    (5.9234, {}, "5.92"), (0.1234, {"signed": True}, "+0.12"), (-0.004, {"signed": True}, "+0.00"),
+    (-0.004, {}, "0.00"), (0.51123, {"percent": True, "digits": 1}, "51.1%"), (None, {}, "n/a"),
+    (np.nan, {"percent": True}, "n/a"), (-12.35, {"digits": 1, "signed": True}, "-12.3"),
+])
+def test_format_fixed(x, kw, text):
+    assert formatting.format_fixed(x, **kw) == text
+
+
+def test_format_with_ci_and_p_text():
+    row = pd.Series({"est": 5.9234, "ci_low": 5.861, "ci_high": 5.98})
+    assert formatting.format_with_ci(row) == "5.92 (95% CI 5.86 to 5.98)"
+    share = {"est": 0.511, "ci_low": 0.487, "ci_high": 0.536}
+    assert formatting.format_with_ci(share, 1, percent=True, ci=0.9) == \
+        "51.1% (90% CI 48.7% to 53.6%)"
+    assert formatting.format_with_ci({"est": -1.0, "ci_low": -2.0, "ci_high": 0.0}, 1,
+                                     signed=True) == "-1.0 (95% CI -2.0 to +0.0)"
+    assert formatting.ci_label(0.8) == "80% CI"
+    assert [formatting.p_text(p) for p in (0.0132, 0.0004, None)] == \
+        ["p = 0.013", "p < 0.001", "p = –"]
+
+
+def test_ci_columns_replace_the_interval_columns_in_place():
+    t = pd.DataFrame({"group": ["a", "b"], "est": [0.5, np.nan], "ci_low": [0.4, np.nan],
+                      "ci_high": [0.6, np.nan], "n": [40, np.nan], "suppressed": [False, True]})
+    out = formatting.ci_columns(t, 1, percent=True, min_cell_size=5)
+    assert list(out.columns) == ["group", "estimate", "95% CI", "n"]
+    assert out["estimate"].tolist() == ["50.0%", "suppressed (< 5)"]
+    assert out["95% CI"].tolist() == ["40.0% to 60.0%", ""]
+    plain = formatting.ci_columns(t.drop(columns="suppressed"), signed=True, ci=0.9)
+    assert plain.columns[2] == "90% CI" and plain["estimate"].tolist() == ["+0.50", "n/a"]
+
+
+def test_readable_table():
+    t = pd.DataFrame({"measure": ["response_rate", "x"], "n_frame": [1608.0, np.nan],
+                      "p_value": [0.1, 0.2]}, index=[5, 6])
+    out = formatting.readable_table(t, headers={"n_frame": "invited"},
+                                    words={"response_rate": "response rate"},
+                                    word_columns=["measure", "absent"], counts=["n_frame"])
+    assert list(out.columns) == ["measure", "invited", "p value"] and list(out.index) == [0, 1]
+    assert out["measure"].tolist() == ["response rate", "x"]
+    assert out["invited"].tolist() == ["1,608", ""]
