@@ -97,6 +97,11 @@ class Entry(NamedTuple):
     options: dict
     table: bool = False
 
+    def into(self, results) -> None:
+        """Record this entry with ``results`` (:mod:`crqlab.reports.results` or a ``Recorder``)."""
+        (results.record_table if self.table else results.record)(self.name, self.value,
+                                                                 **self.options)
+
 
 class Finding(NamedTuple):
     """A finding in plain text: ``lead`` (the notebook shows it in bold), then ``text``."""
@@ -908,6 +913,11 @@ class Sensitivity:
     tables: dict
     deltas: dict
     notes: list[str]
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The tables ``delta.<score>``."""
+        return [Entry(f"delta.{s}", t, {}, True) for s, t in self.tables.items()]
 
 
 def sensitivity(d: Design, model: ResponseModel, crq_deltas, nps_deltas,

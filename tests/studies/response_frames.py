@@ -24,9 +24,10 @@ def frames(waves=(1, 2), n_accounts: int = 8, per_account: int = 10, seed: int =
                 logit = 0.4 + quality[a] + (0.8 if role == roles[0] else 0.0)
                 responded = bool(rng.random() < 1 / (1 + np.exp(-logit)))
                 reminders = int(rng.integers(0, 3)) if responded else np.nan
+                days = float(rng.integers(1, 30)) if responded else np.nan
                 frame.append({"wave": w, "contact_id": cid, "account_id": f"A{a:02d}",
                               "role": role, "responded": responded, "reminders": reminders,
-                              "days_to_respond": float(rng.integers(1, 30)) if responded else np.nan,
+                              "days_to_respond": days,
                               "tenure_years": np.nan if i == 9 else float(i % 7),
                               "size": ("small", "large")[a % 2], "account_manager": f"AM {a % 3}",
                               "newly_included": i % 4 == 0})

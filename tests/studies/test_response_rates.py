@@ -46,6 +46,25 @@ def _names(entries) -> list[str]:
     return [e.name for e in entries]
 
 
+class _Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def record(self, name, value, **options):
+        self.calls.append(("record", name, options))
+
+    def record_table(self, name, value, **options):
+        self.calls.append(("record_table", name, options))
+
+
+def test_an_entry_records_itself_as_a_value_or_a_table():
+    rec = _Recorder()
+    rr.Entry("x.est", 1.0, {"n": 5}).into(rec)
+    rr.Entry("t", pd.DataFrame({"a": [1]}), {"min_cell_size": 5}, True).into(rec)
+    assert rec.calls == [("record", "x.est", {"n": 5}),
+                         ("record_table", "t", {"min_cell_size": 5})]
+
+
 # ----------------------------------------------------------------------------- set-up
 def test_prepare_reads_the_study_and_checks_the_parameters(tmp_path):
     contacts, responses, accounts = build_study_frames(n_accounts=4, n_contacts=20, waves=(1, 2))
@@ -354,6 +373,8 @@ def test_sensitivity_is_the_weighted_base_shifted(d, model, ao):
     assert (t["base"] == "propensity").all()
     assert_allclose(t["est"], base + (1 - d.response_rate) * t["delta"], rtol=1e-12)
     assert sens.tables["nps"]["delta"].tolist() == [-20.0, 0.0, 10.0]
+    assert [(e.name, e.table) for e in sens.entries] == [("delta.crq_index", True),
+                                                         ("delta.nps", True)]
     f = rr.sensitivity_finding(d, "crq_index", t, ao)
     assert f.text.startswith("(2022, response 66.2%, base: propensity estimate, n = 53 of 80 "
                              "invited): if non-respondents scored -0.60 against comparable "
