@@ -252,6 +252,12 @@ def prepare(study, *, crq_score: str = "crq_index", nps_score: str = "nps", wave
     ------
     StudyParameterError
         The study has no such wave, or no such score; ``nps_score`` is neither reading.
+
+    Notes
+    -----
+    Tested on a study written and loaded from files
+    (``tests/studies/test_response_rates.py``): counts of the analysis wave, the 0-10
+    answers kept as they are, each parameter error.
     """
     min_cell = privacy.effective_min_cell_size(study, min_cell_size)
     waves = list(study.waves)
@@ -288,7 +294,14 @@ def _suppressed_rates(d: Design, table: pd.DataFrame, partition) -> pd.DataFrame
 
 
 def rates_by_wave(d: Design) -> pd.DataFrame:
-    """Response and completion rate of every wave (Wilson intervals), small waves suppressed."""
+    """Response and completion rate of every wave (Wilson intervals), small waves suppressed.
+
+    Notes
+    -----
+    Rates and Wilson intervals recomputed from the frame in
+    ``tests/studies/test_response_rates.py``; the estimator is validated against R ``prop.test``
+    in ``tests/models``.
+    """
     table = rsp.response_rates(d.frame, "wave", responses=d.scores, score=d.crq.column, ci=d.ci)
     return _suppressed_rates(d, table, "measure")
 
@@ -397,6 +410,11 @@ def account_spread(d: Design) -> AccountSpread:
     """The distribution of account response rates (accounts below the minimum left out).
 
     With fewer than ``min_cell`` accounts shown there are no quantiles and no entries.
+
+    Notes
+    -----
+    The median is checked against the accounts' rates computed from the frame
+    (``tests/studies/test_response_rates.py``).
     """
     acc = _suppressed_rates(d, rsp.response_rates(d.fw, "account_id", ci=d.ci), "measure")
     shown = acc[~acc["suppressed"]]
@@ -602,6 +620,11 @@ def lateness_groups(d: Design, by: str, s: str) -> pd.DataFrame:
 
     Returns ``x`` (mean lateness of the group), ``n``, ``est, ci_low, ci_high`` (clustered
     by account) and ``suppressed``.
+
+    Notes
+    -----
+    Group sizes and means equal a groupby of the respondents; complementary suppression of
+    the groups is checked in ``tests/studies/test_response_rates.py``.
     """
     fw = d.fw
     data = fw[fw["responded"]].merge(d.scores[["wave", "contact_id", s]],
@@ -876,6 +899,11 @@ def weight_diagnostics(d: Design, model: ResponseModel) -> Diagnostics:
 
     A category level held by fewer than ``min_cell`` respondents is suppressed in the
     balance table (its shares would tell how many of those few responded).
+
+    Notes
+    -----
+    Kish's design effect against its formula and ``deff * n_eff = n`` in
+    ``tests/studies/test_response_rates.py``.
     """
     ws = wt.weight_summary(model.weights)
     n = {"n": int(ws["n"])}
@@ -927,6 +955,12 @@ def sensitivity(d: Design, model: ResponseModel, crq_deltas, nps_deltas,
     The base is the propensity-weighted estimate when the model was fitted, else the
     respondent mean. For the mean 0-10 answer, NPS deltas are divided by 20 (rough 0-10
     equivalents of NPS points). ``trim`` as in :func:`response_model`.
+
+    Notes
+    -----
+    Every grid value is ``base + (1 - response rate) * delta`` with the weighted (or respondent)
+    base, checked in ``tests/studies/test_response_rates.py``; the delta adjustment itself on
+    simulated frames in ``tests/models/test_nonresponse.py``.
     """
     deltas = {d.crq.column: [float(x) for x in crq_deltas],
               d.nps.column: [float(x) for x in nps_deltas]}
@@ -1043,9 +1077,15 @@ def precision(d: Design) -> Precision:
     """Margin of error of both headlines as response moves from 45% to 85% of the wave's frame.
 
     With a finite-population correction and the design effect of clustering in accounts
-    estimated from the analysis wave (:func:`crqlab.models.nonresponse.precision_by_response_rate`).
+    estimated from the analysis wave
+    (:func:`crqlab.models.nonresponse.precision_by_response_rate`).
     Entries: ``precision.<score>.deff_cluster``, the table ``precision.by_response_rate`` and
     ``precision.<score>.moe_rr_<45|85>``.
+
+    Notes
+    -----
+    A margin of error recomputed by hand (``z * sqrt(deff * sd^2 * (1 - n/N) / n)``) in
+    ``tests/studies/test_response_rates.py``.
     """
     fw = d.fw
     answered = fw[fw["responded"]].merge(d.scores[["wave", "contact_id", *d.score_columns]],
@@ -1113,6 +1153,12 @@ def decompose_changes(d: Design, segments, *, n_boot: int = 200, seed: int = 0
     changed" over the respondent ``segments`` present (account bootstrap intervals).
 
     Nothing is decomposed with a single wave or without segment columns: ``reason`` says which.
+
+    Notes
+    -----
+    Kitagawa additivity (within + composition = total = the change in the mean) in
+    ``tests/studies/test_response_rates.py``; the decomposition itself in
+    ``tests/models/test_nonresponse.py``.
     """
     dec = Decomposition([c for c in segments if c in d.scores.columns])
     if len(d.waves) < 2:
