@@ -1,16 +1,19 @@
 """Numbers and intervals as reviewers read them: one formatting rule for every page.
 
-A foundation module (pandas only, nothing else of crqlab), so the study modules that word
-findings and the report layer that renders them format alike.
+A foundation module (numpy and pandas only, nothing else of crqlab), so the study modules that
+word findings and the report layer that renders them format alike.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table"]
+__all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
+           "format_fixed", "format_ci_text", "format_p_text"]
 
 
 def format_number(x: Any) -> str:
@@ -126,3 +129,36 @@ def ci_table(table: pd.DataFrame, index: str | list[str], *, columns: str | None
     if n_col and n_col in table:
         out["n"] = ["" if s or pd.isna(v) else f"{int(v):,}" for s, v in zip(supp, table[n_col])]
     return out.set_index(idx)
+
+
+# -- running text: "0.46 [95% CI 0.44 to 0.49]", "p = 0.013" --------------------------------------
+def format_fixed(x: Any, digits: int = 2) -> str:
+    """A number for running text: ``digits`` decimals, thousands separated, ``"–"`` if missing.
+
+    Integers, and whole floats of 100 or more, are written without decimals (``"3,558"``);
+    other floats with ``digits`` decimals (``"0.46"``, ``"1,234.50"``).
+    """
+    if x is None or pd.isna(x) or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, (int, np.integer)) or (float(x).is_integer() and abs(x) >= 100):
+        return f"{int(x):,}"
+    return f"{x:,.{digits}f}"
+
+
+def format_ci_text(est: Any, ci_low: Any, ci_high: Any, *, ci: float = 0.95, digits: int = 2,
+                   scale: float = 1.0, unit: str = "") -> str:
+    """``"0.46 [95% CI 0.44 to 0.49]"``: an estimate and its interval for running text.
+
+    ``scale`` multiplies all three (100 for percent) and ``unit`` follows each number
+    (``"2% [95% CI 1% to 4%]"``); a missing number is a dash (:func:`format_fixed`).
+    """
+    def one(v):
+        return format_fixed(None if v is None or pd.isna(v) else scale * v, digits) + unit
+
+    return f"{one(est)} [{100 * ci:g}% CI {one(ci_low)} to {one(ci_high)}]"
+
+
+def format_p_text(p: Any) -> str:
+    """A p-value in running text: ``"p = 0.013"``, ``"p < 0.001"``, ``"p = –"`` when missing."""
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"

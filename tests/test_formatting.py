@@ -44,3 +44,25 @@ def test_ci_table_long_and_wide_keep_row_order():
     long = formatting.ci_table(t[t.wave == 1], "role")
     assert long.to_dict("index") == {"b": {"estimate": "0.50 [0.40, 0.60]", "n": "20"},
                                      "a": {"estimate": "suppressed", "n": ""}}
+
+
+@pytest.mark.parametrize("x, digits, text", [
+    (None, 2, "–"), (np.nan, 2, "–"), (np.inf, 2, "–"), (pd.NA, 2, "–"),
+    (3558, 2, "3,558"), (np.int64(12), 2, "12"), (427.0, 0, "427"), (1234.5, 2, "1,234.50"),
+    (0.4567, 2, "0.46"), (4.0, 1, "4.0"), (99.0, 0, "99"), (-0.2049, 3, "-0.205"),
+])
+def test_format_fixed(x, digits, text):
+    assert formatting.format_fixed(x, digits) == text
+
+
+def test_format_ci_text_scales_and_carries_the_unit_and_level():
+    assert formatting.format_ci_text(0.4567, 0.44, 0.4912) == "0.46 [95% CI 0.44 to 0.49]"
+    assert formatting.format_ci_text(0.0214, 0.011, 0.0398, digits=0, scale=100, unit="%",
+                                     ci=0.9) == "2% [90% CI 1% to 4%]"
+    assert formatting.format_ci_text(0.5, np.nan, None) == "0.50 [95% CI – to –]"
+
+
+@pytest.mark.parametrize("p, text", [(0.0126, "p = 0.013"), (0.0004, "p < 0.001"),
+                                     (None, "p = –"), (np.nan, "p = –")])
+def test_format_p_text(p, text):
+    assert formatting.format_p_text(p) == text

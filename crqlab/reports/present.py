@@ -18,6 +18,8 @@ findings only through this module, where every interpolated value is escaped:
 - :func:`show_table` / :func:`styled` - a table through a pandas ``Styler`` that escapes cells,
   index and column labels and the axis names.
 - :func:`warning_box` - an HTML warning box (title and reasons escaped).
+- :func:`say_text` / :func:`not_estimated` - plain-text paragraphs (findings a study module
+  worded) and "**Not estimated.** <reason>" notes, every character shown as itself.
 - :func:`escape_html` - ``& < > " '`` as HTML entities (for HTML built outside templates).
 
 The final pages are also sanitised and carry a Content-Security-Policy
@@ -35,7 +37,7 @@ from typing import Any
 from crqlab.errors import CrqlabError
 
 __all__ = ["Md", "MarkupTemplateError", "escape_html", "escape_md", "md", "say", "code",
-           "bullet_list", "styled", "show_table", "warning_box"]
+           "bullet_list", "styled", "show_table", "warning_box", "say_text", "not_estimated"]
 
 #: Characters with a meaning in Markdown (CommonMark, GFM tables and strikethrough, the math
 #: of Jupyter's renderer) or HTML, written as numeric character references: a renderer decodes
@@ -272,3 +274,33 @@ def show_table(table, **options: Any) -> None:
     from IPython.display import display
 
     display(styled(table, **options))
+
+
+def say_text(*texts: object) -> None:
+    """Show each plain-text paragraph as Markdown that renders to exactly that text.
+
+    For sentences worded outside the notebook (``crqlab.studies``): nothing in them is read as
+    markup (:func:`escape_md`). Empty texts are skipped.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_present.py`` (markup in the text is displayed escaped).
+    """
+    from IPython.display import Markdown, display
+
+    for text in texts:
+        if str(text):
+            display(Markdown(str(escape_md(text))))
+
+
+def not_estimated(*reasons: object) -> None:
+    """Show ``**Not estimated.** <reason>`` for each reason a section could not run (escaped).
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_present.py``.
+    """
+    from IPython.display import Markdown, display
+
+    for reason in reasons:
+        display(Markdown(str(Md("**Not estimated.** ") + reason)))

@@ -27,7 +27,9 @@ from crqlab.reports.present import (
     escape_html,
     escape_md,
     md,
+    not_estimated,
     say,
+    say_text,
     styled,
     warning_box,
 )
@@ -180,6 +182,22 @@ def test_say_and_warning_box_display_escaped_content(monkeypatch):
     box = BeautifulSoup(shown[1].data, "html.parser")
     assert not box.find_all(["b", "i", "script"])
     assert "Warning: <b>title</b>" in box.get_text() and "<i>reason</i>" in box.get_text()
+
+
+def test_say_text_and_not_estimated_show_plain_text_as_itself(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    say_text("r = 0.46 [95% CI 0.44 to 0.49] for *all*", "", "<b>x</b>")
+    not_estimated("The study has no `retained_next_wave` column.", "one_wave <i>")
+    texts = [o.data for o in shown]
+    assert len(texts) == 4  # the empty paragraph is not shown
+    for data, plain in zip(texts[:2], ["r = 0.46 [95% CI 0.44 to 0.49] for *all*", "<b>x</b>"]):
+        assert BeautifulSoup(markdown2html_mistune(data), "html.parser").get_text().strip() == plain
+    html = markdown2html_mistune(texts[2])
+    assert "<strong>Not estimated.</strong>" in html and "<code>" not in html
+    assert BeautifulSoup(html, "html.parser").get_text().strip() == (
+        "Not estimated. The study has no `retained_next_wave` column.")
+    assert texts[3] == "**Not estimated.** one_wave &#60;i&#62;"  # "_" inside a word is no markup
 
 
 # -- the page sanitiser --------------------------------------------------------------------------
