@@ -44,3 +44,36 @@ def test_ci_table_long_and_wide_keep_row_order():
     long = formatting.ci_table(t[t.wave == 1], "role")
     assert long.to_dict("index") == {"b": {"estimate": "0.50 [0.40, 0.60]", "n": "20"},
                                      "a": {"estimate": "suppressed", "n": ""}}
+
+
+def test_numbers_intervals_and_p_values_in_sentences():
+    assert formatting.format_fixed(1234.5678) == "1,234.57"
+    assert formatting.format_fixed(-0.0449, 3) == "-0.045"
+    assert formatting.format_fixed(np.int64(12345)) == "12,345"
+    assert formatting.format_fixed(7) == "7"
+    assert formatting.format_fixed(None) == "–" and formatting.format_fixed(np.nan) == "–"
+    assert formatting.format_est_ci(0.4512, 0.38, 0.5249) == "0.45 [95% CI 0.38 to 0.52]"
+    assert formatting.format_est_ci(1.0, np.nan, 2.0, ci=0.9, digits=1) == "1.0 [90% CI – to 2.0]"
+    assert formatting.format_p_phrase(0.0126) == "p = 0.013"
+    assert formatting.format_p_phrase(0.0004) == "p < 0.001"
+    assert formatting.format_p_phrase(None) == "p = –"
+
+
+def test_text_keeps_wording_and_values_apart():
+    t = formatting.text("n = {n:,} in {wave} (the `min_n` parameter, {names!r})", n=12345,
+                        wave="*W1*", names=["a"])
+    assert isinstance(t, formatting.Text) and t.template.startswith("n = {n:,} in {wave}")
+    assert str(t) == "n = 12,345 in *W1* (the `min_n` parameter, ['a'])"
+    assert str(formatting.Text("no values")) == "no values"
+
+
+def test_finding_joins_lead_and_rest_like_a_sentence():
+    F = formatting.Finding
+    assert str(F("Convergent validity holds", "by the usual conventions.")) == (
+        "Convergent validity holds by the usual conventions.")
+    assert str(F("The KMV model is preferred", ": its BIC is lower")) == (
+        "The KMV model is preferred: its BIC is lower")
+    assert F("KMV model.").separator == "" and str(F("KMV model.")) == "KMV model."
+    assert str(F("Not estimated.", formatting.text("n = {n}", n=3))) == "Not estimated. n = 3"
+    c = formatting.Caution("the fit is improper", ("a", "b"), "Read with care.")
+    assert str(c) == "Warning: the fit is improper a; b Read with care."
