@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,8 @@ from crqlab.errors import CrqlabError
 from crqlab.files import write_atomic
 
 __all__ = ["FIELDS", "FORMAT", "Recorder", "ResultsError", "record", "record_table", "save", "clear", "current",
-           "to_json", "load", "headline", "clean_value", "write_atomic", "set_min_cell_size"]
+           "to_json", "load", "headline", "clean_value", "write_atomic", "set_min_cell_size",
+           "record_entries"]
 
 #: Quantity names a recorded entry may carry (docs/naming.md), in display order.
 FIELDS = ("est", "se", "ci_low", "ci_high", "n", "n_accounts", "n_groups", "stat", "df",
@@ -322,3 +323,22 @@ def set_min_cell_size(min_cell_size: int | None) -> None:
     """Make the shared recorder refuse estimates (and table rows) with ``n`` below
     ``min_cell_size``; ``None`` turns the check off. See :class:`Recorder`."""
     _DEFAULT.min_cell_size = min_cell_size
+
+
+def record_entries(entries: Iterable[tuple[str, Any, Mapping[str, Any]]]) -> None:
+    """Record a study step's entries into the shared recorder, in their order.
+
+    Each entry is ``(name, value, options)``, as the study modules (``crqlab.studies``) return
+    them: a DataFrame ``value`` goes to :func:`record_table`, anything else to :func:`record`,
+    with ``options`` as keyword arguments.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_results.py``: the file equals the one written by the same
+    ``record``/``record_table`` calls.
+    """
+    for name, value, options in entries:
+        if isinstance(value, pd.DataFrame):
+            _DEFAULT.record_table(name, value, **options)
+        else:
+            _DEFAULT.record(name, value, **options)
