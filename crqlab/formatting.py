@@ -1,19 +1,30 @@
 """Numbers and intervals as reviewers read them: one formatting rule for every page.
 
-A foundation module (numpy and pandas only, nothing else of crqlab), so the study modules that
-word findings and the report layer that renders them format alike.
+A foundation module (numpy and pandas only, nothing else of crqlab), so the study modules that word
+findings and the report layer that renders them format alike.
+
+Besides numbers, three small types let a study module word its findings as plain text while
+keeping data apart from wording, so the report layer can show them safely
+(:func:`crqlab.reports.present.paragraph`, :func:`crqlab.reports.present.show_notes`):
+
+- :class:`Text` - a literal sentence template (names of parameters and columns quoted in
+  backticks) and the values filled into its fields; ``str()`` is the plain sentence;
+- :class:`Finding` - a claim (shown in bold) and the rest of its sentence;
+- :class:`Caution` - a warning: its title, the reasons, a closing note.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
-           "format_fixed", "format_ci_text", "format_p_text"]
+           "format_fixed", "format_ci_text", "format_p_text", "Text", "text", "Finding",
+           "Caution"]
 
 
 def format_number(x: Any) -> str:
@@ -162,3 +173,61 @@ def format_p_text(p: Any) -> str:
     """A p-value in running text: ``"p = 0.013"``, ``"p < 0.001"``, ``"p = –"`` when missing."""
     text = format_p(p)
     return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+class Text(NamedTuple):
+    """Plain text whose wording is kept apart from the data in it.
+
+    ``template`` is a literal of the code that words it: ``{name}`` fields are filled from
+    ``values`` as :meth:`str.format` does, and names of parameters, columns or settings may be
+    quoted in backticks (outside any field). ``str(text)`` is the sentence as plain text
+    (what results.json records); the report layer shows the quoted names as code and every
+    value escaped.
+    """
+
+    template: str
+    values: Mapping[str, Any] = MappingProxyType({})
+
+    def __str__(self) -> str:
+        return self.template.format(**self.values)
+
+
+def text(template: str, /, **values: Any) -> Text:
+    """``Text(template, values)``: ``text("n = {n} in {wave}", n=12, wave=label)``."""
+    return Text(template, MappingProxyType(dict(values)))
+
+
+#: Punctuation that follows a bold lead without a space.
+_CLOSING = tuple(",.;:)")
+
+
+class Finding(NamedTuple):
+    """A sentence that leads with its claim: ``lead`` (shown in bold), then ``rest``.
+
+    The two are joined by a space unless ``rest`` is empty or starts with punctuation
+    (``Finding("Convergent validity holds", ": every ...")``).
+    """
+
+    lead: str | Text
+    rest: str | Text = ""
+
+    @property
+    def separator(self) -> str:
+        """What goes between lead and rest: ``""`` or ``" "``."""
+        rest = str(self.rest)
+        return "" if not rest or rest.startswith(_CLOSING) else " "
+
+    def __str__(self) -> str:
+        return f"{self.lead}{self.separator}{self.rest}"
+
+
+class Caution(NamedTuple):
+    """A warning for the reader: ``title``, the ``reasons`` as a list, then ``note``."""
+
+    title: str
+    reasons: Sequence[str] = ()
+    note: str = ""
+
+    def __str__(self) -> str:
+        reasons = "; ".join(map(str, self.reasons))
+        return " ".join(p for p in (f"Warning: {self.title}", reasons, self.note) if p)

@@ -66,3 +66,23 @@ def test_format_ci_text_scales_and_carries_the_unit_and_level():
                                      (None, "p = –"), (np.nan, "p = –")])
 def test_format_p_text(p, text):
     assert formatting.format_p_text(p) == text
+
+
+def test_text_keeps_wording_and_values_apart():
+    t = formatting.text("n = {n:,} in {wave} (the `min_n` parameter, {names!r})", n=12345,
+                        wave="*W1*", names=["a"])
+    assert isinstance(t, formatting.Text) and t.template.startswith("n = {n:,} in {wave}")
+    assert str(t) == "n = 12,345 in *W1* (the `min_n` parameter, ['a'])"
+    assert str(formatting.Text("no values")) == "no values"
+
+
+def test_finding_joins_lead_and_rest_like_a_sentence():
+    F = formatting.Finding
+    assert str(F("Convergent validity holds", "by the usual conventions.")) == (
+        "Convergent validity holds by the usual conventions.")
+    assert str(F("The KMV model is preferred", ": its BIC is lower")) == (
+        "The KMV model is preferred: its BIC is lower")
+    assert F("KMV model.").separator == "" and str(F("KMV model.")) == "KMV model."
+    assert str(F("Not estimated.", formatting.text("n = {n}", n=3))) == "Not estimated. n = 3"
+    c = formatting.Caution("the fit is improper", ("a", "b"), "Read with care.")
+    assert str(c) == "Warning: the fit is improper a; b Read with care."

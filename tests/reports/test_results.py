@@ -179,4 +179,24 @@ def test_record_all_equals_one_call_per_entry():
     results.clear()
     results.record_all(entries[:2])
     assert results.current().as_dict()["values"]["nps.n"] == 412
+
+
+def test_record_all_replays_a_study_steps_records_in_order():
+    table = pd.DataFrame({"group": ["a", "b"], "n": [3, 40], "suppressed": [True, False]})
+    entries = [("skipped.x", "why not", {}),
+               ("fit.m.cfi", np.float64(0.97), {"n": 300, "headline": True, "label": "CFI"}),
+               ("sizes", table, {"min_cell_size": 5}),
+               ("fit.m.rmsea", 0.04, {"ci": (0.03, 0.05), "n": 300, "note": None})]
+    results.clear()
+    results.record_all(entries)
+    replayed = results.current().to_json()
+    by_hand = Recorder()
+    by_hand.record("skipped.x", "why not")
+    by_hand.record("fit.m.cfi", 0.97, n=300, headline=True, label="CFI")
+    by_hand.record_table("sizes", table, min_cell_size=5)
+    by_hand.record("fit.m.rmsea", 0.04, ci=(0.03, 0.05), n=300)
+    assert replayed == by_hand.to_json()
+    assert json.loads(replayed)["entries"]["fit.m.rmsea"]["order"] == 2
+    with pytest.raises(ResultsError, match="not suppressed"):  # the table's privacy check applies
+        results.record_all([("t", table.assign(suppressed=False), {"min_cell_size": 5})])
     results.clear()
