@@ -1,17 +1,31 @@
 """Numbers and intervals as reviewers read them: one formatting rule for every page.
 
-A foundation module (pandas only, nothing else of crqlab), so the study modules that word
+A foundation module (numpy and pandas only, nothing else of crqlab), so the study modules that word
 findings and the report layer that renders them format alike.
+
+Besides numbers, three small types let a study module word its findings as plain text while
+keeping data apart from wording, so the report layer can show them safely
+(:func:`crqlab.reports.present.paragraph`, :func:`crqlab.reports.present.show_notes`):
+
+- :class:`Text` - a literal sentence template (names of parameters and columns quoted in
+  backticks) and the values filled into its fields; ``str()`` is the plain sentence;
+- :class:`Finding` - a claim (shown in bold) and the rest of its sentence;
+- :class:`Caution` - a warning: its title, the reasons, a closing note.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
-           "ci_label", "format_fixed", "format_with_ci", "p_text", "ci_columns", "readable_table"]
+           "format_fixed", "format_ci_text", "format_p_text", "Text", "text", "Finding",
+           "Caution",
+           "ci_label", "format_decimals", "format_with_ci", "ci_columns", "readable_table"]
 
 
 def format_number(x: Any) -> str:
@@ -129,16 +143,109 @@ def ci_table(table: pd.DataFrame, index: str | list[str], *, columns: str | None
     return out.set_index(idx)
 
 
-# -- sentences and text tables: fixed digits, "(95% CI lo to hi)" -------------------------------
+# -- running text: "0.46 [95% CI 0.44 to 0.49]", "p = 0.013" --------------------------------------
+def format_fixed(x: Any, digits: int = 2) -> str:
+    """A number for running text: ``digits`` decimals, thousands separated, ``"–"`` if missing.
+
+    Integers, and whole floats of 100 or more, are written without decimals (``"3,558"``);
+    other floats with ``digits`` decimals (``"0.46"``, ``"1,234.50"``).
+    """
+    if x is None or pd.isna(x) or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, (int, np.integer)) or (float(x).is_integer() and abs(x) >= 100):
+        return f"{int(x):,}"
+    return f"{x:,.{digits}f}"
+
+
+def format_ci_text(est: Any, ci_low: Any, ci_high: Any, *, ci: float = 0.95, digits: int = 2,
+                   scale: float = 1.0, unit: str = "") -> str:
+    """``"0.46 [95% CI 0.44 to 0.49]"``: an estimate and its interval for running text.
+
+    ``scale`` multiplies all three (100 for percent) and ``unit`` follows each number
+    (``"2% [95% CI 1% to 4%]"``); a missing number is a dash (:func:`format_fixed`).
+    """
+    def one(v):
+        return format_fixed(None if v is None or pd.isna(v) else scale * v, digits) + unit
+
+    return f"{one(est)} [{100 * ci:g}% CI {one(ci_low)} to {one(ci_high)}]"
+
+
+def format_p_text(p: Any) -> str:
+    """A p-value in running text: ``"p = 0.013"``, ``"p < 0.001"``, ``"p = –"`` when missing."""
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+class Text(NamedTuple):
+    """Plain text whose wording is kept apart from the data in it.
+
+    ``template`` is a literal of the code that words it: ``{name}`` fields are filled from
+    ``values`` as :meth:`str.format` does, and names of parameters, columns or settings may be
+    quoted in backticks (outside any field). ``str(text)`` is the sentence as plain text
+    (what results.json records); the report layer shows the quoted names as code and every
+    value escaped.
+    """
+
+    template: str
+    values: Mapping[str, Any] = MappingProxyType({})
+
+    def __str__(self) -> str:
+        return self.template.format(**self.values)
+
+
+def text(template: str, /, **values: Any) -> Text:
+    """``Text(template, values)``: ``text("n = {n} in {wave}", n=12, wave=label)``."""
+    return Text(template, MappingProxyType(dict(values)))
+
+
+#: Punctuation that follows a bold lead without a space.
+_CLOSING = tuple(",.;:)")
+
+
+class Finding(NamedTuple):
+    """A sentence that leads with its claim: ``lead`` (shown in bold), then ``rest``.
+
+    The two are joined by a space unless ``rest`` is empty or starts with punctuation
+    (``Finding("Convergent validity holds", ": every ...")``).
+    """
+
+    lead: str | Text
+    rest: str | Text = ""
+
+    @property
+    def separator(self) -> str:
+        """What goes between lead and rest: ``""`` or ``" "``."""
+        rest = str(self.rest)
+        return "" if not rest or rest.startswith(_CLOSING) else " "
+
+    def __str__(self) -> str:
+        return f"{self.lead}{self.separator}{self.rest}"
+
+
+class Caution(NamedTuple):
+    """A warning for the reader: ``title``, the ``reasons`` as a list, then ``note``."""
+
+    title: str
+    reasons: Sequence[str] = ()
+    note: str = ""
+
+    def __str__(self) -> str:
+        reasons = "; ".join(map(str, self.reasons))
+        return " ".join(p for p in (f"Warning: {self.title}", reasons, self.note) if p)
+
+
+# -- signed numbers and shares in sentences, interval text columns --------------------------------
 def ci_label(ci: float) -> str:
     """``"95% CI"``: the name of an interval at confidence level ``ci``."""
     return f"{ci:.0%} CI"
 
 
-def format_fixed(x: Any, digits: int = 2, *, signed: bool = False, percent: bool = False) -> str:
+def format_decimals(x: Any, digits: int = 2, *, signed: bool = False,
+                    percent: bool = False) -> str:
     """``"5.92"``, ``"+0.13"`` (``signed``), ``"51.1%"`` (``percent``: a 0-1 share in percent).
 
-    Missing values read ``"n/a"``; a value that rounds to zero is ``"0.00"``, never ``"-0.00"``.
+    Missing values read ``"n/a"``; a value that rounds to zero is ``"0.00"``, never ``"-0.00"``;
+    no thousands separator (compare :func:`format_fixed`).
     """
     if x is None or pd.isna(x):
         return "n/a"
@@ -155,18 +262,13 @@ def format_with_ci(row: Mapping[str, Any], digits: int = 2, *, signed: bool = Fa
     """``"5.92 (95% CI 5.86 to 5.98)"``: ``est`` of a result row with its interval, in a sentence.
 
     ``row`` is a tidy result row (``est``, ``ci_low``, ``ci_high``); numbers as
-    :func:`format_fixed`, the level named by :func:`ci_label`.
+    :func:`format_decimals` (signed changes, shares in percent), the level named by
+    :func:`ci_label`.
     """
-    low, high = (format_fixed(row[k], digits, signed=signed, percent=percent)
+    low, high = (format_decimals(row[k], digits, signed=signed, percent=percent)
                  for k in ("ci_low", "ci_high"))
-    est = format_fixed(row["est"], digits, signed=signed, percent=percent)
+    est = format_decimals(row["est"], digits, signed=signed, percent=percent)
     return f"{est} ({ci_label(ci)} {low} to {high})"
-
-
-def p_text(p: Any) -> str:
-    """``"p = 0.013"``, ``"p < 0.001"``, ``"p = –"`` when missing: a p-value in a sentence."""
-    text = format_p(p)
-    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def ci_columns(table: pd.DataFrame, digits: int = 2, *, signed: bool = False,
@@ -176,16 +278,17 @@ def ci_columns(table: pd.DataFrame, digits: int = 2, *, signed: bool = False,
 
     The two columns take the place of ``est``; a ``suppressed`` row reads ``suppressed (< 5)``
     (with ``min_cell_size``) and the ``suppressed`` column is dropped. Numbers as
-    :func:`format_fixed`; an interval reads ``"5.86 to 5.98"``, blank where missing.
+    :func:`format_decimals`; an interval reads ``"5.86 to 5.98"``, blank where missing.
     """
     out = table.copy()
     sup = (out["suppressed"].fillna(False).astype(bool) if "suppressed" in out
            else pd.Series(False, index=out.index))
     why = f"suppressed (< {min_cell_size})" if min_cell_size is not None else "suppressed"
     fixed = {"signed": signed, "percent": percent}
-    est = [why if s else format_fixed(e, digits, **fixed) for e, s in zip(out["est"], sup)]
-    cis = ["" if pd.isna(lo) else f"{format_fixed(lo, digits, **fixed)} to "
-           f"{format_fixed(hi, digits, **fixed)}" for lo, hi in zip(out["ci_low"], out["ci_high"])]
+    est = [why if s else format_decimals(e, digits, **fixed) for e, s in zip(out["est"], sup)]
+    cis = ["" if pd.isna(lo) else f"{format_decimals(lo, digits, **fixed)} to "
+           f"{format_decimals(hi, digits, **fixed)}"
+           for lo, hi in zip(out["ci_low"], out["ci_high"])]
     at = list(out.columns).index("est")
     out = out.drop(columns=[c for c in ("est", "ci_low", "ci_high", "suppressed") if c in out])
     out.insert(at, "estimate", est)

@@ -46,17 +46,60 @@ def test_ci_table_long_and_wide_keep_row_order():
                                      "a": {"estimate": "suppressed", "n": ""}}
 
 
-# -- sentences and text tables (added with crqlab.studies.response_rates) -------------------------
+@pytest.mark.parametrize("x, digits, text", [
+    (None, 2, "–"), (np.nan, 2, "–"), (np.inf, 2, "–"), (pd.NA, 2, "–"),
+    (3558, 2, "3,558"), (np.int64(12), 2, "12"), (427.0, 0, "427"), (1234.5, 2, "1,234.50"),
+    (0.4567, 2, "0.46"), (4.0, 1, "4.0"), (99.0, 0, "99"), (-0.2049, 3, "-0.205"),
+])
+def test_format_fixed(x, digits, text):
+    assert formatting.format_fixed(x, digits) == text
+
+
+def test_format_ci_text_scales_and_carries_the_unit_and_level():
+    assert formatting.format_ci_text(0.4567, 0.44, 0.4912) == "0.46 [95% CI 0.44 to 0.49]"
+    assert formatting.format_ci_text(0.0214, 0.011, 0.0398, digits=0, scale=100, unit="%",
+                                     ci=0.9) == "2% [90% CI 1% to 4%]"
+    assert formatting.format_ci_text(0.5, np.nan, None) == "0.50 [95% CI – to –]"
+
+
+@pytest.mark.parametrize("p, text", [(0.0126, "p = 0.013"), (0.0004, "p < 0.001"),
+                                     (None, "p = –"), (np.nan, "p = –")])
+def test_format_p_text(p, text):
+    assert formatting.format_p_text(p) == text
+
+
+def test_text_keeps_wording_and_values_apart():
+    t = formatting.text("n = {n:,} in {wave} (the `min_n` parameter, {names!r})", n=12345,
+                        wave="*W1*", names=["a"])
+    assert isinstance(t, formatting.Text) and t.template.startswith("n = {n:,} in {wave}")
+    assert str(t) == "n = 12,345 in *W1* (the `min_n` parameter, ['a'])"
+    assert str(formatting.Text("no values")) == "no values"
+
+
+def test_finding_joins_lead_and_rest_like_a_sentence():
+    F = formatting.Finding
+    assert str(F("Convergent validity holds", "by the usual conventions.")) == (
+        "Convergent validity holds by the usual conventions.")
+    assert str(F("The KMV model is preferred", ": its BIC is lower")) == (
+        "The KMV model is preferred: its BIC is lower")
+    assert F("KMV model.").separator == "" and str(F("KMV model.")) == "KMV model."
+    assert str(F("Not estimated.", formatting.text("n = {n}", n=3))) == "Not estimated. n = 3"
+    c = formatting.Caution("the fit is improper", ("a", "b"), "Read with care.")
+    assert str(c) == "Warning: the fit is improper a; b Read with care."
+
+
+# -- signed numbers and shares in sentences, interval text columns --------------------------------
 @pytest.mark.parametrize("x, kw, text", [
     (5.9234, {}, "5.92"), (0.1234, {"signed": True}, "+0.12"), (-0.004, {"signed": True}, "+0.00"),
     (-0.004, {}, "0.00"), (0.51123, {"percent": True, "digits": 1}, "51.1%"), (None, {}, "n/a"),
     (np.nan, {"percent": True}, "n/a"), (-12.35, {"digits": 1, "signed": True}, "-12.3"),
+    (1234.5, {"digits": 1}, "1234.5"),
 ])
-def test_format_fixed(x, kw, text):
-    assert formatting.format_fixed(x, **kw) == text
+def test_format_decimals(x, kw, text):
+    assert formatting.format_decimals(x, **kw) == text
 
 
-def test_format_with_ci_and_p_text():
+def test_format_with_ci_and_ci_label():
     row = pd.Series({"est": 5.9234, "ci_low": 5.861, "ci_high": 5.98})
     assert formatting.format_with_ci(row) == "5.92 (95% CI 5.86 to 5.98)"
     share = {"est": 0.511, "ci_low": 0.487, "ci_high": 0.536}
@@ -65,8 +108,6 @@ def test_format_with_ci_and_p_text():
     assert formatting.format_with_ci({"est": -1.0, "ci_low": -2.0, "ci_high": 0.0}, 1,
                                      signed=True) == "-1.0 (95% CI -2.0 to +0.0)"
     assert formatting.ci_label(0.8) == "80% CI"
-    assert [formatting.p_text(p) for p in (0.0132, 0.0004, None)] == \
-        ["p = 0.013", "p < 0.001", "p = –"]
 
 
 def test_ci_columns_replace_the_interval_columns_in_place():

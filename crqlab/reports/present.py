@@ -18,6 +18,12 @@ findings only through this module, where every interpolated value is escaped:
 - :func:`show_table` / :func:`styled` - a table through a pandas ``Styler`` that escapes cells,
   index and column labels and the axis names.
 - :func:`warning_box` - an HTML warning box (title and reasons escaped).
+- :func:`say_text` / :func:`not_estimated` - plain-text paragraphs (findings a study module
+  worded) and "**Not estimated.** <reason>" notes, every character shown as itself.
+- :func:`paragraph` / :func:`show_notes` - the plain-text wording of a study module
+  (:class:`crqlab.formatting.Text`, :class:`~crqlab.formatting.Finding`,
+  :class:`~crqlab.formatting.Caution`) as Markdown and warning boxes; :func:`show_result_table`
+  - a result table with p-values and counts as reviewers read them.
 - :func:`escape_html` - ``& < > " '`` as HTML entities (for HTML built outside templates).
 
 The final pages are also sanitised and carry a Content-Security-Policy
@@ -33,9 +39,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from crqlab.errors import CrqlabError
+from crqlab.formatting import Caution, Finding, Text, format_p
 
 __all__ = ["Md", "MarkupTemplateError", "escape_html", "escape_md", "md", "say", "code",
-           "bullet_list", "styled", "show_table", "warning_box"]
+           "bullet_list", "styled", "show_table", "warning_box", "say_text", "not_estimated",
+           "paragraph", "show_notes", "show_result_table"]
 
 #: Characters with a meaning in Markdown (CommonMark, GFM tables and strikethrough, the math
 #: of Jupyter's renderer) or HTML, written as numeric character references: a renderer decodes
@@ -272,3 +280,88 @@ def show_table(table, **options: Any) -> None:
     from IPython.display import display
 
     display(styled(table, **options))
+
+
+def say_text(*texts: object) -> None:
+    """Show each plain-text paragraph as Markdown that renders to exactly that text.
+
+    For sentences worded outside the notebook (``crqlab.studies``): nothing in them is read as
+    markup (:func:`escape_md`). Empty texts are skipped.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_present.py`` (markup in the text is displayed escaped).
+    """
+    from IPython.display import Markdown, display
+
+    for text in texts:
+        if str(text):
+            display(Markdown(str(escape_md(text))))
+
+
+def not_estimated(*reasons: object) -> None:
+    """Show ``**Not estimated.** <reason>`` for each reason a section could not run (escaped).
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_present.py``.
+    """
+    from IPython.display import Markdown, display
+
+    for reason in reasons:
+        display(Markdown(str(Md("**Not estimated.** ") + reason)))
+def _text_markdown(value: Text) -> Md:
+    """A :class:`Text`: backtick-quoted names of the template as code, the rest escaped."""
+    pieces = value.template.split("`")
+    if len(pieces) % 2 == 0:  # an unpaired backtick quotes nothing
+        return escape_md(str(value))
+    return Md("").join(code(p) if i % 2 else escape_md(p.format(**value.values))
+                       for i, p in enumerate(pieces))
+
+
+def _part_markdown(part: object) -> Md:
+    if isinstance(part, Finding):
+        return (Md("**") + _part_markdown(part.lead) + Md("**" + part.separator)
+                + _part_markdown(part.rest))
+    if isinstance(part, Text):
+        return _text_markdown(part)
+    return escape_md(part)
+
+
+def paragraph(parts: object) -> Md:
+    """Plain-text wording as one Markdown paragraph, every value shown as text.
+
+    ``parts`` is one part or a list of parts, joined by spaces: a ``str`` (escaped whole), a
+    :class:`crqlab.formatting.Text` (its template's backtick-quoted names as code, its values
+    escaped) or a :class:`crqlab.formatting.Finding` (the lead in bold).
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_present.py`` through nbconvert's Markdown renderer: the
+    text of the HTML is ``str()`` of the parts (less the quoting backticks), hostile values
+    make no element, quoted names become ``<code>`` and leads ``<strong>``.
+    """
+    if isinstance(parts, (str, Text, Finding)):
+        parts = [parts]
+    return Md(" ").join(_part_markdown(p) for p in parts)
+
+
+def show_notes(notes: Iterable[object]) -> None:
+    """Display a study step's notes in order: a :class:`crqlab.formatting.Caution` as a
+    :func:`warning_box`, anything else as a :func:`paragraph`."""
+    for note in notes:
+        if isinstance(note, Caution):
+            warning_box(note.title, note.reasons, note.note)
+        else:
+            say(paragraph(note))
+
+
+def show_result_table(table, digits: int = 3,
+                      counts: Iterable[str] = ("n", "df", "n_items", "n_accounts")) -> None:
+    """Display a result table for reviewers: ``p_value`` as ``"< 0.001"`` or ``"0.013"``,
+    ``counts`` columns as integers with thousands separators, other numbers to ``digits``
+    decimals, ``"–"`` for missing values, no index."""
+    formatter: dict[str, Any] = {c: format_p for c in table.columns if c == "p_value"}
+    formatter.update({c: "{:,.0f}" for c in table.columns if c in tuple(counts)})
+    show_table(table, formatter=formatter, precision=digits, na_rep="–", thousands=",",
+               hide_index=True)

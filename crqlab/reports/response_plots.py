@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crqlab.formatting import ci_label, format_fixed
+from crqlab.formatting import ci_label, format_decimals
 from crqlab.reports.plotting import label_axes
 from crqlab.studies import response_rates as rr
 
@@ -157,13 +157,13 @@ def delta_curves(d: rr.Design, sens: rr.Sensitivity):
         base, info = t.iloc[0], d.score(s)
         for i, (delta, c) in enumerate(rr.delta_curves(sens, s, ci=d.ci).groupby("delta")):
             ax.plot(100 * c["response_rate"], c["est"], color=f"C{i}",
-                    label=f"delta {format_fixed(delta, info.digits, signed=True)}",
+                    label=f"delta {format_decimals(delta, info.digits, signed=True)}",
                     lw=2 if delta == 0 else 1.2)
             if delta == 0:
                 ax.fill_between(100 * c["response_rate"], c["ci_low"], c["ci_high"],
                                 color=f"C{i}", alpha=0.15)
         ax.axvline(100 * rate, color="0.3", ls=":", lw=1)
-        ax.annotate(f"observed {format_fixed(rate, 0, percent=True)}", xy=(100 * rate, 1),
+        ax.annotate(f"observed {format_decimals(rate, 0, percent=True)}", xy=(100 * rate, 1),
                     xycoords=("data", "axes fraction"), xytext=(3, -12),
                     textcoords="offset points", fontsize="small", color="0.3")
         ax.legend(fontsize="small", loc="lower right")

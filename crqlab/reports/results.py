@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,8 @@ from crqlab.errors import CrqlabError
 from crqlab.files import write_atomic
 
 __all__ = ["FIELDS", "FORMAT", "Recorder", "ResultsError", "record", "record_table", "save", "clear", "current",
-           "to_json", "load", "headline", "clean_value", "write_atomic", "set_min_cell_size"]
+           "to_json", "load", "headline", "clean_value", "write_atomic", "set_min_cell_size",
+           "record_all"]
 
 #: Quantity names a recorded entry may carry (docs/naming.md), in display order.
 FIELDS = ("est", "se", "ci_low", "ci_high", "n", "n_accounts", "n_groups", "stat", "df",
@@ -205,6 +206,19 @@ class Recorder:
             entry["note"] = note
         self._tables[name] = entry
 
+    def record_all(self, entries: Iterable[tuple[str, Any, Mapping[str, Any]]]) -> None:
+        """Record ``(name, value, options)`` entries in their order.
+
+        A DataFrame ``value`` goes to :meth:`record_table`, anything else to :meth:`record`;
+        ``options`` are their keyword arguments. For the entries a study module lists
+        (``crqlab.studies``), so that a notebook records them in one line.
+        """
+        for name, value, options in entries:
+            if isinstance(value, pd.DataFrame):
+                self.record_table(name, value, **options)
+            else:
+                self.record(name, value, **options)
+
     def _check_small(self, name: str, fields: dict[str, Any]) -> None:
         """Refuse an estimate of fewer respondents than the minimum cell size."""
         n = fields.get("n")
@@ -306,6 +320,11 @@ def record(name: str, value: Any, **kwargs: Any) -> None:
 def record_table(name: str, table: pd.DataFrame, **kwargs: Any) -> None:
     """Record a small table into the shared recorder; see :meth:`Recorder.record_table`."""
     _DEFAULT.record_table(name, table, **kwargs)
+
+
+def record_all(entries: Iterable[tuple[str, Any, Mapping[str, Any]]]) -> None:
+    """Record entries into the shared recorder; see :meth:`Recorder.record_all`."""
+    _DEFAULT.record_all(entries)
 
 
 def save(path: str | os.PathLike | None) -> str:

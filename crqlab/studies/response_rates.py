@@ -31,15 +31,15 @@ import pandas as pd
 
 from crqlab.data import privacy
 from crqlab.errors import ConvergenceError, CrqlabError, InsufficientDataError, ValidationError
-from crqlab.formatting import (ci_columns, ci_label, format_fixed, format_p, format_with_ci,
-                               p_text, readable_table)
+from crqlab.formatting import (Finding, Text, ci_columns, ci_label, format_decimals, format_p,
+                               format_p_text, format_with_ci, readable_table, text)
 from crqlab.measures.scoring import score_items
 from crqlab.models import nonresponse as rsp
 from crqlab.models import weighting as wt
 from crqlab.paths import DATA_RAW
 
 __all__ = [
-    "StudyParameterError", "Entry", "Finding", "Score", "score_info", "Design", "prepare",
+    "StudyParameterError", "Entry", "Score", "score_info", "Design", "prepare",
     "readable",
     # 1. rates
     "rates_by_wave", "wave_rate_entries", "headline_rate", "wave_rates_sentence",
@@ -89,28 +89,12 @@ class StudyParameterError(CrqlabError, ValueError):
 
 
 class Entry(NamedTuple):
-    """One result for results.json: ``crqlab.reports.results.record(name, value, **options)``,
-    or ``record_table(name, value, **options)`` when ``table``."""
+    """One result for results.json, as ``crqlab.reports.results.record_all`` takes it: a
+    DataFrame ``value`` is a table (``record_table``), anything else a value (``record``)."""
 
     name: str
     value: Any
     options: dict
-    table: bool = False
-
-    def into(self, results) -> None:
-        """Record this entry with ``results`` (:mod:`crqlab.reports.results` or a ``Recorder``)."""
-        (results.record_table if self.table else results.record)(self.name, self.value,
-                                                                 **self.options)
-
-
-class Finding(NamedTuple):
-    """A finding in plain text: ``lead`` (the notebook shows it in bold), then ``text``."""
-
-    lead: str
-    text: str
-
-    def __str__(self) -> str:
-        return f"{self.lead} {self.text}" if self.lead else self.text
 
 
 @dataclass(frozen=True)
@@ -316,7 +300,7 @@ def wave_rate_entries(d: Design, by_wave: pd.DataFrame) -> list[Entry]:
             "unit": "share of invited contacts (0-1)",
             "label": f"{r['measure'].replace('_', ' ')}, {d.labels[w]}",
             "headline": r["measure"] == "response_rate" and w == d.wave}))
-    out.append(Entry("response_rate.by_wave", by_wave, {"min_cell_size": d.min_cell}, True))
+    out.append(Entry("response_rate.by_wave", by_wave, {"min_cell_size": d.min_cell}))
     return out
 
 
@@ -326,7 +310,7 @@ def headline_rate(d: Design, by_wave: pd.DataFrame, measure: str = "response_rat
 
 
 def _pct(x, digits: int = 1) -> str:
-    return format_fixed(x, digits, percent=True)
+    return format_decimals(x, digits, percent=True)
 
 
 def wave_rates_sentence(d: Design, by_wave: pd.DataFrame) -> str:
@@ -489,8 +473,8 @@ def association_finding(d: Design, s: str, table: pd.DataFrame) -> Finding:
     return Finding(d.score(s).name, (
         f"({d.label}, {int(slope['n_accounts'])} accounts, n = {int(slope['n']):,} "
         f"respondents): an account whose response rate is 10 points higher scores "
-        f"{d.score_ci(per10, s, signed=True, extra=1)} ({p_text(slope['p_value'])}); weighted "
-        f"correlation r = {d.with_ci(r, 2, signed=True)} - {verdict}."))
+        f"{d.score_ci(per10, s, signed=True, extra=1)} ({format_p_text(slope['p_value'])}); "
+        f"weighted correlation r = {d.with_ci(r, 2, signed=True)} - {verdict}."))
 
 
 def account_points(d: Design, s: str) -> pd.DataFrame:
@@ -523,6 +507,7 @@ class Lateness:
     early: dict = field(default_factory=dict)
     trend: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    reason: Text | None = None
 
 
 def armstrong_overton(d: Design, by: str | None, nonrespondent_at: float | None = None
@@ -530,10 +515,15 @@ def armstrong_overton(d: Design, by: str | None, nonrespondent_at: float | None 
     """Early against late respondents and the lateness trend of both scores (by ``by``).
 
     ``nonrespondent_at`` is the lateness assumed for non-respondents; ``None`` or negative:
-    one step past the latest respondent. Nothing is estimated when ``by`` is ``None``.
+    one step past the latest respondent. Nothing is estimated when ``by`` is ``None``
+    (:func:`lateness_column` found no usable column): ``reason`` says so.
     """
     ao = Lateness(by)
     if by is None:
+        ao.reason = text("the {wave} frame has no usable `reminders` or `days_to_respond` "
+                         "column (at least two distinct values among the {n:,} respondents are "
+                         "needed), so early and late respondents cannot be told apart.",
+                         wave=d.label, n=d.n_responded)
         return ao
     if nonrespondent_at is not None and nonrespondent_at < 0:
         nonrespondent_at = None
@@ -560,7 +550,7 @@ def lateness_entries(d: Design, ao: Lateness) -> list[Entry]:
         out += [Entry(f"ao.{s}.{q}", tr.loc[q], {"note": None if q == "slope" else note})
                 for q in ("slope", "nonrespondent_extrapolated", "adjusted_total")]
     table = lateness_table(d, ao)
-    return out + ([] if table is None else [Entry("ao.summary", table, {}, True)])
+    return out + ([] if table is None else [Entry("ao.summary", table, {})])
 
 
 def _x_range(row: pd.Series) -> str:
@@ -581,8 +571,8 @@ def lateness_finding(d: Design, ao: Lateness, s: str) -> Finding:
     return Finding(d.score(s).name, (
         f"({d.label}): respondents at {by} {_x_range(late)} (n = {int(late['n']):,}) scored "
         f"{d.score_ci(diff, s, signed=True)} against those at {_x_range(early)} "
-        f"(n = {int(early['n']):,}; {p_text(diff['p_value'])}). Per extra {step} the score "
-        f"changes by {d.score_ci(sl, s, signed=True, extra=1)} ({p_text(sl['p_value'])}; "
+        f"(n = {int(early['n']):,}; {format_p_text(diff['p_value'])}). Per extra {step} the score "
+        f"changes by {d.score_ci(sl, s, signed=True, extra=1)} ({format_p_text(sl['p_value'])}; "
         f"n = {int(sl['n']):,} respondents in {int(sl['n_accounts'])} accounts). If "
         f"non-respondents continued this trend (placed at {by} {ex['x']:g} - an assumption), "
         f"they would score {d.score_ci(ex, s)}, and the whole frame {d.score_ci(tot, s)} "
@@ -853,18 +843,18 @@ def weighted_estimates(d: Design, model: ResponseModel) -> Weighted:
                         "unit": info.unit, "headline": True,
                         "label": f"{info.name}, propensity-weighted to the frame, {d.label}"})]
     table = pd.concat(tables, ignore_index=True)
-    return Weighted(table, entries + [Entry("weighting.estimates", table, {}, True)], notes)
+    return Weighted(table, entries + [Entry("weighting.estimates", table, {})], notes)
 
 
 def weighted_finding(d: Design, model: ResponseModel, s: str) -> Finding:
     """The weighted headline against the unweighted one, and how far weighting moved it."""
     u, p = model.row(s, "unweighted"), model.row(s, "propensity")
     info = d.score(s)
-    return Finding(f"{info.name},", (
-        f"{d.label}: weighted to the frame {d.score_ci(p, s)}, against {d.score_ci(u, s)} for "
+    return Finding(info.name, (
+        f", {d.label}: weighted to the frame {d.score_ci(p, s)}, against {d.score_ci(u, s)} for "
         f"respondents unweighted (n = {int(p['n']):,} respondents in {int(p['n_accounts'])} "
         f"accounts; effective n {p['n_eff']:.0f}). Weighting moves it by "
-        f"{format_fixed(p['est'] - u['est'], info.digits, signed=True)} points."))
+        f"{format_decimals(p['est'] - u['est'], info.digits, signed=True)} points."))
 
 
 def weighted_text(d: Design, table: pd.DataFrame) -> pd.DataFrame:
@@ -917,7 +907,7 @@ def weight_diagnostics(d: Design, model: ResponseModel) -> Diagnostics:
                                 "asmd_after"]] = np.nan
     entries += [Entry("weights.max_asmd_before", bal["asmd_before"].max(), {}),
                 Entry("weights.max_asmd_after", bal["asmd_after"].max(), {}),
-                Entry("weights.balance", bal, {}, True)]
+                Entry("weights.balance", bal, {})]
     return Diagnostics(ws, bal, entries)
 
 
@@ -945,7 +935,7 @@ class Sensitivity:
     @property
     def entries(self) -> list[Entry]:
         """The tables ``delta.<score>``."""
-        return [Entry(f"delta.{s}", t, {}, True) for s, t in self.tables.items()]
+        return [Entry(f"delta.{s}", t, {}) for s, t in self.tables.items()]
 
 
 def sensitivity(d: Design, model: ResponseModel, crq_deltas, nps_deltas,
@@ -984,9 +974,9 @@ def _needed_shift(d: Design, s: str) -> str:
     if rr >= 1:
         return ""
     move = 10.0 if s == "nps" else (0.1 if digits == 2 else 1.0)
-    return (f" A shift of {format_fixed(move, digits)} points in the headline needs "
-            f"non-respondents to differ by {format_fixed(move / (1 - rr), digits)} points at "
-            f"this response rate, but by {format_fixed(move / 0.15, digits)} points at 85% "
+    return (f" A shift of {format_decimals(move, digits)} points in the headline needs "
+            f"non-respondents to differ by {format_decimals(move / (1 - rr), digits)} points at "
+            f"this response rate, but by {format_decimals(move / 0.15, digits)} points at 85% "
             "response.")
 
 
@@ -996,7 +986,7 @@ def sensitivity_finding(d: Design, s: str, table: pd.DataFrame, ao: Lateness) ->
     base, info = table.iloc[0], d.score(s)
     neg = table[table["delta"] < 0].sort_values("delta")
     ends = neg.iloc[[0, -1]].drop_duplicates("delta") if len(neg) else neg  # most, least negative
-    parts = [f"if non-respondents scored {format_fixed(r['delta'], info.digits, signed=True)} "
+    parts = [f"if non-respondents scored {format_decimals(r['delta'], info.digits, signed=True)} "
              f"against comparable respondents, the frame value would be {d.score_ci(r, s)}"
              for _, r in ends.iterrows()]
     text = (f"({d.label}, response {_pct(d.response_rate)}, base: {base['base']} estimate, "
@@ -1007,7 +997,7 @@ def sensitivity_finding(d: Design, s: str, table: pd.DataFrame, ao: Lateness) ->
         tr = ao.trend[s].set_index("quantity")
         implied = tr.loc["nonrespondent_extrapolated", "est"] - tr.loc["respondent_mean", "est"]
         text += (" For scale: the Armstrong-Overton extrapolation of section 3 corresponds to "
-                 f"delta = {format_fixed(implied, info.digits, signed=True)} (itself an "
+                 f"delta = {format_decimals(implied, info.digits, signed=True)} (itself an "
                  "assumption).")
     return Finding(info.name, text)
 
@@ -1095,7 +1085,7 @@ def precision(d: Design) -> Precision:
     parts = _margins(d, answered, out.deff)
     if parts and d.n_invited >= 2:
         out.table = pd.concat(parts, ignore_index=True)
-        out.entries.append(Entry("precision.by_response_rate", out.table, {}, True))
+        out.entries.append(Entry("precision.by_response_rate", out.table, {}))
         for s, t in out.table.groupby("score", sort=False):
             out.entries += [Entry(f"precision.{s}.moe_rr_{round(100 * r['response_rate'])}",
                                   r["moe"], {"n": int(r["n"])}) for r in (t.iloc[0], t.iloc[-1])]
@@ -1107,9 +1097,9 @@ def precision_findings(d: Design, prec: Precision) -> list[Finding]:
     out = []
     for s, t in prec.table.groupby("score", sort=False):
         lo, hi, info = t.iloc[0], t.iloc[-1], d.score(s)
-        moe_lo, moe_hi = (format_fixed(r["moe"], info.digits) for r in (lo, hi))
-        out.append(Finding(f"{info.name}:", (
-            f"with {d.n_invited:,} invited contacts and a clustering design effect of "
+        moe_lo, moe_hi = (format_decimals(r["moe"], info.digits) for r in (lo, hi))
+        out.append(Finding(info.name, (
+            f": with {d.n_invited:,} invited contacts and a clustering design effect of "
             f"{prec.deff[s]:.2f}, the margin of error ({ci_label(d.ci)}) is ±{moe_lo} points at "
             f"{_pct(lo['response_rate'], 0)} response (n = {int(lo['n']):,}) and ±{moe_hi} at "
             f"{_pct(hi['response_rate'], 0)} (n = {int(hi['n']):,}).")))
@@ -1195,7 +1185,7 @@ def decomposition_entries(d: Design, dec: Decomposition) -> list[Entry]:
                           + words[r["component"]])}))
     overall = dec.overall(d)
     if len(overall):
-        out.append(Entry("change.decomposition", overall.drop(columns="segment"), {}, True))
+        out.append(Entry("change.decomposition", overall.drop(columns="segment"), {}))
     return out
 
 
@@ -1214,8 +1204,8 @@ def decomposition_findings(d: Design, dec: Decomposition) -> list[Finding]:
         tot = t.loc[("all", "total")]
         total, within, comp = (d.score_ci(t.loc[("all", c)], s, signed=True, extra=1)
                                for c in ("total", "within", "composition"))
-        out.append(Finding(f"{d.score(s).name},", (
-            f"{d.labels[a]} to {d.labels[b]} (n = {int(tot['n_a']):,} and {int(tot['n_b']):,} "
+        out.append(Finding(d.score(s).name, (
+            f", {d.labels[a]} to {d.labels[b]} (n = {int(tot['n_a']):,} and {int(tot['n_b']):,} "
             f"respondents): change {total}, of which scores changed {within} and who answered "
             f"changed {comp} (segments: {', '.join(dec.segments)}).")))
     return out
@@ -1282,7 +1272,7 @@ def series_table(series: pd.DataFrame) -> pd.DataFrame:
     t = series[["year_shown", "response_rate", "rate_basis", "crq", "nps", "notes"]].copy()
     for c, digits, options in (("response_rate", 0, {"percent": True}), ("crq", 1, {}),
                                ("nps", 0, {"signed": True})):
-        t[c] = ["" if pd.isna(x) else format_fixed(x, digits, **options) for x in t[c]]
+        t[c] = ["" if pd.isna(x) else format_decimals(x, digits, **options) for x in t[c]]
     for c in ("rate_basis", "notes"):
         t[c] = t[c].astype(object).where(t[c].notna(), "")
     return t
@@ -1290,31 +1280,32 @@ def series_table(series: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- summary
 def summary(d: Design, now: pd.Series, assoc: Fits, ao: Lateness, model: ResponseModel,
-            dec: Decomposition) -> list[Finding]:
-    """The report's findings in one list, each with its interval and n."""
-    lines = [Finding(f"Response, {d.label}:",
-                     f"{d.with_ci(now, 1, percent=True)} of {int(now['n']):,} invited contacts.")]
+            dec: Decomposition) -> list[Finding | str]:
+    """The report's findings in one list, each with its interval and n (and one caveat)."""
+    lines = [Finding("Response", f", {d.label}: {d.with_ci(now, 1, percent=True)} of "
+                                 f"{int(now['n']):,} invited contacts.")]
     for s, t in assoc.tables.items():
         sl = t.set_index("term").loc["slope"]
-        lines.append(Finding("Accounts that answer more:", (
-            f"{d.score(s).name} {d.score_ci(_per10(sl), s, signed=True, extra=1)} per 10 points "
+        lines.append(Finding("Accounts that answer more", (
+            f": {d.score(s).name} {d.score_ci(_per10(sl), s, signed=True, extra=1)} per 10 points "
             f"of account response rate ({int(sl['n_accounts'])} accounts).")))
     for s in ao.early:
         diff = ao.early[s].set_index("quantity").loc["late_minus_early"]
-        lines.append(Finding("Late minus early respondents,", (
-            f"{d.score(s).name}: {d.score_ci(diff, s, signed=True)} ({p_text(diff['p_value'])}).")))
+        lines.append(Finding("Late minus early respondents", (
+            f", {d.score(s).name}: {d.score_ci(diff, s, signed=True)} "
+            f"({format_p_text(diff['p_value'])}).")))
     if model.adjusted is not None:
         for s in d.score_columns:
             p = model.row(s, "propensity")
-            lines.append(Finding(f"{d.score(s).name} weighted to the frame:", (
-                f"{d.score_ci(p, s)} (n = {int(p['n']):,}, effective n {p['n_eff']:.0f}).")))
-    lines.append(Finding("", "Weighting cannot correct non-response driven by the relationship "
-                         "itself; section 5 shows how far assumed differences of non-respondents "
-                         "would move the headline."))
+            lines.append(Finding(f"{d.score(s).name} weighted to the frame", (
+                f": {d.score_ci(p, s)} (n = {int(p['n']):,}, effective n {p['n_eff']:.0f}).")))
+    lines.append("Weighting cannot correct non-response driven by the relationship itself; "
+                 "section 5 shows how far assumed differences of non-respondents would move the "
+                 "headline.")
     if len(d.waves) >= 2 and (*_last_pair(d), d.crq.column) in dec.results:
         a, b = _last_pair(d)
         t = dec.results[(a, b, d.crq.column)].set_index(["segment", "component"])
-        lines.append(Finding(f"{d.crq.name} change {d.labels[a]} to {d.labels[b]}:", (
-            f"{d.with_ci(t.loc[('all', 'total')], 3, signed=True)}; who answered changed "
+        lines.append(Finding(f"{d.crq.name} change {d.labels[a]} to {d.labels[b]}", (
+            f": {d.with_ci(t.loc[('all', 'total')], 3, signed=True)}; who answered changed "
             f"{d.with_ci(t.loc[('all', 'composition')], 3, signed=True)}.")))
     return lines

@@ -144,3 +144,26 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="no position"):
         path_diagram(pd.DataFrame({"source": ["a"], "target": ["b"], "std_all": [0.1],
                                    "p_value": [0.01]}), positions={"a": (0, 0)})
+
+
+def test_fit_diagram_draws_a_fit_with_its_r_squared_n_and_accounts():
+    from types import SimpleNamespace
+
+    from crqlab.reports.pathdiagram import fit_diagram
+
+    model = kmv_crq_model()
+    table = _table(model)
+    fit = SimpleNamespace(  # what fit_diagram reads of a crqlab.models.sem.SemFit
+        model=model, n=321, hypotheses=lambda alpha: table,
+        r_squared=pd.DataFrame({"variable": ["trust", "nps"], "r2": [0.314, 0.566]}),
+        data=pd.DataFrame({"account_id": ["a", "b", "b", "c"]}))
+    ax = fit_diagram(fit, title="CRQ form", note="wave 3")
+    by_hand = path_diagram(table, latent=model.indicators, r_squared={"trust": 0.314, "nps": 0.566},
+                           n=321, n_accounts=3, note="wave 3", title="CRQ form")
+    texts = sorted((t.get_gid() or "", t.get_text()) for t in ax.texts)
+    assert texts == sorted((t.get_gid() or "", t.get_text()) for t in by_hand.texts)
+    assert ax.get_xlabel() == by_hand.get_xlabel() and "in 3 accounts" in ax.get_xlabel()
+    assert ax.get_title() == "CRQ form"
+    bare = fit_diagram(fit, table.head(2), cluster=None)
+    assert len([p for p in bare.patches if isinstance(p, FancyArrowPatch)]) == 2
+    assert "accounts" not in bare.get_xlabel()

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from crqlab.errors import CrqlabError
+from crqlab.formatting import Caution, Finding, text
 from crqlab.reports.present import (
     MarkupTemplateError,
     Md,
@@ -27,7 +28,12 @@ from crqlab.reports.present import (
     escape_html,
     escape_md,
     md,
+    not_estimated,
+    paragraph,
     say,
+    say_text,
+    show_notes,
+    show_result_table,
     styled,
     warning_box,
 )
@@ -180,6 +186,64 @@ def test_say_and_warning_box_display_escaped_content(monkeypatch):
     box = BeautifulSoup(shown[1].data, "html.parser")
     assert not box.find_all(["b", "i", "script"])
     assert "Warning: <b>title</b>" in box.get_text() and "<i>reason</i>" in box.get_text()
+
+
+def test_say_text_and_not_estimated_show_plain_text_as_itself(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    say_text("r = 0.46 [95% CI 0.44 to 0.49] for *all*", "", "<b>x</b>")
+    not_estimated("The study has no `retained_next_wave` column.", "one_wave <i>")
+    texts = [o.data for o in shown]
+    assert len(texts) == 4  # the empty paragraph is not shown
+    for data, plain in zip(texts[:2], ["r = 0.46 [95% CI 0.44 to 0.49] for *all*", "<b>x</b>"]):
+        assert BeautifulSoup(markdown2html_mistune(data), "html.parser").get_text().strip() == plain
+    html = markdown2html_mistune(texts[2])
+    assert "<strong>Not estimated.</strong>" in html and "<code>" not in html
+    assert BeautifulSoup(html, "html.parser").get_text().strip() == (
+        "Not estimated. The study has no `retained_next_wave` column.")
+    assert texts[3] == "**Not estimated.** one_wave &#60;i&#62;"  # "_" inside a word is no markup
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_paragraph_shows_quoted_names_as_code_and_every_value_as_text(value):
+    reason = text("n = {n:,} in {wave} (the `min_n` parameter).", n=1234, wave=value)
+    soup = _render(paragraph([Finding("Not estimated.", reason), "Plain: " + value]))
+    assert _elements(soup) == ["p", "strong", "code"] and soup.p.attrs == {}
+    assert soup.strong.get_text() == "Not estimated." and soup.code.get_text() == "min_n"
+    assert _norm(soup.get_text()) == _norm(
+        f"Not estimated. n = 1,234 in {value} (the min_n parameter). Plain: {value}")
+
+
+@pytest.mark.parametrize("value", HOSTILE[:6])
+def test_paragraph_lead_may_hold_values_and_rest_may_start_with_punctuation(value):
+    lead = text("No retention outcome in {w}", w=value)
+    soup = _render(paragraph(Finding(lead, text(": (`retained_next_wave` is empty)."))))
+    assert _elements(soup) == ["p", "strong", "code"]
+    assert _norm(soup.strong.get_text()) == _norm(f"No retention outcome in {value}")
+    assert _norm(soup.get_text()) == _norm(f"No retention outcome in {value}: "
+                                           "(retained_next_wave is empty).")
+
+
+def test_paragraph_with_an_unpaired_backtick_quotes_nothing():
+    soup = _render(paragraph(text("a ` b {x}", x="`y`")))
+    assert _elements(soup) == ["p"] and _norm(soup.get_text()) == "a ` b `y`"
+
+
+def test_show_notes_and_result_tables(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    show_notes(["<b>plain</b>", Caution("<i>t</i>", ["r1"], "note"), [Finding("Lead.", "rest")]])
+    assert shown[0].data == "&#60;b&#62;plain&#60;/b&#62;"
+    assert 'class="crq-warning"' in shown[1].data and "&lt;i&gt;t&lt;/i&gt;" in shown[1].data
+    assert shown[2].data == "**Lead.** rest"
+    table = pd.DataFrame({"latent": ["<b>a</b>", "b"], "est": [0.12345, None],
+                          "p_value": [0.0004, 0.0456], "n": [1234.0, 56.0], "df": [7, 8]})
+    show_result_table(table)
+    soup = BeautifulSoup(shown[3].to_html(), "html.parser")
+    cells = [td.get_text() for td in soup.find_all("td")]
+    assert cells == ["<b>a</b>", "0.123", "< 0.001", "1,234", "7",
+                     "b", "–", "0.046", "56", "8"]
+    assert not soup.find_all("th", class_="row_heading")  # no index
 
 
 # -- the page sanitiser --------------------------------------------------------------------------

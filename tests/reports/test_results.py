@@ -157,3 +157,46 @@ def test_load_refuses_other_json(tmp_path):
     p.write_text("{}", encoding="utf-8")
     with pytest.raises(ResultsError):
         results.load(p)
+
+
+def test_record_all_equals_one_call_per_entry():
+    table = pd.DataFrame({"group": ["a", "b"], "est": [0.5, 0.6], "n": [10, 2],
+                          "suppressed": [False, True]})
+    entries = [("skipped.x", "no second wave", {}),
+               ("nps", 23.4, {"ci": (15.1, 31.0), "n": 412, "headline": True, "label": "NPS"}),
+               ("groups", table, {"min_cell_size": 5}),
+               ("corr", pd.Series({"est": 0.46, "ci_low": 0.44, "ci_high": 0.49, "n": 30}), {})]
+    one_by_one = Recorder()
+    one_by_one.record("skipped.x", "no second wave")
+    one_by_one.record("nps", 23.4, ci=(15.1, 31.0), n=412, headline=True, label="NPS")
+    one_by_one.record_table("groups", table, min_cell_size=5)
+    one_by_one.record("corr", entries[3][1])
+    together = Recorder()
+    together.record_all(entries)
+    assert together.to_json() == one_by_one.to_json()  # same values, order, headlines, tables
+    with pytest.raises(ResultsError):  # the privacy check of record_table still applies
+        together.record_all([("groups", table.assign(suppressed=False), {"min_cell_size": 5})])
+    results.clear()
+    results.record_all(entries[:2])
+    assert results.current().as_dict()["values"]["nps.n"] == 412
+
+
+def test_record_all_replays_a_study_steps_records_in_order():
+    table = pd.DataFrame({"group": ["a", "b"], "n": [3, 40], "suppressed": [True, False]})
+    entries = [("skipped.x", "why not", {}),
+               ("fit.m.cfi", np.float64(0.97), {"n": 300, "headline": True, "label": "CFI"}),
+               ("sizes", table, {"min_cell_size": 5}),
+               ("fit.m.rmsea", 0.04, {"ci": (0.03, 0.05), "n": 300, "note": None})]
+    results.clear()
+    results.record_all(entries)
+    replayed = results.current().to_json()
+    by_hand = Recorder()
+    by_hand.record("skipped.x", "why not")
+    by_hand.record("fit.m.cfi", 0.97, n=300, headline=True, label="CFI")
+    by_hand.record_table("sizes", table, min_cell_size=5)
+    by_hand.record("fit.m.rmsea", 0.04, ci=(0.03, 0.05), n=300)
+    assert replayed == by_hand.to_json()
+    assert json.loads(replayed)["entries"]["fit.m.rmsea"]["order"] == 2
+    with pytest.raises(ResultsError, match="not suppressed"):  # the table's privacy check applies
+        results.record_all([("t", table.assign(suppressed=False), {"min_cell_size": 5})])
+    results.clear()

@@ -16,6 +16,7 @@ from studies.response_frames import design, frames
 from conftest import build_study_frames, write_study
 from crqlab.data.study import load_study
 from crqlab.reports import plotting
+from crqlab.reports.results import Recorder
 from crqlab.stats import wilson_ci
 from crqlab.studies import response_rates as rr
 
@@ -46,23 +47,12 @@ def _names(entries) -> list[str]:
     return [e.name for e in entries]
 
 
-class _Recorder:
-    def __init__(self):
-        self.calls = []
-
-    def record(self, name, value, **options):
-        self.calls.append(("record", name, options))
-
-    def record_table(self, name, value, **options):
-        self.calls.append(("record_table", name, options))
-
-
-def test_an_entry_records_itself_as_a_value_or_a_table():
-    rec = _Recorder()
-    rr.Entry("x.est", 1.0, {"n": 5}).into(rec)
-    rr.Entry("t", pd.DataFrame({"a": [1]}), {"min_cell_size": 5}, True).into(rec)
-    assert rec.calls == [("record", "x.est", {"n": 5}),
-                         ("record_table", "t", {"min_cell_size": 5})]
+def test_entries_are_what_results_record_all_takes():
+    rec = Recorder()
+    rec.record_all([rr.Entry("x", 1.5, {"n": 5}),
+                    rr.Entry("t", pd.DataFrame({"a": [1], "n": [6]}), {"min_cell_size": 5})])
+    doc = rec.as_dict()
+    assert doc["values"] == {"x.est": 1.5, "x.n": 5} and doc["tables"]["t"]["data"] == [[1, 6]]
 
 
 # ----------------------------------------------------------------------------- set-up
@@ -115,7 +105,8 @@ def test_rates_by_wave_match_the_frame(d):
                                "completion_rate.wave_1", "completion_rate.wave_2",
                                "response_rate.by_wave"]
     assert [e.options.get("headline") for e in entries[:4]] == [False, True, False, False]
-    assert entries[-1].table and entries[-1].options == {"min_cell_size": 3}
+    assert isinstance(entries[-1].value, pd.DataFrame)
+    assert entries[-1].options == {"min_cell_size": 3}
 
 
 def test_small_waves_are_suppressed_in_pairs():
@@ -194,7 +185,7 @@ def test_rate_score_association_and_its_finding(d):
     pts = rr.account_points(d, "crq_index")
     assert len(pts) == 8 and pts["n"].sum() == 53
     slope = fits.tables["crq_index"].set_index("term").loc["slope"]
-    text = rr.association_finding(d, "crq_index", fits.tables["crq_index"]).text
+    text = rr.association_finding(d, "crq_index", fits.tables["crq_index"]).rest
     assert f"scores {slope['est'] / 10:+.3f} (95% CI {slope['ci_low'] / 10:+.3f}" in text
 
 
@@ -205,12 +196,12 @@ def test_association_verdicts():
                           "n": [40, 40], "n_accounts": [8, 8]})
     f = rr.association_finding(d, "crq_index", table)
     assert f.lead == "CRQ index"
-    assert f.text == ("(2022, 8 accounts, n = 40 respondents): an account whose response rate is "
+    assert f.rest == ("(2022, 8 accounts, n = 40 respondents): an account whose response rate is "
                       "10 points higher scores +0.200 (95% CI +0.100 to +0.300) (p = 0.010); "
                       "weighted correlation r = +0.50 (95% CI +0.20 to +0.70) - accounts that "
                       "answer more score higher.")
     lower = table.assign(est=-table["est"], ci_low=-table["ci_high"], ci_high=-table["ci_low"])
-    assert rr.association_finding(d, "crq_index", lower).text.endswith("score lower.")
+    assert rr.association_finding(d, "crq_index", lower).rest.endswith("score lower.")
 
 
 def test_association_needs_four_accounts():
@@ -230,7 +221,12 @@ def test_lateness_column_prefers_the_parameter_then_falls_back(d):
     assert rr.lateness_column(e, "reminders") == "days_to_respond"
     e.fw = e.fw.assign(days_to_respond=4.0)  # one value: cannot tell early from late
     assert rr.lateness_column(e, "reminders") is None
-    assert rr.armstrong_overton(e, None) == rr.Lateness(None)
+    skipped = rr.armstrong_overton(e, None)
+    assert (skipped.early, skipped.trend, skipped.notes) == ({}, {}, [])
+    assert str(skipped.reason) == (
+        "the 2022 frame has no usable `reminders` or `days_to_respond` column (at least two "
+        "distinct values among the 53 respondents are needed), so early and late respondents "
+        "cannot be told apart.")
 
 
 def test_armstrong_overton(d, ao):
@@ -245,7 +241,7 @@ def test_armstrong_overton(d, ao):
                                    "ao.crq_index.adjusted_total"]
     assert entries[0].options["headline"] and not entries[4].options["headline"]
     assert entries[1].options["note"] is None and "assumption" in entries[2].options["note"]
-    assert entries[-1].name == "ao.summary" and entries[-1].table
+    assert entries[-1].name == "ao.summary"
     table = entries[-1].value
     assert len(table) == 2 * 6  # early, late, difference, slope and two extrapolations
     assert list(rr.lateness_text(d, table).columns)[2:4] == ["estimate", "95% CI"]
@@ -256,9 +252,9 @@ def test_lateness_finding_reads_the_tables(d, ao):
     el = ao.early["crq_index"].set_index("quantity")
     late_n, early_n = int(el.loc["late", "n"]), int(el.loc["early", "n"])
     assert f.lead == "CRQ index"
-    assert f.text.startswith(f"(2022): respondents at reminders 2 (n = {late_n}) scored ")
-    assert f"against those at 0 (n = {early_n}; p = " in f.text
-    assert "Per extra reminder" in f.text and "placed at reminders 3 - an assumption" in f.text
+    assert f.rest.startswith(f"(2022): respondents at reminders 2 (n = {late_n}) scored ")
+    assert f"against those at 0 (n = {early_n}; p = " in f.rest
+    assert "Per extra reminder" in f.rest and "placed at reminders 3 - an assumption" in f.rest
 
 
 def test_lateness_fails_softly_in_one_account():
@@ -339,7 +335,8 @@ def test_weighted_estimates(d, model):
     assert_allclose(unweighted["est"], d.scores.loc[d.scores["wave"] == 2, "crq_index"].mean())
     f = rr.weighted_finding(d, model, "crq_index")
     moved = model.row("crq_index", "propensity")["est"] - unweighted["est"]
-    assert f.lead == "CRQ index," and f.text.endswith(f"Weighting moves it by {moved:+.2f} points.")
+    assert f.lead == "CRQ index" and f.rest.startswith(", 2022: weighted to the frame ")
+    assert f.rest.endswith(f"Weighting moves it by {moved:+.2f} points.")
     assert list(rr.weighted_text(d, w.table).columns)[:4] == ["score", "method", "estimate",
                                                                "95% CI"]
 
@@ -373,14 +370,14 @@ def test_sensitivity_is_the_weighted_base_shifted(d, model, ao):
     assert (t["base"] == "propensity").all()
     assert_allclose(t["est"], base + (1 - d.response_rate) * t["delta"], rtol=1e-12)
     assert sens.tables["nps"]["delta"].tolist() == [-20.0, 0.0, 10.0]
-    assert [(e.name, e.table) for e in sens.entries] == [("delta.crq_index", True),
-                                                         ("delta.nps", True)]
+    assert [(e.name, len(e.value)) for e in sens.entries] == [("delta.crq_index", 2),
+                                                              ("delta.nps", 3)]
     f = rr.sensitivity_finding(d, "crq_index", t, ao)
-    assert f.text.startswith("(2022, response 66.2%, base: propensity estimate, n = 53 of 80 "
+    assert f.rest.startswith("(2022, response 66.2%, base: propensity estimate, n = 53 of 80 "
                              "invited): if non-respondents scored -0.60 against comparable "
                              "respondents, the frame value would be ")
-    assert "differ by 0.30 points at this response rate, but by 0.67 points at 85%" in f.text
-    assert "Armstrong-Overton extrapolation of section 3 corresponds to delta = " in f.text
+    assert "differ by 0.30 points at this response rate, but by 0.67 points at 85%" in f.rest
+    assert "Armstrong-Overton extrapolation of section 3 corresponds to delta = " in f.rest
     assert list(rr.sensitivity_text(d, "crq_index", t).columns)[:4] == \
         ["delta", "shift", "estimate", "95% CI"]
     curves = rr.delta_curves(sens, "nps")
@@ -397,10 +394,10 @@ def test_sensitivity_without_model_and_for_the_mean_answer():
     mean = d.scores.loc[d.scores["wave"] == 2, "nps_mean"].mean()
     assert_allclose(t["est"], mean + (1 - d.response_rate) * t["delta"], rtol=1e-12)
     f = rr.sensitivity_finding(d, "nps_mean", t, rr.Lateness(None))
-    assert "no negative shift" not in f.text and "Armstrong-Overton" not in f.text
+    assert "no negative shift" not in f.rest and "Armstrong-Overton" not in f.rest
     only_up = rr.sensitivity(d, no_model, [0.2], [0]).tables["crq_index"]
     assert "no negative shift was requested." in rr.sensitivity_finding(
-        d, "crq_index", only_up, rr.Lateness(None)).text
+        d, "crq_index", only_up, rr.Lateness(None)).rest
 
 
 # ----------------------------------------------------------------------------- 6. precision
@@ -418,7 +415,8 @@ def test_precision(d):
     assert_allclose(r["moe"], 1.959964 * np.sqrt(prec.deff["crq_index"] * sd**2 * (1 - 36 / 80)
                                                  / 36), rtol=1e-6)
     f = rr.precision_findings(d, prec)[0]
-    assert f.lead == "CRQ index:" and f"±{r['moe']:.2f} points at 45% response (n = 36)" in f.text
+    assert f.lead == "CRQ index" and f.rest.startswith(": with 80 invited")
+    assert f"±{r['moe']:.2f} points at 45% response (n = 36)" in f.rest
     wide = rr.precision_table(d, prec)
     assert list(wide.columns) == ["response rate", "respondents", "margin of error, CRQ index",
                                   "margin of error, NPS"]
@@ -447,8 +445,9 @@ def test_decomposition_adds_up(d, dec):
     assert_allclose(v["change.crq_index.wave_1_2.total"]["est"], means[2] - means[1], rtol=1e-12)
     assert entries[-1].name == "change.decomposition" and "segment" not in entries[-1].value
     f = rr.decomposition_findings(d, dec)[0]
-    assert f.lead == "CRQ index," and f.text.startswith("2021 to 2022 (n = 46 and 53 respondents)")
-    assert f.text.endswith("(segments: role, newly_included).")
+    assert f.lead == "CRQ index"
+    assert f.rest.startswith(", 2021 to 2022 (n = 46 and 53 respondents)")
+    assert f.rest.endswith("(segments: role, newly_included).")
     overall = dec.overall(d)
     assert rr.decomposition_table(d, overall)["component"].tolist()[:3] == \
         ["scores changed", "who answered changed", "total change"]
@@ -499,16 +498,16 @@ def test_summary_lists_every_finding(d, model, ao, dec):
     by_wave = rr.rates_by_wave(d)
     lines = rr.summary(d, rr.headline_rate(d, by_wave), rr.rate_score_associations(d), ao, model,
                        dec)
-    assert [f.lead for f in lines] == [
-        "Response, 2022:", "Accounts that answer more:", "Accounts that answer more:",
-        "Late minus early respondents,", "Late minus early respondents,",
-        "CRQ index weighted to the frame:", "NPS weighted to the frame:", "",
-        "CRQ index change 2021 to 2022:"]
-    assert lines[0].text == "66.2% (95% CI 55.4% to 75.7%) of 80 invited contacts."
-    assert str(lines[7]).startswith("Weighting cannot correct")
+    assert [getattr(f, "lead", "") for f in lines] == [
+        "Response", "Accounts that answer more", "Accounts that answer more",
+        "Late minus early respondents", "Late minus early respondents",
+        "CRQ index weighted to the frame", "NPS weighted to the frame", "",
+        "CRQ index change 2021 to 2022"]
+    assert str(lines[0]) == "Response, 2022: 66.2% (95% CI 55.4% to 75.7%) of 80 invited contacts."
+    assert lines[7].startswith("Weighting cannot correct")
     bare = rr.summary(d, rr.headline_rate(d, by_wave), rr.Fits(), rr.Lateness(None),
                       rr.ResponseModel(d.fw, [], []), rr.Decomposition([]))
-    assert [f.lead for f in bare] == ["Response, 2022:", ""]
+    assert [getattr(f, "lead", "") for f in bare] == ["Response", ""]
 
 
 def test_frames_are_what_the_tests_assume():
