@@ -31,8 +31,8 @@ import pandas as pd
 
 from crqlab.data import privacy
 from crqlab.errors import ConvergenceError, CrqlabError, InsufficientDataError, ValidationError
-from crqlab.formatting import (Finding, Text, ci_columns, ci_label, format_decimals, format_p,
-                               format_p_text, format_with_ci, readable_table, text)
+from crqlab.formatting import (Finding, ci_columns, ci_label, format_decimals, format_p,
+                               format_p_text, format_with_ci, readable_table)
 from crqlab.measures.scoring import score_items
 from crqlab.models import nonresponse as rsp
 from crqlab.models import weighting as wt
@@ -507,7 +507,6 @@ class Lateness:
     early: dict = field(default_factory=dict)
     trend: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    reason: Text | None = None
 
 
 def armstrong_overton(d: Design, by: str | None, nonrespondent_at: float | None = None
@@ -516,14 +515,10 @@ def armstrong_overton(d: Design, by: str | None, nonrespondent_at: float | None 
 
     ``nonrespondent_at`` is the lateness assumed for non-respondents; ``None`` or negative:
     one step past the latest respondent. Nothing is estimated when ``by`` is ``None``
-    (:func:`lateness_column` found no usable column): ``reason`` says so.
+    (:func:`lateness_column` found no usable column).
     """
     ao = Lateness(by)
     if by is None:
-        ao.reason = text("the {wave} frame has no usable `reminders` or `days_to_respond` "
-                         "column (at least two distinct values among the {n:,} respondents are "
-                         "needed), so early and late respondents cannot be told apart.",
-                         wave=d.label, n=d.n_responded)
         return ao
     if nonrespondent_at is not None and nonrespondent_at < 0:
         nonrespondent_at = None
