@@ -126,3 +126,85 @@ def ci_table(table: pd.DataFrame, index: str | list[str], *, columns: str | None
     if n_col and n_col in table:
         out["n"] = ["" if s or pd.isna(v) else f"{int(v):,}" for s, v in zip(supp, table[n_col])]
     return out.set_index(idx)
+
+
+# -- numbers in sentences: fixed digits, signed changes, "est (95% CI low to high; p = ...)" ----
+__all__ += ["format_fixed", "format_signed_ci", "format_p_text", "format_ci_sentence"]
+
+
+def _missing(x: Any) -> bool:
+    return x is None or bool(pd.isna(x))
+
+
+def format_fixed(x: Any, digits: int = 2, *, sign: bool = False) -> str:
+    """``x`` with ``digits`` decimals (``"+0.25"`` with ``sign``); ``"–"`` when missing.
+
+    Notes
+    -----
+    Python's fixed-point format; tested in ``tests/test_formatting.py``.
+    """
+    if _missing(x):
+        return "–"
+    return f"{float(x):+.{digits}f}" if sign else f"{float(x):.{digits}f}"
+
+
+def format_signed_ci(est: Any, ci_low: Any = None, ci_high: Any = None, *, digits: int = 2,
+                     scale: float = 1.0) -> str:
+    """A change and its interval with every sign shown: ``"+0.25 [-0.03, +0.47]"``.
+
+    As :func:`format_ci` (``scale`` 100 for percent; the estimate alone when a bound is
+    missing; ``"–"`` when the estimate is), for differences and changes.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    if _missing(est):
+        return "–"
+    one = [format_fixed(None if _missing(v) else scale * float(v), digits, sign=True)
+           for v in (est, ci_low, ci_high)]
+    if _missing(ci_low) or _missing(ci_high):
+        return one[0]
+    return f"{one[0]} [{one[1]}, {one[2]}]"
+
+
+def format_p_text(p: Any) -> str:
+    """A p-value inside a sentence: ``"p = 0.013"``, ``"p < 0.001"``, ``"p = –"`` when missing.
+
+    Notes
+    -----
+    The convention of :func:`format_p`; tested in ``tests/test_formatting.py``.
+    """
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def format_ci_sentence(est: Any, ci_low: Any, ci_high: Any, *, level: float = 0.95,
+                       digits: int = 2, sign: bool = False, scale: float = 1.0, unit: str = "",
+                       p: Any = None, extra: str = "") -> str:
+    """An estimate as a sentence reads it: ``"-0.16 (95% CI -0.37 to +0.05; p = 0.138)"``.
+
+    Parameters
+    ----------
+    est, ci_low, ci_high : number
+        The estimate and its bounds (missing ones are written ``–``).
+    level : float
+        Confidence level of the interval, named in the text (``0.9`` -> ``90% CI``).
+    digits, sign, scale : int, bool, float
+        Decimals, signs on every number (for differences), factor (100 for percent).
+    unit : str
+        Written right after the estimate (``"%"``, ``" points"``).
+    p : float, optional
+        P-value, added as :func:`format_p_text` when given.
+    extra : str
+        Further text inside the brackets (``"n = 160 and 662"``).
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    v = [None if _missing(x) else scale * float(x) for x in (est, ci_low, ci_high)]
+    inside = [f"{100 * level:g}% CI {format_fixed(v[1], digits, sign=sign)} to "
+              f"{format_fixed(v[2], digits, sign=sign)}"]
+    inside += [t for t in (format_p_text(p) if p is not None else "", extra) if t]
+    return f"{format_fixed(v[0], digits, sign=sign)}{unit} ({'; '.join(inside)})"
