@@ -30,17 +30,28 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from crqlab.data.privacy import (confidential_identifiers, effective_min_cell_size,
-                                 safe_verbatims, suppress_small)
+from crqlab.data.privacy import (
+    confidential_identifiers,
+    effective_min_cell_size,
+    safe_verbatims,
+    suppress_small,
+)
 from crqlab.errors import CrqlabError
-from crqlab.formatting import (ci_table, format_ci, format_ci_sentence, format_fixed, format_p,
-                               format_p_text, format_signed_ci)
+from crqlab.formatting import (
+    ci_table,
+    format_ci,
+    format_ci_sentence,
+    format_fixed,
+    format_p,
+    format_p_text,
+    format_signed_ci,
+)
 from crqlab.measures.nps import nps_test
 from crqlab.measures.scoring import score_items
 from crqlab.models import bias
 from crqlab.stats import mean_ci
 
-__all__ = ["Record", "Setting", "prepare", "nps_points", "sentence",
+__all__ = ["Record", "Step", "Setting", "prepare", "nps_points", "sentence",
            "Design", "wave_regimes", "cross_section_problem", "panel_counts", "panel_problem",
            "choose_design", "wave_table",
            "cross_section_frame", "share_segments", "WhoChooses", "who_chooses",
@@ -74,6 +85,25 @@ class Record(NamedTuple):
     table: bool = False
 
 
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Step:
+    """What every step returns beside its estimates.
+
+    Attributes
+    ----------
+    notes : list of str
+        What could not be estimated, and why (with the n).
+    findings : list of str
+        Plain-language sentences for the summary.
+    records : list of Record
+        The entries of ``results.json``, in the order the report records them.
+    """
+
+    notes: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    records: list = field(default_factory=list)
+
+
 def _entry(name: str, value: Any, **options: Any) -> Record:
     return Record(name, value, options)
 
@@ -89,6 +119,18 @@ def _attempt(notes: list[str], what: str, fn: Callable, *args: Any, **kwargs: An
     except _ESTIMATION_ERRORS as exc:
         notes.append(f"{what} could not be estimated: {exc}")
         return None
+
+
+def _field(row: Any, name: str) -> Any:
+    """``row[name]`` of a Series or mapping, ``row.name`` of a named tuple."""
+    return getattr(row, name) if isinstance(row, tuple) else row[name]
+
+
+def _ci(row: Any, digits: int = 2, scale: float = 1.0, sign: bool = False) -> str:
+    """A result row as table text, ``est [ci_low, ci_high]`` (every sign shown with ``sign``)."""
+    fmt = format_signed_ci if sign else format_ci
+    return fmt(*(_field(row, k) for k in ("est", "ci_low", "ci_high")), digits=digits,
+               scale=scale)
 
 
 def sentence(text: str) -> str:
@@ -148,9 +190,11 @@ class Setting:
         """Whether a p-value is below ``alpha`` (False when missing)."""
         return p is not None and not pd.isna(p) and p < self.alpha
 
-    def prose(self, est: Any, low: Any, high: Any, digits: int = 2, sign: bool = False,
-              scale: float = 1.0, unit: str = "", p: Any = None, extra: str = "") -> str:
-        """:func:`crqlab.formatting.format_ci_sentence` at this setting's level."""
+    def prose(self, row: Any, digits: int = 2, sign: bool = False, scale: float = 1.0,
+              unit: str = "", p: Any = None, extra: str = "") -> str:
+        """A result row (``est``, ``ci_low``, ``ci_high`` as items or attributes) as a sentence
+        reads it, at this setting's level: :func:`crqlab.formatting.format_ci_sentence`."""
+        est, low, high = (_field(row, k) for k in ("est", "ci_low", "ci_high"))
         return format_ci_sentence(est, low, high, level=self.ci, digits=digits, sign=sign,
                                   scale=scale, unit=unit, p=p, extra=extra)
 
@@ -181,6 +225,9 @@ def prepare(study: Any, min_cell_size: int = 0, ci: float = 0.95) -> Setting:
         The notebook parameter: 0 for the study's own; never below it.
     ci : float
         Confidence level of every interval.
+    Notes
+    -----
+    Labels, units and the minimum cell size tested in ``tests/studies/test_confidentiality.py``.
     """
     instrument = study.instrument
     elements = list(instrument.elements)
@@ -217,6 +264,11 @@ def wave_regimes(setting: Setting) -> pd.DataFrame:
         ``source`` (study.yaml, or inferred from the recorded choices where it declares
         none), ``n`` respondents, ``n_flagged`` with a recorded choice, ``n_confidential``,
         ``n_named``.
+
+    Notes
+    -----
+    Declared and inferred regimes tested on hand-made studies in
+    ``tests/studies/test_confidentiality.py``.
     """
     study, scored, rows = setting.study, setting.scored, []
     for w in study.waves:
@@ -294,7 +346,7 @@ def panel_problem(setting: Setting, waves: pd.DataFrame, wave: int) -> str | Non
 
 
 @dataclass(frozen=True, eq=False)
-class Design:
+class Design(Step):
     """Which comparisons the study supports, on which waves, and why not.
 
     ``cross_section_text`` and ``panel_text`` follow "runs" / "cannot run." in the report;
@@ -308,9 +360,6 @@ class Design:
     cross_section_text: str
     panel_text: str
     unknown_wave: bool
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
     @property
     def cross_section_runs(self) -> bool:
@@ -435,7 +484,7 @@ def share_segments(xw: pd.DataFrame, columns: list[str], private: set[str]
 
 
 @dataclass(frozen=True, eq=False)
-class WhoChooses:
+class WhoChooses(Step):
     """Who chose confidentiality in the cross-sectional wave.
 
     ``share`` is :func:`crqlab.models.bias.confidentiality_share` by segment (``n`` blanked
@@ -453,9 +502,6 @@ class WhoChooses:
     intro: str
     text: str
     accounts_text: str
-    findings: list
-    records: list
-    notes: list = field(default_factory=list)
 
 
 def _newly_included_gap(setting: Setting, xw: pd.DataFrame) -> tuple[str, str, list]:
@@ -469,7 +515,7 @@ def _newly_included_gap(setting: Setting, xw: pd.DataFrame) -> tuple[str, str, l
         return (f" Newly included contacts cannot be compared with the others: one group has "
                 f"fewer than {setting.min_cell} respondents."), "", []
     gap = bias.proportion_difference(k[0], n[0], k[1], n[1], ci=setting.ci)
-    diff = setting.prose(gap["est"], gap["ci_low"], gap["ci_high"], 1, True, 100, " points",
+    diff = setting.prose(gap, 1, True, 100, " points",
                          gap["p_value"], f"n = {n[0]:,} newly included, {n[1]:,} others")
     text = (f" Among newly included contacts {100 * k[0] / n[0]:.1f}% chose it against "
             f"{100 * k[1] / n[1]:.1f}% of the others: a difference of {diff}.")
@@ -513,6 +559,12 @@ def who_chooses(setting: Setting, xw: pd.DataFrame, wave: int) -> WhoChooses:
     contacts against the others with the Newcombe interval
     (:func:`crqlab.models.bias.proportion_difference`); segments below ``min_cell`` are
     suppressed and accounts appear only as a distribution.
+
+    Notes
+    -----
+    Shares checked against the respondents' own mean in
+    ``tests/studies/test_confidentiality.py`` and against the study's CSV files in
+    ``tests/notebooks/test_notebook_20.py``.
     """
     study, m = setting.study, setting.min_cell
     segments, withheld = share_segments(xw, ["newly_included", "role", *study.segments],
@@ -531,7 +583,7 @@ def who_chooses(setting: Setting, xw: pd.DataFrame, wave: int) -> WhoChooses:
                 if withheld else "") + ":")
     gap_text, gap_finding, gap_records = _newly_included_gap(setting, xw)
     text = (f"In {setting.wave_name(wave)}, "
-            f"{setting.prose(overall['est'], overall['ci_low'], overall['ci_high'], 1, scale=100, unit='%')}"
+            f"{setting.prose(overall, 1, scale=100, unit='%')}"
             f" of respondents chose confidentiality ({int(overall['n_confidential']):,} of "
             f"{len(xw):,} in {xw['account_id'].nunique():,} accounts). Company B's published "
             "figures were 26% overall and 38% among newly included contacts." + gap_text)
@@ -543,7 +595,7 @@ def who_chooses(setting: Setting, xw: pd.DataFrame, wave: int) -> WhoChooses:
                _table("share_confidential.by_segment", share, min_cell_size=m),
                *gap_records, *acc_records]
     return WhoChooses(share, table, _share_bars(shown), big, len(big) >= m, intro, text,
-                      acc_text, [finding], records)
+                      acc_text, findings=[finding], records=records)
 
 
 # --------------------------------------------------------------------------- score gap
@@ -560,7 +612,7 @@ def comparable_scores(setting: Setting, xw: pd.DataFrame) -> tuple[list[str], li
 
 
 @dataclass(frozen=True, eq=False)
-class ScoreComparison:
+class ScoreComparison(Step):
     """Confidential against named respondents, score by score.
 
     ``differences`` is :func:`crqlab.models.bias.score_differences` (None when nothing could
@@ -578,9 +630,6 @@ class ScoreComparison:
     hedges: pd.DataFrame | None = None
     lead: list = field(default_factory=list)
     verdict: str = ""
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
 
 def _nps_bootstrap(setting: Setting, xw: pd.DataFrame, notes: list, n_boot: int, seed: int):
@@ -598,21 +647,19 @@ def _score_row(setting: Setting, d: dict, s: str, boot: pd.Series | None) -> dic
     row = {"score": setting.labels[s], "scale": setting.units[s]}
     for g in ("confidential", "named"):
         r = d[s, g]
-        row[g] = f"{format_ci(r.est, r.ci_low, r.ci_high, digits=digits)} (n={int(r.n):,})"
+        row[g] = f"{_ci(r, digits)} (n={int(r.n):,})"
     r = d[s, "difference"]
-    row["difference"] = format_signed_ci(r.est, r.ci_low, r.ci_high, digits=digits)
+    row["difference"] = _ci(r, digits, sign=True)
     row["p (Welch t / Wald z)"] = format_p(r.p_value)
     if s == "nps":
         row["Hedges g"] = row["P(confidential > named)"] = row["p (Mann-Whitney)"] = "–"
         if boot is not None:
-            row["difference"] += ("; clustered "
-                                  + format_signed_ci(boot["est"], boot["ci_low"], boot["ci_high"],
-                                                     digits=1))
+            row["difference"] += f"; clustered {_ci(boot, 1, sign=True)}"
             row["p (Welch t / Wald z)"] += f"; clustered {format_p(boot['p_value'])}"
         return row
     g, m = d[s, "hedges_g"], d[s, "mann_whitney"]
-    row["Hedges g"] = format_signed_ci(g.est, g.ci_low, g.ci_high, digits=2)
-    row["P(confidential > named)"] = format_ci(m.est, m.ci_low, m.ci_high, digits=2)
+    row["Hedges g"] = _ci(g, 2, sign=True)
+    row["P(confidential > named)"] = _ci(m, 2)
     row["p (Mann-Whitney)"] = format_p(m.p_value)
     return row
 
@@ -653,7 +700,7 @@ def _score_sentences(setting: Setting, d: dict, compared: list) -> tuple[list, s
         lead.append(f"{setting.labels[s]}: {format_fixed(d[s, 'confidential'].est, digits)} for "
                     f"confidential against {format_fixed(d[s, 'named'].est, digits)} for named "
                     f"respondents, a difference of "
-                    f"{setting.prose(r.est, r.ci_low, r.ci_high, digits, True, p=r.p_value)}")
+                    f"{setting.prose(r, digits, True, p=r.p_value)}")
     verdict = (f"At the {100 * setting.alpha:g}% level, confidential respondents scored lower on "
                f"{len(lower)} and higher on {len(higher)} of the {len(compared)} scores compared"
                + (f" (lower: {', '.join(setting.labels[s] for s in lower)})" if lower else "")
@@ -666,7 +713,7 @@ def _score_sentences(setting: Setting, d: dict, compared: list) -> tuple[list, s
         r = d["nps_mean", "difference"]
         findings.append(f"Confidential respondents' mean 0-10 answer differed from named "
                         f"respondents' by "
-                        f"{setting.prose(r.est, r.ci_low, r.ci_high, 2, True, p=r.p_value)}.")
+                        f"{setting.prose(r, 2, True, p=r.p_value)}.")
     return lead, verdict, findings
 
 
@@ -678,10 +725,16 @@ def compare_scores(setting: Setting, xw: pd.DataFrame, n_boot: int = 499,
     of superiority (:func:`crqlab.models.bias.score_differences`); for the NPS the two-sample
     Wald test and an account-cluster bootstrap (:func:`crqlab.measures.nps.nps_test`). Scores
     with fewer than ``max(2, min_cell)`` answers in a group are not compared.
+
+    Notes
+    -----
+    Group means and differences checked against direct computation from the study's files in
+    ``tests/studies/test_confidentiality.py`` and ``tests/notebooks/test_notebook_20.py``; the
+    estimators are validated in ``tests/models/test_bias.py``.
     """
     compared, too_few = comparable_scores(setting, xw)
-    notes = ([f"Not compared (fewer than {setting.min_cell} answers in a group): "
-              f"{', '.join(setting.labels.get(s, s) for s in too_few)}."] if too_few else [])
+    notes = ([(f"Not compared (fewer than {setting.min_cell} answers in a group): "
+              f"{', '.join(setting.labels.get(s, s) for s in too_few)}.")] if too_few else [])
     diffs = _attempt(notes, "The score comparison", bias.score_differences, xw,
                      scores=compared, ci=setting.ci) if compared else None
     if diffs is None:
@@ -694,8 +747,9 @@ def compare_scores(setting: Setting, xw: pd.DataFrame, n_boot: int = 499,
                             "ci_low": d[s, "hedges_g"].ci_low, "ci_high": d[s, "hedges_g"].ci_high,
                             "n": int(d[s, "hedges_g"].n)} for s in compared if s != "nps"])
     lead, verdict, findings = _score_sentences(setting, d, compared)
-    return ScoreComparison(compared, too_few, diffs, boot, table, hedges, lead, verdict, notes,
-                           findings, [*records, _table("score_differences", diffs)])
+    return ScoreComparison(compared, too_few, diffs, boot, table, hedges, lead, verdict,
+                           notes=notes, findings=findings,
+                           records=[*records, _table("score_differences", diffs)])
 
 
 # --------------------------------------------------------------------------- regression
@@ -710,7 +764,7 @@ _TERM_STEMS = {"confidential": "confidential_effect", "confidential:newly_includ
 
 
 @dataclass(frozen=True, eq=False)
-class GapRegression:
+class GapRegression(Step):
     """Account-clustered regressions of the 0-10 answer and the index on confidentiality.
 
     ``models`` maps a score to :func:`crqlab.models.bias.clustered_effects` (indexed by
@@ -726,9 +780,6 @@ class GapRegression:
     intro: str = ""
     lines: list = field(default_factory=list)
     cells: pd.DataFrame | None = None
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
 
 def _moderator(setting: Setting, xw: pd.DataFrame, notes: list) -> str | None:
@@ -764,16 +815,16 @@ def _regression_lines(setting: Setting, models: dict, moderator: str | None) -> 
         a = t.loc["confidential"]
         if not moderator:
             lines.append(f"{setting.labels[s]}: confidential minus named, adjusted for role, "
-                         f"{prose(a['est'], a['ci_low'], a['ci_high'], 2, True, p=a['p_value'])}.")
+                         f"{prose(a, 2, True, p=a['p_value'])}.")
             continue
         b, i = (t.loc[k] for k in ("confidential + confidential:newly_included",
                                    "confidential:newly_included"))
         lines.append(f"{setting.labels[s]}: confidential respondents differed by "
-                     f"{prose(a['est'], a['ci_low'], a['ci_high'], 2, True, p=a['p_value'])} "
+                     f"{prose(a, 2, True, p=a['p_value'])} "
                      f"among contacts not newly included and by "
-                     f"{prose(b['est'], b['ci_low'], b['ci_high'], 2, True, p=b['p_value'])} "
+                     f"{prose(b, 2, True, p=b['p_value'])} "
                      f"among newly included ones; the interaction is "
-                     f"{prose(i['est'], i['ci_low'], i['ci_high'], 2, True, p=i['p_value'])}.")
+                     f"{prose(i, 2, True, p=i['p_value'])}.")
     if moderator and "nps_mean" in models:
         i = models["nps_mean"].loc["confidential:newly_included"]
         pattern = ("matches the Company B pattern: the gap is larger among newly included contacts"
@@ -782,7 +833,7 @@ def _regression_lines(setting: Setting, models: dict, moderator: str | None) -> 
         lines.append(f"On the 0-10 answer this study {pattern}.")
         findings.append(f"The extra confidential-minus-named gap among newly included contacts "
                         f"(0-10 answer) is "
-                        f"{prose(i['est'], i['ci_low'], i['ci_high'], 2, True, p=i['p_value'])}.")
+                        f"{prose(i, 2, True, p=i['p_value'])}.")
     return lines, findings
 
 
@@ -803,8 +854,7 @@ def _regression_table(setting: Setting, models: dict, moderator: str | None) -> 
     names = dict(_TERMS, confidential=("Confidential vs named" if moderator is None
                                        else _TERMS["confidential"]))
     return pd.DataFrame({f"{setting.labels[s]} ({setting.units[s]})": {
-        label: (f"{format_signed_ci(t.loc[term, 'est'], t.loc[term, 'ci_low'], t.loc[term, 'ci_high'])}"
-                f", p {format_p(t.loc[term, 'p_value'])}")
+        label: f"{_ci(t.loc[term], sign=True)}, p {format_p(t.loc[term, 'p_value'])}"
         for term, label in names.items() if term in t.index} for s, t in models.items()})
 
 
@@ -815,6 +865,12 @@ def gap_regression(setting: Setting, xw: pd.DataFrame, compared: list[str]) -> G
     (:func:`crqlab.models.bias.clustered_effects`) for the 0-10 answer and the index (those of
     them in ``compared``); the interaction only when every newly included x confidentiality
     cell has at least ``min_cell`` respondents.
+
+    Notes
+    -----
+    Both branches tested in ``tests/studies/test_confidentiality.py`` (the interaction equals
+    the difference of the two confidential effects); the estimator is validated against R
+    ``sandwich::vcovCL`` in ``tests/models/test_bias.py``.
     """
     notes: list[str] = []
     moderator = _moderator(setting, xw, notes)
@@ -836,12 +892,12 @@ def gap_regression(setting: Setting, xw: pd.DataFrame, compared: list[str]) -> G
     records = [r for s, t in models.items() for r in _regression_records(setting, s, t, controls)]
     cells = _gap_cells(setting, xw) if moderator and "nps_mean" in models else None
     return GapRegression(moderator, controls, models, _regression_table(setting, models, moderator),
-                         intro, lines, cells, notes, findings, records)
+                         intro, lines, cells, notes=notes, findings=findings, records=records)
 
 
 # --------------------------------------------------------------------------- panel
 @dataclass(frozen=True, eq=False)
-class Panel:
+class Panel(Step):
     """The panel of first-wave respondents invited again, and who completed the second wave.
 
     ``frames`` maps a score (``nps_mean``, ``nps``, the index) to
@@ -857,9 +913,6 @@ class Panel:
     completion: pd.DataFrame | None = None
     table: pd.DataFrame | None = None
     text: str = ""
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
 
 def _panel_frames(setting: Setting, first: int, second: int, adjust: str, notes: list) -> dict:
@@ -878,7 +931,7 @@ def _panel_frames(setting: Setting, first: int, second: int, adjust: str, notes:
 
 def _completion_text(setting: Setting, comp: pd.DataFrame, second: int) -> tuple[str, str]:
     c, n_, dif = comp.loc["confidential"], comp.loc["named"], comp.loc["difference"]
-    diff = setting.prose(dif["est"], dif["ci_low"], dif["ci_high"], 1, True, 100, " points",
+    diff = setting.prose(dif, 1, True, 100, " points",
                          dif["p_value"], f"n = {int(c['n']):,} and {int(n_['n']):,}")
     reading = ("The completion rates do not differ significantly."
                if not setting.significant(dif["p_value"]) else
@@ -890,7 +943,7 @@ def _completion_text(setting: Setting, comp: pd.DataFrame, second: int) -> tuple
     finding = (f"Once confidentiality was removed, {100 * c['est']:.0f}% of previously "
                f"confidential respondents completed the next wave against "
                f"{100 * n_['est']:.0f}% of named ones, a difference of "
-               f"{setting.prose(dif['est'], dif['ci_low'], dif['ci_high'], 1, True, 100, ' points')}.")
+               f"{setting.prose(dif, 1, True, 100, ' points')}.")
     return text, finding
 
 
@@ -899,9 +952,7 @@ def _completion_table(setting: Setting, comp: pd.DataFrame, first: int) -> pd.Da
         "completed / invited again": [f"{int(comp.loc[g, 'n_completed']):,} / "
                                       f"{int(comp.loc[g, 'n']):,}"
                                       for g in ("confidential", "named")] + ["–"],
-        "completion (%)": [(format_signed_ci if g == "difference" else format_ci)(
-            comp.loc[g, "est"], comp.loc[g, "ci_low"], comp.loc[g, "ci_high"], digits=1,
-            scale=100) for g in comp.index],
+        "completion (%)": [_ci(comp.loc[g], 1, 100, sign=g == "difference") for g in comp.index],
         "p": ["", "", format_p(comp.loc["difference", "p_value"])]},
         index=pd.Index([f"chose confidentiality in {setting.wave_name(first)}",
                         f"named in {setting.wave_name(first)}", "difference"], name="group"))
@@ -913,10 +964,15 @@ def build_panel(setting: Setting, first: int, second: int, adjust_for: str = "")
     ``adjust_for`` names the wave-1 score the DiD adjusts for (ignored, with a note, when it is
     not a score of the study). Completion by wave-1 choice with Wilson intervals, and the
     difference with the Newcombe interval (:func:`crqlab.models.bias.completion_by_group`).
+
+    Notes
+    -----
+    Completion checked against the study's files in ``tests/studies/test_confidentiality.py``
+    and ``tests/notebooks/test_notebook_20.py``.
     """
     adjust = adjust_for if adjust_for and adjust_for in setting.scored.columns else ""
-    notes = ([f"The parameter adjust_for = '{adjust_for}' is not a score of this study; the "
-              "DiD is not adjusted."] if adjust_for and not adjust else [])
+    notes = ([(f"The parameter adjust_for = '{adjust_for}' is not a score of this study; the "
+              "DiD is not adjusted.")] if adjust_for and not adjust else [])
     frames = _panel_frames(setting, first, second, adjust, notes)
     if not frames:
         return Panel(first, second, frames, adjust, notes=notes)
@@ -926,11 +982,11 @@ def build_panel(setting: Setting, first: int, second: int, adjust_for: str = "")
                              if g != "difference" else None)) for g in comp.index]
     text, finding = _completion_text(setting, comp, second)
     return Panel(first, second, frames, adjust, comp, _completion_table(setting, comp, first),
-                 text, notes, [finding], records)
+                 text, notes=notes, findings=[finding], records=records)
 
 
 @dataclass(frozen=True, eq=False)
-class Changes:
+class Changes(Step):
     """Within-person change of the completers, by wave-1 choice.
 
     ``changes`` maps a score to :func:`crqlab.models.bias.within_change` indexed by group;
@@ -944,9 +1000,6 @@ class Changes:
     intro: str = ""
     text: str = ""
     trajectories: pd.DataFrame | None = None
-    notes: list = field(default_factory=list)
-    records: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
 
 
 def _change_rows(setting: Setting, panel: Panel, s: str, t: pd.DataFrame) -> tuple[list, list]:
@@ -957,8 +1010,7 @@ def _change_rows(setting: Setting, panel: Panel, s: str, t: pd.DataFrame) -> tup
         rows.append({"score": setting.labels[s], "group": g, "n": f"{int(r['n']):,}",
                      setting.wave_name(panel.first_wave): format_fixed(r["mean_w1"], digits),
                      setting.wave_name(panel.second_wave): format_fixed(r["mean_w2"], digits),
-                     "change": format_signed_ci(r["est"], r["ci_low"], r["ci_high"],
-                                                digits=digits),
+                     "change": _ci(r, digits, sign=True),
                      "p (paired t)": format_p(r["p_value"])})
         records.append(_entry(f"change.{g}.{s}", r, unit=setting.units[s]))
     return rows, records
@@ -979,9 +1031,9 @@ def _change_text(setting: Setting, ch: pd.DataFrame) -> str:
     a, b, prose = ch.loc["confidential"], ch.loc["named"], setting.prose
     return (f"On the 0-10 answer, those who had chosen confidentiality went from "
             f"{a['mean_w1']:.1f} to {a['mean_w2']:.1f} once named, a change of "
-            f"{prose(a['est'], a['ci_low'], a['ci_high'], 2, True, p=a['p_value'])}; those "
+            f"{prose(a, 2, True, p=a['p_value'])}; those "
             f"named all along went from {b['mean_w1']:.1f} to {b['mean_w2']:.1f}, a change of "
-            f"{prose(b['est'], b['ci_low'], b['ci_high'], 2, True, p=b['p_value'])} (n = "
+            f"{prose(b, 2, True, p=b['p_value'])} (n = "
             f"{int(a['n']):,} and {int(b['n']):,} completers). Company A: 6.3 to 7.5 and 7.1 "
             "to 7.2.")
 
@@ -991,6 +1043,11 @@ def within_changes(setting: Setting, panel: Panel) -> Changes:
 
     :func:`crqlab.models.bias.within_change` per score; groups below ``min_cell`` completers
     are neither shown nor recorded.
+
+    Notes
+    -----
+    Mean changes checked against the paired answers in the study's files in
+    ``tests/studies/test_confidentiality.py``.
     """
     notes: list[str] = []
     changes, rows, records = {}, [], []
@@ -1007,11 +1064,12 @@ def within_changes(setting: Setting, panel: Panel) -> Changes:
     if "nps_mean" not in changes:
         return Changes(changes, table, intro, notes=notes, records=records)
     return Changes(changes, table, intro, _change_text(setting, changes["nps_mean"]),
-                   _trajectories(setting, panel.frames["nps_mean"]), notes, records)
+                   _trajectories(setting, panel.frames["nps_mean"]), notes=notes,
+                   records=records)
 
 
 @dataclass(frozen=True, eq=False)
-class NamingEffects:
+class NamingEffects(Step):
     """The effect of being named on previously confidential respondents (DiD).
 
     ``effects`` maps a score to its estimates: ``did_unadjusted``, ``did`` (adjusted for the
@@ -1023,9 +1081,6 @@ class NamingEffects:
     table: pd.DataFrame | None = None
     intro: str = ""
     text: str = ""
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
 
 def _estimate_effects(setting: Setting, p: pd.DataFrame, s: str, adjust: str, n_boot: int,
@@ -1061,7 +1116,7 @@ def _effect_column(setting: Setting, s: str, e: dict, adjust: str) -> tuple[dict
         if e.get(key) is None:
             continue
         r = e[key].set_index("term").loc[term]
-        col[label] = (f"{format_signed_ci(r['est'], r['ci_low'], r['ci_high'], digits=digits)}, "
+        col[label] = (f"{_ci(r, digits, sign=True)}, "
                       f"p {format_p(r['p_value'])} (n={int(r['n']):,}, "
                       f"{int(r['n_accounts'])} acc.)")
         records.append(_entry(f"{key}.{s}", r, unit=unit, label=(
@@ -1086,7 +1141,7 @@ def _effect_text(setting: Setting, e: dict, adjust: str) -> tuple[str, list]:
     r, prose = best.set_index("term").loc["confidential"], setting.prose
     how = f"adjusted for wave-1 {adjust}" if e.get("did") is not None else "unadjusted"
     text = (f"Being named changed the 0-10 answers of those who had chosen confidentiality by "
-            f"{prose(r['est'], r['ci_low'], r['ci_high'], 2, True)} points beyond the common "
+            f"{prose(r, 2, True)} points beyond the common "
             f"trend (DiD {how}, {format_p_text(r['p_value'])}; n = {int(r['n']):,} completers "
             f"in {int(r['n_accounts'])} accounts).")
     if e.get("did") is not None and e.get("did_unadjusted") is not None:
@@ -1097,16 +1152,16 @@ def _effect_text(setting: Setting, e: dict, adjust: str) -> tuple[str, list]:
     if e.get("did_ipw") is not None:
         ri = e["did_ipw"].set_index("term").loc["difference"]
         text += (f" Weighting completers for attrition gives "
-                 f"{prose(ri['est'], ri['ci_low'], ri['ci_high'], 2, True)}.")
+                 f"{prose(ri, 2, True)}.")
     if e.get("lee") is not None:
         lee, f = e["lee"].iloc[0], format_fixed
         text += (f" Without any model of who completes, the DiD among those who would complete "
                  f"either way lies between {f(lee['lower'], 2, sign=True)} and "
                  f"{f(lee['upper'], 2, sign=True)} (Lee bounds; {setting.pct} CI "
                  f"{f(lee['ci_low'], 2, sign=True)} to {f(lee['ci_high'], 2, sign=True)}).")
-    return text, [f"Once named, previously confidential respondents' 0-10 answers changed by "
-                  f"{prose(r['est'], r['ci_low'], r['ci_high'], 2, True)} beyond the common "
-                  f"trend (DiD {how})."]
+    return text, [(f"Once named, previously confidential respondents' 0-10 answers changed by "
+                  f"{prose(r, 2, True)} beyond the common "
+                  f"trend (DiD {how}).")]
 
 
 def naming_effects(setting: Setting, panel: Panel, n_boot: int = 499,
@@ -1117,6 +1172,12 @@ def naming_effects(setting: Setting, panel: Panel, n_boot: int = 499,
     ``panel.adjust`` score), the inverse-probability weighted DiD (completion modelled on the
     wave-1 score, role and newly included) and Lee bounds with their Imbens-Manski interval
     (:mod:`crqlab.models.bias`); standard errors clustered by account.
+
+    Notes
+    -----
+    Tested in ``tests/studies/test_confidentiality.py``: the unadjusted DiD equals the
+    difference of the mean changes and its interval covers the planted effect of being named (+1
+    point).
     """
     notes: list[str] = []
     effects = {s: _estimate_effects(setting, p, s, panel.adjust, n_boot, seed, notes)
@@ -1129,11 +1190,12 @@ def naming_effects(setting: Setting, panel: Panel, n_boot: int = 499,
              f"all along, with {setting.pct} intervals clustered by account. Lee bounds carry an "
              f"Imbens-Manski {setting.pct} interval.")
     text, findings = _effect_text(setting, effects.get("nps_mean", {}), panel.adjust)
-    return NamingEffects(effects, pd.DataFrame(columns), intro, text, notes, findings, records)
+    return NamingEffects(effects, pd.DataFrame(columns), intro, text, notes=notes,
+                         findings=findings, records=records)
 
 
 @dataclass(frozen=True, eq=False)
-class HeadlineShift:
+class HeadlineShift(Step):
     """The headline shift after confidentiality was removed, decomposed.
 
     ``decompositions`` maps a score to :func:`crqlab.models.bias.headline_inflation` indexed by
@@ -1145,9 +1207,6 @@ class HeadlineShift:
     table: pd.DataFrame | None = None
     text: str = ""
     nps_text: str = ""
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
 
 def _headline_table(setting: Setting, panel: Panel, heads: dict) -> pd.DataFrame:
@@ -1160,8 +1219,7 @@ def _headline_table(setting: Setting, panel: Panel, heads: dict) -> pd.DataFrame
     for s, h in heads.items():
         digits = 1 if s == "nps" else 2
         cols[f"{setting.labels[s]} ({setting.units[s]})"] = {
-            names[q]: (format_ci if q in ("mean_before", "mean_after") else format_signed_ci)(
-                h.loc[q, "est"], h.loc[q, "ci_low"], h.loc[q, "ci_high"], digits=digits)
+            names[q]: _ci(h.loc[q], digits, sign=q not in ("mean_before", "mean_after"))
             for q in names}
     return pd.DataFrame(cols)
 
@@ -1171,11 +1229,10 @@ def _headline_text(setting: Setting, h: pd.DataFrame) -> tuple[str, str]:
     did = h.loc["did", "est"]
     w_c = float(h.loc["inflation", "est"] / did) if did else np.nan
     share = f" ({100 * w_c:.0f}% of the completers)" if np.isfinite(w_c) else ""
-    inflation = prose(h.loc["inflation", "est"], h.loc["inflation", "ci_low"],
-                      h.loc["inflation", "ci_high"], 2, True)
+    inflation = prose(h.loc["inflation"], 2, True)
     text = (f"The headline mean 0-10 answer went from {h.loc['mean_before', 'est']:.2f} to "
             f"{h.loc['mean_after', 'est']:.2f} when confidentiality was removed: a shift of "
-            f"{prose(h.loc['shift', 'est'], h.loc['shift', 'ci_low'], h.loc['shift', 'ci_high'], 2, True)}"
+            f"{prose(h.loc['shift'], 2, True)}"
             f". Of this, {f(h.loc['trend', 'est'], 2, sign=True)} is the trend that named "
             f"respondents show too, {inflation} is inflation from naming the previously "
             f"confidential respondents{share}, {f(h.loc['reversion', 'est'], 2, sign=True)} is "
@@ -1204,6 +1261,12 @@ def headline_shift(setting: Setting, panel: Panel, n_boot: int = 499,
 
     :func:`crqlab.models.bias.headline_inflation` per panel score (reversion from the wave-1
     ``panel.adjust`` score), with account-cluster bootstrap intervals.
+
+    Notes
+    -----
+    The decomposition adds up exactly (trend + inflation + reversion + attrition = shift),
+    tested in ``tests/studies/test_confidentiality.py`` and
+    ``tests/notebooks/test_notebook_20.py``.
     """
     notes, heads, records = [], {}, []
     covariates = [f"{panel.adjust}_w1"] if panel.adjust else []
@@ -1220,12 +1283,12 @@ def headline_shift(setting: Setting, panel: Panel, n_boot: int = 499,
         findings.append(finding)
     if "nps" in heads:
         h = heads["nps"]
-        inflation = setting.prose(h.loc["inflation", "est"], h.loc["inflation", "ci_low"],
-                                  h.loc["inflation", "ci_high"], 1, True)
+        inflation = setting.prose(h.loc["inflation"], 1, True)
         nps_text = (f"On the Net Promoter Score the implied inflation is {inflation} points of a "
                     f"shift of {format_fixed(h.loc['shift', 'est'], 1, sign=True)}.")
     table = _headline_table(setting, panel, heads) if heads else None
-    return HeadlineShift(heads, table, text, nps_text, notes, findings, records)
+    return HeadlineShift(heads, table, text, nps_text, notes=notes, findings=findings,
+                         records=records)
 
 
 # --------------------------------------------------------------------------- what-if
@@ -1248,7 +1311,7 @@ def what_if_records(stem: str, result: bias.WhatIf, note: str) -> list[Record]:
 
 
 @dataclass(frozen=True, eq=False)
-class WhatIfStep:
+class WhatIfStep(Step):
     """The what-if from this study's aggregates: observed (``kind`` ``"study"``, from the
     panel), a Company A scenario (``"scenario"``, from the cross-sectional wave) or none
     (``""``, with the reason in ``notes``)."""
@@ -1258,9 +1321,6 @@ class WhatIfStep:
     table: pd.DataFrame | None = None
     intro: str = ""
     text: str = ""
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    records: list = field(default_factory=list)
 
 
 def _answers(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -1275,9 +1335,9 @@ def _observed_what_if(setting: Setting, panel: Panel) -> WhatIfStep:
     if not all(pf.loc[m, col].notna().any() for col in ("score_w1", "score_w2")
                for m in groups.values()):
         return WhatIfStep("", notes=[
-            f"What-if from this study's aggregates: cannot be computed - a group has no answer "
+            (f"What-if from this study's aggregates: cannot be computed - a group has no answer "
             f"to the 0-10 question in {w1} or {w2} (n = {int(pf['score_w1'].notna().sum()):,} "
-            f"and {int(pf['score_w2'].notna().sum()):,} answers of {len(pf):,} in the panel)."])
+            f"and {int(pf['score_w2'].notna().sum()):,} answers of {len(pf):,} in the panel).")])
     done = pf["completed"] & pf["score_w2"].notna()
     own = bias.what_if({g: float(m.mean()) for g, m in groups.items()},
                        {g: float(panel.completion.loc[g, "est"]) for g in groups},
@@ -1300,9 +1360,9 @@ def _scenario_what_if(setting: Setting, xw: pd.DataFrame, wave: int) -> WhatIfSt
     answers = _answers(xw, "nps")
     if not all(answers[m].notna().any() for m in (conf, ~conf)):
         return WhatIfStep("", notes=[
-            f"What-if scenario: cannot be computed - a group has no answer to the 0-10 question "
+            (f"What-if scenario: cannot be computed - a group has no answer to the 0-10 question "
             f"in {name} (n = {int(answers.notna().sum()):,} answers of {len(xw):,} "
-            "respondents)."])
+            "respondents).")])
     before = {g: float(answers[m].mean()) for g, m in (("confidential", conf), ("named", ~conf))}
     a = COMPANY_A_SCENARIO
     scenario = bias.what_if({"confidential": float(conf.mean()), "named": float(1 - conf.mean())},
@@ -1320,8 +1380,8 @@ def _scenario_what_if(setting: Setting, xw: pd.DataFrame, wave: int) -> WhatIfSt
         f"({hh['shift']:+.2f}: trend {hh['trend']:+.2f}, inflation {hh['inflation']:+.2f}, "
         f"attrition {hh['attrition']:+.2f}) - without any real change in the relationships "
         "beyond the trend. This is an illustration under borrowed assumptions, not an estimate.",
-        findings=[f"Under Company A's behaviour, removing confidentiality would move this "
-                  f"study's headline 0-10 mean by about {hh['shift']:+.2f} (scenario)."],
+        findings=[(f"Under Company A's behaviour, removing confidentiality would move this "
+                  f"study's headline 0-10 mean by about {hh['shift']:+.2f} (scenario).")],
         records=what_if_records("what_if.scenario", scenario,
                                 f"scenario: shares and means of {name}, completion and changes "
                                 "of Company A"))
@@ -1335,14 +1395,19 @@ def what_if_from_study(setting: Setting, panel: Panel | None, xw: pd.DataFrame |
     (observed). Without one but with a cross-sectional ``wave`` (its frame ``xw``): that
     wave's shares and means with Company A's completion and changes (a scenario, the after
     means capped at 10). Otherwise nothing, with the reason.
+
+    Notes
+    -----
+    The observed what-if reproduces the panel's headline shift
+    (``tests/studies/test_confidentiality.py``); each branch and its reason tested there.
     """
     if panel is not None and panel.frames:
         return _observed_what_if(setting, panel)
     if xw is not None and wave is not None:
         return _scenario_what_if(setting, xw, wave)
     return WhatIfStep("", notes=[
-        "No group shares are available from this study (no usable wave with optional "
-        "confidentiality); only the published Company A example follows."])
+        ("No group shares are available from this study (no usable wave with optional "
+        "confidentiality); only the published Company A example follows.")])
 
 
 def company_a(share: Fraction | float) -> bias.WhatIf:
@@ -1352,7 +1417,7 @@ def company_a(share: Fraction | float) -> bias.WhatIf:
 
 
 @dataclass(frozen=True, eq=False)
-class CompanyAExample:
+class CompanyAExample(Step):
     """Company A's published figures worked through exactly, and how the answer depends on
     the share assumed to have chosen confidentiality (``sensitivity``, signed text)."""
 
@@ -1360,9 +1425,6 @@ class CompanyAExample:
     table: pd.DataFrame
     text: str
     sensitivity: pd.DataFrame
-    records: list
-    notes: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
 
 
 def company_a_example(note: str, share: Fraction = Fraction(1, 4),
@@ -1394,7 +1456,7 @@ def company_a_example(note: str, share: Fraction = Fraction(1, 4),
                              for q in ("shift", "trend", "inflation", "attrition")}}
                          for s in shares]).set_index("assumed share confidential")
     return CompanyAExample(worked, table, text, sens,
-                           what_if_records("what_if.company_a", worked, note))
+                           records=what_if_records("what_if.company_a", worked, note))
 
 
 # --------------------------------------------------------------------------- verbatims
@@ -1407,14 +1469,11 @@ class Comment(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class Verbatims:
+class Verbatims(Step):
     """Comments of confidential respondents, question by question."""
 
     comments: list
     shown_any: bool
-    notes: list
-    records: list
-    findings: list = field(default_factory=list)
 
 
 def _masked_strings(study: Any) -> tuple[list[str], list[str]]:
@@ -1432,6 +1491,11 @@ def confidential_comments(setting: Setting, xw: pd.DataFrame, wave: int, seed: i
     :func:`crqlab.data.privacy.safe_verbatims`: the text only, shuffled with ``seed``, names,
     e-mails, phone numbers and account names masked; a question answered by fewer than
     ``min_cell`` confidential respondents is withheld whole.
+
+    Notes
+    -----
+    Masking and withholding tested in ``tests/studies/test_confidentiality.py``; the privacy
+    canary (``tests/hardening/test_privacy_canary.py``) checks the published reports.
     """
     rows, m = xw.loc[xw["confidential"]], setting.min_cell
     people, accounts = _masked_strings(setting.study)
@@ -1450,4 +1514,5 @@ def confidential_comments(setting: Setting, xw: pd.DataFrame, wave: int, seed: i
                                 texts.head(max_verbatims).reset_index(drop=True)))
     shown_any = any(c.shown is not None for c in comments)
     notes = [] if comments else ["The study has no comment questions."]
-    return Verbatims(comments, shown_any, notes, [_entry("verbatims.shown", shown_any)])
+    return Verbatims(comments, shown_any, notes=notes,
+                     records=[_entry("verbatims.shown", shown_any)])

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_study
 from numpy.testing import assert_allclose
 
-from conftest import write_study
 from crqlab.data.instruments import load_instrument
 from crqlab.data.study import load_study
 from crqlab.measures.nps import nps
@@ -52,8 +52,9 @@ def _panel_frames(n_contacts: int = 80, n_accounts: int = 10, seed: int = 3):
                              "contact_email": f"p{i}@example.com"})
             if responded:
                 answer = 6 + i % 5 - (1.5 if conf else 0) + (w - 1) * (
-                    (1 if conf else 0) + rng.integers(-1, 2))  # wave 2: +1 if named, +-1 noise
-                row = {"wave": w, "contact_id": f"C{i:03d}", "nps": int(np.clip(round(answer), 0, 10)),
+                    (1 if conf else 0) + rng.integers(-1, 2))  # wave 2: +1 once named, noise
+                row = {"wave": w, "contact_id": f"C{i:03d}",
+                       "nps": int(np.clip(round(answer), 0, 10)),
                        "strengths": f"Person Number{i} was helpful" if conf else "fine"}
                 row |= {it: int(rng.integers(3, 8)) for it in items}
                 responses.append(row)
@@ -133,8 +134,10 @@ def test_prepare_scores_and_keeps_the_study_minimum(panel_study):
     assert s.wave_name(2) == "wave 2 (2023)"
     assert (s.count(0), s.count(3), s.count(1234)) == ("0", "fewer than 5", "1,234")
     assert s.significant(0.01) and not s.significant(0.2) and not s.significant(np.nan)
-    assert s.prose(-0.16, -0.37, 0.05, 2, True, p=0.1375) == \
-        "-0.16 (90% CI -0.37 to +0.05; p = 0.138)"
+    row = pd.Series({"est": -0.16, "ci_low": -0.37, "ci_high": 0.05})
+    assert s.prose(row, 2, True, p=0.1375) == "-0.16 (90% CI -0.37 to +0.05; p = 0.138)"
+    assert s.prose(next(row.to_frame().T.itertuples()), 1, scale=100, unit="%") == \
+        "-16.0% (90% CI -37.0 to 5.0)"
 
 
 def test_sentence():
@@ -168,8 +171,8 @@ def _waves(**row) -> pd.DataFrame:
     ({"n_flagged": 0, "n_confidential": 0, "n_named": 0}, "the data record no choice"),
     ({"n_confidential": 40, "n_named": 0}, "every respondent chose confidentiality (n = 40)"),
     ({"n_confidential": 3, "n_named": 37},
-     "fewer than 5 respondents chose confidentiality and 37 waived it (n = 40): each group "
-     "needs at least 5"),
+     ("fewer than 5 respondents chose confidentiality and 37 waived it (n = 40): each group "
+     "needs at least 5")),
 ])
 def test_cross_section_problem_says_why_with_the_n(panel, row, words):
     assert words in cf.cross_section_problem(panel, _waves(**row), 1)
@@ -332,8 +335,8 @@ def test_compare_scores_with_too_few_answers(panel):
     compared, too_few = cf.comparable_scores(panel, xw)
     assert too_few == ["nps_mean", "nps"] and "crq_index" in compared
     cmp = cf.compare_scores(panel, xw, n_boot=N_BOOT)
-    assert cmp.notes == ["Not compared (fewer than 5 answers in a group): Mean 0-10 answer, "
-                         "Net Promoter Score."]
+    assert cmp.notes == [("Not compared (fewer than 5 answers in a group): Mean 0-10 answer, "
+                         "Net Promoter Score.")]
     assert "difference.nps_bootstrap" not in _names(cmp.records) and cmp.findings == []
     nothing = cf.compare_scores(panel, xw[xw["confidential"]], n_boot=N_BOOT)
     assert nothing.compared == [] and nothing.differences is None and nothing.records == []
@@ -483,7 +486,8 @@ def test_what_if_scenario_and_the_reasons_it_cannot_run(panel):
 def test_what_if_table_and_records():
     r = cf.company_a(Fraction(1, 4))
     t = cf.what_if_table(r)
-    assert list(t.index) == ["confidential (chose confidentiality)", "named (waived confidentiality)"]
+    assert list(t.index) == ["confidential (chose confidentiality)",
+                             "named (waived confidentiality)"]
     assert t.loc["confidential (chose confidentiality)", "change"] == "+1.200"
     assert t.loc["named (waived confidentiality)", "share_before"] == "0.750"
     recs = cf.what_if_records("x", r, "a note")
