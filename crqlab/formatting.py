@@ -204,7 +204,7 @@ def format_ci_sentence(est: Any, ci_low: Any, ci_high: Any, *, level: float = 0.
     Tested in ``tests/test_formatting.py``.
     """
     v = [None if _missing(x) else scale * float(x) for x in (est, ci_low, ci_high)]
-    inside = [f"{100 * level:g}% CI {format_fixed(v[1], digits, sign=sign)} to "
-              f"{format_fixed(v[2], digits, sign=sign)}"]
+    inside = [(f"{100 * level:g}% CI {format_fixed(v[1], digits, sign=sign)} to "
+              f"{format_fixed(v[2], digits, sign=sign)}")]
     inside += [t for t in (format_p_text(p) if p is not None else "", extra) if t]
     return f"{format_fixed(v[0], digits, sign=sign)}{unit} ({'; '.join(inside)})"
