@@ -86,3 +86,28 @@ def test_finding_joins_lead_and_rest_like_a_sentence():
     assert str(F("Not estimated.", formatting.text("n = {n}", n=3))) == "Not estimated. n = 3"
     c = formatting.Caution("the fit is improper", ("a", "b"), "Read with care.")
     assert str(c) == "Warning: the fit is improper a; b Read with care."
+
+
+def test_format_fixed_and_signed_ci():
+    assert formatting.format_fixed(0.256) == "0.26" and formatting.format_fixed(None) == "–"
+    assert formatting.format_fixed(0.256, 1, sign=True) == "+0.3"
+    assert formatting.format_fixed(-0.004, 2, sign=True) == "-0.00"  # the sign of the value kept
+    assert formatting.format_fixed(np.nan) == "–"
+    # plain fixed point (the confidentiality study's sentences) against the grouped default
+    assert formatting.format_fixed(1234.5, grouping=False) == "1234.50"
+    assert formatting.format_fixed(1234.5, sign=True) == "+1,234.50"
+    assert formatting.format_signed_ci(0.25, -0.031, 0.47) == "+0.25 [-0.03, +0.47]"
+    assert formatting.format_signed_ci(0.185, 0.106, 0.268, digits=1, scale=100) == \
+        "+18.5 [+10.6, +26.8]"
+    assert formatting.format_signed_ci(0.25, np.nan, 0.47) == "+0.25"
+    assert formatting.format_signed_ci(None, 0.1, 0.2) == "–"
+
+
+def test_format_ci_sentence():
+    f = formatting.format_ci_sentence
+    assert f(-0.16, -0.37, 0.05, sign=True, p=0.1375) == "-0.16 (95% CI -0.37 to +0.05; p = 0.138)"
+    assert f(0.245, 0.216, 0.275, digits=1, scale=100, unit="%") == "24.5% (95% CI 21.6 to 27.5)"
+    assert f(0.185, 0.106, 0.268, level=0.9, digits=1, sign=True, scale=100, unit=" points",
+             p=0.0002, extra="n = 160 and 662") == \
+        "+18.5 points (90% CI +10.6 to +26.8; p < 0.001; n = 160 and 662)"
+    assert f(1.0, None, 2.0) == "1.00 (95% CI – to 2.00)"
