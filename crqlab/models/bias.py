@@ -33,6 +33,7 @@ from crqlab.data.instruments import load_instrument
 from crqlab.data.privacy import suppress_small
 from crqlab.errors import ConvergenceError, InsufficientDataError
 from crqlab.measures.nps import nps, nps_test
+from crqlab.models.mixed import MixedFit, fit_random_intercept
 from crqlab.stats import cluster_bootstrap_weights, mean_ci, wilson_ci, z_crit
 
 __all__ = ["confidentiality_share", "proportion_difference", "score_differences",
@@ -363,44 +364,11 @@ def _ols_cluster(y: np.ndarray, X: pd.DataFrame, clusters: pd.Series
     return np.asarray(fit.params), np.asarray(fit.cov_params()), G
 
 
-def _mixed(y: np.ndarray, X: pd.DataFrame, clusters: pd.Series
-           ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Random-intercept linear mixed model (REML); fixed effects, their cov, and the
-    between-account variance."""
-    import warnings
-
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
-
-    codes = pd.factorize(clusters, sort=True)[0]
-    fit = None
-    for optimiser in ("lbfgs", "powell"):  # powell when lbfgs steps onto a singular point
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.simplefilter("ignore", SingularMatrixWarning)
-            try:
-                fit = sm.MixedLM(y, X.to_numpy(), groups=codes).fit(reml=True,
-                                                                    method=optimiser)
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-        if fit.converged and np.all(np.isfinite(fit.bse_fe)):
-            break
-    else:
-        raise ConvergenceError("MixedLM (random account intercept) did not converge")
-    tau2, sigma2 = float(np.asarray(fit.cov_re)[0, 0]), float(fit.scale)
-    return np.asarray(fit.fe_params), _gls_cov(X.to_numpy(), codes, tau2, sigma2), tau2
-
-
-def _gls_cov(X: np.ndarray, codes: np.ndarray, tau2: float, sigma2: float) -> np.ndarray:
-    """``(X' V^-1 X)^-1`` for a random-intercept model, V_g = sigma2 I + tau2 11' (what
-    lme4's ``vcov`` reports: the fixed-effect covariance at the estimated variances)."""
-    sums = np.zeros((int(codes.max()) + 1, X.shape[1]))
-    np.add.at(sums, codes, X)
-    n_g = np.bincount(codes)
-    shrink = tau2 / (sigma2 + n_g * tau2)
-    info = (X.T @ X - (sums * shrink[:, None]).T @ sums) / sigma2
-    return np.linalg.inv(info)
+def _mixed(y: np.ndarray, X: pd.DataFrame, clusters: pd.Series) -> MixedFit:
+    """Random-intercept linear mixed model (REML), convergence guarded
+    (:func:`crqlab.models.mixed.fit_random_intercept`)."""
+    return fit_random_intercept(y, X.to_numpy(float), pd.factorize(clusters, sort=True)[0],
+                                reml=True)
 
 
 def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confidential",
@@ -413,7 +381,9 @@ def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confide
     not boolean or numeric become treatment dummies ``col[level]`` (reference = first sorted
     level). ``method="ols"``: OLS with the CR1 cluster-robust covariance and t tests on
     ``n_accounts - 1`` df (Stata/R ``sandwich::vcovCL(type = "HC1")``). ``method="mixed"``:
-    linear mixed model with a random account intercept (REML), Wald z tests.
+    linear mixed model with a random account intercept (REML), Wald z tests, fitted by
+    :func:`crqlab.models.mixed.fit_random_intercept` (no unconverged or off-optimum fit is
+    ever returned).
 
     Returns
     -------
@@ -421,13 +391,23 @@ def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confide
         ``term, est, se, ci_low, ci_high, stat, df, p_value, n, n_accounts, method``. With a
         moderator, an extra row ``"{group} + {group}:{moderator}"`` is the confidentiality
         effect among moderator = True (e.g. newly included contacts). The mixed model adds
-        ``term = "var(account)"`` (no test).
+        ``term = "var(account)"`` (no test) and ``attrs``: ``boundary`` (True when the
+        account variance is on the boundary, 0 - a singular fit: the data show no
+        between-account variance and the fixed effects are those of OLS with model-based
+        errors), ``optimiser`` and ``loglik``.
+
+    Raises
+    ------
+    ConvergenceError
+        ``method="mixed"`` and no optimiser reached the maximum of the likelihood.
 
     Notes
     -----
     Validated against R ``lm`` + ``sandwich::vcovCL`` + ``lmtest::coeftest(df = G - 1)`` (to
     1e-9) and ``lme4::lmer(REML = TRUE)`` (fixed effects and SEs to 1e-4; values in
-    ``tests/results/bias``). On the ``company-b`` synthetic studies (seeds 0-49) the OLS
+    ``tests/results/bias``), and the mixed model on the High School and Beyond data
+    (``mathach ~ catholic * minority + ses + (1 | school)``, ``tests/results/mixed``), where an
+    unguarded statsmodels fit returned a zero intercept and a zero school variance. On the ``company-b`` synthetic studies (seeds 0-49) the OLS
     interval for the interaction covers the planted value in 47/50 (0-10 answer) and 48/50
     (CRQ index) seeds, with the cluster-robust SE within 10% of the spread of the estimates.
     """
@@ -448,10 +428,11 @@ def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confide
         params, cov, G = _ols_cluster(y, X, d[cluster])
         out = _tidy(X.columns, params, cov, G - 1, ci, contrasts)
     else:
-        params, cov, var_re = _mixed(y, X, d[cluster])
-        out = _tidy(X.columns, params, cov, None, ci, contrasts)
-        out = pd.concat([out, pd.DataFrame({"term": ["var(account)"], "est": [var_re]})],
-                        ignore_index=True)
+        fit = _mixed(y, X, d[cluster])
+        out = _tidy(X.columns, fit.fe_params, fit.cov_fe, None, ci, contrasts)
+        out = pd.concat([out, pd.DataFrame({"term": ["var(account)"],
+                                            "est": [fit.var_group]})], ignore_index=True)
+        out.attrs.update(boundary=fit.boundary, optimiser=fit.optimiser, loglik=fit.loglik)
     out["n"], out["n_accounts"], out["method"] = len(d), n_acc, method
     return out
 
