@@ -312,20 +312,27 @@ def test_ipw_point_estimate_matches_r_glm(panel):
         assert_allclose(out.loc[k, "est"], REF["ipw"][k], rtol=1e-8)
 
 
+def _account_bootstrap(panel: pd.DataFrame, estimate, seed: int, n: int = 150) -> list:
+    """``estimate`` on ``n`` account-cluster resamples of the panel (accounts relabelled, so a
+    twice-drawn account counts as two)."""
+    rng = np.random.default_rng(seed)
+    rows = panel.groupby("account_id").indices
+    accounts = sorted(rows)
+    reps = []
+    for _ in range(n):
+        draw = rng.choice(len(accounts), len(accounts), replace=True)
+        idx = np.concatenate([rows[accounts[a]] for a in draw])
+        label = np.concatenate([[f"{i}"] * len(rows[accounts[a]]) for i, a in enumerate(draw)])
+        reps.append(estimate(panel.iloc[idx].assign(account_id=label).reset_index(drop=True)))
+    return reps
+
+
 def test_ipw_sandwich_agrees_with_cluster_bootstrap(panel):
     """The stacked-equation sandwich SE against a 150-resample account bootstrap of the whole
     two-stage procedure (refitting the completion models each time)."""
     se = _by_term(bias.ipw_difference_in_differences(panel)).loc["difference", "se"]
-    rng = np.random.default_rng(7)
-    rows = panel.groupby("account_id").indices
-    accounts = sorted(rows)
-    reps = []
-    for _ in range(150):
-        draw = rng.choice(len(accounts), len(accounts), replace=True)
-        idx = np.concatenate([rows[accounts[a]] for a in draw])
-        label = np.concatenate([[f"{i}"] * len(rows[accounts[a]]) for i, a in enumerate(draw)])
-        boot = panel.iloc[idx].assign(account_id=label).reset_index(drop=True)
-        reps.append(_by_term(bias.ipw_difference_in_differences(boot)).loc["difference", "est"])
+    reps = _account_bootstrap(panel, lambda b: _by_term(bias.ipw_difference_in_differences(b))
+                              .loc["difference", "est"], seed=7)
     # Monte Carlo error of a 150-draw bootstrap SD is about 6%, plus small-G differences
     # between a sandwich and a bootstrap: 20% relative tolerance.
     assert_allclose(se, np.std(reps, ddof=1), rtol=0.20)
@@ -482,16 +489,8 @@ def test_dr_did_sandwich_agrees_with_cluster_bootstrap(panel):
     """The stacked-equation sandwich SE against a 150-resample account bootstrap of the whole
     procedure (both nuisance models refitted each time)."""
     se = bias.dr_difference_in_differences(panel, covariates=DR_COVS).iloc[0]["se"]
-    rng = np.random.default_rng(11)
-    rows = panel.groupby("account_id").indices
-    accounts = sorted(rows)
-    reps = []
-    for _ in range(150):
-        draw = rng.choice(len(accounts), len(accounts), replace=True)
-        idx = np.concatenate([rows[accounts[a]] for a in draw])
-        label = np.concatenate([[f"{i}"] * len(rows[accounts[a]]) for i, a in enumerate(draw)])
-        boot = panel.iloc[idx].assign(account_id=label).reset_index(drop=True)
-        reps.append(bias.dr_difference_in_differences(boot, covariates=DR_COVS).iloc[0]["est"])
+    reps = _account_bootstrap(panel, lambda b: bias.dr_difference_in_differences(
+        b, covariates=DR_COVS).iloc[0]["est"], seed=11)
     # Monte Carlo error of a 150-draw bootstrap SD is about 6%, plus small-G differences
     # between a sandwich and a bootstrap: 20% relative tolerance (as for the IPW DiD)
     assert_allclose(se, np.std(reps, ddof=1), rtol=0.20)
