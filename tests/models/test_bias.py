@@ -514,9 +514,9 @@ def _dr_world(seed: int, wrong: str, n: int = 2000, effect: float = 1.0) -> pd.D
 @pytest.mark.parametrize("wrong", ["outcome", "propensity"])
 def test_dr_did_is_doubly_robust(wrong):
     """One of the two models is wrong and the estimate still centres on the planted effect,
-    where the single-model estimators (plain DiD, linear adjustment) miss it. 100 worlds."""
+    where the single-model estimators (plain DiD, linear adjustment) miss it. 60 worlds."""
     dr, adj, plain = [], [], []
-    for s in range(100):
+    for s in range(60):
         w = _dr_world(s, wrong)
         dr.append(bias.dr_difference_in_differences(w, covariates=["x"]).iloc[0]["est"])
         adj.append(_by_term(bias.difference_in_differences(w, covariates=["x"]))
