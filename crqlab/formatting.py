@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
-           "format_fixed", "format_ci_text", "format_p_text", "Text", "text", "Finding",
-           "Caution",
+           "format_fixed", "format_ci_text", "format_signed_ci", "format_ci_sentence",
+           "format_p_text", "Text", "text", "Finding", "Caution",
            "ci_label", "format_decimals", "format_with_ci", "ci_columns", "readable_table"]
 
 
@@ -144,17 +144,30 @@ def ci_table(table: pd.DataFrame, index: str | list[str], *, columns: str | None
 
 
 # -- running text: "0.46 [95% CI 0.44 to 0.49]", "p = 0.013" --------------------------------------
-def format_fixed(x: Any, digits: int = 2) -> str:
-    """A number for running text: ``digits`` decimals, thousands separated, ``"–"`` if missing.
+def _missing(x: Any) -> bool:
+    return x is None or bool(pd.isna(x)) or (isinstance(x, float) and not math.isfinite(x))
 
-    Integers, and whole floats of 100 or more, are written without decimals (``"3,558"``);
-    other floats with ``digits`` decimals (``"0.46"``, ``"1,234.50"``).
+
+def format_fixed(x: Any, digits: int = 2, *, sign: bool = False, grouping: bool = True) -> str:
+    """A number for running text, ``"–"`` when missing.
+
+    With ``grouping`` (the default): thousands separated, integers and whole floats of 100 or
+    more without decimals (``"3,558"``), other floats with ``digits`` decimals (``"0.46"``,
+    ``"1,234.50"``). Without: Python's plain fixed-point format (``"1234.50"``). ``sign``
+    writes the sign of every number (``"+0.25"``), for differences and changes.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
     """
-    if x is None or pd.isna(x) or (isinstance(x, float) and not math.isfinite(x)):
+    if _missing(x):
         return "–"
+    plus = "+" if sign else ""
+    if not grouping:
+        return f"{float(x):{plus}.{digits}f}"
     if isinstance(x, (int, np.integer)) or (float(x).is_integer() and abs(x) >= 100):
-        return f"{int(x):,}"
-    return f"{x:,.{digits}f}"
+        return f"{int(x):{plus},}"
+    return f"{float(x):{plus},.{digits}f}"
 
 
 def format_ci_text(est: Any, ci_low: Any, ci_high: Any, *, ci: float = 0.95, digits: int = 2,
@@ -170,10 +183,61 @@ def format_ci_text(est: Any, ci_low: Any, ci_high: Any, *, ci: float = 0.95, dig
     return f"{one(est)} [{100 * ci:g}% CI {one(ci_low)} to {one(ci_high)}]"
 
 
+def format_signed_ci(est: Any, ci_low: Any = None, ci_high: Any = None, *, digits: int = 2,
+                     scale: float = 1.0) -> str:
+    """A change and its interval with every sign shown: ``"+0.25 [-0.03, +0.47]"``.
+
+    As :func:`format_ci` (``scale`` 100 for percent; the estimate alone when a bound is
+    missing; ``"–"`` when the estimate is), for differences and changes.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    if _missing(est):
+        return "–"
+    one = [format_fixed(None if _missing(v) else scale * float(v), digits, sign=True, grouping=False)
+           for v in (est, ci_low, ci_high)]
+    if _missing(ci_low) or _missing(ci_high):
+        return one[0]
+    return f"{one[0]} [{one[1]}, {one[2]}]"
+
+
 def format_p_text(p: Any) -> str:
     """A p-value in running text: ``"p = 0.013"``, ``"p < 0.001"``, ``"p = –"`` when missing."""
     text = format_p(p)
     return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def format_ci_sentence(est: Any, ci_low: Any, ci_high: Any, *, level: float = 0.95,
+                       digits: int = 2, sign: bool = False, scale: float = 1.0, unit: str = "",
+                       p: Any = None, extra: str = "") -> str:
+    """An estimate as a sentence reads it: ``"-0.16 (95% CI -0.37 to +0.05; p = 0.138)"``.
+
+    Parameters
+    ----------
+    est, ci_low, ci_high : number
+        The estimate and its bounds (missing ones are written ``–``).
+    level : float
+        Confidence level of the interval, named in the text (``0.9`` -> ``90% CI``).
+    digits, sign, scale : int, bool, float
+        Decimals, signs on every number (for differences), factor (100 for percent).
+    unit : str
+        Written right after the estimate (``"%"``, ``" points"``).
+    p : float, optional
+        P-value, added as :func:`format_p_text` when given.
+    extra : str
+        Further text inside the brackets (``"n = 160 and 662"``).
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    v = [None if _missing(x) else scale * float(x) for x in (est, ci_low, ci_high)]
+    inside = [(f"{100 * level:g}% CI {format_fixed(v[1], digits, sign=sign, grouping=False)} to "
+              f"{format_fixed(v[2], digits, sign=sign, grouping=False)}")]
+    inside += [t for t in (format_p_text(p) if p is not None else "", extra) if t]
+    return f"{format_fixed(v[0], digits, sign=sign, grouping=False)}{unit} ({'; '.join(inside)})"
 
 
 class Text(NamedTuple):
@@ -242,19 +306,22 @@ def ci_label(ci: float) -> str:
 
 def format_decimals(x: Any, digits: int = 2, *, signed: bool = False,
                     percent: bool = False) -> str:
-    """``"5.92"``, ``"+0.13"`` (``signed``), ``"51.1%"`` (``percent``: a 0-1 share in percent).
+    """:func:`format_fixed` without grouping, for shares and signed changes in sentences.
 
-    Missing values read ``"n/a"``; a value that rounds to zero is ``"0.00"``, never ``"-0.00"``;
-    no thousands separator (compare :func:`format_fixed`).
+    ``"5.92"``, ``"+0.13"`` (``signed``), ``"51.1%"`` (``percent``: a 0-1 share in percent);
+    a value that rounds to zero is ``"0.00"`` or ``"+0.00"``, never ``"-0.00"``; ``"–"`` when
+    missing.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
     """
     if x is None or pd.isna(x):
-        return "n/a"
-    x = float(x)
-    if round(100 * x if percent else x, digits) == 0:
+        return format_fixed(None)
+    x = 100 * float(x) if percent else float(x)
+    if round(x, digits) == 0:
         x = 0.0
-    if percent:
-        return f"{100 * x:.{digits}f}%"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+    return format_fixed(x, digits, sign=signed, grouping=False) + ("%" if percent else "")
 
 
 def format_with_ci(row: Mapping[str, Any], digits: int = 2, *, signed: bool = False,
@@ -262,8 +329,12 @@ def format_with_ci(row: Mapping[str, Any], digits: int = 2, *, signed: bool = Fa
     """``"5.92 (95% CI 5.86 to 5.98)"``: ``est`` of a result row with its interval, in a sentence.
 
     ``row`` is a tidy result row (``est``, ``ci_low``, ``ci_high``); numbers as
-    :func:`format_decimals` (signed changes, shares in percent), the level named by
-    :func:`ci_label`.
+    :func:`format_decimals` (signed changes, shares in percent after every number, unlike
+    :func:`format_ci_sentence`), the level named by :func:`ci_label`.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
     """
     low, high = (format_decimals(row[k], digits, signed=signed, percent=percent)
                  for k in ("ci_low", "ci_high"))
@@ -279,6 +350,10 @@ def ci_columns(table: pd.DataFrame, digits: int = 2, *, signed: bool = False,
     The two columns take the place of ``est``; a ``suppressed`` row reads ``suppressed (< 5)``
     (with ``min_cell_size``) and the ``suppressed`` column is dropped. Numbers as
     :func:`format_decimals`; an interval reads ``"5.86 to 5.98"``, blank where missing.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
     """
     out = table.copy()
     sup = (out["suppressed"].fillna(False).astype(bool) if "suppressed" in out
@@ -312,6 +387,10 @@ def readable_table(table: pd.DataFrame, *, headers: Mapping[str, str] | None = N
         values of ``word_columns``; other values stay.
     counts : iterable of str
         Columns of counts, shown as whole numbers with a thousands comma (blank when missing).
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
     """
     t = table.reset_index(drop=True).copy()
     words = words or {}

@@ -88,12 +88,37 @@ def test_finding_joins_lead_and_rest_like_a_sentence():
     assert str(c) == "Warning: the fit is improper a; b Read with care."
 
 
+def test_format_fixed_and_signed_ci():
+    assert formatting.format_fixed(0.256) == "0.26" and formatting.format_fixed(None) == "–"
+    assert formatting.format_fixed(0.256, 1, sign=True) == "+0.3"
+    assert formatting.format_fixed(-0.004, 2, sign=True) == "-0.00"  # the sign of the value kept
+    assert formatting.format_fixed(np.nan) == "–"
+    # plain fixed point (the confidentiality study's sentences) against the grouped default
+    assert formatting.format_fixed(1234.5, grouping=False) == "1234.50"
+    assert formatting.format_fixed(1234.5, sign=True) == "+1,234.50"
+    assert formatting.format_signed_ci(0.25, -0.031, 0.47) == "+0.25 [-0.03, +0.47]"
+    assert formatting.format_signed_ci(0.185, 0.106, 0.268, digits=1, scale=100) == \
+        "+18.5 [+10.6, +26.8]"
+    assert formatting.format_signed_ci(0.25, np.nan, 0.47) == "+0.25"
+    assert formatting.format_signed_ci(None, 0.1, 0.2) == "–"
+
+
+def test_format_ci_sentence():
+    f = formatting.format_ci_sentence
+    assert f(-0.16, -0.37, 0.05, sign=True, p=0.1375) == "-0.16 (95% CI -0.37 to +0.05; p = 0.138)"
+    assert f(0.245, 0.216, 0.275, digits=1, scale=100, unit="%") == "24.5% (95% CI 21.6 to 27.5)"
+    assert f(0.185, 0.106, 0.268, level=0.9, digits=1, sign=True, scale=100, unit=" points",
+             p=0.0002, extra="n = 160 and 662") == \
+        "+18.5 points (90% CI +10.6 to +26.8; p < 0.001; n = 160 and 662)"
+    assert f(1.0, None, 2.0) == "1.00 (95% CI – to 2.00)"
+
+
 # -- signed numbers and shares in sentences, interval text columns --------------------------------
 @pytest.mark.parametrize("x, kw, text", [
     (5.9234, {}, "5.92"), (0.1234, {"signed": True}, "+0.12"), (-0.004, {"signed": True}, "+0.00"),
-    (-0.004, {}, "0.00"), (0.51123, {"percent": True, "digits": 1}, "51.1%"), (None, {}, "n/a"),
-    (np.nan, {"percent": True}, "n/a"), (-12.35, {"digits": 1, "signed": True}, "-12.3"),
-    (1234.5, {"digits": 1}, "1234.5"),
+    (-0.004, {}, "0.00"), (0.51123, {"percent": True, "digits": 1}, "51.1%"), (None, {}, "–"),
+    (np.nan, {"percent": True}, "–"), (-12.35, {"digits": 1, "signed": True}, "-12.3"),
+    (1234.5, {"digits": 1}, "1234.5"), (0.0004, {"percent": True, "digits": 1}, "0.0%"),
 ])
 def test_format_decimals(x, kw, text):
     assert formatting.format_decimals(x, **kw) == text
@@ -118,7 +143,7 @@ def test_ci_columns_replace_the_interval_columns_in_place():
     assert out["estimate"].tolist() == ["50.0%", "suppressed (< 5)"]
     assert out["95% CI"].tolist() == ["40.0% to 60.0%", ""]
     plain = formatting.ci_columns(t.drop(columns="suppressed"), signed=True, ci=0.9)
-    assert plain.columns[2] == "90% CI" and plain["estimate"].tolist() == ["+0.50", "n/a"]
+    assert plain.columns[2] == "90% CI" and plain["estimate"].tolist() == ["+0.50", "–"]
 
 
 def test_readable_table():

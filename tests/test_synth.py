@@ -405,3 +405,83 @@ def test_account_manager_names_never_collide_with_contact_names():
     assert managers and not (managers & contacts)
     surnames = {m.split()[-1] for m in managers}
     assert not surnames & {c.split()[-1] for c in contacts}
+
+
+# -- structure knobs (issue 16): which element drives confidentiality, response, retention ------
+def _logit(y, columns):
+    import statsmodels.api as sm
+
+    return sm.Logit(np.asarray(y, float), sm.add_constant(np.column_stack(columns))).fit(disp=0)
+
+
+@pytest.fixture(scope="module")
+def restructured():
+    """Response driven by trust, retention by satisfaction, inflation going with commitment."""
+    return generate("tiny", seed=21, confidentiality=("optional",) * 3, resp_predictor="trust",
+                    resp_nmar=1.0, resp_privacy=0.0, retention_predictor="satisfaction",
+                    inflation_commitment=-0.5, **BIG)
+
+
+def test_later_knobs_recorded_only_when_set(tiny, restructured):
+    from crqlab.synth.params import LATER_KNOBS
+
+    assert not set(LATER_KNOBS) & set(tiny.truth["params"])      # defaults: truth unchanged
+    assert "nmar_predictor" not in tiny.truth["response_model"]
+    assert {k: restructured.truth["params"][k] for k in LATER_KNOBS} == {
+        "resp_predictor": "trust", "inflation_commitment": -0.5,
+        "retention_predictor": "satisfaction"}
+    assert restructured.truth["response_model"]["nmar_predictor"] == "trust latent"
+    assert restructured.truth["inflation"]["commitment_multiplier"] == -0.5
+    assert "satisfaction latent" in restructured.truth["retention_model"]["predictor"]
+
+
+def test_response_follows_resp_predictor(restructured):
+    from scipy.special import logit
+
+    lat = restructured.latent
+    X = np.column_stack([np.ones(len(lat)), lat["latent_trust"], lat["latent_commitment"]])
+    # the planted linear predictor: its slope on trust is resp_nmar = 1 and, with trust in, none
+    # on commitment (the other terms - role, onboarding, account - are independent of both)
+    coef = np.linalg.lstsq(X, logit(lat["p_respond"]), rcond=None)[0]
+    assert abs(coef[1] - 1.0) < 0.05 and abs(coef[2]) < 0.05
+    # and the realised responses: commitment adds nothing once trust is known
+    ci = _logit(lat["responded"], [lat["latent_trust"], lat["latent_commitment"]]).conf_int(0.01)
+    assert ci[1, 0] > 0.5 and ci[2, 0] < 0 < ci[2, 1]
+
+
+def test_retention_follows_retention_predictor(restructured):
+    lat, acc = restructured.latent, restructured.accounts
+    acc = acc[acc["wave"] < 3]
+    means = lat.groupby(["wave", "account_id"])[["latent_satisfaction",
+                                                 "latent_commitment"]].mean().reset_index()
+    d = acc.merge(means, on=["wave", "account_id"])
+    fit = _logit(d["retained_next_wave"], [d["latent_satisfaction"], d["latent_commitment"],
+                                           d["dormant"].astype(float)])
+    ci = fit.conf_int(0.01)
+    slope = restructured.truth["retention_model"]["slope"]
+    assert ci[1, 0] < slope < ci[1, 1] and ci[2, 0] < 0 < ci[2, 1]
+
+
+def test_inflation_multiplier_follows_commitment(restructured):
+    lat = restructured.latent
+    expected = np.maximum(0.0, 1.0 - 0.5 * lat["latent_commitment"])  # inflation_privacy = 0
+    np.testing.assert_allclose(lat["inflation_multiplier"], expected, rtol=1e-12)
+    # named answers of the less committed are inflated more: reported - honest 0-10 answer
+    named = lat[lat["named"]]
+    gain = named["reported_nps"] - named["honest_nps"]
+    assert np.corrcoef(gain, named["latent_commitment"])[0, 1] < -0.1
+
+
+def test_unknown_predictor_is_refused():
+    with pytest.raises(SynthError, match="resp_predictor"):
+        generate("tiny", resp_predictor="loyalty")
+
+
+@pytest.mark.parametrize("structure", ["satisfaction", "commitment", "trust"])
+def test_structures_generate_on_every_design(structure):
+    from crqlab.synth import STRUCTURES
+
+    for preset in ("company-a", "tiny"):
+        s = generate(preset, seed=1, **STRUCTURES[structure])
+        assert s.truth["confidentiality_model"]["predictor"] == \
+            f"-{STRUCTURES[structure].get('conf_predictor', s.params.conf_predictor)} latent"

@@ -12,7 +12,6 @@ tidy DataFrame named per ``docs/naming.md``.
 """
 from __future__ import annotations
 
-import warnings
 from itertools import combinations
 from math import comb
 
@@ -22,8 +21,9 @@ from scipy import stats as _st
 
 from crqlab.data.instruments import Instrument, load_instrument
 from crqlab.data.privacy import DEFAULT_MIN_CELL_SIZE, suppress_small
-from crqlab.errors import ConvergenceError, InsufficientDataError
+from crqlab.errors import InsufficientDataError
 from crqlab.measures.nps import NPS_CATEGORIES, nps_category
+from crqlab.models.mixed import fit_random_intercept
 from crqlab.stats import cluster_bootstrap_weights, mean_ci, z_crit
 
 __all__ = ["score_targets", "correlations", "account_correlations", "rm_corr", "within_between",
@@ -287,27 +287,6 @@ def rm_corr(data: pd.DataFrame, x: str = "nps", y: str = "crq_index", subject="a
                           "n_groups": k}])
 
 
-def _fit_mixed(endog, exog, groups, reml: bool):
-    from statsmodels.regression.mixed_linear_model import MixedLM
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
-
-    model = MixedLM(endog, exog, groups=groups)
-    last = None
-    for method in ("lbfgs", "bfgs", "powell", "nm"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ConvergenceWarning)
-            # raised while the optimiser probes a zero variance; the final fit is checked below
-            warnings.simplefilter("ignore", SingularMatrixWarning)
-            try:
-                fit = model.fit(reml=reml, method=method)
-            except (ConvergenceWarning, np.linalg.LinAlgError, ValueError) as exc:
-                last = exc
-                continue
-        if fit.converged and np.all(np.isfinite(fit.bse)):
-            return fit
-    raise ConvergenceError(f"random-intercept model did not converge: {last}")
-
-
 def within_between(data: pd.DataFrame, y: str = "nps", x: str = "crq_index",
                    group: str = "account_id", covariates=(), reml: bool = True,
                    ci: float = 0.95) -> pd.DataFrame:
@@ -338,13 +317,22 @@ def within_between(data: pd.DataFrame, y: str = "nps", x: str = "crq_index",
         ``contextual`` (between minus within, the account-level effect over and above the
         respondent-level one), ``var_account``, ``var_residual`` and ``icc``; columns ``est, se,
         ci_low, ci_high, stat, p_value, n, n_accounts`` (z tests; variance rows carry ``est``
-        only). ``attrs["loglik"]`` holds the log-likelihood (REML or ML).
+        only). ``attrs`` holds ``loglik`` (REML or ML), ``boundary`` (the account variance is
+        on the boundary, 0: a singular fit) and ``optimiser``.
+
+    Raises
+    ------
+    ConvergenceError
+        No optimiser reached the maximum of the likelihood (:mod:`crqlab.models.mixed`).
 
     Notes
     -----
-    Validated against R ``lme4::lmer(REML = TRUE)`` and ``REML = FALSE`` on the committed
-    synthetic study: fixed effects, standard errors, the contextual contrast, variance
-    components and log-likelihood (``tests/results/association/make_association.R``).
+    Fitted by :func:`crqlab.models.mixed.fit_random_intercept` (convergence guarded, checked
+    against the profiled likelihood). Validated against R ``lme4::lmer(REML = TRUE)`` and
+    ``REML = FALSE`` on the committed synthetic study: fixed effects, standard errors, the
+    contextual contrast, variance components and log-likelihood
+    (``tests/results/association/make_association.R``), and on the High School and Beyond
+    data (ses within and between schools; ``tests/results/mixed/make_mixed.R``).
     """
     covs = list(covariates)
     num = _numeric(data, [y, x] + covs)
@@ -358,9 +346,8 @@ def within_between(data: pd.DataFrame, y: str = "nps", x: str = "crq_index",
     between = (np.bincount(codes, weights=xv, minlength=k) / np.bincount(codes, minlength=k))[codes]
     names = ["intercept", f"{x}_within", f"{x}_between"] + covs
     exog = np.column_stack([np.ones(n), xv - between, between] + [frame[c].to_numpy() for c in covs])
-    fit = _fit_mixed(frame[y].to_numpy(), exog, codes, reml)
-    est = np.asarray(fit.fe_params)
-    cov = np.asarray(fit.cov_params())[: len(names), : len(names)]
+    fit = fit_random_intercept(frame[y].to_numpy(), exog, codes, reml=reml)
+    est, cov = fit.fe_params, fit.cov_fe
     contrast = np.zeros(len(names))
     contrast[1], contrast[2] = -1.0, 1.0
     est = np.append(est, contrast @ est)
@@ -370,12 +357,12 @@ def within_between(data: pd.DataFrame, y: str = "nps", x: str = "crq_index",
     out = pd.DataFrame({"term": names + ["contextual"], "est": est, "se": se,
                         "ci_low": est - zc * se, "ci_high": est + zc * se, "stat": stat,
                         "p_value": 2 * _st.norm.sf(np.abs(stat))})
-    var_acc, var_res = float(np.asarray(fit.cov_re)[0, 0]), float(fit.scale)
+    var_acc, var_res = fit.var_group, fit.var_residual
     extra = pd.DataFrame({"term": ["var_account", "var_residual", "icc"],
                           "est": [var_acc, var_res, var_acc / (var_acc + var_res)]})
     out = pd.concat([out, extra], ignore_index=True)
     out["n"], out["n_accounts"] = n, k
-    out.attrs["loglik"] = float(fit.llf)
+    out.attrs.update(loglik=fit.loglik, boundary=fit.boundary, optimiser=fit.optimiser)
     return out
 
 

@@ -10,7 +10,8 @@ Two designs (shared METHODS.md, section 3) and one back-of-the-envelope calculat
 * **Panel** (Company A: optional confidentiality in wave 1, none in wave 2).
   :func:`panel_frame` builds one row per wave-1 respondent; then :func:`completion_by_group`,
   :func:`within_change`, :func:`difference_in_differences`, :func:`ipw_difference_in_differences`,
-  :func:`lee_bounds` and :func:`headline_inflation`.
+  :func:`dr_difference_in_differences` (the adjustment set chosen from the data; with the
+  alternatives in :func:`did_estimates`), :func:`lee_bounds` and :func:`headline_inflation`.
 * **From published aggregates**: :func:`what_if` (exact arithmetic, Fractions welcome).
 * **Privacy**: :func:`unattributed_verbatims` returns verbatims with nothing that identifies
   who wrote them.
@@ -33,11 +34,14 @@ from crqlab.data.instruments import load_instrument
 from crqlab.data.privacy import suppress_small
 from crqlab.errors import ConvergenceError, InsufficientDataError
 from crqlab.measures.nps import nps, nps_test
+from crqlab.models.mixed import MixedFit, fit_random_intercept
 from crqlab.stats import cluster_bootstrap_weights, mean_ci, wilson_ci, z_crit
 
 __all__ = ["confidentiality_share", "proportion_difference", "score_differences",
            "clustered_effects", "panel_frame", "completion_by_group", "within_change",
-           "difference_in_differences", "ipw_difference_in_differences", "lee_bounds",
+           "difference_in_differences", "ipw_difference_in_differences",
+           "dr_difference_in_differences", "did_estimates", "adjustment_set", "PANEL_SEGMENTS",
+           "lee_bounds",
            "headline_inflation", "what_if", "WhatIf", "unattributed_verbatims",
            "default_scores", "IDENTIFYING_COLUMNS"]
 
@@ -363,44 +367,11 @@ def _ols_cluster(y: np.ndarray, X: pd.DataFrame, clusters: pd.Series
     return np.asarray(fit.params), np.asarray(fit.cov_params()), G
 
 
-def _mixed(y: np.ndarray, X: pd.DataFrame, clusters: pd.Series
-           ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Random-intercept linear mixed model (REML); fixed effects, their cov, and the
-    between-account variance."""
-    import warnings
-
-    import statsmodels.api as sm
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
-
-    codes = pd.factorize(clusters, sort=True)[0]
-    fit = None
-    for optimiser in ("lbfgs", "powell"):  # powell when lbfgs steps onto a singular point
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.simplefilter("ignore", SingularMatrixWarning)
-            try:
-                fit = sm.MixedLM(y, X.to_numpy(), groups=codes).fit(reml=True,
-                                                                    method=optimiser)
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-        if fit.converged and np.all(np.isfinite(fit.bse_fe)):
-            break
-    else:
-        raise ConvergenceError("MixedLM (random account intercept) did not converge")
-    tau2, sigma2 = float(np.asarray(fit.cov_re)[0, 0]), float(fit.scale)
-    return np.asarray(fit.fe_params), _gls_cov(X.to_numpy(), codes, tau2, sigma2), tau2
-
-
-def _gls_cov(X: np.ndarray, codes: np.ndarray, tau2: float, sigma2: float) -> np.ndarray:
-    """``(X' V^-1 X)^-1`` for a random-intercept model, V_g = sigma2 I + tau2 11' (what
-    lme4's ``vcov`` reports: the fixed-effect covariance at the estimated variances)."""
-    sums = np.zeros((int(codes.max()) + 1, X.shape[1]))
-    np.add.at(sums, codes, X)
-    n_g = np.bincount(codes)
-    shrink = tau2 / (sigma2 + n_g * tau2)
-    info = (X.T @ X - (sums * shrink[:, None]).T @ sums) / sigma2
-    return np.linalg.inv(info)
+def _mixed(y: np.ndarray, X: pd.DataFrame, clusters: pd.Series) -> MixedFit:
+    """Random-intercept linear mixed model (REML), convergence guarded
+    (:func:`crqlab.models.mixed.fit_random_intercept`)."""
+    return fit_random_intercept(y, X.to_numpy(float), pd.factorize(clusters, sort=True)[0],
+                                reml=True)
 
 
 def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confidential",
@@ -413,7 +384,9 @@ def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confide
     not boolean or numeric become treatment dummies ``col[level]`` (reference = first sorted
     level). ``method="ols"``: OLS with the CR1 cluster-robust covariance and t tests on
     ``n_accounts - 1`` df (Stata/R ``sandwich::vcovCL(type = "HC1")``). ``method="mixed"``:
-    linear mixed model with a random account intercept (REML), Wald z tests.
+    linear mixed model with a random account intercept (REML), Wald z tests, fitted by
+    :func:`crqlab.models.mixed.fit_random_intercept` (no unconverged or off-optimum fit is
+    ever returned).
 
     Returns
     -------
@@ -421,13 +394,23 @@ def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confide
         ``term, est, se, ci_low, ci_high, stat, df, p_value, n, n_accounts, method``. With a
         moderator, an extra row ``"{group} + {group}:{moderator}"`` is the confidentiality
         effect among moderator = True (e.g. newly included contacts). The mixed model adds
-        ``term = "var(account)"`` (no test).
+        ``term = "var(account)"`` (no test) and ``attrs``: ``boundary`` (True when the
+        account variance is on the boundary, 0 - a singular fit: the data show no
+        between-account variance and the fixed effects are those of OLS with model-based
+        errors), ``optimiser`` and ``loglik``.
+
+    Raises
+    ------
+    ConvergenceError
+        ``method="mixed"`` and no optimiser reached the maximum of the likelihood.
 
     Notes
     -----
     Validated against R ``lm`` + ``sandwich::vcovCL`` + ``lmtest::coeftest(df = G - 1)`` (to
     1e-9) and ``lme4::lmer(REML = TRUE)`` (fixed effects and SEs to 1e-4; values in
-    ``tests/results/bias``). On the ``company-b`` synthetic studies (seeds 0-49) the OLS
+    ``tests/results/bias``), and the mixed model on the High School and Beyond data
+    (``mathach ~ catholic * minority + ses + (1 | school)``, ``tests/results/mixed``), where an
+    unguarded statsmodels fit returned a zero intercept and a zero school variance. On the ``company-b`` synthetic studies (seeds 0-49) the OLS
     interval for the interaction covers the planted value in 47/50 (0-10 answer) and 48/50
     (CRQ index) seeds, with the cluster-robust SE within 10% of the spread of the estimates.
     """
@@ -448,10 +431,11 @@ def clustered_effects(responses: pd.DataFrame, score: str, group: str = "confide
         params, cov, G = _ols_cluster(y, X, d[cluster])
         out = _tidy(X.columns, params, cov, G - 1, ci, contrasts)
     else:
-        params, cov, var_re = _mixed(y, X, d[cluster])
-        out = _tidy(X.columns, params, cov, None, ci, contrasts)
-        out = pd.concat([out, pd.DataFrame({"term": ["var(account)"], "est": [var_re]})],
-                        ignore_index=True)
+        fit = _mixed(y, X, d[cluster])
+        out = _tidy(X.columns, fit.fe_params, fit.cov_fe, None, ci, contrasts)
+        out = pd.concat([out, pd.DataFrame({"term": ["var(account)"],
+                                            "est": [fit.var_group]})], ignore_index=True)
+        out.attrs.update(boundary=fit.boundary, optimiser=fit.optimiser, loglik=fit.loglik)
     out["n"], out["n_accounts"], out["method"] = len(d), n_acc, method
     return out
 
@@ -728,6 +712,183 @@ def ipw_difference_in_differences(panel: pd.DataFrame,
     out = _tidy(list(GROUPS), params, cov, G - 1, ci,
                 {"difference": {"confidential": 1.0, "named": -1.0}})
     out["n"], out["n_accounts"] = len(d), G
+    return out
+
+
+# --------------------------------------------------------------------------- doubly robust DiD
+#: Segment columns of a panel that enter the default adjustment set when present and varying.
+PANEL_SEGMENTS = ("role", "newly_included")
+
+
+def adjustment_set(panel: pd.DataFrame, segments: Sequence[str] = PANEL_SEGMENTS) -> list[str]:
+    """The default adjustment set of the panel DiD, read from the data: every wave-1 baseline
+    column of ``panel`` (``<element>_w1``, from ``panel_frame(..., baseline=[...])``; the
+    outcome's own ``score_w1`` excluded) and every segment column in ``segments`` that
+    varies among the completers."""
+    done = panel[panel["change"].notna()] if "change" in panel else panel
+    base = [c for c in panel.columns if c.endswith("_w1") and c != "score_w1"
+            and done[c].notna().any() and done[c].nunique() > 1]
+    segs = [c for c in segments if c in panel.columns and done[c].nunique() > 1]
+    return base + segs
+
+
+def _dr_parts(d: pd.DataFrame, covariates: Sequence[str]) -> dict:
+    """AIPW DiD on completers: estimating functions (per respondent) and their Jacobian for
+    theta = (gamma: logit of choosing confidentiality, beta: OLS of the change among the named,
+    mu1, mu0)."""
+    numeric = [c for c in covariates if pd.api.types.is_numeric_dtype(d[c])
+               or pd.api.types.is_bool_dtype(d[c])]
+    Xf = _design(d, numeric, [c for c in covariates if c not in numeric])
+    Xf = Xf.loc[:, (Xf.nunique() > 1) | (Xf.columns == "intercept")]
+    X = Xf.to_numpy(float)
+    D = d["confidential"].to_numpy(float)
+    y = d["change"].to_numpy(float)
+    n1, n0 = D.sum(), (1 - D).sum()
+    if min(n1, n0) < X.shape[1] + 2:
+        raise InsufficientDataError(f"the doubly robust DiD needs more completers per group than "
+                                    f"adjustment terms ({X.shape[1]}): confidential n={n1:.0f}, "
+                                    f"named n={n0:.0f}")
+    if np.linalg.matrix_rank(X[D == 0]) < X.shape[1]:
+        raise InsufficientDataError(f"the outcome model among the named is rank deficient "
+                                    f"(n={n0:.0f}, {X.shape[1]} terms)")
+    gamma = _logit(D, X)
+    p = 1 / (1 + np.exp(-(X @ gamma)))
+    beta = np.linalg.lstsq(X[D == 0], y[D == 0], rcond=None)[0]
+    e = y - X @ beta                                   # change beyond the named's prediction
+    odds = p / (1 - p)
+    mu1 = np.sum(D * e) / n1
+    mu0 = np.sum((1 - D) * odds * e) / np.sum((1 - D) * odds)
+    k = X.shape[1]
+    psi = np.column_stack([(D - p)[:, None] * X, ((1 - D) * e)[:, None] * X, D * (e - mu1),
+                           (1 - D) * odds * (e - mu0)])
+    A = np.zeros((2 * k + 2, 2 * k + 2))
+    A[:k, :k] = -(X * (p * (1 - p))[:, None]).T @ X
+    A[k:2 * k, k:2 * k] = -(X * (1 - D)[:, None]).T @ X
+    A[2 * k, k:2 * k] = -(D @ X)
+    A[2 * k, 2 * k] = -n1
+    A[2 * k + 1, :k] = ((1 - D) * odds * (e - mu0)) @ X
+    A[2 * k + 1, k:2 * k] = -(((1 - D) * odds) @ X)
+    A[2 * k + 1, 2 * k + 1] = -np.sum((1 - D) * odds)
+    w0 = (1 - D) * odds
+    return {"mu1": mu1, "mu0": mu0, "psi": psi, "A": A, "terms": list(Xf.columns),
+            "n_eff_named": float(w0.sum() ** 2 / np.sum(w0**2)),
+            "max_weight_share": float(w0.max() / w0.sum()), "propensity": p}
+
+
+def dr_difference_in_differences(panel: pd.DataFrame, covariates: Sequence[str] | None = None,
+                                 cluster: str = "account_id", ci: float = 0.95
+                                 ) -> pd.DataFrame:
+    """Doubly robust difference in differences: the adjustment set chosen from the data.
+
+    Among completers, a logistic model of having chosen confidentiality on the wave-1
+    covariates gives each named respondent the odds weight ``p / (1 - p)``; a linear model of
+    the change among the named predicts what each respondent's change would have been without
+    being named. The effect on the previously confidential is their mean change beyond that
+    prediction minus the odds-weighted mean of the same among the named (augmented inverse
+    probability weighting; Sant'Anna & Zhao 2020, the panel DR DiD). It is consistent when
+    either model is right, and needs no choice of which element drove confidentiality: by
+    default both models use every wave-1 element and segment in the data
+    (:func:`adjustment_set`).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        From :func:`panel_frame`, with ``baseline=`` the instrument's elements (their wave-1
+        scores become ``<element>_w1``).
+    covariates : sequence of str, optional
+        The adjustment set; default :func:`adjustment_set` (every ``*_w1`` baseline except the
+        outcome's own ``score_w1``, plus role and newly_included where they vary). Categorical
+        columns become treatment dummies.
+    cluster : str
+        Account column; standard errors are clustered on it.
+    ci : float
+        Confidence level (t on ``n_accounts - 1`` df).
+
+    Returns
+    -------
+    DataFrame
+        One row, ``term = "confidential"`` (as :func:`difference_in_differences`): ``est, se,
+        ci_low, ci_high, stat, df, p_value, n, n_accounts, n_confidential, n_eff_named,
+        max_weight_share``. ``n_eff_named`` is Kish's effective number of named completers
+        under the odds weights and ``max_weight_share`` the largest single weight's share
+        (poor overlap shows as a small ``n_eff_named`` or a large share). ``attrs`` hold
+        ``covariates`` (the adjustment set used) and ``terms`` (the design's columns).
+
+    Notes
+    -----
+    Standard errors are cluster-robust sandwich errors of the stacked estimating equations
+    (both nuisance models and the two means, so their estimation is accounted for), with the
+    G/(G-1) factor and t(G-1) intervals, as :func:`ipw_difference_in_differences`. Validated:
+    point estimate against a by-hand R computation with ``glm(binomial)`` and ``lm``
+    (``tests/results/bias/make_drdid.R``); the sandwich SE against an account-cluster
+    bootstrap of the whole procedure; without covariates it equals the plain DiD; double
+    robustness on planted data where one of the two models is wrong; and coverage of the
+    planted inflation on three generator structures (``tests/generalisation/``,
+    ``docs/generalisation.md``): on the 0-10 answer it covers on all three, where the
+    satisfaction-only adjustment is biased as soon as another element drives the choice; on
+    the CRQ index, whose wave-1 elements make up the outcome's own baseline, it over-corrects
+    by about 0.06 points (85% coverage on two structures).
+    """
+    covs = adjustment_set(panel) if covariates is None else list(covariates)
+    d = panel[panel["change"].notna()]
+    d = _complete_cases(d, ["change", "confidential", *covs, cluster], ["confidential"])
+    parts = _dr_parts(d, covs)
+    codes = pd.factorize(d[cluster], sort=True)[0]
+    G = int(codes.max()) + 1 if len(codes) else 0
+    if G < 2:
+        raise InsufficientDataError(f"cluster-robust errors need 2+ clusters (n_accounts={G})")
+    S = np.zeros((G, parts["psi"].shape[1]))
+    np.add.at(S, codes, parts["psi"])
+    A_inv = np.linalg.inv(parts["A"])
+    V = A_inv @ (S.T @ S) @ A_inv.T * G / (G - 1)
+    L = np.zeros(V.shape[0])
+    L[-2], L[-1] = 1.0, -1.0
+    out = _tidy(["confidential"], np.array([parts["mu1"] - parts["mu0"]]),
+                np.array([[L @ V @ L]]), G - 1, ci)
+    out["n"], out["n_accounts"] = len(d), G
+    out["n_confidential"] = int(d["confidential"].sum())
+    out["n_eff_named"], out["max_weight_share"] = parts["n_eff_named"], parts["max_weight_share"]
+    out.attrs.update(covariates=covs, terms=parts["terms"])
+    return out
+
+
+def did_estimates(panel: pd.DataFrame, single: str | None = "satisfaction_w1",
+                  covariates: Sequence[str] | None = None, cluster: str = "account_id",
+                  ci: float = 0.95) -> pd.DataFrame:
+    """The panel DiD three ways, the data-chosen default first.
+
+    Rows ``method``: ``doubly_robust`` (:func:`dr_difference_in_differences`, the adjustment
+    set chosen from the data - the default to report), ``plain``
+    (:func:`difference_in_differences` without covariates: parallel trends) and, when
+    ``single`` is a column of the panel, ``single`` (adjusted for that one wave-1 covariate,
+    the former default). A method that cannot be estimated on these data is left out, with
+    its reason in ``attrs``.
+
+    Returns
+    -------
+    DataFrame
+        ``method, covariates, est, se, ci_low, ci_high, stat, df, p_value, n, n_accounts``;
+        ``covariates`` lists the adjustment set as text. ``attrs["skipped"]`` maps a method
+        that could not be estimated to the reason (e.g. too few completers for the
+        adjustment set).
+    """
+    rows, skipped = [], {}
+    try:
+        dr = dr_difference_in_differences(panel, covariates, cluster=cluster, ci=ci)
+        rows.append(dr.iloc[0].to_dict() | {"method": "doubly_robust",
+                                            "covariates": ", ".join(dr.attrs["covariates"])})
+    except (InsufficientDataError, ConvergenceError) as exc:
+        skipped["doubly_robust"] = str(exc)
+    for method, covs in (("plain", []), ("single", [single] if single else None)):
+        if covs is None or any(c not in panel.columns for c in covs):
+            continue
+        t = difference_in_differences(panel, covariates=covs, cluster=cluster, ci=ci)
+        rows.append(t.set_index("term").loc["confidential"].to_dict()
+                    | {"method": method, "covariates": ", ".join(covs)})
+    cols = ["method", "covariates", "est", "se", "ci_low", "ci_high", "stat", "df", "p_value",
+            "n", "n_accounts"]
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    out.attrs["skipped"] = skipped
     return out
 
 

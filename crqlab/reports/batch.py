@@ -69,6 +69,17 @@ def summary_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+def _cell(value: Any) -> str:
+    """One headline value as shown in ``batch.html``: numbers to 4 significant digits, text
+    as it is (escaped by ``to_html``), missing values blank. A column can hold both: one
+    study's headline may be a number where another's is a sentence."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _html(table: pd.DataFrame, rows: Sequence[Mapping[str, Any]]) -> str:
     """``batch.html``: every study's status and headline numbers; client strings escaped
     (:func:`crqlab.reports.present.escape_html`, pandas' ``to_html``), the page sanitised and under
@@ -84,6 +95,7 @@ def _html(table: pd.DataFrame, rows: Sequence[Mapping[str, Any]]) -> str:
                     f"<td>{esc(r['status'])}{err}</td><td>{esc(r['notebooks'])}</td>"
                     f"<td>{esc(', '.join(r['failed']))}</td></tr>")
     numbers = table.drop(columns=["status", "notebooks", "failed"]).set_index("study")
+    numbers = numbers.apply(lambda col: col.map(_cell)).astype(object)
     return finish_page(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>crqlab batch</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .6em;"
@@ -91,7 +103,7 @@ def _html(table: pd.DataFrame, rows: Sequence[Mapping[str, Any]]) -> str:
         "<h1>crqlab batch run</h1><table><tr><th>study</th><th>status</th>"
         "<th>notebooks</th><th>failed</th></tr>" + "".join(body) + "</table>"
         "<h2>Headline numbers</h2>"
-        + numbers.T.to_html(na_rep="", float_format="%.4g", escape=True)
+        + numbers.T.to_html(na_rep="", escape=True)
         + "</body></html>")
 
 

@@ -32,10 +32,11 @@ Generative model
    skew and a ceiling). The 0-10 answer is ``nps_location + nps_scale * advocacy`` cut the same
    way. A few item answers are "Don't know" (``dont_know_rate``).
 5. **Response**: logit p = wave intercept + role effect + onboarding + dormant + account
-   random effect + ``resp_nmar`` * commitment (not missing at random) + ``resp_privacy`` * pi in
-   waves without confidentiality. The wave intercept is solved so the mean probability over the
-   frame equals ``response_rate[w]``. Respondents get 0, 1 or 2 reminders (later for lower
-   commitment, so late respondents resemble non-respondents), ``days_to_respond`` and dates.
+   random effect + ``resp_nmar`` * x (not missing at random; x the ``resp_predictor`` latent,
+   commitment by default) + ``resp_privacy`` * pi in waves without confidentiality. The wave
+   intercept is solved so the mean probability over the frame equals ``response_rate[w]``.
+   Respondents get 0, 1 or 2 reminders (later for lower x, so late respondents resemble
+   non-respondents), ``days_to_respond`` and dates.
 6. **Confidentiality** (``optional`` waves): logit q = intercept(newly included or not) +
    ``conf_dissatisfaction`` * (-x) + ``conf_dissatisfaction_new`` * newly_included * (-x) +
    ``conf_privacy`` * pi, with x the ``conf_predictor`` latent (satisfaction; commitment in
@@ -45,12 +46,27 @@ Generative model
    ``none`` waves, the non-choosers in ``optional`` waves) inflate every item by
    ``inflation_item`` and the 0-10 answer by ``inflation_nps`` (scale units, added to y* before
    thresholding), times max(0, 1 + ``inflation_privacy`` * pi). Honest and named answers share
-   the same noise, so the true inflation in scale points is known exactly.
+   the same noise, so the true inflation in scale points is known exactly. The multiplier also
+   moves by ``inflation_commitment`` * commitment when that knob is set (negative: the less
+   committed inflate more), so inflation can go with commitment.
 7. **Retention**: logit P(retained next wave) = ``retention_intercept`` + ``retention_slope`` *
-   account-mean commitment (all frame contacts) + ``retention_dormant`` * dormant.
+   the account mean (all frame contacts) of the ``retention_predictor`` latent (commitment by
+   default) + ``retention_dormant`` * dormant.
 8. **Verbatims**: each respondent mentions each strength/weakness topic with a planted rate that
    depends on tenure (``long_tenure_years``); text is one phrase per mentioned topic.
 9. **PII**: fake names and e-mails at ``<account>.example.com``.
+10. **Structure knobs**: ``conf_predictor``, ``resp_predictor``, ``retention_predictor`` (which
+    element drives confidentiality, response and retention), ``inflation_item`` /
+    ``inflation_nps`` (inflation size) and ``inflation_commitment`` (inflation going with
+    commitment). ``STRUCTURES`` names three sets of them, applied on top of any preset:
+    ``satisfaction`` (the defaults: confidentiality chosen by the dissatisfied, response and
+    retention driven by commitment), ``commitment`` (confidentiality chosen by low commitment,
+    larger inflation concentrated among the less committed, stronger commitment-driven
+    non-response) and ``trust`` (confidentiality chosen by low trust, response driven by
+    satisfaction, retention by trust, small inflation concentrated among the more committed).
+    ``docs/generalisation.md`` reports every study's estimators on all three. At their
+    defaults the knobs reproduce studies generated before they existed byte for byte, and
+    appear in ``truth.json`` only when set.
 
 ``truth`` records every parameter, the paths, loadings, response/confidentiality/retention
 models and per wave:
@@ -77,7 +93,7 @@ from __future__ import annotations
 
 from crqlab.synth.generate import SyntheticStudy, generate
 from crqlab.synth.output import OutputExistsError, write_study
-from crqlab.synth.params import PRESETS, SynthError, SynthParams
+from crqlab.synth.params import PRESETS, STRUCTURES, SynthError, SynthParams
 
-__all__ = ["generate", "write_study", "SyntheticStudy", "SynthParams", "PRESETS", "SynthError",
-           "OutputExistsError"]
+__all__ = ["generate", "write_study", "SyntheticStudy", "SynthParams", "PRESETS", "STRUCTURES",
+           "SynthError", "OutputExistsError"]

@@ -154,12 +154,13 @@ def simulate_panel(params: SynthParams, model: LatentModel, rng: np.random.Gener
         onboard_p = expit(logit(params.onboarding_rate) + b.manager_effect[mgr])
         state = pd.DataFrame({"account_idx": active, "wave": w, "dormant": dormant,
                               "onboarded": rng.random(len(active)) < onboard_p})
-        # retention: logistic on the account-mean commitment of its frame (all contacts)
-        mean_c = pd.Series(eta[:, model.index("commitment")]).groupby(ai).mean()
+        # retention: logistic on the account mean of the retention driver (commitment by
+        # default) over its frame (all contacts)
+        mean_c = pd.Series(eta[:, model.index(params.retention_predictor)]).groupby(ai).mean()
         mean_c = mean_c.reindex(active).to_numpy()
         p_ret = expit(params.retention_intercept + params.retention_slope * mean_c
                       + params.retention_dormant * dormant)
-        state["mean_commitment"] = mean_c
+        state["mean_retention_driver"] = mean_c
         state["p_retained"] = p_ret
         last = w == params.n_waves
         retained = np.ones(len(active), bool) if last else rng.random(len(active)) < p_ret

@@ -22,7 +22,7 @@ from crqlab.synth.model import (
     nps_from_answers,
     nps_measurement,
 )
-from crqlab.synth.params import SynthParams, resolve_params
+from crqlab.synth.params import LATER_KNOBS, SynthError, SynthParams, resolve_params
 from crqlab.synth.verbatims import draw_verbatims, verbatim_model, verbatim_truth
 
 __all__ = ["SyntheticStudy", "generate"]
@@ -102,13 +102,14 @@ def _response(ctx: _Ctx, w: int, frame: pd.DataFrame, eta: np.ndarray, reg: pd.D
     role_eff = reg["role"].map(p.resp_role_effects).to_numpy(float)
     lin = (role_eff + p.resp_onboarding * st["onboarded"].to_numpy(float)
            + p.resp_dormant * st["dormant"].to_numpy(float) + st["resp_effect"].to_numpy()
-           + p.resp_nmar * eta[:, m.index("commitment")]
+           + p.resp_nmar * eta[:, m.index(p.resp_predictor)]
            + (p.resp_privacy * reg["privacy"].to_numpy() if regime == "none" else 0.0))
     alpha = _solve_intercept(lin, p.response_rate[w - 1])
     prob = expit(alpha + lin)
     responded = rng.random(len(frame)) < prob
-    # timing: lateness rises as commitment falls (late respondents resemble non-respondents)
-    late = -p.late_quality * eta[:, m.index("commitment")] + rng.standard_normal(len(frame))
+    # timing: lateness rises as the response driver (commitment by default) falls, so late
+    # respondents resemble non-respondents
+    late = -p.late_quality * eta[:, m.index(p.resp_predictor)] + rng.standard_normal(len(frame))
     cuts = norm.ppf(np.cumsum(p.reminder_shares)[:-1]) * np.sqrt(1 + p.late_quality**2)
     reminders = np.where(responded, np.digitize(late, cuts), 2)
     days = np.where(reminders == 2, 14 + rng.integers(0, 14, len(frame)),
@@ -147,7 +148,10 @@ def _answers(ctx: _Ctx, eta: np.ndarray, reg: pd.DataFrame, named: np.ndarray) -
     p, rng, meas, nps_m = ctx.params, ctx.rng, ctx.meas, ctx.nps_m
     n = len(eta)
     ystar = meas.latent_response(eta, rng.standard_normal((n, len(meas.items))))
-    mult = np.maximum(0.0, 1.0 + p.inflation_privacy * reg["privacy"].to_numpy())
+    lin = 1.0 + p.inflation_privacy * reg["privacy"].to_numpy()
+    if p.inflation_commitment:  # added only when set, so default studies stay byte-identical
+        lin = lin + p.inflation_commitment * eta[:, ctx.model.index("commitment")]
+    mult = np.maximum(0.0, lin)
     honest = meas.answers(ystar)
     as_named = meas.answers(ystar + (p.inflation_item * mult)[:, None])
     nstar = nps_m.latent_response(eta, np.zeros((n, 1)))[:, 0]
@@ -334,18 +338,44 @@ def _model_truth(ctx: _Ctx) -> dict:
             "role_effects": dict(p.resp_role_effects), "onboarding": p.resp_onboarding,
             "dormant": p.resp_dormant, "account_sd": p.resp_account_sd,
             "nmar_commitment": p.resp_nmar, "privacy_when_not_offered": p.resp_privacy,
-            "reminder_shares": list(p.reminder_shares), "late_quality": p.late_quality},
+            "reminder_shares": list(p.reminder_shares), "late_quality": p.late_quality,
+            **_later(p, nmar_predictor=("resp_predictor", f"{p.resp_predictor} latent"))},
         "confidentiality_model": {
             "rate": p.conf_rate, "rate_new": p.conf_rate_new,
             "dissatisfaction": p.conf_dissatisfaction,
             "dissatisfaction_x_newly_included": p.conf_dissatisfaction_new,
             "privacy": p.conf_privacy, "predictor": f"-{p.conf_predictor} latent"},
         "inflation": {"latent_item": p.inflation_item, "latent_nps": p.inflation_nps,
-                      "privacy_multiplier": p.inflation_privacy},
+                      "privacy_multiplier": p.inflation_privacy,
+                      **_later(p, commitment_multiplier=("inflation_commitment",
+                                                         p.inflation_commitment))},
         "retention_model": {"intercept": p.retention_intercept, "slope": p.retention_slope,
                             "dormant": p.retention_dormant,
-                            "predictor": "account mean of the commitment latent over its frame"},
+                            "predictor": f"account mean of the {p.retention_predictor} latent "
+                                         "over its frame"},
     }
+
+
+def _later(p: SynthParams, **entries) -> dict:
+    """Truth entries of knobs in :data:`~crqlab.synth.params.LATER_KNOBS`, kept only when the
+    knob is set away from its default (``name=(knob, value)``)."""
+    default = SynthParams()
+    return {k: v for k, (knob, v) in entries.items()
+            if getattr(p, knob) != getattr(default, knob)}
+
+
+def _params_record(p: SynthParams) -> dict:
+    """Every parameter for ``truth.json``; later knobs only when away from their defaults."""
+    default = SynthParams()
+    return {k: v for k, v in dataclasses.asdict(p).items()
+            if k not in LATER_KNOBS or v != getattr(default, k)}
+
+
+def _check_predictors(p: SynthParams, model: LatentModel) -> None:
+    for knob in ("conf_predictor", "resp_predictor", "retention_predictor"):
+        if getattr(p, knob) not in model.names:
+            raise SynthError(f"{knob} must be a latent of the model {list(model.names)}, got "
+                             f"{getattr(p, knob)!r}")
 
 
 def generate(preset: str = "sample", seed: int = 0, **overrides) -> SyntheticStudy:
@@ -375,13 +405,14 @@ def generate(preset: str = "sample", seed: int = 0, **overrides) -> SyntheticStu
     crq = load_instrument("crq")
     instruments = [crq] + ([load_instrument("kmv")] if params.kmv else [])
     model = build_latent_model(params, crq, instruments[1] if params.kmv else None)
+    _check_predictors(params, model)
     meas = build_measurement(params, model, instruments, rng)
     panel = simulate_panel(params, model, rng)
     ctx = _Ctx(params, crq, model, meas, nps_measurement(params, model), panel, rng)
     parts = [_wave(ctx, w) for w in range(1, params.n_waves + 1)]
     contacts, responses, accounts, latent = (pd.concat([x[i] for x in parts], ignore_index=True)
                                              for i in range(4))
-    truth = {"preset": preset, "seed": int(seed), "params": dataclasses.asdict(params),
+    truth = {"preset": preset, "seed": int(seed), "params": _params_record(params),
              "instrument": "crq", "batteries": ["kmv"] if params.kmv else [],
              "waves": {str(w): x[4] for w, x in enumerate(parts, start=1)},
              "years_since_first_wave": [float(y) for y in wave_years(params)],

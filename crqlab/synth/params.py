@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from crqlab.errors import CrqlabError
 
-__all__ = ["SynthParams", "PRESETS", "SynthError", "resolve_params"]
+__all__ = ["SynthParams", "PRESETS", "STRUCTURES", "SynthError", "resolve_params",
+           "LATER_KNOBS"]
 
 ROLES = ("key decision maker", "CX team", "operational", "administrative")
 
@@ -85,9 +86,10 @@ class SynthParams:
     Response
         logit p = wave intercept + ``resp_role_effects`` + ``resp_onboarding`` * onboarded +
         ``resp_dormant`` * dormant + account effect (SD ``resp_account_sd``) +
-        ``resp_nmar`` * commitment (not missing at random) + ``resp_privacy`` * privacy
-        preference (in waves without confidentiality). Respondents' reminders 0/1/2 in shares
-        ``reminder_shares``, later for lower commitment (``late_quality``).
+        ``resp_nmar`` * x (not missing at random; x the latent named by ``resp_predictor``,
+        commitment by default) + ``resp_privacy`` * privacy preference (in waves without
+        confidentiality). Respondents' reminders 0/1/2 in shares ``reminder_shares``, later for
+        lower x (``late_quality``).
     Confidentiality and inflation
         In ``optional`` waves the choice is logit = intercept(newly included or not) +
         ``conf_dissatisfaction`` * (-q) + ``conf_dissatisfaction_new`` * newly_included * (-q)
@@ -96,10 +98,20 @@ class SynthParams:
         ``conf_rate`` of respondents and ``conf_rate_new`` of newly included respondents choose
         it. Named respondents shift every item by ``inflation_item`` and the 0-10 answer by
         ``inflation_nps`` (scale units, before thresholding), times
-        max(0, 1 + ``inflation_privacy`` * privacy).
+        max(0, 1 + ``inflation_privacy`` * privacy + ``inflation_commitment`` * commitment):
+        a negative ``inflation_commitment`` makes the less committed inflate more when named,
+        so inflation correlates with commitment.
     Retention
         logit P(retained next wave) = ``retention_intercept`` + ``retention_slope`` *
-        account-mean commitment + ``retention_dormant`` * dormant.
+        account mean of the ``retention_predictor`` latent (commitment by default) +
+        ``retention_dormant`` * dormant.
+    Structure
+        ``conf_predictor``, ``resp_predictor`` and ``retention_predictor`` (latent names) and
+        ``inflation_commitment`` choose which relationship element drives confidentiality,
+        response and retention and how inflation goes with commitment - the structural choices
+        a real study may differ in from the defaults (see :data:`STRUCTURES`). Their defaults
+        reproduce the studies generated before they existed byte for byte; a knob appears in
+        ``truth.json`` only when set away from its default.
     Verbatims
         ``strength_topics`` / ``weakness_topics``: topic -> (rate if tenure <
         ``long_tenure_years``, rate otherwise), independent Bernoulli mentions per respondent.
@@ -156,6 +168,7 @@ class SynthParams:
     resp_dormant: float = -1.2
     resp_account_sd: float = 1.3
     resp_nmar: float = 0.25
+    resp_predictor: str = "commitment"
     resp_privacy: float = -0.3
     reminder_shares: tuple = (0.5, 0.3, 0.2)
     late_quality: float = 0.15
@@ -169,10 +182,12 @@ class SynthParams:
     inflation_item: float = 0.15
     inflation_nps: float = 0.25
     inflation_privacy: float = 0.0
+    inflation_commitment: float = 0.0
     # retention
     retention_intercept: float = 2.4
     retention_slope: float = 2.0
     retention_dormant: float = -1.0
+    retention_predictor: str = "commitment"
     # verbatims
     strength_topics: dict = field(default_factory=_strength_topics)
     weakness_topics: dict = field(default_factory=_weakness_topics)
@@ -253,6 +268,34 @@ PRESETS["kmv"] = dataclasses.replace(
                     "commitment->propensity_to_leave": 0.50, "commitment->cooperation": 0.35,
                     "trust->cooperation": 0.30, "trust->functional_conflict": 0.35,
                     "trust->uncertainty": 0.40})
+
+
+#: Knobs added after studies had been generated and committed: at their defaults they are left
+#: out of ``truth.json`` (so those studies regenerate byte for byte).
+LATER_KNOBS = ("resp_predictor", "inflation_commitment", "retention_predictor")
+
+#: Alternative generator structures for generalisation tests: overrides of any preset.
+#: ``satisfaction`` is the generator's own choice (the defaults); the others are plausible
+#: studies that differ in which element drives confidentiality, response and retention, in
+#: the size of the named-answer inflation and in how inflation goes with commitment.
+STRUCTURES: dict[str, dict] = {
+    "satisfaction": {},
+    "commitment": {
+        # the independent simulator of issue 16: confidentiality chosen by low commitment,
+        # named answers inflated more (and most by the less committed), response partly
+        # driven by commitment
+        "conf_predictor": "commitment", "conf_dissatisfaction": 0.8,
+        "resp_predictor": "commitment", "resp_nmar": 0.5,
+        "inflation_item": 0.3, "inflation_nps": 1.0, "inflation_commitment": -0.4,
+        "retention_predictor": "commitment"},
+    "trust": {
+        # confidentiality chosen by low trust, response driven by satisfaction (a transient
+        # state), retention by trust; small inflation, larger among the more committed
+        "conf_predictor": "trust", "conf_dissatisfaction": 0.8,
+        "resp_predictor": "satisfaction", "resp_nmar": 0.4,
+        "inflation_item": 0.08, "inflation_nps": 0.3, "inflation_commitment": 0.4,
+        "retention_predictor": "trust"},
+}
 
 
 def resolve_params(preset: str, overrides: dict) -> SynthParams:

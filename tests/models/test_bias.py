@@ -312,20 +312,27 @@ def test_ipw_point_estimate_matches_r_glm(panel):
         assert_allclose(out.loc[k, "est"], REF["ipw"][k], rtol=1e-8)
 
 
+def _account_bootstrap(panel: pd.DataFrame, estimate, seed: int, n: int = 150) -> list:
+    """``estimate`` on ``n`` account-cluster resamples of the panel (accounts relabelled, so a
+    twice-drawn account counts as two)."""
+    rng = np.random.default_rng(seed)
+    rows = panel.groupby("account_id").indices
+    accounts = sorted(rows)
+    reps = []
+    for _ in range(n):
+        draw = rng.choice(len(accounts), len(accounts), replace=True)
+        idx = np.concatenate([rows[accounts[a]] for a in draw])
+        label = np.concatenate([[f"{i}"] * len(rows[accounts[a]]) for i, a in enumerate(draw)])
+        reps.append(estimate(panel.iloc[idx].assign(account_id=label).reset_index(drop=True)))
+    return reps
+
+
 def test_ipw_sandwich_agrees_with_cluster_bootstrap(panel):
     """The stacked-equation sandwich SE against a 150-resample account bootstrap of the whole
     two-stage procedure (refitting the completion models each time)."""
     se = _by_term(bias.ipw_difference_in_differences(panel)).loc["difference", "se"]
-    rng = np.random.default_rng(7)
-    rows = panel.groupby("account_id").indices
-    accounts = sorted(rows)
-    reps = []
-    for _ in range(150):
-        draw = rng.choice(len(accounts), len(accounts), replace=True)
-        idx = np.concatenate([rows[accounts[a]] for a in draw])
-        label = np.concatenate([[f"{i}"] * len(rows[accounts[a]]) for i, a in enumerate(draw)])
-        boot = panel.iloc[idx].assign(account_id=label).reset_index(drop=True)
-        reps.append(_by_term(bias.ipw_difference_in_differences(boot)).loc["difference", "est"])
+    reps = _account_bootstrap(panel, lambda b: _by_term(bias.ipw_difference_in_differences(b))
+                              .loc["difference", "est"], seed=7)
     # Monte Carlo error of a 150-draw bootstrap SD is about 6%, plus small-G differences
     # between a sandwich and a bootstrap: 20% relative tolerance.
     assert_allclose(se, np.std(reps, ddof=1), rtol=0.20)
@@ -446,6 +453,109 @@ def test_ipw_covers_planted_inflation_where_completers_did_is_biased():
     # ones more strongly: their change regresses down more, biasing the naive DiD downwards
     assert 1.0 - np.mean(naive) > 0.1
 
+
+
+# --------------------------------------------------------------------------- doubly robust DiD
+DRDID = json.loads((HERE / "drdid.json").read_text())
+DR_COVS = ["score_w1", "role", "newly_included"]
+
+
+def test_dr_did_matches_r_by_hand(panel):
+    out = bias.dr_difference_in_differences(panel, covariates=DR_COVS)
+    row, ref = out.iloc[0], DRDID["covariates"]
+    # R: glm(confidential ~ score_w1 + role + newly_included, binomial) odds weights on the
+    # named, lm(change ~ ...) among the named; mean(e[D]) - sum(odds e) / sum(odds)
+    # (Newton-Raphson and IRLS both stop at ~1e-10)
+    assert_allclose(row["est"], ref["est"], rtol=1e-8)
+    # R: sum(odds)^2 / sum(odds^2), max(odds) / sum(odds) over the named
+    assert_allclose(row[["n_eff_named", "max_weight_share"]].astype(float),
+                    [ref["n_eff_named"], ref["max_weight_share"]], rtol=1e-8)
+    assert row["term"] == "confidential" and row["n"] == ref["n"]
+    assert row["n_confidential"] == ref["n_confidential"] and row["df"] == row["n_accounts"] - 1
+    assert out.attrs["covariates"] == DR_COVS
+
+
+def test_dr_did_without_covariates_is_the_plain_did(panel):
+    dr = bias.dr_difference_in_differences(panel, covariates=[]).iloc[0]
+    plain = _by_term(bias.difference_in_differences(panel)).loc["confidential"]
+    # R: the intercept-only DR DiD of make_drdid.R, and the plain DiD of make_bias.R
+    assert_allclose(dr["est"], DRDID["intercept_only"]["est"], rtol=1e-10)
+    assert_allclose(dr["est"], plain["est"], rtol=1e-10)
+    # same cluster sandwich up to CR1's small-sample factor (N-1)/(N-K), here 163/162
+    assert_allclose(dr["se"], plain["se"], rtol=0.01)
+
+
+def test_dr_did_sandwich_agrees_with_cluster_bootstrap(panel):
+    """The stacked-equation sandwich SE against a 150-resample account bootstrap of the whole
+    procedure (both nuisance models refitted each time)."""
+    se = bias.dr_difference_in_differences(panel, covariates=DR_COVS).iloc[0]["se"]
+    reps = _account_bootstrap(panel, lambda b: bias.dr_difference_in_differences(
+        b, covariates=DR_COVS).iloc[0]["est"], seed=11)
+    # Monte Carlo error of a 150-draw bootstrap SD is about 6%, plus small-G differences
+    # between a sandwich and a bootstrap: 20% relative tolerance (as for the IPW DiD)
+    assert_allclose(se, np.std(reps, ddof=1), rtol=0.20)
+
+
+def _dr_world(seed: int, wrong: str, n: int = 2000, effect: float = 1.0) -> pd.DataFrame:
+    """Completers' changes with a confounder x. ``wrong="outcome"``: the change is nonlinear
+    in x (a linear outcome model is wrong) while the choice is logit-linear in x (the
+    propensity model is right); ``wrong="propensity"``: the reverse."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    if wrong == "outcome":
+        choose, change = -0.8 + 1.0 * x, 0.4 * x + 0.6 * x**2
+    else:
+        choose, change = -1.5 + 0.8 * x + 0.9 * x**2, 0.6 * x
+    conf = rng.random(n) < 1 / (1 + np.exp(-choose))
+    return pd.DataFrame({"account_id": np.arange(n).astype(str), "x": x, "confidential": conf,
+                         "change": change + effect * conf + rng.normal(0, 1, n)})
+
+
+@pytest.mark.parametrize("wrong", ["outcome", "propensity"])
+def test_dr_did_is_doubly_robust(wrong):
+    """One of the two models is wrong and the estimate still centres on the planted effect,
+    where the single-model estimators (plain DiD, linear adjustment) miss it. 60 worlds."""
+    dr, adj, plain = [], [], []
+    for s in range(60):
+        w = _dr_world(s, wrong)
+        dr.append(bias.dr_difference_in_differences(w, covariates=["x"]).iloc[0]["est"])
+        adj.append(_by_term(bias.difference_in_differences(w, covariates=["x"]))
+                   .loc["confidential", "est"])
+        plain.append(_by_term(bias.difference_in_differences(w)).loc["confidential", "est"])
+    mc = np.std(dr, ddof=1) / np.sqrt(len(dr))
+    assert abs(np.mean(dr) - 1.0) < 3 * mc, (np.mean(dr), mc)
+    # the plain DiD is confounded by x in both worlds; the linear adjustment where the
+    # outcome is nonlinear
+    assert abs(np.mean(plain) - 1.0) > 8 * mc
+    if wrong == "outcome":
+        assert abs(np.mean(adj) - 1.0) > 8 * mc
+
+
+def test_adjustment_set_and_did_estimates(panel):
+    rng = np.random.default_rng(4)
+    p = panel.assign(trust_w1=rng.normal(5, 1, len(panel)),
+                     satisfaction_w1=rng.normal(5, 1, len(panel)), constant_w1=1.0)
+    assert bias.adjustment_set(p) == ["trust_w1", "satisfaction_w1", "role", "newly_included"]
+    t = bias.did_estimates(p)
+    assert list(t["method"]) == ["doubly_robust", "plain", "single"]
+    assert t["covariates"].tolist() == ["trust_w1, satisfaction_w1, role, newly_included", "",
+                                        "satisfaction_w1"]
+    dr = bias.dr_difference_in_differences(p).iloc[0]
+    assert_allclose(t.loc[0, ["est", "se"]].astype(float), dr[["est", "se"]].astype(float))
+    # no satisfaction column: the single-covariate row is left out
+    assert list(bias.did_estimates(panel)["method"]) == ["doubly_robust", "plain"]
+    # an adjustment set the data cannot carry: the reason is kept, the others still shown
+    t = bias.did_estimates(p.assign(copy_w1=p["trust_w1"] * 2))
+    assert list(t["method"]) == ["plain", "single"]
+    assert "rank deficient" in t.attrs["skipped"]["doubly_robust"]
+
+
+def test_dr_did_refuses_too_few_completers(panel):
+    small = panel[~panel["confidential"] | (panel.index < 40)]
+    with pytest.raises(InsufficientDataError, match="adjustment terms"):
+        bias.dr_difference_in_differences(small.assign(a_w1=small["score_w1"]),
+                                          covariates=["score_w1", "role", "newly_included",
+                                                      "a_w1"])
 
 # --------------------------------------------------------------------------- verbatims
 def _verbatim_frame() -> pd.DataFrame:

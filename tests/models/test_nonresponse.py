@@ -28,6 +28,8 @@ from crqlab.models.nonresponse import (
     delta_by_response_rate,
     delta_sensitivity,
     early_late,
+    mnar_sensitivity,
+    nonresponse_caveats,
     precision_by_response_rate,
     rate_score_association,
     response_rates,
@@ -328,6 +330,93 @@ def test_delta_identity_at_true_shift():
         assert_allclose(g["est"].iloc[0], pts.mean(), rtol=1e-12)
         assert_allclose(g["response_rate"].iloc[0], resp.mean())
 
+
+def test_mnar_sensitivity_range_and_tipping_points_by_hand():
+    contacts, scores, _ = simulate_frame(0, "unobserved")
+    rr = contacts["responded"].mean()
+    for score in ("crq_index", "nps"):
+        res = mnar_sensitivity(contacts, scores, score=score, thresholds={"t": 4.0} if
+                               score == "crq_index" else None)
+        b = res.bounds
+        pts = score_points(scores[score], score)
+        # hand values: delta from min - base to max - base; frame value rr base + (1-rr) end
+        assert_allclose([b["score_min"], b["score_max"]], [np.nanmin(pts), np.nanmax(pts)])
+        assert_allclose(b["est"], np.nanmean(pts), rtol=1e-12)
+        assert_allclose([b["frame_min"], b["frame_max"]],
+                        [rr * b["est"] + (1 - rr) * np.nanmin(pts),
+                         rr * b["est"] + (1 - rr) * np.nanmax(pts)], rtol=1e-12)
+        g = res.grid
+        assert_allclose([g["est"].min(), g["est"].max()], [b["frame_min"], b["frame_max"]],
+                        rtol=1e-12)
+        assert 0.0 in set(g["delta"]) and (np.diff(g["delta"]) > 0).all()
+        assert_allclose(g["nonrespondent_mean"], b["est"] + g["delta"], rtol=1e-12)
+        tip = res.tipping.set_index("conclusion")
+        own = tip.loc["the headline stays within its reported interval"]
+        # at the tipping deltas the adjusted estimate sits on the reported interval's ends
+        assert_allclose(b["est"] + (1 - rr) * own[["delta_low", "delta_high"]].astype(float),
+                        [b["ci_low"], b["ci_high"]], rtol=1e-12)
+        other = tip.drop(index="the headline stays within its reported interval").iloc[0]
+        t = other["threshold"]
+        if score == "crq_index":    # base 5.3, well above 4: "above" until ci_low reaches 4
+            assert other.name == "the headline is above t"
+            assert_allclose(b["ci_low"] + (1 - rr) * other["delta_low"], t, rtol=1e-12)
+            assert np.isnan(other["delta_high"])
+            assert other["overturned_in_range"] == (other["delta_low"] >= b["delta_min"])
+        else:                       # NPS about +4, interval holding 0: no clear sign until the
+            assert other.name.startswith("the headline is not clearly different from 0")
+            # interval leaves 0 - below it at delta_low, above it at delta_high
+            assert_allclose(b["ci_high"] + (1 - rr) * other["delta_low"], t, atol=1e-9)
+            assert_allclose(b["ci_low"] + (1 - rr) * other["delta_high"], t, atol=1e-9)
+            assert other["overturned_in_range"]
+
+
+def test_mnar_range_holds_the_truth_where_the_fixed_grid_did_not():
+    """crqlab.synth, response driven by commitment (resp_nmar = 1), 8 seeds: the frame truth
+    lies in the data-scaled range in every seed (it must: no non-respondent mean can leave the
+    observed scale), while notebook 30's former fixed grid (-30 to +10 NPS points, -0.6 to
+    +0.2 CRQ points) missed it; the MAR headline's own interval is overturned by a plausible
+    delta every time - the tipping point a reader needs."""
+    fixed = {"nps": (-30, 10), "crq_index": (-0.6, 0.2)}
+    missed = {s: 0 for s in fixed}
+    for seed in range(8):
+        contacts, scores, truth = _synth_wave(seed)
+        rr = contacts["responded"].mean()
+        for score, t in truth.items():
+            res = mnar_sensitivity(contacts, scores, score=score, covariates=SYNTH_COVARIATES)
+            b = res.bounds
+            assert b["frame_min"] <= t <= b["frame_max"], (seed, score)
+            lo, hi = (b["est"] + (1 - rr) * d for d in fixed[score])
+            missed[score] += not lo <= t <= hi
+            assert res.tipping.iloc[0]["overturned_in_range"]
+    assert missed["nps"] >= 1, missed
+
+
+def test_nonresponse_caveats_follow_the_mechanism():
+    """Response on observed frame variables: every frame check triggers. Response on an
+    unobserved quality that also delays answers: the late-respondent check triggers, no frame
+    check does. Three seeds each."""
+    frame_vars = ["role", "tenure_years", "account_size"]
+    for seed in range(3):
+        obs = nonresponse_caveats(*simulate_frame(seed, "observed")[:2], score="crq_index",
+                                  frame_covariates=frame_vars).set_index("variable")
+        assert obs.loc[frame_vars, "triggered"].all(), seed
+        assert (obs.loc[frame_vars, "asmd"] >= 0.1).all()
+        unobs = nonresponse_caveats(*simulate_frame(seed, "unobserved")[:2], score="crq_index",
+                                    frame_covariates=frame_vars).set_index("variable")
+        late = unobs.loc["reminders"]
+        assert late["triggered"] and late["p_value"] < 0.05 and late["ci_high"] < 0, seed
+        assert not unobs.loc[frame_vars, "triggered"].any(), seed
+    assert list(obs.columns[:2]) == ["check", "triggered"]
+
+
+def test_nonresponse_caveats_say_what_could_not_be_checked():
+    contacts, scores, _ = simulate_frame(0, "observed")
+    one_round = contacts.assign(reminders=np.where(contacts["responded"], 0, np.nan))
+    out = nonresponse_caveats(one_round, scores, frame_covariates=["role"]).set_index("check")
+    assert not out.loc["late_respondents", "triggered"]
+    assert out.loc["late_respondents", "rule"].startswith("not checked")
+    with pytest.raises(ValidationError):
+        nonresponse_caveats(contacts, scores, frame_covariates=["not_a_column"])
 
 def test_delta_by_response_rate_grid():
     g = delta_by_response_rate(5.5, 0.05, [-1, 0], [0.45, 0.85])

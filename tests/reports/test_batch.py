@@ -93,3 +93,29 @@ def test_duplicate_study_names_are_refused(three_studies, tmp_path):
     root, dirs, nbs = three_studies
     with pytest.raises(CrqlabError, match="same study name"):
         run_batch([dirs[0], dirs[0]], out=tmp_path, notebooks_dir=nbs, progress=False)
+
+
+def _row(study: str, headline: list[dict]) -> dict:
+    return {"study": study, "study_dir": f"data/raw/{study}", "status": "ok", "notebooks": 1,
+            "failed": [], "out_dir": f"reports/{study}", "headline": {"01_headline": headline},
+            "error": None}
+
+
+def test_summary_with_text_and_number_headlines():
+    """Issue 16: one study's headline is a number where another's is text (a sentence, or
+    '<script>' from a client label); pandas 3 refused float_format on the mixed column and
+    `crqlab run` over several studies exited 1."""
+    from crqlab.reports.batch import _html, summary_table
+
+    rows = [_row("a", [{"name": "nps", "est": 41.8765}, {"name": "verdict",
+                                                        "est": "no clear difference"}]),
+            _row("b", [{"name": "nps", "est": "<script>x</script> text"},
+                       {"name": "verdict", "est": 3}]),
+            _row("c", [{"name": "nps", "est": None}])]
+    table = summary_table(rows)
+    assert table.loc[0, "01_headline.nps"] == 41.8765          # numbers kept as numbers
+    assert table.loc[1, "01_headline.nps"] == "<script>x</script> text"
+    page = _html(table, rows)
+    assert "41.88" in page and "no clear difference" in page   # 4 significant digits
+    assert "<script>x" not in page and "&lt;script&gt;x" in page
+    assert ">3<" in page

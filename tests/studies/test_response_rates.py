@@ -115,7 +115,7 @@ def test_small_waves_are_suppressed_in_pairs():
     t = rr.rates_by_wave(d)
     assert t["suppressed"].all() and t["est"].isna().all()
     assert [e.name for e in rr.wave_rate_entries(d, t)] == ["response_rate.by_wave"]
-    assert "n/a (95% CI n/a to n/a)" in rr.wave_rates_sentence(d, t)
+    assert "– (95% CI – to –)" in rr.wave_rates_sentence(d, t)
 
 
 def test_wave_sentence_and_table(d):
