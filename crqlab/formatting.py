@@ -24,7 +24,8 @@ import pandas as pd
 
 __all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
            "format_fixed", "format_ci_text", "format_signed_ci", "format_ci_sentence",
-           "format_p_text", "Text", "text", "Finding", "Caution"]
+           "format_p_text", "Text", "text", "Finding", "Caution",
+           "ci_label", "format_decimals", "format_with_ci", "ci_columns", "readable_table"]
 
 
 def format_number(x: Any) -> str:
@@ -295,3 +296,109 @@ class Caution(NamedTuple):
     def __str__(self) -> str:
         reasons = "; ".join(map(str, self.reasons))
         return " ".join(p for p in (f"Warning: {self.title}", reasons, self.note) if p)
+
+
+# -- signed numbers and shares in sentences, interval text columns --------------------------------
+def ci_label(ci: float) -> str:
+    """``"95% CI"``: the name of an interval at confidence level ``ci``."""
+    return f"{ci:.0%} CI"
+
+
+def format_decimals(x: Any, digits: int = 2, *, signed: bool = False,
+                    percent: bool = False) -> str:
+    """:func:`format_fixed` without grouping, for shares and signed changes in sentences.
+
+    ``"5.92"``, ``"+0.13"`` (``signed``), ``"51.1%"`` (``percent``: a 0-1 share in percent);
+    a value that rounds to zero is ``"0.00"`` or ``"+0.00"``, never ``"-0.00"``; ``"–"`` when
+    missing.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    if x is None or pd.isna(x):
+        return format_fixed(None)
+    x = 100 * float(x) if percent else float(x)
+    if round(x, digits) == 0:
+        x = 0.0
+    return format_fixed(x, digits, sign=signed, grouping=False) + ("%" if percent else "")
+
+
+def format_with_ci(row: Mapping[str, Any], digits: int = 2, *, signed: bool = False,
+                   percent: bool = False, ci: float = 0.95) -> str:
+    """``"5.92 (95% CI 5.86 to 5.98)"``: ``est`` of a result row with its interval, in a sentence.
+
+    ``row`` is a tidy result row (``est``, ``ci_low``, ``ci_high``); numbers as
+    :func:`format_decimals` (signed changes, shares in percent after every number, unlike
+    :func:`format_ci_sentence`), the level named by :func:`ci_label`.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    low, high = (format_decimals(row[k], digits, signed=signed, percent=percent)
+                 for k in ("ci_low", "ci_high"))
+    est = format_decimals(row["est"], digits, signed=signed, percent=percent)
+    return f"{est} ({ci_label(ci)} {low} to {high})"
+
+
+def ci_columns(table: pd.DataFrame, digits: int = 2, *, signed: bool = False,
+               percent: bool = False, ci: float = 0.95,
+               min_cell_size: int | None = None) -> pd.DataFrame:
+    """``est, ci_low, ci_high`` of a tidy table as text columns ``estimate`` and ``95% CI``.
+
+    The two columns take the place of ``est``; a ``suppressed`` row reads ``suppressed (< 5)``
+    (with ``min_cell_size``) and the ``suppressed`` column is dropped. Numbers as
+    :func:`format_decimals`; an interval reads ``"5.86 to 5.98"``, blank where missing.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    out = table.copy()
+    sup = (out["suppressed"].fillna(False).astype(bool) if "suppressed" in out
+           else pd.Series(False, index=out.index))
+    why = f"suppressed (< {min_cell_size})" if min_cell_size is not None else "suppressed"
+    fixed = {"signed": signed, "percent": percent}
+    est = [why if s else format_decimals(e, digits, **fixed) for e, s in zip(out["est"], sup)]
+    cis = ["" if pd.isna(lo) else f"{format_decimals(lo, digits, **fixed)} to "
+           f"{format_decimals(hi, digits, **fixed)}"
+           for lo, hi in zip(out["ci_low"], out["ci_high"])]
+    at = list(out.columns).index("est")
+    out = out.drop(columns=[c for c in ("est", "ci_low", "ci_high", "suppressed") if c in out])
+    out.insert(at, "estimate", est)
+    out.insert(at + 1, ci_label(ci), cis)
+    return out
+
+
+def readable_table(table: pd.DataFrame, *, headers: Mapping[str, str] | None = None,
+                   words: Mapping[Any, str] | None = None, word_columns=(),
+                   counts=()) -> pd.DataFrame:
+    """A result table for reviewers: plain words for codes, counts as ``1,234``, readable headers.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Any table; its index is dropped.
+    headers : mapping, optional
+        Column name -> header; other names show with ``_`` as spaces.
+    words : mapping, optional
+        Code -> words (``"late_minus_early"`` -> ``"late minus early"``), applied to the
+        values of ``word_columns``; other values stay.
+    counts : iterable of str
+        Columns of counts, shown as whole numbers with a thousands comma (blank when missing).
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py``.
+    """
+    t = table.reset_index(drop=True).copy()
+    words = words or {}
+    for c in word_columns:
+        if c in t:
+            t[c] = t[c].map(lambda v: words.get(v, v))
+    for c in counts:
+        if c in t:
+            t[c] = [("" if pd.isna(v) else f"{v:,.0f}") for v in t[c]]
+    headers = headers or {}
+    return t.rename(columns={c: headers.get(c, c.replace("_", " ")) for c in t.columns})

@@ -111,3 +111,47 @@ def test_format_ci_sentence():
              p=0.0002, extra="n = 160 and 662") == \
         "+18.5 points (90% CI +10.6 to +26.8; p < 0.001; n = 160 and 662)"
     assert f(1.0, None, 2.0) == "1.00 (95% CI – to 2.00)"
+
+
+# -- signed numbers and shares in sentences, interval text columns --------------------------------
+@pytest.mark.parametrize("x, kw, text", [
+    (5.9234, {}, "5.92"), (0.1234, {"signed": True}, "+0.12"), (-0.004, {"signed": True}, "+0.00"),
+    (-0.004, {}, "0.00"), (0.51123, {"percent": True, "digits": 1}, "51.1%"), (None, {}, "–"),
+    (np.nan, {"percent": True}, "–"), (-12.35, {"digits": 1, "signed": True}, "-12.3"),
+    (1234.5, {"digits": 1}, "1234.5"), (0.0004, {"percent": True, "digits": 1}, "0.0%"),
+])
+def test_format_decimals(x, kw, text):
+    assert formatting.format_decimals(x, **kw) == text
+
+
+def test_format_with_ci_and_ci_label():
+    row = pd.Series({"est": 5.9234, "ci_low": 5.861, "ci_high": 5.98})
+    assert formatting.format_with_ci(row) == "5.92 (95% CI 5.86 to 5.98)"
+    share = {"est": 0.511, "ci_low": 0.487, "ci_high": 0.536}
+    assert formatting.format_with_ci(share, 1, percent=True, ci=0.9) == \
+        "51.1% (90% CI 48.7% to 53.6%)"
+    assert formatting.format_with_ci({"est": -1.0, "ci_low": -2.0, "ci_high": 0.0}, 1,
+                                     signed=True) == "-1.0 (95% CI -2.0 to +0.0)"
+    assert formatting.ci_label(0.8) == "80% CI"
+
+
+def test_ci_columns_replace_the_interval_columns_in_place():
+    t = pd.DataFrame({"group": ["a", "b"], "est": [0.5, np.nan], "ci_low": [0.4, np.nan],
+                      "ci_high": [0.6, np.nan], "n": [40, np.nan], "suppressed": [False, True]})
+    out = formatting.ci_columns(t, 1, percent=True, min_cell_size=5)
+    assert list(out.columns) == ["group", "estimate", "95% CI", "n"]
+    assert out["estimate"].tolist() == ["50.0%", "suppressed (< 5)"]
+    assert out["95% CI"].tolist() == ["40.0% to 60.0%", ""]
+    plain = formatting.ci_columns(t.drop(columns="suppressed"), signed=True, ci=0.9)
+    assert plain.columns[2] == "90% CI" and plain["estimate"].tolist() == ["+0.50", "–"]
+
+
+def test_readable_table():
+    t = pd.DataFrame({"measure": ["response_rate", "x"], "n_frame": [1608.0, np.nan],
+                      "p_value": [0.1, 0.2]}, index=[5, 6])
+    out = formatting.readable_table(t, headers={"n_frame": "invited"},
+                                    words={"response_rate": "response rate"},
+                                    word_columns=["measure", "absent"], counts=["n_frame"])
+    assert list(out.columns) == ["measure", "invited", "p value"] and list(out.index) == [0, 1]
+    assert out["measure"].tolist() == ["response rate", "x"]
+    assert out["invited"].tolist() == ["1,608", ""]

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PALETTE", "STATUS_COLOURS", "UNITS", "apply_style", "axis_label", "label_axes",
-           "n_text", "ci_plot", "share_bars", "trend_plot"]
+           "n_text", "ci_plot", "share_bars", "trend_plot",
+           "rate_plot"]
 
 #: Colour-blind-safe qualitative palette (seaborn "colorblind").
 PALETTE = "colorblind"
@@ -259,4 +260,29 @@ def trend_plot(table: pd.DataFrame, x: str = "wave", *, value_name: str | None =
     note = f"{len(hidden)} point(s) suppressed (below the minimum cell size)" if hidden else None
     label_axes(ax, x=x, y=value_name or "est", y_unit=unit, title=title, n=n, n_what=n_what,
                note=note)
+    return ax
+
+
+def rate_plot(table: pd.DataFrame, label: str, *, measure: str = "response_rate",
+              title: str | None = None, reference: float | None = None,
+              min_cell_size: int | None = None, n: int | None = None,
+              n_what: str = "invited contacts", ax=None):
+    """One rate per group in percent, with intervals, on a 0-100 axis (a :func:`ci_plot`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Long rate table (``crqlab.models.nonresponse.response_rates``): ``label``, ``measure``,
+        ``est, ci_low, ci_high`` as shares 0-1, ``n`` and ``suppressed``.
+    measure : str
+        The rows drawn (``"response_rate"`` or ``"completion_rate"``).
+    reference : float, optional
+        A share (0-1) drawn as a dashed line, e.g. the overall rate.
+    """
+    t = table[table["measure"] == measure].copy()
+    t[["est", "ci_low", "ci_high"]] = 100 * t[["est", "ci_low", "ci_high"]]
+    ax = ci_plot(t, label, value_name=measure, unit="% of invited contacts", title=title,
+                 reference=None if reference is None else 100 * reference,
+                 min_cell_size=min_cell_size, n=n, n_what=n_what, ax=ax)
+    ax.set_xlim(0, 100)
     return ax

@@ -106,3 +106,24 @@ def test_intervals_are_drawn_where_they_lie_even_without_their_estimate():
     ax = plotting.share_bars(shares, "status")
     spans = [tuple(ln.get_xdata()) for ln in ax.lines if ln.get_gid() == "ci"]
     assert_allclose(spans, [(41.0, 50.0)], rtol=1e-12)
+
+
+def test_rate_plot_draws_one_rate_in_percent_on_a_0_100_axis():
+    table = pd.DataFrame({"role": ["a", "a", "b", "b", "c", "c"],
+                          "measure": ["response_rate", "completion_rate"] * 3,
+                          "est": [0.5, 0.4, 0.8, 0.7, np.nan, np.nan],
+                          "ci_low": [0.4, 0.3, 0.7, 0.6, np.nan, np.nan],
+                          "ci_high": [0.6, 0.5, 0.9, 0.8, np.nan, np.nan],
+                          "n": [40, 40, 30, 30, np.nan, np.nan],
+                          "suppressed": [False, False, False, False, True, True]})
+    ax = plotting.rate_plot(table, "role", title="Response", reference=0.55, min_cell_size=5,
+                            n=74)
+    assert ax.get_xlim() == (0, 100)
+    spans = sorted(tuple(ln.get_xdata()) for ln in ax.lines if ln.get_gid() == "ci")
+    assert_allclose(spans, [(40, 60), (70, 90)])  # response rates only, in percent
+    ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert set(ticks) == {"a  (n=40)", "b  (n=30)"} and ticks["a  (n=40)"] > ticks["b  (n=30)"]
+    ref = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert len(ref) == 1 and ref[0].get_xdata()[0] == pytest.approx(55)
+    assert ax.get_xlabel().startswith("response rate (% of invited contacts)\nn = 74 invited")
+    assert "1 group(s) not shown: below the minimum cell size of 5" in ax.get_xlabel()
