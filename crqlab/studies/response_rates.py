@@ -31,8 +31,16 @@ import pandas as pd
 
 from crqlab.data import privacy
 from crqlab.errors import ConvergenceError, CrqlabError, InsufficientDataError, ValidationError
-from crqlab.formatting import (Finding, ci_columns, ci_label, format_decimals, format_p,
-                               format_p_text, format_with_ci, readable_table)
+from crqlab.formatting import (
+    Finding,
+    ci_columns,
+    ci_label,
+    format_decimals,
+    format_p,
+    format_p_text,
+    format_with_ci,
+    readable_table,
+)
 from crqlab.measures.scoring import score_items
 from crqlab.models import nonresponse as rsp
 from crqlab.models import weighting as wt

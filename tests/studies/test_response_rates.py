@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import build_study_frames, write_study
 from numpy.testing import assert_allclose
 from studies.response_frames import design, frames
 
-from conftest import build_study_frames, write_study
 from crqlab.data.study import load_study
 from crqlab.reports import plotting
 from crqlab.reports.results import Recorder
