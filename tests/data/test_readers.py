@@ -245,7 +245,9 @@ def test_missing_and_unsupported_files(tmp_path):
     with pytest.raises(ValidationError) as err:
         read_raw_table(tmp_path / "nope.csv")
     assert _problem(err) == ("nope.csv", None, None, None)
-    with pytest.raises(ValidationError, match="unsupported file type '.sav'"):
+    with pytest.raises(ValidationError, match="unsupported file type '.dta'"):
+        read_raw_table(_write(tmp_path, "t.dta", b"x"))
+    with pytest.raises(ValidationError, match="cannot read SPSS file"):  # read since issue 15
         read_raw_table(_write(tmp_path, "t.sav", b"x"))
 
 
