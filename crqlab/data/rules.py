@@ -445,17 +445,22 @@ def _mapped(s: pd.Series, table: dict[str, str], codes: frozenset,
             numbers_ok: bool) -> tuple[pd.Series, np.ndarray]:
     """Cells replaced through ``table`` (normalised cell -> text); the mask of cells that are
     neither in it, nor a missing code, nor (``numbers_ok``) a number."""
+    import pyarrow as pa
+
     idx, uniques = pd.factorize(s, use_na_sentinel=True)
     out, unknown = [], []
     for u in uniques:
         hit = table.get(normalise_label(u))
-        out.append(u if hit is None else hit)
+        out.append(str(u) if hit is None else hit)
         fine = hit is not None or str(u).strip().lower() in codes or \
             (numbers_ok and bool(_NUMBER.match(str(u).strip())))
         unknown.append(not fine)
-    values = np.array(out + [None], dtype=object)[idx]
+    # each cell looked up through its value's index: no Python work per cell
+    codes_ = pa.array(idx, type=pa.int32(), mask=idx < 0)
+    values = pa.DictionaryArray.from_arrays(codes_, pa.array(out, type=pa.string()))
+    text = pd.arrays.ArrowStringArray(values.dictionary_decode())
     bad = np.array(unknown + [False], dtype=bool)[idx]
-    return pd.Series(values, index=s.index, dtype="string"), bad
+    return pd.Series(text, index=s.index, dtype="string"), bad
 
 
 def relabel(s: pd.Series, labels: dict[str, int], codes: frozenset) -> tuple[pd.Series, np.ndarray]:

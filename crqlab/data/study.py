@@ -485,6 +485,7 @@ def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> 
             continue
         rename[export] = canonical
     taken = set(rename.values())
+    clashing = []
     for c in frame.columns:
         if c in rename:
             continue
@@ -493,11 +494,12 @@ def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> 
             col.add(Problem(table.name, c, 1, c,
                             f"column would map to {norm!r}, which another column already maps to",
                             fix=f"columns.{role}"))
+            clashing.append(c)  # reported; left out so that no canonical name appears twice
             continue
         rename[c] = norm
         taken.add(norm)
     col.export_names[table.name] = {v: k for k, v in rename.items()}
-    return frame.rename(columns=rename)
+    return frame.drop(columns=clashing).rename(columns=rename)
 
 
 def _missing_mask(s: pd.Series, codes: set[str]) -> pd.Series:
@@ -656,11 +658,17 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
     picked = [c for c in frame.columns if c in wanted]  # one pass over the frame's columns
     columns = [s.array if isinstance(s.array, pd.arrays.ArrowStringArray)
                else s.astype("string").array for c, s in frame.items() if c in wanted]
+    wordy = [_has_words(a) for a in columns]
+    out = {c: a.astype("string") for c, a, w in zip(picked, columns, wordy) if w}
+    picked = [c for c, w in zip(picked, wordy) if not w]
+    columns = [a for a, w in zip(columns, wordy) if not w]
+    if not picked:
+        return out
     n, k = len(frame), len(picked)
     chunks = [ch if ch.type == pa.string() else ch.cast(pa.string())
               for a in columns for ch in pa.chunked_array(a.__arrow_array__()).chunks]
     flat = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.string())))
-    num = _to_number(flat, decimal).to_numpy(dtype=float).reshape(k, n)
+    num = _numbers_by_column(flat, decimal, k, n)
     present = flat.notna().to_numpy(dtype=bool).reshape(k, n)
     finite = np.isfinite(num)
     numeric = present.any(axis=1) & (finite == present).all(axis=1)
@@ -668,7 +676,6 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
         small = (np.abs(num) <= 2**53) & (np.mod(num, 1) == 0)
     whole = numeric & np.where(finite, small, True).all(axis=1)
     values = np.where(finite, num, 0.0)
-    out = {}
     for j, c in enumerate(picked):
         if whole[j]:
             out[c] = pd.arrays.IntegerArray(values[j].astype(np.int64), ~finite[j])
@@ -677,6 +684,41 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
         else:
             out[c] = columns[j].astype("string")
     return out
+
+
+def _numbers_by_column(flat: pd.Series, decimal: str, k: int, n: int) -> np.ndarray:
+    """:func:`_to_number` of ``k`` columns of ``n`` cells laid end to end, as a (k, n) array:
+    one Arrow parse of all of them, or - when a cell is not a number (an IP address) - each
+    column on its own, so that only the columns that need it take pandas' slower parser."""
+    import pyarrow as pa
+
+    t = flat.str.replace(",", ".", regex=False) if decimal == "," else flat
+    try:
+        arr = pa.chunked_array(t.array.__arrow_array__())
+        return arr.cast(pa.float64()).to_numpy().reshape(k, n)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
+        pass
+    return np.stack([_to_number(flat.iloc[j * n:(j + 1) * n].reset_index(drop=True), decimal)
+                     .to_numpy(dtype=float) for j in range(k)]) if k else np.zeros((0, n))
+
+
+def _has_words(values) -> bool:
+    """A text column that cannot be numbers: a cell holds a character no number is written
+    with (a letter other than e, a colon, a slash) or two decimal marks. Such columns skip
+    the numeric parse (a Qualtrics export has a score of them: dates, ids, IP addresses)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.chunked_array(values.__arrow_array__()) if hasattr(values, "__arrow_array__") \
+        else pa.chunked_array([pa.array(values, type=pa.string())])
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    # a letter, a colon ...; or two decimal marks (203.0.113.5), which no number has
+    pattern = r"[^0-9eE+\-.,\s]|[.,][^.,]*[.,]"
+    head = arr.slice(0, 1000)  # a text column shows it in its first cells, almost always
+    if pc.any(pc.match_substring_regex(head, pattern)).as_py():
+        return True
+    return bool(pc.any(pc.match_substring_regex(arr, pattern)).as_py())
 
 
 def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str],
@@ -691,11 +733,12 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
                         f"(map it in study.yaml 'columns: {role}:' if the export names it otherwise)",
                         kind="a required column is missing", fix=f"columns.{role}"))
     inferred = _infer_many(frame, [c for c in frame.columns if c not in types], table.decimal)
-    out = {}
+    out, reported = {}, {}
     for name in frame.columns:
         if name in types:
             own = codes | rules.codes.get(name, frozenset())
-            frame[name] = _prepared(table, frame, name, types[name], own, rules, col)
+            frame[name], reported[name] = _prepared(table, frame, name, types[name], own, rules,
+                                                    col)
             out[name] = _convert(table, frame, name, types[name], own, scales.get(name), col,
                                  dates, role)
         else:
@@ -710,18 +753,21 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
         if name in out:  # cells of the wrong type are reported by the conversion
             raw = frame[name]
             own = codes | rules.codes.get(name, frozenset())
-            gone = out[name].isna() & (raw.isna() | _missing_mask(raw, own))
-            col.add_rows(table, name, gone.to_numpy(dtype=bool), raw, f"{name} is missing ({why})",
+            gone = (out[name].isna() & (raw.isna() | _missing_mask(raw, own))).to_numpy(
+                dtype=bool) & ~reported[name]
+            col.add_rows(table, name, gone, raw, f"{name} is missing ({why})",
                          fix=f"import.{role}.values.{name}")
     return pd.DataFrame(out, index=frame.index)
 
 
 def _prepared(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: frozenset,
-              rules: TableRules, col: _Collector) -> pd.Series:
+              rules: TableRules, col: _Collector) -> tuple[pd.Series, np.ndarray]:
     """A column's cells before conversion: SPSS user-missing values blanked and value labels
     applied to text columns; answer labels (``value_labels``) and mapped cells (``values``)
-    replaced, each unknown cell reported with what is accepted."""
+    replaced, each unknown cell reported with what is accepted (and blanked, so that it is
+    reported once). Returns the cells and the mask of those reported."""
     s = frame[name]
+    reported = np.zeros(len(s), dtype=bool)
     export = col.export_names.get(table.name, {}).get(name, name)
     if export in table.user_missing:
         s = s.mask(_user_missing(s, table.user_missing[export]))
@@ -733,12 +779,14 @@ def _prepared(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes:
         col.add_rows(table, name, bad, frame[name], "not one of the answer labels ("
                      + ", ".join(rules.label_text[name]) + "), a number or a missing code",
                      fix=f"import.{rules.role}.value_labels", kind="unknown answer label")
+        reported |= bad
     if name in rules.values:
         s, bad = import_rules.remap(s, rules.values[name], codes)
         col.add_rows(table, name, bad, frame[name], f"not a value study.yaml maps for {name} ("
                      + rules.value_text[name] + ")", fix=f"import.{rules.role}.values.{name}",
                      kind=f"a {name} value study.yaml does not map")
-    return s
+        reported |= bad
+    return (s.mask(reported) if reported.any() else s), reported
 
 
 def _user_missing(s: pd.Series, ranges: list[tuple[float, float]]) -> np.ndarray:
