@@ -374,7 +374,7 @@ class Source:
     def describe(self) -> str:
         if self.table is None:
             return f"{self.ref}: cannot be read ({self.error})"
-        shape = f"{len(self.table.frame)} rows, {len(self.columns)} columns"
+        shape = f"{len(self.table.frame)} row(s), {len(self.columns)} column(s)"
         return f"{self.ref}: {self.layout.describe()}; {shape}"
 
 

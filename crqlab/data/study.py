@@ -204,9 +204,12 @@ class Study:
         for role, path in self.files.items():
             info = self.read_info.get(role, {})
             how = ", ".join(f"{k} {v!r}" for k, v in info.items() if v is not None)
-            lines.append(f"  {role}: {path.name} ({how})" if how else f"  {role}: {path.name}")
+            read = [e["file"] for e in self.import_log if e["table"] == role and
+                    e["step"] == "read"] or [path.name]
+            names = ", ".join(read)
+            lines.append(f"  {role}: {names} ({how})" if how else f"  {role}: {names}")
         lines += [f"  {e['table']}: {e['file']}: {e['step']}: {e['rows']} row(s)"
-                  for e in self.import_log if e["step"] not in ("read", "loaded")]
+                  for e in self.import_log if e["step"] not in ("read", "loaded") and e["rows"]]
         c = self.contacts
         for w in self.waves:
             invited = int((c["wave"] == w).sum())

@@ -298,3 +298,21 @@ def test_partials_are_counted_kept_apart_and_cached(tmp_path):
         steps = s.import_report().set_index("step")["rows"]
         assert steps["partial: set aside, not scored"] == 2
     assert fresh.import_log == cached.import_log
+
+
+def test_a_status_no_value_map_covers_is_reported_once_with_what_is_mapped(tmp_path):
+    c, r, a = build_study_frames()
+    c["responded"] = c["responded"].map({True: "Responded", False: "Sent"}).astype(object)
+    c.loc[19, "responded"] = "Opened"                     # file row 21, not responded anyway
+    cfg = {"import": {"contacts": {"values": {"responded": {True: ["Responded"],
+                                                            False: ["Sent"]}}}}}
+    folder = write_study(tmp_path / "status", c, r, a, config=cfg)
+    with pytest.raises(ValidationError) as err:
+        load_study(folder, cache=False)
+    (p,) = err.value.problems
+    assert (p.file, p.column, p.row, p.value) == ("contacts.csv", "responded", 21, "Opened")
+    assert "(true: Responded; false: Sent)" in p.message
+    assert p.fix == "import.contacts.values.responded"
+    c.loc[19, "responded"] = "Sent"
+    s = load_study(write_study(tmp_path / "status", c, r, a, config=cfg), cache=False)
+    assert s.contacts["responded"].sum() == len(r)

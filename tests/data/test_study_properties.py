@@ -352,16 +352,17 @@ def _check_wave_combinations(combos) -> None:
         contacts, responses, accounts, declared = combo
         with tempfile.TemporaryDirectory() as tmp:
             _wave_layout(Path(tmp) / "s", frames, *combo)
+            error = None
             try:
                 s = load_study(Path(tmp) / "s", cache=False)
             except ValidationError as exc:
-                s = None
+                s, error = None, exc
                 assert exc.problems, combo
                 for p in exc.problems:
                     _check_problem_shape(p)
                 assert any("wave" in f"{p.column} {p.message}" for p in exc.problems), combo
         valid = "none" not in (contacts, responses) and declared != "subset"
-        assert (s is not None) == valid, (combo, exc if s is None else "loaded")
+        assert (s is not None) == valid, (combo, str(error) if error else "loaded")
         if s is None:
             continue
         assert s.responses.groupby("wave").size().to_dict() == written, combo
