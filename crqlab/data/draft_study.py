@@ -30,6 +30,7 @@ import yaml
 
 from crqlab.data.instruments import load_instrument
 from crqlab.data.platforms import (
+    IDENTIFYING_COLUMNS,
     QUALTRICS_COLUMNS,
     SURVEYMONKEY_COLUMNS,
     Layout,
@@ -851,10 +852,15 @@ def _columns_block(plan: _Plan) -> list[str]:
         body += [f"    # TODO: unmapped: {_q(c)} (kept as an extra column; map it or ignore it)"
                  for c in m.unmapped if c not in used]
         body += [f"    # {_q(c)}: read by the import rules below" for c in m.unmapped if c in used]
-        ignored = sorted(plan.cands[role].ignore)
-        if ignored:
-            body.append(f"    # {plan.cands[role].layout.platform} metadata kept as extra "
-                        f"columns: {_q(', '.join(ignored))}")
+        platform = plan.cands[role].layout.platform
+        hidden = IDENTIFYING_COLUMNS.get(platform, frozenset())
+        kept = sorted(plan.cands[role].ignore - hidden)
+        dropped = sorted(plan.cands[role].ignore & hidden)
+        if kept:
+            body.append(f"    # {platform} metadata kept as extra columns: {_q(', '.join(kept))}")
+        if dropped:
+            body.append(f"    # {platform} metadata not loaded (it identifies respondents): "
+                        f"{_q(', '.join(dropped))}")
         lines.append(f"  {role}:" + ("" if body else " {}"))
         lines += body
     return lines

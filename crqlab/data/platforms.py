@@ -21,7 +21,7 @@ from crqlab.data.readers import RawTable
 from crqlab.errors import Problem, ValidationError
 
 __all__ = ["Layout", "detect_layout", "apply_layout", "resolve_layout", "QUALTRICS_COLUMNS",
-           "SURVEYMONKEY_COLUMNS", "PLATFORM_NAMES"]
+           "SURVEYMONKEY_COLUMNS", "PLATFORM_NAMES", "IDENTIFYING_COLUMNS"]
 
 #: Metadata columns of a Qualtrics export (row 1); three of them identify one.
 QUALTRICS_COLUMNS = frozenset({
@@ -36,6 +36,14 @@ _QUALTRICS_LEGACY = frozenset({"ResponseID", "ResponseSet", "ExternalDataReferen
 SURVEYMONKEY_COLUMNS = frozenset({
     "Respondent ID", "Collector ID", "Start Date", "End Date", "IP Address", "Email Address",
     "First Name", "Last Name", "Custom Data 1"})
+#: Platform metadata that identifies a respondent (name, e-mail, IP address, location): never
+#: loaded unless study.yaml maps the column, so that it cannot reach a report or the cache of
+#: a confidential respondent. The invitation frame holds the contacts' names.
+IDENTIFYING_COLUMNS = {
+    "qualtrics": frozenset({"IPAddress", "RecipientLastName", "RecipientFirstName",
+                            "RecipientEmail", "LocationLatitude", "LocationLongitude"}),
+    "surveymonkey": frozenset({"IP Address", "Email Address", "First Name", "Last Name"}),
+}
 #: SurveyMonkey's row-2 words for "the answer itself": dropped from the joined column name.
 _GENERIC_OPTIONS = frozenset({"response", "open-ended response"})
 _IMPORT_ID = re.compile(r'^\{\s*"ImportId"\s*:')

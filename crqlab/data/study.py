@@ -19,7 +19,7 @@ import yaml
 
 from crqlab.data import rules as import_rules
 from crqlab.data.instruments import Instrument, load_instrument
-from crqlab.data.platforms import apply_layout, resolve_layout
+from crqlab.data.platforms import IDENTIFYING_COLUMNS, apply_layout, resolve_layout
 from crqlab.data.readers import RawTable, read_raw_table, stack_tables
 from crqlab.data.rules import FALSE_WORDS, TRUE_WORDS, TableRules
 from crqlab.data.schema import STUDY_SCHEMA, Issue, YamlError, check, read_yaml
@@ -1018,6 +1018,7 @@ def _read_role(ld: _Load, role: str, rules: TableRules) -> RawTable | None:
             ld.col.absorb(exc)
             continue
         ld.note(role, ref, "read", len(raw.frame))
+        raw = _without_identifying(raw, ld.mapping(role))
         if wave is not None:
             raw = _fixed_wave(ld, role, raw, wave)
         raw, counts, problems = import_rules.filter_rows(raw, rules.filters,
@@ -1030,6 +1031,21 @@ def _read_role(ld: _Load, role: str, rules: TableRules) -> RawTable | None:
     if len(parts) > 1:
         _columns_in_every_file(ld, role, parts)
     return stack_tables(parts) if parts else None
+
+
+def _without_identifying(raw: RawTable, mapping: dict) -> RawTable:
+    """A platform export without the metadata that identifies respondents (names, e-mails,
+    IP addresses, locations: :data:`crqlab.data.platforms.IDENTIFYING_COLUMNS`), unless
+    study.yaml maps the column to a canonical name."""
+    from dataclasses import replace
+
+    drop = [c for c in IDENTIFYING_COLUMNS.get(raw.platform, ())
+            if c in raw.frame.columns and c not in mapping.values()]
+    if not drop:
+        return raw
+    return replace(raw, frame=raw.frame.drop(columns=drop),
+                   layout=f"{raw.layout}; not loaded (they identify respondents): "
+                          f"{', '.join(sorted(drop))}")
 
 
 def _fixed_wave(ld: _Load, role: str, raw: RawTable, wave: int) -> RawTable:

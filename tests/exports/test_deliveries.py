@@ -162,6 +162,10 @@ def test_acme_numbers_worked_out_by_hand(drafted):
     assert _item_means(s, 2, ["trust_1", "customer_care"]) == {"trust_1": 4.6667,
                                                                "customer_care": 4.6}
     assert len(s.partials) == 2 and sorted(s.partials["contact_id"]) == ["C-1008", "C-1011"]
+    # Qualtrics metadata that identifies respondents is not loaded; the rest is kept
+    assert not {"ipaddress", "recipientemail", "recipientfirstname", "recipientlastname",
+                "locationlatitude", "locationlongitude"} & set(s.responses.columns)
+    assert {"responseid", "recordeddate"} <= set(s.responses.columns)
     # "May we share your name?" answered No -> confidential: C-1003, C-1005, C-1007 in 2023
     conf = s.responses[s.responses["wave"] == 1].set_index("contact_id")["confidential"]
     assert sorted(conf[conf].index) == ["C-1003", "C-1005", "C-1007"]
