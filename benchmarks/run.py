@@ -28,6 +28,8 @@ WORKLOADS = {
     "load_csv_1m": ("load_csv", "baseline_load_csv", "ratio reported; no target"),
     "load_parquet_1m": ("load_parquet", "baseline_load_parquet", "ratio reported; no target"),
     "load_csv_1m_cached": ("load_csv_cached", "baseline_load_csv", "ratio reported; no target"),
+    "load_qualtrics_labels_100k": ("load_qualtrics", "baseline_load_canonical",
+                                   "within 2x of the same data as canonical CSV"),
     "score_1m": ("score", "baseline_score", "< 2 s"),
     "bootstrap_nps_100k_5k_accounts": ("bootstrap_5000", "baseline_bootstrap_5000", "< 1 s"),
     "bootstrap_nps_100k_20k_accounts": ("bootstrap_20000", "baseline_bootstrap_20000", "< 1 s"),

@@ -59,6 +59,85 @@ def prepare(data_dir: Path, scale: float) -> None:
             {"study": f"bench-{fmt}", "instrument": "crq", "files": files}))
 
 
+N_QUALTRICS = 100_000
+AGREE7 = ("Strongly disagree", "Disagree", "Somewhat disagree", "Neither agree nor disagree",
+          "Somewhat agree", "Agree", "Strongly agree")
+_QUALTRICS_META = ("StartDate", "EndDate", "Status", "IPAddress", "Progress",
+                   "Duration (in seconds)", "Finished", "RecordedDate", "ResponseId",
+                   "RecipientLastName", "RecipientFirstName", "RecipientEmail",
+                   "ExternalReference", "LocationLatitude", "LocationLongitude",
+                   "DistributionChannel", "UserLanguage")
+
+
+def prepare_qualtrics(data_dir: Path, scale: float) -> None:
+    """The same 100,000 responses (times ``scale``) twice: as canonical CSV, and as a Qualtrics
+    label export (three header rows, every field quoted, CRLF, answers as agree-7 labels and
+    "0 - Not at all likely" / "10 - Extremely likely", 1% "Don't know", 17 metadata columns,
+    a preview row and an unfinished response) with the study.yaml import rules that read it."""
+    import csv
+    import io
+
+    from crqlab.data.instruments import load_instrument
+
+    n = int(N_QUALTRICS * scale)
+    rng = np.random.default_rng(5)
+    items = load_instrument("crq").items
+    ids = np.char.add("C", np.arange(n).astype(str))
+    contacts = pd.DataFrame({"wave": 1, "contact_id": ids,
+                             "account_id": np.char.add("A", rng.integers(0, 5000, n).astype(str)),
+                             "role": "operational", "responded": "true"})
+    latent = rng.normal(0, 1, n)
+    answers = np.clip(np.round(5.3 + latent[:, None] + rng.normal(0, 0.8, (n, len(items)))),
+                      1, 7).astype(int)
+    dk = rng.random((n, len(items))) < 0.01
+    nps = np.clip(np.round(7.5 + 1.8 * latent + rng.normal(0, 1, n)), 0, 10).astype(int)
+    canon, qual = data_dir / "canonical_100k", data_dir / "qualtrics_100k"
+    for folder in (canon, qual):
+        folder.mkdir()
+        contacts.to_csv(folder / "contacts.csv", index=False)
+    r = pd.DataFrame(np.where(dk, "", answers.astype(str)), columns=items)
+    r.insert(0, "contact_id", ids)
+    r.insert(0, "wave", 1)
+    r["nps"] = nps
+    r.to_csv(canon / "responses.csv", index=False)
+    (canon / "study.yaml").write_text(yaml.safe_dump({"study": "canonical", "files": {
+        "contacts": "contacts.csv", "responses": "responses.csv"}}))
+    tags = [f"Q{1 + i // 3}_{i % 3 + 1}" for i in range(len(items))]
+    labels = np.where(dk, "Don't know", np.array(AGREE7, dtype=object)[answers - 1])
+    nps_text = np.where(nps == 0, "0 - Not at all likely",
+                        np.where(nps == 10, "10 - Extremely likely", nps.astype(str)))
+    out = io.StringIO()
+    w = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    w.writerow([*_QUALTRICS_META, *tags, "Q10", "Q10_NPS_GROUP"])
+    w.writerow([*_QUALTRICS_META, *(f"How far do you agree? - statement {t}" for t in tags),
+                "How likely is it that you would recommend us?", "Group"])
+    w.writerow([f'{{"ImportId":"{m}"}}' for m in (*_QUALTRICS_META, *tags, "QID10", "QID10g")])
+    w.writerow(["2024-03-01 09:00:00", "2024-03-01 09:05:00", "Survey Preview", "", "100", "300",
+                "True", "2024-03-01 09:05:00", "R_preview", "", "", "", "", "", "", "preview",
+                "EN", *[AGREE7[6]] * len(items), "10 - Extremely likely", "Promoter"])
+    for k in range(n):
+        w.writerow(["2024-03-05 09:10:00", "2024-03-05 09:16:00", "IP Address", "203.0.113.5",
+                    "100", "312", "True" if k else "False", "2024-03-05 09:16:00", f"R_{k}", "",
+                    "", "", ids[k], "39.7392", "-104.9847", "email", "EN", *labels[k],
+                    nps_text[k], ""])
+    (qual / "CX survey 2024.csv").write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode("utf-8"))
+    (qual / "study.yaml").write_text(yaml.safe_dump({
+        "study": "qualtrics",
+        "files": {"contacts": "contacts.csv",
+                  "responses": [{"file": "CX survey 2024.csv", "wave": 1}]},
+        "columns": {"responses": {"contact_id": "ExternalReference", "nps": "Q10",
+                                  **dict(zip(items, tags))}},
+        "import": {"responses": {
+            "platform": "qualtrics",
+            "filters": [{"column": "Status", "drop": ["Survey Preview", "Survey Test", "Spam"],
+                         "reason": "preview"},
+                        {"column": "ExternalReference", "present": True,
+                         "reason": "anonymous link"}],
+            "complete_when": {"column": "Finished"},
+            "value_labels": {"items": "agree-7", "nps": "likely-0-10"},
+            "dedup": {"keep": "last", "order_by": "RecordedDate"}}}}, sort_keys=False))
+
+
 def _best(fn, repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -113,6 +192,23 @@ def _baseline_load(fmt: str):
 
 baseline_load_csv = _baseline_load("csv")
 baseline_load_parquet = _baseline_load("parquet")
+
+
+def load_qualtrics(data_dir, scale, repeat):
+    from crqlab.data.study import load_study
+
+    def run():
+        s = load_study(data_dir / "qualtrics_100k", cache=False)
+        assert s.partials is not None and len(s.partials) == 1
+    return _best(run, repeat), ("Qualtrics label export, 3 header rows, labels, filters, "
+                                "completion, dedup")
+
+
+def baseline_load_canonical(data_dir, scale, repeat):
+    from crqlab.data.study import load_study
+
+    return _best(lambda: load_study(data_dir / "canonical_100k", cache=False), repeat), \
+        "baseline: crqlab loading the same responses as canonical CSV"
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -379,6 +475,7 @@ if __name__ == "__main__":
         int(sys.argv[4])
     if variant == "prepare":
         prepare(data_dir, scale)
+        prepare_qualtrics(data_dir, scale)
         sys.exit(0)
     seconds, note = globals()[variant](data_dir, scale, repeat)
     print(json.dumps({"seconds": seconds, "note": note}))

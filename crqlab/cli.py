@@ -20,7 +20,9 @@ __all__ = ["main", "build_parser"]
 def _cmd_validate(args: argparse.Namespace) -> int:
     from crqlab.data.study import load_study
 
-    study = load_study(args.study_dir)
+    if args.max_problems < 1 or args.per_kind < 1:
+        raise CrqlabError("--max-problems and --per-kind must be at least 1")
+    study = load_study(args.study_dir, max_problems=args.max_problems, per_kind=args.per_kind)
     print(study.summary())
     return 0
 
@@ -34,10 +36,16 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from crqlab.data.draft_study import draft_study_yaml
+    from crqlab.data.draft_study import draft_study
 
-    path = draft_study_yaml(Path(args.export_dir), force=args.force)
-    print(f"drafted {path}; edit it, then run: crqlab validate {args.export_dir}")
+    draft = draft_study(Path(args.export_dir), force=args.force)
+    print("what was found, and what each file was taken for:")
+    for line in draft.listing:
+        print(f"  {line}")
+    guesses = sum("# guessed:" in ln for ln in draft.text.splitlines())
+    todos = sum("TODO" in ln for ln in draft.text.splitlines())
+    print(f"drafted {draft.path} ({guesses} guesses, each marked '# guessed:'; {todos} TODOs); "
+          f"check it, then run: crqlab validate {args.export_dir}")
     return 0
 
 
@@ -132,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="validate a study folder and print a summary")
     v.add_argument("study_dir")
+    v.add_argument("--max-problems", type=int, default=200, metavar="N",
+                   help="list at most N problems in all, shared fairly between kinds; every "
+                        "kind is always counted (default 200)")
+    v.add_argument("--per-kind", type=int, default=10, metavar="K",
+                   help="list at most K problems of each kind (default 10)")
     v.set_defaults(func=_cmd_validate)
 
     s = sub.add_parser("synth", help="generate a synthetic study with planted truth")

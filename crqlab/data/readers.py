@@ -1,17 +1,21 @@
-"""Reading raw export tables: CSV in any of the encodings and dialects Excel writes, XLSX, Parquet.
+"""Reading raw export tables: CSV in any of the encodings and dialects Excel writes, XLSX,
+Parquet, SPSS ``.sav``/``.zsav``.
 
 Everything is read as text first (never guessing types silently), so that each bad value can
-be reported with its file, column and row. Raw files are only ever opened for reading.
+be reported with its file, column and row. Raw files are only ever opened for reading. Several
+files of one table (one survey export per wave) are stacked by :func:`stack_tables`, each row
+keeping its own file and row number.
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
 import re
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +23,15 @@ import pandas as pd
 
 from crqlab.errors import Problem, ValidationError
 
-__all__ = ["RawTable", "read_raw_table", "detect_encoding", "detect_delimiter", "MAX_CELL_CHARS"]
+__all__ = ["RawTable", "read_raw_table", "detect_encoding", "detect_delimiter", "stack_tables",
+           "MAX_CELL_CHARS", "SPSS_SUFFIXES"]
 
 _ENCODINGS = ("utf-8-sig", "utf-8", "cp1252")
 _DELIMITERS = (",", ";", "\t", "|")
 _MAX_RAGGED = 1000  # ragged rows listed per file; the rest are counted
 #: Longest cell (and column name) read: Excel's limit of 32,767 characters per cell.
 MAX_CELL_CHARS = 32_767
+SPSS_SUFFIXES = (".sav", ".zsav")
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,15 @@ class RawTable:
     """A table as read from its file: every cell a string (or missing), plus how it was read.
 
     ``row_offset`` is the file row of the first record: 2 for CSV and XLSX (the header is row 1),
-    1 for Parquet. ``rows`` holds the file row of each record when blank rows were skipped;
+    1 for Parquet and SPSS. ``rows`` holds the file row of each record when rows were skipped;
     :meth:`file_row` turns a 0-based record index into the row number of the file.
+
+    A table stacked from several files (:func:`stack_tables`) keeps each record's file in
+    ``sources``/``source_index`` (:meth:`file_of`). ``descriptions`` holds the question text of
+    columns where the export gives one (Qualtrics' second header row, SPSS variable labels);
+    ``labels`` SPSS value labels (column -> code as text -> label); ``user_missing`` SPSS
+    user-missing values (column -> list of (low, high) ranges); ``platform`` the export layout
+    found (``qualtrics``, ``surveymonkey``, ``spss``) and ``layout`` how it was read.
     """
 
     path: Path
@@ -44,16 +57,84 @@ class RawTable:
     delimiter: str | None = None
     decimal: str = "."
     rows: np.ndarray | None = None
+    sources: tuple[str, ...] = ()
+    source_index: np.ndarray | None = None
+    descriptions: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+    user_missing: dict = field(default_factory=dict)
+    platform: str | None = None
+    layout: str | None = None
+    sheet: str | None = None
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The file's name (``book.xlsx#Sheet`` when study.yaml picks a sheet; ``a.csv +
+        b.csv`` for a stacked table)."""
+        if self.sources:
+            return " + ".join(self.sources)
+        return f"{self.path.name}#{self.sheet}" if self.sheet else self.path.name
 
     def file_row(self, index: int) -> int:
         """The row number, as numbered in the file, of the record at 0-based ``index``."""
         if self.rows is not None:
             return int(self.rows[index])
         return int(index) + self.row_offset
+
+    def file_of(self, index: int) -> str:
+        """The name of the file that holds the record at 0-based ``index``."""
+        if self.source_index is not None:
+            return self.sources[int(self.source_index[index])]
+        return self.name
+
+    def file_rows(self) -> np.ndarray:
+        """The file row of every record."""
+        if self.rows is not None:
+            return np.asarray(self.rows)
+        return np.arange(len(self.frame), dtype=np.int64) + self.row_offset
+
+    def subset(self, keep: np.ndarray) -> RawTable:
+        """The records where ``keep`` is true, with their row numbers and files."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.all():
+            return self
+        return self.take(np.flatnonzero(keep))
+
+    def take(self, positions: np.ndarray) -> RawTable:
+        """The records at 0-based ``positions`` (in that order, repeats allowed), with their
+        row numbers and files."""
+        positions = np.asarray(positions, dtype=np.int64)
+        run = len(positions) and positions[-1] - positions[0] == len(positions) - 1 and \
+            bool((np.diff(positions) == 1).all())
+        rows = self.frame.iloc[positions[0]:positions[-1] + 1] if run else \
+            self.frame.iloc[positions]  # a run of rows (header rows skipped) is a cheap slice
+        frame = rows.reset_index(drop=True)
+        index = None if self.source_index is None else np.asarray(self.source_index)[positions]
+        return replace(self, frame=frame, rows=self.file_rows()[positions], source_index=index)
+
+
+def stack_tables(tables: list[RawTable]) -> RawTable:
+    """Several files of one table as one: columns united (a column missing from a file is blank
+    there), every record keeping its file (:meth:`RawTable.file_of`) and row number.
+
+    Notes
+    -----
+    Tested in ``tests/data/test_readers.py`` (files, rows and columns of a stacked table).
+    """
+    if len(tables) == 1:
+        return tables[0]
+    columns = list(dict.fromkeys(c for t in tables for c in t.frame.columns))
+    frame = pd.concat([t.frame.reindex(columns=columns) for t in tables], ignore_index=True)
+    frame = frame.astype("string")
+    first = tables[0]
+    merged: dict = {}
+    for key in ("descriptions", "labels", "user_missing"):
+        merged[key] = {k: v for t in reversed(tables) for k, v in getattr(t, key).items()}
+    return replace(
+        first, frame=frame, rows=np.concatenate([t.file_rows() for t in tables]),
+        sources=tuple(t.name for t in tables),
+        source_index=np.repeat(np.arange(len(tables)), [len(t.frame) for t in tables]),
+        platform=", ".join(dict.fromkeys(t.platform for t in tables if t.platform)) or None,
+        layout="; ".join(dict.fromkeys(t.layout for t in tables if t.layout)) or None, **merged)
 
 
 def detect_encoding(data: bytes) -> str:
@@ -103,9 +184,13 @@ def _read_csv(path: Path, encoding: str, delimiter: str, decimal: str) -> RawTab
                                             else encoding, exc)]) from exc
     if enc == "utf-8" and text.startswith("\ufeff"):
         text = text[1:]
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    sep = detect_delimiter(text) if delimiter == "auto" else delimiter
-    frame = _fast_csv(text, sep)
+    frame, sep = None, None
+    if '"' in text and codecs.lookup(enc).name in ("utf-8", "utf-8-sig"):
+        frame, sep = _quoted_csv(data, delimiter)
+    if frame is None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        sep = detect_delimiter(text) if delimiter == "auto" else delimiter
+        frame = _fast_csv(text, sep) if '"' not in text else None
     if frame is None:
         header, records = _split_csv(text, sep, file)
         frame = pd.DataFrame(records, columns=header, dtype=object)
@@ -157,6 +242,99 @@ def _fast_csv(text: str, sep: str) -> pd.DataFrame | None:
         return None
     body.columns = header
     return body
+
+
+def _quote_scan(data: np.ndarray, sep: int, block: int = 1 << 18) -> tuple[bool, bool]:
+    """Whether every quote in the (UTF-8) bytes is where the strict CSV reader accepts one,
+    and whether a carriage return sits inside a quoted cell.
+
+    Counting quotes left to right, an odd-numbered quote opens a quoted field and must follow
+    a delimiter, a line break, the start of the text or a quote (the second of an escaped
+    pair ``""``); an even-numbered one closes it and must precede a delimiter, a line break,
+    the end or a quote. Exactly the files :func:`_split_csv` reads without a quoting error
+    pass, except those with a quote inside an unquoted field (``ab"c``), which are sent to it.
+    The bytes are scanned in blocks that stay in the processor's cache, carrying the quote
+    parity from block to block.
+    """
+    parity, last, n, returns = 0, 10, len(data), False  # 10, 13: line feed, carriage return
+    for start in range(0, n, block):
+        c = data[start:start + block]
+        quote = c == 34
+        inside = np.bitwise_xor.accumulate(quote.view(np.uint8)) ^ parity
+        prev = np.concatenate(([last], c[:-1]))
+        nxt = np.concatenate((c[1:], [data[start + block] if start + block < n else 10]))
+        open_ok = (prev == sep) | (prev == 10) | (prev == 13) | (prev == 34)
+        close_ok = (nxt == sep) | (nxt == 10) | (nxt == 13) | (nxt == 34)
+        if (quote & (inside == 1) & ~open_ok).any() or (quote & (inside == 0) & ~close_ok).any():
+            return False, returns
+        returns = returns or bool(((c == 13) & (inside == 1)).any())
+        parity, last = int(inside[-1]), int(c[-1])
+    return parity == 0, returns  # odd parity: a quoted field runs to the end of the text
+
+
+def _quoted_csv(data: bytes, delimiter: str) -> tuple[pd.DataFrame | None, str | None]:
+    """A UTF-8 CSV with quoted fields (Qualtrics quotes every field) through Arrow's parser;
+    (None, None) to take :func:`_split_csv`.
+
+    Works on the bytes (line endings unified as the careful path does), taken only when every
+    quote is where the strict reader accepts one (:func:`_quote_scan`): Arrow's parser
+    reads a malformed field such as ``"ab"c`` as ``abc`` without a word, so such files go to
+    the careful splitter, which reports them. Records are rows as a spreadsheet numbers them (a
+    quoted cell spanning lines is one row, a blank line a row of empty cells); a ragged row
+    makes Arrow fail, and the careful splitter lists every one. Same result as
+    :func:`_split_csv` (``tests/data/test_readers.py``), several times faster on a 50 MB
+    Qualtrics export. Returns the frame and the delimiter.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    data = data.removeprefix(codecs.BOM_UTF8)
+    end = re.search(rb"[\r\n]", data)
+    first = (data if end is None else data[:end.start()]).decode("utf-8", errors="replace")
+    sep = detect_delimiter(first) if delimiter == "auto" else delimiter
+    if len(sep) != 1 or ord(sep) > 127 or first.count('"') % 2 or not data.strip():
+        return None, None
+    strict, returns = _quote_scan(np.frombuffer(data, dtype=np.uint8), ord(sep))
+    if not strict:
+        return None, None
+    try:
+        header = next(csv.reader([first], delimiter=sep, strict=True))
+    except (csv.Error, StopIteration):
+        return None, None
+    if not any(h.strip() for h in header):
+        return None, None
+    names = [f"f{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False,
+                                           block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True,
+                                             ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, ValueError):
+        return None, None
+    if returns:  # line breaks inside cells read as \n, as the careful path reads them
+        table = _unified_line_breaks(table)
+    text_type = pd.StringDtype()
+    body = table.to_pandas(types_mapper=lambda t: text_type if t == pa.string() else None)
+    body.columns = header
+    return body, sep
+
+
+def _unified_line_breaks(table):
+    """Cells with ``\r\n`` or ``\r`` inside, written with ``\n``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for col in table.columns:
+        if pc.any(pc.match_substring(col, "\r")).as_py():
+            col = pc.replace_substring(pc.replace_substring(col, "\r\n", "\n"), "\r", "\n")
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 @contextlib.contextmanager
@@ -265,7 +443,8 @@ def _read_excel(path: Path, sheet: str | int) -> RawTable:
                         columns=range(width), dtype=object)
     body.columns = header + [""] * (width - len(header))
     body, rows_kept = _clean_frame(body, path.name, first_row=2)
-    return RawTable(path, body, row_offset=2, rows=rows_kept)
+    return RawTable(path, body, row_offset=2, rows=rows_kept,
+                    sheet=sheet if isinstance(sheet, str) else None)
 
 
 def _unreadable(path: Path, sheet: str | int, exc: BaseException) -> ValidationError:
@@ -347,6 +526,42 @@ def _read_parquet(path: Path) -> RawTable:
     text.columns = list(frame.columns)
     frame, rows = _clean_frame(text, path.name, first_row=1)
     return RawTable(path, frame, row_offset=1, rows=rows)
+
+
+def _read_spss(path: Path) -> RawTable:
+    """An SPSS ``.sav``/``.zsav`` file through pyreadstat: codes as text, with the file's value
+    labels, user-missing values and variable labels (the question text) kept beside them.
+
+    Cases are numbered from 1, as SPSS' Data View shows them. User-missing values are read as
+    their codes (``user_missing=True``) and recorded per column, so that the loader can count
+    them as missing answers rather than as off-scale values; value labels are applied by the
+    loader to text and category columns only (scored answers keep their codes).
+
+    Notes
+    -----
+    Tested in ``tests/data/test_readers.py`` and ``tests/exports/`` (files written with
+    pyreadstat's own writer, value labels and user-missing ranges read back).
+    """
+    import pyreadstat
+
+    try:
+        frame, meta = pyreadstat.read_sav(str(path), user_missing=True, apply_value_formats=False)
+    except Exception as exc:  # pyreadstat raises its own ReadstatError and plain Exceptions
+        raise ValidationError([Problem(path.name, None, None, None,
+                                       f"cannot read SPSS file: {exc}")]) from exc
+    text = pd.DataFrame({c: _column_to_text(frame[c]) for c in frame.columns}, index=frame.index)
+    text.columns = list(frame.columns)
+    clean, rows = _clean_frame(text, path.name, first_row=1)
+    labels = {c: {_cell_to_text(k): str(v) for k, v in m.items()}
+              for c, m in (meta.variable_value_labels or {}).items()}
+    missing = {c: [(float(r["lo"]), float(r["hi"])) for r in ranges]
+               for c, ranges in (meta.missing_ranges or {}).items()
+               if all(isinstance(r["lo"], (int, float)) for r in ranges)}
+    described = {c: str(d) for c, d in (meta.column_names_to_labels or {}).items() if d}
+    return RawTable(path, clean, row_offset=1, rows=rows, descriptions=described, labels=labels,
+                    user_missing=missing, platform="spss",
+                    layout=f"SPSS file, {len(labels)} columns with value labels, "
+                           f"{len(missing)} with user-missing values")
 
 
 def _column_to_text(s: pd.Series) -> pd.Series:
@@ -480,7 +695,9 @@ def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int)
     """
     import pyarrow.compute as pc
 
-    if not len(cells) or (pc.max(pc.utf8_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
+    if not len(cells) or (pc.max(pc.binary_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
+        return  # no cell has that many bytes, so none has that many characters
+    if (pc.max(pc.utf8_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
         return
     long = pc.greater(pc.utf8_length(cells), MAX_CELL_CHARS).to_numpy(zero_copy_only=False)
     where = np.flatnonzero(long.astype(bool, copy=False))
@@ -500,7 +717,8 @@ def read_raw_table(path: Path, *, encoding: str = "auto", delimiter: str = "auto
     Parameters
     ----------
     path : Path
-        ``.csv``/``.txt``, ``.xlsx`` (``file.xlsx#Sheet`` picks a sheet) or ``.parquet``.
+        ``.csv``/``.txt``/``.tsv``, ``.xlsx`` (``file.xlsx#Sheet`` picks a sheet),
+        ``.parquet`` or SPSS ``.sav``/``.zsav``.
     encoding, delimiter, decimal : str
         ``"auto"`` detects them (CSV only).
 
@@ -523,5 +741,7 @@ def read_raw_table(path: Path, *, encoding: str = "auto", delimiter: str = "auto
         return _read_excel(path, sheet)
     if suffix in (".parquet", ".pq"):
         return _read_parquet(path)
-    raise ValidationError([Problem(path.name, None, None, None,
-                                   f"unsupported file type {suffix!r} (csv, xlsx, parquet)")])
+    if suffix in SPSS_SUFFIXES:
+        return _read_spss(path)
+    raise ValidationError([Problem(path.name, None, None, None, f"unsupported file type "
+                                   f"{suffix!r} (csv, tsv, xlsx, parquet, sav, zsav)")])

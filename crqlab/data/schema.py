@@ -32,9 +32,9 @@ from crqlab.errors import CrqlabError, shorten
 
 __all__ = ["Issue", "YamlError", "read_yaml", "check", "format_path", "markdown_table",
            "Rule", "Text", "Name", "Integer", "Number", "Choice", "Check", "RelPath",
-           "InstrumentRef", "ListOf", "MapOf", "Key", "Fields", "STUDY_SCHEMA",
-           "INSTRUMENT_SCHEMA", "TABLE_ROLES", "DATE_ORDERS", "MAX_YAML_BYTES", "MAX_DEPTH",
-           "path_problem"]
+           "InstrumentRef", "ListOf", "MapOf", "Key", "Fields", "Either", "Date", "Cell",
+           "STUDY_SCHEMA", "INSTRUMENT_SCHEMA", "TABLE_ROLES", "DATE_ORDERS", "PLATFORMS",
+           "LABEL_SET_NAMES", "MAX_YAML_BYTES", "MAX_DEPTH", "path_problem"]
 
 #: A study.yaml or instrument file larger than this is refused before it is parsed.
 MAX_YAML_BYTES = 1_000_000
@@ -43,6 +43,10 @@ MAX_DEPTH = 20
 TABLE_ROLES = ("contacts", "responses", "accounts")
 #: ``read: dates:`` in study.yaml - how dates that are not ISO 8601 (2023-04-03) are read
 DATE_ORDERS = ("auto", "iso", "day-first", "month-first")
+#: ``import: TABLE: platform:`` - the survey platform whose export layout a file has
+PLATFORMS = ("auto", "qualtrics", "surveymonkey", "spss", "table")
+#: Shipped value-label sets (``crqlab.data.rules.LABEL_SETS`` holds their labels)
+LABEL_SET_NAMES = ("agree-5", "agree-7", "likely-0-10")
 
 
 @dataclass(frozen=True)
@@ -328,7 +332,9 @@ class Choice(Rule):
         return [] if ok else self.bad(value, path)
 
     def describe(self):
-        return "one of " + ", ".join("empty" if v is None else str(v) for v in self.values)
+        def word(v):
+            return "empty" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+        return "one of " + ", ".join(word(v) for v in self.values)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -460,6 +466,70 @@ class MapOf(Rule):
                f"{self.key.describe()}" + ("; not empty" if self.min_len else "")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Either(Rule):
+    """One of several rules, chosen by the shape of the value (text, list or mapping): a file
+    name or a list of files. The first option whose shape fits judges the value."""
+
+    options: tuple
+    doc: str = ""  # how the docs describe it, when the options' own words are too long
+
+    def _issues(self, value, path):
+        for rule in self.options:
+            if _fits(rule, value):
+                return rule.issues(value, path)
+        return self.bad(value, path)
+
+    def describe(self):
+        return self.doc or " or ".join(r.describe() for r in self.options)
+
+
+def _fits(rule: Rule, value: object) -> bool:
+    """Whether ``value`` has the shape ``rule`` judges (a list, a mapping, or a scalar)."""
+    if isinstance(rule, ListOf):
+        return isinstance(value, list) or (rule.one_ok and not isinstance(value, dict))
+    if isinstance(rule, (MapOf, Fields)):
+        return isinstance(value, dict)
+    if isinstance(rule, Choice):
+        return any(value == v and type(value) is type(v) for v in rule.values)
+    if isinstance(rule, Number):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return not isinstance(value, (list, dict))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Date(Rule):
+    """A calendar date written as ISO 8601 (``2024-03-01``, quoted or not)."""
+
+    def _issues(self, value, path):
+        if isinstance(value, dt.date):
+            return []
+        if isinstance(value, str):
+            try:
+                dt.date.fromisoformat(value.strip())
+                return []
+            except ValueError:
+                pass
+        return self.bad(value, path)
+
+    def describe(self):
+        return "a date (2024-03-01)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell(Text):
+    """A cell's content as an export may hold it: text, a number or true/false (compared as
+    text, ignoring case and spacing)."""
+
+    scalars: bool = True
+
+    def _issues(self, value, path):
+        return [] if isinstance(value, bool) else super()._issues(value, path)
+
+    def describe(self):
+        return f"a cell's text, number or true/false (at most {self.max_len:,} characters)"
+
+
 @dataclass(frozen=True)
 class Key:
     """One key of a :class:`Fields` table: its rule, whether required, default and meaning."""
@@ -542,6 +612,85 @@ _WAVE = Fields(nullable=True, keys={
     "confidentiality": Key(Choice(values=("optional", "none", "all", "unknown")),
                            "whether respondents could, could not, or all had to choose "
                            "confidentiality", default="unknown"),
+    "start": Key(Date(), "first day of the wave's fieldwork (derived retained_next_wave "
+                 "compares churn dates with the next wave's start)", default="none"),
+})
+_FILE_ENTRY = Fields(keys={
+    "file": Key(_TABLE_FILE, "one delivered file (`file.xlsx#Sheet` picks a sheet)",
+                required=True),
+    "wave": Key(Integer(lo=0, hi=2**31 - 1), "every row of this file belongs to this wave "
+                "(for files without a wave column)", default="the file's wave column"),
+})
+
+
+def _table_files(doc: str) -> Key:
+    rule = Either(options=(_TABLE_FILE, ListOf(item=_FILE_ENTRY, min_len=1)))
+    return Key(rule, doc)
+
+
+_SELECTOR = Text(max_len=200)
+_CELLS = ListOf(item=Cell(max_len=200), one_ok=True)
+_FILTER = Fields(keys={
+    "column": Key(Text(max_len=32_767, controls=True), "the column as the export names it",
+                  required=True),
+    "keep": Key(_CELLS, "keep only rows whose cell is one of these", default="-"),
+    "drop": Key(_CELLS, "leave out rows whose cell is one of these", default="-"),
+    "present": Key(Choice(values=(True,)), "keep only rows where the cell is not blank",
+                   default="-"),
+    "reason": Key(Text(max_len=200), "why such rows are left out (shown with their count)",
+                  required=True),
+})
+_LABELS = Either(options=(
+    Choice(values=LABEL_SET_NAMES),
+    ListOf(item=Cell(max_len=200), min_len=2),
+    MapOf(key=Text(max_len=200), value=Integer(lo=-1000, hi=1000), placeholder="LABEL",
+          min_len=1)),
+    doc="a shipped label set (" + ", ".join(LABEL_SET_NAMES) + "), a list of labels lowest "
+        "first, or a mapping label -> whole number")
+_VALUE_MAP = MapOf(key=Either(options=(Choice(values=(True, False)), Integer(lo=-10**9, hi=10**9),
+                                       Text(max_len=200)),
+                              doc="true, false, a whole number or text"),
+                   value=_CELLS, placeholder="VALUE", min_len=1)
+_RULES = Fields(nullable=True, keys={
+    "platform": Key(Choice(values=PLATFORMS), "the export's layout (header rows, metadata)",
+                    default="auto (detected from the file's shape)"),
+    "header_rows": Key(Integer(lo=1, hi=10), "rows that make up the header, joined with ' - '",
+                       default="1; surveymonkey 2"),
+    "skip_rows": Key(Integer(lo=0, hi=100), "rows after the header that hold no records "
+                     "(question text, ImportId)", default="0; qualtrics 2 (legacy 1)"),
+    "filters": Key(ListOf(item=_FILTER, nullable=True),
+                   "rows left out before loading, each with its reason (counted)",
+                   default="none"),
+    "complete_when": Key(Fields(keys={
+        "column": Key(Text(max_len=32_767, controls=True), "complete where this column is true "
+                      "(true/1/yes)", default="-"),
+        "answered": Key(Number(lo=0, hi=1), "complete where at least this share of the "
+                        "instrument's items and nps is answered", default="-"),
+    }), "which responses are complete; partials are counted and left out of scores",
+        default="every response"),
+    "missing_codes": Key(MapOf(key=_SELECTOR, value=_CELLS, placeholder="COLUMNS"),
+                         "codes read as missing in these columns only (a column, items, or an "
+                         "element of the instrument)", default="none"),
+    "value_labels": Key(MapOf(key=_SELECTOR, value=_LABELS, placeholder="COLUMNS"),
+                        "answer labels -> numbers: a shipped set (agree-5, agree-7, "
+                        "likely-0-10), labels lowest first, or label: number",
+                        default="none"),
+    "values": Key(MapOf(key=Text(max_len=200), value=_VALUE_MAP, placeholder="CANONICAL"),
+                  "cells -> values of a column (true/false, a wave number, a category)",
+                  default="none"),
+    "derive": Key(Fields(keys={
+        "retained_next_wave": Key(Fields(keys={
+            "churn_date": Key(Text(max_len=32_767, controls=True), "the churn-date column as "
+                              "the export names it (blank: still a customer)", required=True),
+        }), "retained until the next wave's start (waves.N.start); accounts only"),
+    }), "columns computed from others", default="none"),
+    "dedup": Key(Fields(keys={
+        "keep": Key(Choice(values=("last", "first")), "which of repeated rows to keep",
+                    default="last"),
+        "order_by": Key(Text(max_len=32_767, controls=True), "a date column (as the export "
+                        "names it) that orders repeated rows", default="file order"),
+    }), "repeated rows of one key (a contact's second response in a wave) are dropped and "
+        "counted", default="repeats are errors"),
 })
 
 #: study.yaml: every key crqlab reads, its rule, default and meaning.
@@ -557,10 +706,12 @@ STUDY_SCHEMA = Fields(keys={
     "waves": Key(MapOf(key=Integer(lo=0, hi=2**31 - 1), value=_WAVE, placeholder="WAVE",
                        nullable=True), "wave number -> label and facts", default="from the data"),
     "files": Key(Fields(keys={
-        "contacts": Key(_TABLE_FILE, "the invitation frame", required=True),
-        "responses": Key(_TABLE_FILE, "one row per response", required=True),
-        "accounts": Key(_TABLE_FILE, "one row per account (and wave)", default="none"),
-    }), "the tables (CSV, XLSX, Parquet)", required=True),
+        "contacts": Key(_table_files("the invitation frame").rule, "the invitation frame",
+                        required=True),
+        "responses": Key(_table_files("").rule, "one row per response", required=True),
+        "accounts": Key(_table_files("").rule, "one row per account (and wave)",
+                        default="none"),
+    }), "the tables (CSV, TSV, XLSX, Parquet, SPSS .sav/.zsav)", required=True),
     "read": Key(Fields(nullable=True, keys={
         "encoding": Key(Check(test=_encoding_problem, doc="auto, or a text encoding (utf-8, "
                               "utf-8-sig, cp1252 ...)"), "CSV encoding", default="auto"),
@@ -578,6 +729,10 @@ STUDY_SCHEMA = Fields(keys={
         role: Key(_COLUMN_MAP, f"canonical name -> export column name in {role}", default="{}")
         for role in TABLE_ROLES}), "export column names that differ from canonical ones",
         default="{}"),
+    "import": Key(MapOf(key=Choice(values=TABLE_ROLES), value=_RULES, placeholder="TABLE",
+                        nullable=True),
+                  "import rules per table: how the delivered files become the table",
+                  default="none"),
     "segments": Key(ListOf(item=Text(max_len=100), unique=True, nullable=True),
                     "columns reports break results down by", default="none"),
     "min_cell_size": Key(Integer(lo=3, hi=1_000_000), "groups smaller than this are suppressed",
@@ -639,6 +794,8 @@ def _nested(rule: Rule, path: str) -> list[tuple[str, str, str, str]]:
         return _nested(rule.value, f"{path}.{rule.placeholder}")
     if isinstance(rule, ListOf) and isinstance(rule.item, Fields):
         return _rows(rule.item, f"{path}[i].")
+    if isinstance(rule, Either):
+        return [r for option in rule.options for r in _nested(option, path)]
     return []
 
 

@@ -17,13 +17,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from crqlab.data import rules as import_rules
 from crqlab.data.instruments import Instrument, load_instrument
-from crqlab.data.readers import RawTable, read_raw_table
+from crqlab.data.platforms import IDENTIFYING_COLUMNS, apply_layout, resolve_layout
+from crqlab.data.readers import RawTable, read_raw_table, stack_tables
+from crqlab.data.rules import FALSE_WORDS, TRUE_WORDS, TableRules
 from crqlab.data.schema import STUDY_SCHEMA, Issue, YamlError, check, read_yaml
-from crqlab.errors import InstrumentError, Problem, ValidationError
+from crqlab.errors import InstrumentError, Problem, ValidationError, fair_shares
 
 __all__ = ["Study", "load_study", "read_study_config", "check_paths", "input_files",
-           "hash_files", "TABLE_COLUMNS", "REQUIRED_COLUMNS", "PII_COLUMNS", "MAX_PROBLEMS"]
+           "hash_files", "file_entries", "TABLE_COLUMNS", "REQUIRED_COLUMNS", "PII_COLUMNS",
+           "MAX_PROBLEMS", "IMPORT_REPORT_COLUMNS"]
 
 MAX_PROBLEMS = 200
 PII_COLUMNS = ("contact_name", "contact_email")
@@ -63,8 +67,9 @@ REQUIRED_COLUMNS = {
     "responses": ("wave", "contact_id", "nps"),  # + the instrument's items
     "accounts": ("account_id",),
 }
-_TRUE = {"true", "t", "yes", "y", "1", "1.0", "wahr", "ja", "oui", "vrai"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0", "falsch", "nein", "non", "faux"}
+_TRUE, _FALSE = TRUE_WORDS, FALSE_WORDS
+#: Columns of :meth:`Study.import_report`.
+IMPORT_REPORT_COLUMNS = ("table", "file", "step", "rows")
 _DEFAULT_MISSING = ("don't know", "dont know", "don’t know", "n/a", "na", "dk", "not applicable")
 
 
@@ -80,6 +85,11 @@ class Study:
         One row per account, or per account and wave when it has a ``wave`` column.
     instrument : Instrument
         The scored instrument (``crq`` by default); ``batteries`` holds further instruments.
+    partials : DataFrame or None
+        Responses that ``import: responses: complete_when`` found incomplete: typed like
+        ``responses`` (without verbatims), counted and reported, never scored.
+    import_log : list of dict
+        What the import rules did, file by file (:meth:`import_report`).
     """
 
     name: str
@@ -93,6 +103,8 @@ class Study:
     accounts: pd.DataFrame | None
     files: dict[str, Path]
     read_info: dict[str, dict] = field(default_factory=dict)
+    partials: pd.DataFrame | None = None
+    import_log: list[dict] = field(default_factory=list)
 
     @property
     def waves(self) -> list[int]:
@@ -160,6 +172,15 @@ class Study:
                     out[c] = out[c].mask(out["confidential"].fillna(True).astype(bool))
         return self._join_accounts(out)
 
+    def import_report(self) -> pd.DataFrame:
+        """One row per table, file and step: rows read, left out by each filter (with its
+        reason), repeats dropped, partial responses set aside, rows loaded.
+
+        For notebook 00 and ``crqlab validate``; a study without import rules shows rows read
+        and loaded per table.
+        """
+        return pd.DataFrame(self.import_log, columns=list(IMPORT_REPORT_COLUMNS))
+
     def frame(self) -> pd.DataFrame:
         """The invitation frame (contacts without PII) with account attributes joined."""
         out = self.contacts.drop(columns=[c for c in PII_COLUMNS if c in self.contacts.columns])
@@ -183,7 +204,12 @@ class Study:
         for role, path in self.files.items():
             info = self.read_info.get(role, {})
             how = ", ".join(f"{k} {v!r}" for k, v in info.items() if v is not None)
-            lines.append(f"  {role}: {path.name} ({how})" if how else f"  {role}: {path.name}")
+            read = [e["file"] for e in self.import_log if e["table"] == role and
+                    e["step"] == "read"] or [path.name]
+            names = ", ".join(read)
+            lines.append(f"  {role}: {names} ({how})" if how else f"  {role}: {names}")
+        lines += [f"  {e['table']}: {e['file']}: {e['step']}: {e['rows']} row(s)"
+                  for e in self.import_log if e["step"] not in ("read", "loaded") and e["rows"]]
         c = self.contacts
         for w in self.waves:
             invited = int((c["wave"] == w).sum())
@@ -245,7 +271,11 @@ def read_study_config(study_dir: Path) -> dict:
     Tested against every study.yaml shipped or used as a fixture (all valid) and by
     ``tests/hardening/test_hostile_inputs.py`` and ``tests/data/test_schema.py``.
     """
-    root = Path(study_dir)
+    return _read_config(Path(study_dir))[0]
+
+
+def _read_config(root: Path) -> tuple[dict, dict[str, int]]:
+    """:func:`read_study_config`, also returning the line of every key."""
     path = root / "study.yaml"
     if not path.is_file():
         raise ValidationError([Problem("study.yaml", None, None, None,
@@ -262,7 +292,32 @@ def read_study_config(study_dir: Path) -> dict:
     problems = check_paths(root, cfg)
     if problems:
         raise ValidationError(problems)
-    return cfg
+    return cfg, lines
+
+
+def _check_rules(cfg: dict, lines: dict[str, int], instrument: Instrument,
+                 batteries: dict[str, Instrument]) -> None:
+    """study.yaml's import rules and missing codes against the instrument: a code that is a
+    valid answer of a column it applies to is an error (:func:`crqlab.data.rules.check_rules`)."""
+    scales, groups = _scales(instrument, batteries), _groups(instrument, batteries)
+    columns = {role: dict(kinds) for role, kinds in TABLE_COLUMNS.items()}
+    columns["responses"].update({i: "scale" for i in scales if i != "nps"})
+    issues = import_rules.check_rules(cfg, columns, scales, groups)
+    if issues:
+        raise ValidationError([_yaml_problem(i.located(lines)) for i in issues])
+
+
+def _scales(instrument: Instrument, batteries: dict[str, Instrument]) -> dict:
+    """Answer range of every scored column: the items of each instrument, and nps."""
+    scales = {i: (instrument.scale_min, instrument.scale_max) for i in instrument.items}
+    for b in batteries.values():
+        scales.update({i: (b.scale_min, b.scale_max) for i in b.items if i not in scales})
+    scales["nps"] = (0, 10)
+    return scales
+
+
+def _groups(instrument: Instrument, batteries: dict[str, Instrument]) -> dict:
+    return import_rules.column_groups([instrument, *batteries.values()])
 
 
 def _mapped_twice(cfg: dict) -> list[Issue]:
@@ -278,9 +333,24 @@ def _mapped_twice(cfg: dict) -> list[Issue]:
     return out
 
 
+def file_entries(cfg: dict, role: str) -> list[tuple[str, int | None]]:
+    """The files of a table as (reference, fixed wave or None), in study.yaml's order."""
+    ref = (cfg.get("files") or {}).get(role)
+    if ref is None:
+        return []
+    if isinstance(ref, list):
+        return [(str(e["file"]), e.get("wave")) for e in ref]
+    return [(str(ref), None)]
+
+
 def _local_refs(cfg: dict) -> dict[str, str]:
     """Key path -> file reference of every file study.yaml names in the study folder."""
-    refs = {f"files.{role}": ref for role, ref in (cfg.get("files") or {}).items()}
+    refs = {}
+    for role, ref in (cfg.get("files") or {}).items():
+        if isinstance(ref, list):
+            refs.update({f"files.{role}[{i}].file": e["file"] for i, e in enumerate(ref)})
+        elif ref is not None:
+            refs[f"files.{role}"] = ref
     named = [("instrument", cfg.get("instrument", "crq"))]
     named += [(f"batteries[{i}]", b) for i, b in enumerate(cfg.get("batteries") or [])]
     refs.update({k: v for k, v in named if str(v).endswith((".yaml", ".yml"))})
@@ -338,10 +408,13 @@ def hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
 # column conversion
 
 class _Collector:
-    """Collects problems up to a cap, counting the rest."""
+    """Collects problems by kind, counting every one; lists at most ``cap`` in all (fairly
+    shared between kinds, :func:`crqlab.errors.fair_shares`) and ``per_kind`` of each."""
 
-    def __init__(self, cap: int = MAX_PROBLEMS):
-        self.cap, self.problems, self.dropped = cap, [], 0
+    def __init__(self, cap: int = MAX_PROBLEMS, per_kind: int | None = None):
+        self.cap, self.per_kind = cap, per_kind
+        self.listed: dict[str, list[Problem]] = {}
+        self.counts: dict[str, int] = {}
         self.export_names: dict[str, dict[str, str]] = {}  # file -> canonical -> export name
 
     def column(self, file: str, canonical: str | None) -> str | None:
@@ -349,28 +422,53 @@ class _Collector:
         export = self.export_names.get(file, {}).get(canonical, canonical)
         return export if export == canonical else f"{export} ({canonical})"
 
-    def add(self, problem: Problem) -> None:
-        if len(self.problems) < self.cap:
-            self.problems.append(problem)
-        else:
-            self.dropped += 1
+    def _room(self, kind: str) -> int:
+        limit = self.cap if self.per_kind is None else min(self.cap, self.per_kind)
+        return max(limit - len(self.listed.setdefault(kind, [])), 0)
 
-    def add_rows(self, table: RawTable, column: str | None, mask, values, message: str) -> None:
+    def add(self, problem: Problem) -> None:
+        kind = problem.group
+        if self._room(kind):
+            self.listed[kind].append(problem)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def absorb(self, exc: ValidationError) -> None:
+        """The problems of a reader's error, with the ones it counted but did not list."""
+        for p in exc.problems:
+            self.add(p)
+        listed = {k: sum(p.group == k for p in exc.problems) for k in exc.counts}
+        for kind, n in exc.counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + n - listed[kind]
+        unplaced = len(exc.problems) + exc.truncated - sum(exc.counts.values())
+        if unplaced > 0:
+            kind = exc.problems[-1].group if exc.problems else "more problems in the file"
+            self.counts[kind] = self.counts.get(kind, 0) + unplaced
+
+    def add_rows(self, table: RawTable, column: str | None, mask, values, message: str,
+                 fix: str | None = None, kind: str | None = None) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
         rows = np.flatnonzero(mask)
-        room = max(self.cap - len(self.problems), 0)
+        group = kind or message
+        room = self._room(group)
         vals = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else values
+        name = self.column(table.name, column)
         for r in rows[:room]:
             value = None if pd.isna(vals[r]) else vals[r]  # a blank cell has no value to show
-            self.add(Problem(table.name, self.column(table.name, column),
-                             table.file_row(r), value, message))
-        self.dropped += max(len(rows) - room, 0)
+            self.listed[group].append(Problem(table.file_of(r), name, table.file_row(r), value,
+                                              message, kind=kind, fix=fix))
+        self.counts[group] = self.counts.get(group, 0) + len(rows)
 
     def raise_if_any(self) -> None:
-        if self.problems or self.dropped:
-            raise ValidationError(self.problems, truncated=self.dropped)
+        if not self.counts:
+            return
+        kinds = list(self.counts)
+        shares = fair_shares([len(self.listed.get(k, [])) for k in kinds], self.cap)
+        problems = [p for k, n in zip(kinds, shares) for p in self.listed.get(k, [])[:n]]
+        fixes = {p.group: p.fix for ps in self.listed.values() for p in ps if p.fix}
+        raise ValidationError(problems, truncated=sum(self.counts.values()) - len(problems),
+                              counts=self.counts, fixes=fixes)
 
 
 def _normalise_name(name: str) -> str:
@@ -384,22 +482,27 @@ def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> 
     for canonical, export in (mapping or {}).items():
         if export not in frame.columns:
             col.add(Problem(table.name, str(export), 1, None,
-                            f"column mapped to {canonical!r} in study.yaml is not in the file"))
+                            f"column mapped to {canonical!r} in study.yaml is not in the file",
+                            kind="a column study.yaml maps is not in the file",
+                            fix=f"columns.{role}"))
             continue
         rename[export] = canonical
     taken = set(rename.values())
+    clashing = []
     for c in frame.columns:
         if c in rename:
             continue
         norm = _normalise_name(c)
         if norm in taken:
             col.add(Problem(table.name, c, 1, c,
-                            f"column would map to {norm!r}, which another column already maps to"))
+                            f"column would map to {norm!r}, which another column already maps to",
+                            fix=f"columns.{role}"))
+            clashing.append(c)  # reported; left out so that no canonical name appears twice
             continue
         rename[c] = norm
         taken.add(norm)
     col.export_names[table.name] = {v: k for k, v in rename.items()}
-    return frame.rename(columns=rename)
+    return frame.drop(columns=clashing).rename(columns=rename)
 
 
 def _missing_mask(s: pd.Series, codes: set[str]) -> pd.Series:
@@ -429,6 +532,7 @@ def _to_number(s: pd.Series, decimal: str) -> pd.Series:
 
 _NUMERIC_DATE = r"^\s*(\d{1,2})([./-])(\d{1,2})[./-]\d{2,4}(?:[ T].*)?$"
 _SET_ORDER = "set 'read: dates: day-first' or 'month-first' in study.yaml"
+_DATES_FIX = "read.dates"
 
 
 def _parse_dates(table: RawTable, name: str, s: pd.Series, codes: set[str], order: str,
@@ -456,16 +560,17 @@ def _parse_dates(table: RawTable, name: str, s: pd.Series, codes: set[str], orde
             if day_ev.any() and month_ev.any():
                 reported = day_ev | month_ev
                 col.add_rows(table, name, reported, s, "dates in this column are written both "
-                             f"day-first and month-first; {_SET_ORDER}")
+                             f"day-first and month-first; {_SET_ORDER}", fix=_DATES_FIX)
             elif not day_ev.any() and not month_ev.any():
                 reported = numeric & (a != b)
                 col.add_rows(table, name, reported, s, "ambiguous date (day-first or "
-                             f"month-first?); {_SET_ORDER}")
+                             f"month-first?); {_SET_ORDER}", fix=_DATES_FIX)
             day_first = bool(day_ev.any())
         elif numeric.any():  # an explicit order: a cell that cannot be read that way is wrong
             reported = numeric & ((b if day_first else a) > 12)
             col.add_rows(table, name, reported, s,
-                         f"not a {'day' if day_first else 'month'}-first date (read: dates)")
+                         f"not a {'day' if day_first else 'month'}-first date (read: dates)",
+                         fix=_DATES_FIX)
         todo = rest & ~reported
         if todo.any():
             out[todo] = pd.to_datetime(s[todo], errors="coerce", dayfirst=day_first,
@@ -476,7 +581,8 @@ def _parse_dates(table: RawTable, name: str, s: pd.Series, codes: set[str], orde
 
 
 def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: set[str],
-             scale: tuple[int, int] | None, col: _Collector, dates: str = "auto") -> pd.Series:
+             scale: tuple[int, int] | None, col: _Collector, dates: str = "auto",
+             role: str = "responses") -> pd.Series:
     s = frame[name]
     if kind in ("id", "text"):
         return s.astype("string")
@@ -489,7 +595,8 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
         out[low.isin(_TRUE).fillna(False)] = True
         out[low.isin(_FALSE).fillna(False)] = False
         bad = s.notna() & out.isna() & ~_missing_mask(s, codes)
-        col.add_rows(table, name, bad, s, "not a boolean (true/false, yes/no, 1/0)")
+        col.add_rows(table, name, bad, s, "not a boolean (true/false, yes/no, 1/0)",
+                     fix=f"import.{role}.values.{name}")
         return out
     if kind == "date":
         return _parse_dates(table, name, s, codes, dates, col)
@@ -497,14 +604,17 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
     is_code = _missing_mask(s, codes)
     num = _to_number(s.mask(is_code), table.decimal)
     text = s.notna() & ~is_code & num.isna()
-    col.add_rows(table, name, text, s, "text in a numeric column")
+    scored = kind in ("scale", "nps")
+    col.add_rows(table, name, text, s, "text in a numeric column",
+                 fix=f"missing_codes, or import.{role}.value_labels for answers written as "
+                     "labels" if scored else "missing_codes")
     infinite = np.isinf(num.to_numpy())
     col.add_rows(table, name, infinite, s, "not a finite number (infinite, or beyond ±1.8e308)")
     num = num.mask(infinite)
     if kind == "nonneg":
         col.add_rows(table, name, num < 0, s, "must not be negative")
         return num.astype("Float64")
-    return _whole_numbers(table, name, kind, s, num, scale, col)
+    return _whole_numbers(table, name, kind, s, num, scale, col, role)
 
 
 #: Whole-number columns hold at most this (beyond it a float no longer holds every integer).
@@ -512,7 +622,8 @@ _MAX_WHOLE = 2**53
 
 
 def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.Series,
-                   scale: tuple[int, int] | None, col: _Collector) -> pd.Series:
+                   scale: tuple[int, int] | None, col: _Collector,
+                   role: str = "responses") -> pd.Series:
     """Int64 of a whole-number column; each cell breaks at most one rule (size, fraction,
     sign, scale), so 1e308 or 18446744073709551615 is reported once, as too large."""
     huge = (num.abs() > _MAX_WHOLE).to_numpy(dtype=bool)
@@ -527,7 +638,9 @@ def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.
     if scale is not None:
         lo, hi = scale
         off = num.notna() & ~frac & ((num < lo) | (num > hi))
-        col.add_rows(table, name, off, s, f"off the {lo}-{hi} scale")
+        col.add_rows(table, name, off, s, f"off the {lo}-{hi} scale",
+                     fix=f"import.{role}.missing_codes, if the value is a code such as 8 for "
+                         "\"don't know\"")
     return num.where(~frac).round().astype("Int64")
 
 
@@ -548,11 +661,17 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
     picked = [c for c in frame.columns if c in wanted]  # one pass over the frame's columns
     columns = [s.array if isinstance(s.array, pd.arrays.ArrowStringArray)
                else s.astype("string").array for c, s in frame.items() if c in wanted]
+    wordy = [_has_words(a) for a in columns]
+    out = {c: a.astype("string") for c, a, w in zip(picked, columns, wordy) if w}
+    picked = [c for c, w in zip(picked, wordy) if not w]
+    columns = [a for a, w in zip(columns, wordy) if not w]
+    if not picked:
+        return out
     n, k = len(frame), len(picked)
     chunks = [ch if ch.type == pa.string() else ch.cast(pa.string())
               for a in columns for ch in pa.chunked_array(a.__arrow_array__()).chunks]
     flat = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.string())))
-    num = _to_number(flat, decimal).to_numpy(dtype=float).reshape(k, n)
+    num = _numbers_by_column(flat, decimal, k, n)
     present = flat.notna().to_numpy(dtype=bool).reshape(k, n)
     finite = np.isfinite(num)
     numeric = present.any(axis=1) & (finite == present).all(axis=1)
@@ -560,7 +679,6 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
         small = (np.abs(num) <= 2**53) & (np.mod(num, 1) == 0)
     whole = numeric & np.where(finite, small, True).all(axis=1)
     values = np.where(finite, num, 0.0)
-    out = {}
     for j, c in enumerate(picked):
         if whole[j]:
             out[c] = pd.arrays.IntegerArray(values[j].astype(np.int64), ~finite[j])
@@ -571,32 +689,116 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
     return out
 
 
+def _numbers_by_column(flat: pd.Series, decimal: str, k: int, n: int) -> np.ndarray:
+    """:func:`_to_number` of ``k`` columns of ``n`` cells laid end to end, as a (k, n) array:
+    one Arrow parse of all of them, or - when a cell is not a number (an IP address) - each
+    column on its own, so that only the columns that need it take pandas' slower parser."""
+    import pyarrow as pa
+
+    t = flat.str.replace(",", ".", regex=False) if decimal == "," else flat
+    try:
+        arr = pa.chunked_array(t.array.__arrow_array__())
+        return arr.cast(pa.float64()).to_numpy().reshape(k, n)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
+        pass
+    return np.stack([_to_number(flat.iloc[j * n:(j + 1) * n].reset_index(drop=True), decimal)
+                     .to_numpy(dtype=float) for j in range(k)]) if k else np.zeros((0, n))
+
+
+def _has_words(values) -> bool:
+    """A text column that cannot be numbers: a cell holds a character no number is written
+    with (a letter other than e, a colon, a slash) or two decimal marks. Such columns skip
+    the numeric parse (a Qualtrics export has a score of them: dates, ids, IP addresses)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.chunked_array(values.__arrow_array__()) if hasattr(values, "__arrow_array__") \
+        else pa.chunked_array([pa.array(values, type=pa.string())])
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    # a letter, a colon ...; or two decimal marks (203.0.113.5), which no number has
+    pattern = r"[^0-9eE+\-.,\s]|[.,][^.,]*[.,]"
+    head = arr.slice(0, 1000)  # a text column shows it in its first cells, almost always
+    if pc.any(pc.match_substring_regex(head, pattern)).as_py():
+        return True
+    return bool(pc.any(pc.match_substring_regex(arr, pattern)).as_py())
+
+
 def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str],
                  scales: dict[str, tuple[int, int]], required: list[str], codes: set[str],
-                 col: _Collector, dates: str = "auto") -> pd.DataFrame:
+                 col: _Collector, dates: str = "auto",
+                 rules: TableRules | None = None) -> pd.DataFrame:
+    rules = rules or TableRules(role)
     frame = _map_columns(table, mapping, role, col)
     missing = [c for c in required if c not in frame.columns]
     for c in missing:
         col.add(Problem(table.name, c, None, None, f"required {role} column is missing "
-                        f"(map it in study.yaml 'columns: {role}:' if the export names it otherwise)"))
+                        f"(map it in study.yaml 'columns: {role}:' if the export names it otherwise)",
+                        kind="a required column is missing", fix=f"columns.{role}"))
     inferred = _infer_many(frame, [c for c in frame.columns if c not in types], table.decimal)
-    out = {}
+    out, reported = {}, {}
     for name in frame.columns:
         if name in types:
-            out[name] = _convert(table, frame, name, types[name], codes, scales.get(name), col,
-                                 dates)
+            own = codes | rules.codes.get(name, frozenset())
+            frame[name], reported[name] = _prepared(table, frame, name, types[name], own, rules,
+                                                    col)
+            out[name] = _convert(table, frame, name, types[name], own, scales.get(name), col,
+                                 dates, role)
         else:
             out[name] = inferred[name]
     for key in KEY_COLUMNS[role]:
         if key in frame.columns:
             col.add_rows(table, key, frame[key].isna(), frame[key],
-                         f"{key} is blank; every {role} row needs one")
+                         f"{key} is blank; every {role} row needs one",
+                         fix=f"files.{role}[i].wave" if key == "wave"
+                         else f"import.{role}.filters (present: true)")
     for name, why in NEVER_MISSING.get(role, {}).items():
         if name in out:  # cells of the wrong type are reported by the conversion
             raw = frame[name]
-            gone = out[name].isna() & (raw.isna() | _missing_mask(raw, codes))
-            col.add_rows(table, name, gone.to_numpy(dtype=bool), raw, f"{name} is missing ({why})")
+            own = codes | rules.codes.get(name, frozenset())
+            gone = (out[name].isna() & (raw.isna() | _missing_mask(raw, own))).to_numpy(
+                dtype=bool) & ~reported[name]
+            col.add_rows(table, name, gone, raw, f"{name} is missing ({why})",
+                         fix=f"import.{role}.values.{name}")
     return pd.DataFrame(out, index=frame.index)
+
+
+def _prepared(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: frozenset,
+              rules: TableRules, col: _Collector) -> tuple[pd.Series, np.ndarray]:
+    """A column's cells before conversion: SPSS user-missing values blanked and value labels
+    applied to text columns; answer labels (``value_labels``) and mapped cells (``values``)
+    replaced, each unknown cell reported with what is accepted (and blanked, so that it is
+    reported once). Returns the cells and the mask of those reported."""
+    s = frame[name]
+    reported = np.zeros(len(s), dtype=bool)
+    export = col.export_names.get(table.name, {}).get(name, name)
+    if export in table.user_missing:
+        s = s.mask(_user_missing(s, table.user_missing[export]))
+    if export in table.labels and kind in ("id", "text", "category", "bool"):
+        s = s.map(lambda v, lab=table.labels[export]: lab.get(v, v) if isinstance(v, str)
+                  else v).astype("string")
+    if name in rules.labels:
+        s, bad = import_rules.relabel(s, rules.labels[name], codes)
+        col.add_rows(table, name, bad, frame[name], "not one of the answer labels ("
+                     + ", ".join(rules.label_text[name]) + "), a number or a missing code",
+                     fix=f"import.{rules.role}.value_labels", kind="unknown answer label")
+        reported |= bad
+    if name in rules.values:
+        s, bad = import_rules.remap(s, rules.values[name], codes)
+        col.add_rows(table, name, bad, frame[name], f"not a value study.yaml maps for {name} ("
+                     + rules.value_text[name] + ")", fix=f"import.{rules.role}.values.{name}",
+                     kind=f"a {name} value study.yaml does not map")
+        reported |= bad
+    return (s.mask(reported) if reported.any() else s), reported
+
+
+def _user_missing(s: pd.Series, ranges: list[tuple[float, float]]) -> np.ndarray:
+    """Cells inside an SPSS user-missing range (discrete values are ranges of one value)."""
+    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out = np.zeros(len(s), dtype=bool)
+    for lo, hi in ranges:
+        out |= (num >= lo) & (num <= hi)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,41 +819,47 @@ def _raw(table: RawTable, col: _Collector, canonical: str) -> pd.Series:
 
 
 def _check_duplicates(table: RawTable, frame: pd.DataFrame, keys: list[str], what: str,
-                      col: _Collector) -> None:
+                      col: _Collector, fix: str | None = None) -> None:
     if not set(keys) <= set(frame.columns) or frame.empty:
         return
     dup = frame.duplicated(subset=keys, keep="first").to_numpy()
     if dup.any():
-        col.add_rows(table, keys[-1], dup, _key_text(frame, keys, dup, col.cap), f"{what} appears twice")
+        col.add_rows(table, keys[-1], dup, _key_text(frame, keys, dup, col.cap),
+                     f"{what} appears twice", fix=fix)
 
 
 def _check_membership(table: RawTable, frame: pd.DataFrame, keys: list[str], known: pd.DataFrame,
-                      message: str, col: _Collector, column: str | None = None) -> None:
+                      message: str, col: _Collector, column: str | None = None,
+                      fix: str | None = None) -> None:
     if not set(keys) <= set(frame.columns) or not set(keys) <= set(known.columns):
         return
     idx = pd.MultiIndex.from_frame(known[keys].astype("string"))
     probe = pd.MultiIndex.from_frame(frame[keys].astype("string"))
     bad = ~probe.isin(idx) & frame[keys].notna().all(axis=1).to_numpy()
     if bad.any():
-        col.add_rows(table, column or keys[-1], bad, _key_text(frame, keys, bad, col.cap), message)
+        col.add_rows(table, column or keys[-1], bad, _key_text(frame, keys, bad, col.cap), message,
+                     fix=fix)
 
 
 def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], cfg: dict,
                   col: _Collector) -> None:
     con, res = frames["contacts"], frames["responses"]
     tc, tr = tables["contacts"], tables["responses"]
-    _check_duplicates(tc, con, ["wave", "contact_id"], "the same contact in the same wave", col)
-    _check_duplicates(tr, res, ["wave", "contact_id"], "a second response of the same contact", col)
+    _check_duplicates(tc, con, ["wave", "contact_id"], "the same contact in the same wave", col,
+                      fix="import.contacts.dedup")
+    _check_duplicates(tr, res, ["wave", "contact_id"], "a second response of the same contact",
+                      col, fix="import.responses.dedup")
     _check_membership(tr, res, ["wave", "contact_id"], con,
                       "response from a contact who is not in the invitation frame of that wave",
-                      col)
+                      col, fix="import.responses.filters, or files (the right frame for the wave)")
     keys = ["wave", "contact_id"]
     if set(keys + ["responded"]) <= set(con.columns) and set(keys) <= set(res.columns):
         answered = pd.MultiIndex.from_frame(res[keys].astype("string"))
         has_resp = pd.MultiIndex.from_frame(con[keys].astype("string")).isin(answered)
         bad = has_resp & (con["responded"].fillna(True) == False).to_numpy()  # noqa: E712
         col.add_rows(tc, "responded", bad, _raw(tc, col, "responded"),
-                     "responded is false but a response exists")
+                     "responded is false but a response exists",
+                     fix="import.contacts.values.responded")
     if ({"confidential"} <= set(con.columns) & set(res.columns)
             and set(keys) <= set(res.columns) & set(con.columns)):
         # One frame row per key (duplicates are reported above), so that the merge keeps the
@@ -670,7 +878,8 @@ def _cross_checks(tables: dict[str, RawTable], frames: dict[str, pd.DataFrame], 
             if "wave" in f.columns:
                 bad = f["wave"].notna() & ~f["wave"].isin(list(declared))
                 col.add_rows(tables[role], "wave", bad, _raw(tables[role], col, "wave"),
-                             f"wave not declared in study.yaml (declared: {sorted(declared)})")
+                             f"wave not declared in study.yaml (declared: {sorted(declared)})",
+                             fix="waves")
     acc = frames.get("accounts")
     if acc is not None and "account_id" in acc.columns:
         ta = tables["accounts"]
@@ -699,52 +908,247 @@ def _instruments(cfg: dict, root: Path) -> tuple[Instrument, dict[str, Instrumen
 
 
 def _files_of(root: Path, cfg: dict) -> dict[str, Path]:
-    return {role: root / str(ref).split("#", 1)[0]
-            for role, ref in (cfg["files"] or {}).items() if ref is not None}
+    """Role -> its (first) file."""
+    return {role: root / file_entries(cfg, role)[0][0].split("#", 1)[0]
+            for role in (cfg["files"] or {}) if file_entries(cfg, role)}
+
+
+def _all_files_of(root: Path, cfg: dict) -> dict[str, Path]:
+    """Every table file, by its study.yaml reference (for the cache key)."""
+    return {ref: root / ref.split("#", 1)[0]
+            for role in sorted(cfg["files"] or {}) for ref, _ in file_entries(cfg, role)}
+
+
+@dataclass
+class _Load:
+    """What every step of loading one study needs: the config, scales, problems and the log."""
+
+    root: Path
+    cfg: dict
+    instrument: Instrument
+    batteries: dict[str, Instrument]
+    col: _Collector
+    log: list[dict] = field(default_factory=list)
+
+    @property
+    def read(self) -> dict:
+        return self.cfg.get("read") or {}
+
+    @property
+    def codes(self) -> set[str]:
+        return {str(c).strip().lower() for c in self.cfg.get("missing_codes", _DEFAULT_MISSING)}
+
+    @property
+    def scales(self) -> dict[str, tuple[int, int]]:
+        item_scale = (self.instrument.scale_min, self.instrument.scale_max)
+        scales = {i: item_scale for i in self.instrument.items}
+        for b in self.batteries.values():
+            scales.update({i: (b.scale_min, b.scale_max) for i in b.items})
+        return scales
+
+    def mapping(self, role: str) -> dict:
+        return (self.cfg.get("columns") or {}).get(role) or {}
+
+    def rules(self, role: str) -> TableRules:
+        known = set(TABLE_COLUMNS[role]) | (set(self.scales) if role == "responses" else set())
+        return import_rules.table_rules(self.cfg, role, known,
+                                        _groups(self.instrument, self.batteries),
+                                        {**self.scales, "nps": (0, 10)})
+
+    def note(self, role: str, file: str, step: str, rows: int) -> None:
+        self.log.append({"table": role, "file": file, "step": step, "rows": int(rows)})
 
 
 def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
-                      batteries: dict[str, Instrument], max_problems: int):
-    """Read, type and check every table; raise one ValidationError listing all problems."""
-    read = cfg.get("read") or {}
-    codes = {str(c).strip().lower() for c in cfg.get("missing_codes", _DEFAULT_MISSING)}
-    col = _Collector(max_problems)
-    dates = read.get("dates", "auto")  # one of schema.DATE_ORDERS (checked)
-    item_scale = (instrument.scale_min, instrument.scale_max)
-    scales = {i: item_scale for i in instrument.items}
-    for b in batteries.values():
-        scales.update({i: (b.scale_min, b.scale_max) for i in b.items})
+                      batteries: dict[str, Instrument], max_problems: int,
+                      per_kind: int | None = None):
+    """Read, type and check every table; raise one ValidationError listing all problems.
+
+    Returns the typed frames (with ``partials`` when a completion rule set some aside), what
+    was read of each table, and the import log.
+    """
+    ld = _Load(root, cfg, instrument, batteries, _Collector(max_problems, per_kind))
+    dates = ld.read.get("dates", "auto")  # one of schema.DATE_ORDERS (checked)
+    scales = ld.scales
     tables: dict[str, RawTable] = {}
     frames: dict[str, pd.DataFrame] = {}
     for role in ("contacts", "responses", "accounts"):
-        ref = (cfg["files"] or {}).get(role)
-        if ref is None:
+        rules = ld.rules(role)
+        table = _read_role(ld, role, rules)
+        if table is None:
             continue
-        try:
-            tables[role] = read_raw_table(root / str(ref), encoding=read.get("encoding", "auto"),
-                                          delimiter=read.get("delimiter", "auto"),
-                                          decimal=read.get("decimal", "auto"))
-        except ValidationError as exc:
-            for p in exc.problems:
-                col.add(p)
-            col.dropped += exc.truncated
-            continue
-        if tables[role].frame.empty:
-            col.add(Problem(tables[role].name, None, None, None,
-                            f"the {role} table has a header but no rows: no {role}"))
+        tables[role] = table
+        if table.frame.empty:
+            ld.col.add(Problem(table.name, None, None, None,
+                               f"the {role} table has a header but no rows: no {role}"))
             continue
         types = dict(TABLE_COLUMNS[role])
         required = list(REQUIRED_COLUMNS[role])
         if role == "responses":
             types.update({i: "scale" for i in scales})
             required += instrument.items
-        frames[role] = _typed_table(tables[role], role, (cfg.get("columns") or {}).get(role) or {},
-                                    types, scales, required, codes, col, dates)
+        frame = _typed_table(table, role, ld.mapping(role), types, scales, required, ld.codes,
+                             ld.col, dates, rules)
+        tables[role], frames[role] = _after_typing(ld, role, rules, table, frame, frames)
     if {"contacts", "responses"} <= set(frames):
-        _cross_checks(tables, frames, cfg, col)
-    col.raise_if_any()
-    info = {r: {"encoding": t.encoding, "delimiter": t.delimiter} for r, t in tables.items()}
-    return frames, info
+        _cross_checks(tables, frames, cfg, ld.col)
+    ld.col.raise_if_any()
+    info = {r: _read_info(t) for r, t in tables.items()}
+    return frames, info, ld.log
+
+
+def _read_info(table: RawTable) -> dict:
+    info = {"encoding": table.encoding, "delimiter": table.delimiter}
+    if table.platform not in (None, "table"):
+        info["layout"] = table.layout
+    return info
+
+
+def _read_role(ld: _Load, role: str, rules: TableRules) -> RawTable | None:
+    """Every file of a table, each read with its platform's layout, fixed wave and filters,
+    then stacked; None when no file could be read."""
+    parts = []
+    for ref, wave in file_entries(ld.cfg, role):
+        try:
+            raw = read_raw_table(ld.root / ref, encoding=ld.read.get("encoding", "auto"),
+                                 delimiter=ld.read.get("delimiter", "auto"),
+                                 decimal=ld.read.get("decimal", "auto"))
+            raw = apply_layout(raw, resolve_layout(raw, rules.spec))
+        except ValidationError as exc:
+            ld.col.absorb(exc)
+            continue
+        ld.note(role, ref, "read", len(raw.frame))
+        raw = _without_identifying(raw, ld.mapping(role))
+        if wave is not None:
+            raw = _fixed_wave(ld, role, raw, wave)
+        raw, counts, problems = import_rules.filter_rows(raw, rules.filters,
+                                                         f"import.{role}.filters")
+        for p in problems:
+            ld.col.add(p)
+        for reason, n in counts:
+            ld.note(role, ref, f"left out: {reason}", n)
+        parts.append(raw)
+    if len(parts) > 1:
+        _columns_in_every_file(ld, role, parts)
+    return stack_tables(parts) if parts else None
+
+
+def _without_identifying(raw: RawTable, mapping: dict) -> RawTable:
+    """A platform export without the metadata that identifies respondents (names, e-mails,
+    IP addresses, locations: :data:`crqlab.data.platforms.IDENTIFYING_COLUMNS`), unless
+    study.yaml maps the column to a canonical name."""
+    from dataclasses import replace
+
+    drop = [c for c in IDENTIFYING_COLUMNS.get(raw.platform, ())
+            if c in raw.frame.columns and c not in mapping.values()]
+    if not drop:
+        return raw
+    return replace(raw, frame=raw.frame.drop(columns=drop),
+                   layout=f"{raw.layout}; not loaded (they identify respondents): "
+                          f"{', '.join(sorted(drop))}")
+
+
+def _fixed_wave(ld: _Load, role: str, raw: RawTable, wave: int) -> RawTable:
+    """The file with a wave column holding ``wave`` (study.yaml's ``files: - wave:``)."""
+    from dataclasses import replace
+
+    name = ld.mapping(role).get("wave", "wave")
+    own = [c for c in raw.frame.columns if c == name or _normalise_name(c) == "wave"]
+    if own:
+        ld.col.add(Problem(raw.name, own[0], 1, None, f"study.yaml fixes wave {wave} for this "
+                           "file, but it has its own wave column", fix=f"files.{role}"))
+        return raw
+    frame = raw.frame.assign(**{name: pd.array([str(wave)] * len(raw.frame), dtype="string")})
+    return replace(raw, frame=frame)
+
+
+def _columns_in_every_file(ld: _Load, role: str, parts: list[RawTable]) -> None:
+    """A column study.yaml maps for a required canonical name must be in every file."""
+    required = set(REQUIRED_COLUMNS[role]) | (set(ld.instrument.items)
+                                              if role == "responses" else set())
+    mapping = ld.mapping(role)
+    for raw in parts:
+        for canonical, export in mapping.items():
+            if canonical in required and export not in raw.frame.columns:
+                ld.col.add(Problem(raw.name, str(export), 1, None, f"column mapped to "
+                                   f"{canonical!r} in study.yaml is not in the file",
+                                   kind="a column study.yaml maps is not in the file",
+                                   fix=f"columns.{role}"))
+
+
+def _after_typing(ld: _Load, role: str, rules: TableRules, table: RawTable,
+                  frame: pd.DataFrame, frames: dict) -> tuple[RawTable, pd.DataFrame]:
+    """Completion, repeats and derived columns; the table keeps its rows aligned with the
+    frame (for row numbers in messages)."""
+    if role == "responses" and (rules.complete_column or rules.complete_share is not None):
+        table, frame, partial = _partials(ld, rules, table, frame)
+        if partial is not None:
+            frames["partials"] = partial
+    if rules.dedup is not None:
+        table, frame = _dedup(ld, role, rules, table, frame)
+    if rules.churn_column:
+        table, frame = _derived_retention(ld, rules, table, frame)
+    ld.note(role, table.name, "loaded", len(frame))
+    return table, frame
+
+
+def _export_column(ld: _Load, table: RawTable, column: str, key: str) -> pd.Series | None:
+    """A column of the export that a rule reads (``Finished``, ``RecordedDate``)."""
+    if column in table.frame.columns:
+        return table.frame[column]
+    ld.col.add(Problem(table.name, column, 1, None, "the column a rule reads is not in the "
+                       "file", kind="a column an import rule reads is not in the file", fix=key))
+    return None
+
+
+def _partials(ld: _Load, rules: TableRules, table: RawTable, frame: pd.DataFrame):
+    flag = None
+    if rules.complete_column:
+        flag = _export_column(ld, table, rules.complete_column, "import.responses.complete_when")
+        if flag is None:
+            return table, frame, None
+    answers = [*ld.instrument.items, "nps"]
+    done = import_rules.complete_rows(frame, flag, rules.complete_share, answers)
+    ld.note("responses", table.name, "partial: set aside, not scored", int((~done).sum()))
+    partial = frame.loc[~done].drop(columns=[c for c in ("strengths", "weaknesses")
+                                             if c in frame.columns]).reset_index(drop=True)
+    return table.subset(done), frame.loc[done].reset_index(drop=True), partial
+
+
+def _dedup(ld: _Load, role: str, rules: TableRules, table: RawTable, frame: pd.DataFrame):
+    keys = {"contacts": ["wave", "contact_id"], "responses": ["wave", "contact_id"],
+            "accounts": ["account_id", "wave"] if "wave" in frame.columns else ["account_id"]}
+    keys = [k for k in keys[role] if k in frame.columns]
+    order, keep = None, rules.dedup.get("keep", "last")
+    if rules.dedup.get("order_by"):
+        raw = _export_column(ld, table, rules.dedup["order_by"], f"import.{role}.dedup.order_by")
+        if raw is None:
+            return table, frame
+        order = _parse_dates(table, rules.dedup["order_by"], raw, ld.codes,
+                             ld.read.get("dates", "auto"), ld.col)
+    if not keys:
+        return table, frame
+    drop = import_rules.repeated_rows(frame, keys, keep, order)
+    ld.note(role, table.name, f"repeated: dropped, kept the {keep}", int(drop.sum()))
+    return table.subset(~drop), frame.loc[~drop].reset_index(drop=True)
+
+
+def _derived_retention(ld: _Load, rules: TableRules, table: RawTable, frame: pd.DataFrame):
+    if "retained_next_wave" in frame.columns:
+        ld.col.add(Problem(table.name, "retained_next_wave", 1, None, "the table has a "
+                           "retained_next_wave column and study.yaml derives one",
+                           fix="import.accounts.derive"))
+        return table, frame
+    raw = _export_column(ld, table, rules.churn_column, "import.accounts.derive")
+    if raw is None:
+        return table, frame
+    churn = _parse_dates(table, rules.churn_column, raw, ld.codes, ld.read.get("dates", "auto"),
+                         ld.col)
+    waves = ld.cfg.get("waves") or {}
+    starts = {w: pd.Timestamp(str((spec or {}).get("start"))) for w, spec in waves.items()
+              if (spec or {}).get("start") is not None}
+    frame, source = import_rules.derive_retained(frame, churn, sorted(waves), starts)
+    return table.take(source), frame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -775,7 +1179,7 @@ def _cache_key(root: Path, cfg: dict, files: dict[str, Path],
     # the loader's own code is part of the key: a fixed validation rule revalidates old caches
     # (and a fixed scrubber re-scrubs them: the cache keeps scrubbed verbatims)
     for module in ("study.py", "readers.py", "schema.py", "instruments.py", "privacy.py",
-                   "nameforms.py", "common_words.txt"):
+                   "nameforms.py", "common_words.txt", "rules.py", "platforms.py"):
         h.update((Path(__file__).parent / module).read_bytes())
     h.update((root / "study.yaml").read_bytes())
     for role in sorted(files):
@@ -786,7 +1190,7 @@ def _cache_key(root: Path, cfg: dict, files: dict[str, Path],
     return h.hexdigest()[:32]
 
 
-def _cache_read(folder: Path) -> tuple[dict[str, pd.DataFrame], dict] | None:
+def _cache_read(folder: Path) -> tuple[dict[str, pd.DataFrame], dict, list] | None:
     meta = folder / "meta.yaml"
     if not meta.is_file():
         return None
@@ -795,11 +1199,11 @@ def _cache_read(folder: Path) -> tuple[dict[str, pd.DataFrame], dict] | None:
         frames = {role: pd.read_parquet(folder / f"{role}.parquet") for role in info["tables"]}
     except (OSError, ValueError, KeyError, yaml.YAMLError):
         return None  # a damaged cache is rebuilt, never trusted
-    return frames, info["read_info"]
+    return frames, info["read_info"], info.get("import_log") or []
 
 
 def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict,
-                 all_waves: list[int] = ()) -> None:
+                 all_waves: list[int] = (), log: list[dict] = ()) -> None:
     """Write atomically: a temporary sibling folder, renamed into place."""
     import os
     import shutil
@@ -811,7 +1215,8 @@ def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict,
         for role, frame in _private_copy(frames, all_waves).items():
             frame.to_parquet(tmp / f"{role}.parquet", index=False)
         (tmp / "meta.yaml").write_text(yaml.safe_dump(
-            {"tables": sorted(frames), "read_info": read_info}), encoding="utf-8")
+            {"tables": sorted(frames), "read_info": read_info, "import_log": list(log)}),
+            encoding="utf-8")
         try:
             os.replace(tmp, folder)
         except OSError:  # another process wrote the same key first: keep theirs
@@ -865,7 +1270,7 @@ def _private_copy(frames: dict[str, pd.DataFrame], all_waves: list[int] = ()
 
 
 def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
-               cache: bool | str | Path | None = "auto") -> Study:
+               cache: bool | str | Path | None = "auto", per_kind: int | None = None) -> Study:
     """Load, type and validate a study folder.
 
     Parameters
@@ -873,7 +1278,8 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
     study_dir : str or Path
         Folder holding ``study.yaml`` and the tables it names.
     max_problems : int
-        How many problems to list before counting the rest.
+        How many problems to list in all before counting the rest; every kind of problem gets
+        a fair share (:func:`crqlab.errors.fair_shares`), so one kind never hides another.
     cache : "auto", path or False
         Where validated tables are kept as Parquet, keyed by the SHA-256 of every input file,
         ``study.yaml``, the instruments and the crqlab version: a later load of unchanged inputs
@@ -882,6 +1288,8 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
         names and e-mails only of contacts who never chose confidentiality, and scrubs e-mails,
         phone numbers and names from confidential respondents' verbatims, so a study loaded
         from it has those blanked.
+    per_kind : int, optional
+        List at most this many problems of each kind (``crqlab validate --per-kind``).
 
     Returns
     -------
@@ -903,23 +1311,26 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
     ``tests/data/test_study.py`` (a cached load equals a fresh one; a changed input misses the cache).
     """
     root = Path(study_dir).resolve()
-    cfg = read_study_config(root)
+    cfg, lines = _read_config(root)
     instrument, batteries = _instruments(cfg, root)
+    _check_rules(cfg, lines, instrument, batteries)
     files = _files_of(root, cfg)
     cache_root = _cache_dir(root, cfg, cache)
     frames = None
     if cache_root is not None:
-        key_dir = cache_root / _cache_key(root, cfg, files, [instrument, *batteries.values()])
+        key_dir = cache_root / _cache_key(root, cfg, _all_files_of(root, cfg),
+                                          [instrument, *batteries.values()])
         hit = _cache_read(key_dir)
         if hit is not None:
-            frames, read_info = hit
+            frames, read_info, log = hit
     if frames is None:
-        frames, read_info = _validated_frames(root, cfg, instrument, batteries, max_problems)
+        frames, read_info, log = _validated_frames(root, cfg, instrument, batteries,
+                                                   max_problems, per_kind)
         if cache_root is not None:
-            _cache_write(key_dir, frames, read_info, _all_confidential_waves(cfg))
+            _cache_write(key_dir, frames, read_info, _all_confidential_waves(cfg), log)
     return Study(
         name=str(cfg.get("study", root.name)), client=str(cfg.get("client", "")), root=root,
         config=cfg, instrument=instrument, batteries=batteries, contacts=frames["contacts"],
         responses=frames["responses"], accounts=frames.get("accounts"), files=files,
-        read_info=read_info,
+        read_info=read_info, partials=frames.get("partials"), import_log=list(log),
     )

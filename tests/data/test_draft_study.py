@@ -8,7 +8,13 @@ import pytest
 import yaml
 
 from crqlab import cli
-from crqlab.data.draft_study import draft_study_yaml, guess_roles, map_columns, normalise_column
+from crqlab.data.draft_study import (
+    draft_study,
+    draft_study_yaml,
+    guess_roles,
+    map_columns,
+    normalise_column,
+)
 from crqlab.data.instruments import load_instrument
 from crqlab.data.study import load_study
 from crqlab.errors import CrqlabError
@@ -145,3 +151,58 @@ def test_empty_or_missing_folder(tmp_path):
         draft_study_yaml(tmp_path)
     with pytest.raises(CrqlabError, match="not a folder"):
         draft_study_yaml(tmp_path / "nope")
+
+
+# --- deliveries as received (issue 15) ---------------------------------------------------------
+
+def test_question_text_abbreviations_and_platform_metadata():
+    m = map_columns("responses", ["ResponseId", "ExternalReference", "Solution_1", "Q10",
+                                  "Q10_NPS_GROUP", "COMMIT1", "INNOV"],
+                    items=ITEMS,
+                    descriptions={"Solution_1": "How would you rate it? - Innovation",
+                                  "Q10": "How likely is it that you would recommend us?",
+                                  "Q10_NPS_GROUP": "How likely ... recommend us? - Group"},
+                    ignore=frozenset({"ResponseId"}))
+    assert m.mapped == {"contact_id": "ExternalReference", "innovation": "Solution_1",
+                        "nps": "Q10", "commitment_1": "COMMIT1"}
+    assert (m.how["innovation"], m.how["nps"], m.how["commitment_1"]) == (
+        "question text", "question text", "abbreviation")
+    assert m.unmapped == ["Q10_NPS_GROUP", "INNOV"]  # innovation is taken by its question text
+    assert "ResponseId" not in m.unmapped            # platform metadata is never mapped
+
+
+def test_a_table_without_its_key_is_never_taken():
+    tables = {"notes.xlsx#Read me": ["Acme CRM extract for the customer survey"],
+              "crm.xlsx#Invitations": ["Contact ID", "Account ID", "Job Role", "Member Status"],
+              "crm.xlsx#Accounts": ["Account ID", "Account Name", "Industry"]}
+    roles = guess_roles(tables, ITEMS)
+    assert {r: m.file for r, m in roles.items()} == {"contacts": "crm.xlsx#Invitations",
+                                                     "accounts": "crm.xlsx#Accounts"}
+
+
+def test_survey_files_that_differ_by_year_are_one_table_with_a_wave_each(tmp_path):
+    folder = tmp_path / "yearly"
+    folder.mkdir()
+    r = pd.read_csv(FIXTURE / "responses.csv", dtype=str, keep_default_na=False)
+    c = pd.read_csv(FIXTURE / "contacts.csv", dtype=str, keep_default_na=False)
+    for year, w in (("2021", "1"), ("2022", "2")):
+        r[r["wave"] == w].drop(columns="wave").to_csv(folder / f"NPS survey {year}.csv",
+                                                      index=False)
+    c.to_csv(folder / "contacts.csv", index=False)
+    draft = draft_study(folder)
+    cfg = yaml.safe_load(draft.text)
+    assert cfg["files"]["responses"] == [{"file": "NPS survey 2021.csv", "wave": 1},
+                                         {"file": "NPS survey 2022.csv", "wave": 2}]
+    assert "# guessed: 2021 in the file name" in draft.text
+    assert any(line.startswith("NPS survey 2022.csv: a plain table") and
+               "-> responses, wave 2" in line for line in draft.listing)
+    # the contacts' own wave column (1, 2) and the files' years agree on two waves
+    assert sorted(cfg["waves"]) == [1, 2]
+
+
+def test_unreadable_files_are_listed_not_fatal(tmp_path):
+    folder = _messy_export(tmp_path / "acme")
+    (folder / "broken.xlsx").write_bytes(b"not a workbook")
+    draft = draft_study(folder)
+    assert any(line.startswith("broken.xlsx: cannot be read") for line in draft.listing)
+    assert load_study(folder).responses is not None

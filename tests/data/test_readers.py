@@ -245,7 +245,9 @@ def test_missing_and_unsupported_files(tmp_path):
     with pytest.raises(ValidationError) as err:
         read_raw_table(tmp_path / "nope.csv")
     assert _problem(err) == ("nope.csv", None, None, None)
-    with pytest.raises(ValidationError, match="unsupported file type '.sav'"):
+    with pytest.raises(ValidationError, match="unsupported file type '.dta'"):
+        read_raw_table(_write(tmp_path, "t.dta", b"x"))
+    with pytest.raises(ValidationError, match="cannot read SPSS file"):  # read since issue 15
         read_raw_table(_write(tmp_path, "t.sav", b"x"))
 
 
@@ -254,3 +256,81 @@ def test_reading_never_writes(tmp_path):
     before, mtime = p.read_bytes(), p.stat().st_mtime_ns
     read_raw_table(p)
     assert p.read_bytes() == before and p.stat().st_mtime_ns == mtime
+
+
+# --- quoted CSV, stacked tables, SPSS (issue 15) ----------------------------------------------
+
+QUOTED_CASES = [
+    '"a","b"\r\n"1","x"\r\n"2","y ""q"" z"\r\n',            # every field quoted, CRLF, "" escapes
+    'a,b\n"1","multi\nline"\n\n"3",""\n',                   # a cell spanning lines, a blank row
+    'a;b\r\n"1";"x\r\ny"\r\n"2";"z"\r\n',                  # CR LF inside a cell, ; delimiter
+    'a,b\n"1",x\n2,"y, with comma"\n',                      # quotes only where needed
+]
+
+
+@pytest.mark.parametrize("text", QUOTED_CASES)
+def test_quoted_fast_path_equals_the_careful_splitter(tmp_path, text):
+    from crqlab.data import readers
+
+    fast = read_raw_table(_write(tmp_path, "fast.csv", text.encode("utf-8")))
+    frame, sep = readers._quoted_csv(text.encode("utf-8"), "auto")
+    assert frame is not None  # the fast path was taken
+    norm = text.replace("\r\n", "\n").replace("\r", "\n")
+    header, records = readers._split_csv(norm, sep, "t.csv")
+    careful, rows = readers._clean_frame(pd.DataFrame(records, columns=header, dtype=object),
+                                         "t.csv", first_row=2)
+    pd.testing.assert_frame_equal(fast.frame, careful)
+    assert fast.file_rows().tolist() == rows.tolist()
+
+
+@pytest.mark.parametrize("text, why", [
+    ('a,b\n"ab"c,d\n', "text after a closing quote"),
+    ('a,b\n""c,d\n', "text after an empty quoted field"),
+    ('a,b\n"a,"b,d\n', "a delimiter inside quotes, then text"),
+    ('a,b\nab"c,"d"\n', "a quote inside an unquoted field"),
+    ('a,b\n"unclosed,d\n', "a quote that never closes"),
+])
+def test_quoting_the_strict_reader_refuses_never_takes_the_fast_path(text, why):
+    from crqlab.data import readers
+
+    assert readers._quoted_csv(text.encode("utf-8"), ",") == (None, None), why
+
+
+def test_malformed_quotes_are_still_reported(tmp_path):
+    with pytest.raises(ValidationError, match="malformed CSV"):
+        read_raw_table(_write(tmp_path, "bad.csv", b'a,b\n"ab"c,d\n'))
+
+
+def test_stacked_tables_keep_each_row_s_file_and_number(tmp_path):
+    from crqlab.data.readers import stack_tables
+
+    a = read_raw_table(_write(tmp_path, "w1.csv", b"id,x\n1,a\n\n2,b\n"))
+    b = read_raw_table(_write(tmp_path, "w2.csv", b"id,y\n3,c\n"))
+    t = stack_tables([a, b])
+    assert t.name == "w1.csv + w2.csv" and list(t.frame.columns) == ["id", "x", "y"]
+    assert [(t.file_of(i), t.file_row(i)) for i in range(3)] == [
+        ("w1.csv", 2), ("w1.csv", 4), ("w2.csv", 2)]
+    assert t.frame["y"].isna().tolist() == [True, True, False]
+    kept = t.subset(np.array([False, True, True]))
+    assert [(kept.file_of(i), kept.file_row(i)) for i in range(2)] == [("w1.csv", 4),
+                                                                      ("w2.csv", 2)]
+
+
+def test_spss_codes_labels_user_missing_and_variable_labels(tmp_path):
+    import pyreadstat
+
+    frame = pd.DataFrame({"ID": ["D1", "D2", "D3"], "TRUST1": [7.0, 9.0, 1.0],
+                          "ROLE": [1.0, 2.0, 1.0]})
+    path = tmp_path / "s.sav"
+    pyreadstat.write_sav(frame, str(path), column_labels=["Contact", "Trust: promises", "Role"],
+                         variable_value_labels={"TRUST1": {1.0: "Strongly disagree",
+                                                           9.0: "Don't know"},
+                                                "ROLE": {1.0: "Key decision maker",
+                                                         2.0: "Operational"}},
+                         missing_ranges={"TRUST1": [9]})
+    t = read_raw_table(path)
+    assert t.frame["TRUST1"].tolist() == ["7", "9", "1"]        # codes, as text
+    assert t.labels["ROLE"] == {"1": "Key decision maker", "2": "Operational"}
+    assert t.user_missing["TRUST1"] == [(9.0, 9.0)]
+    assert t.descriptions["TRUST1"] == "Trust: promises"
+    assert (t.file_row(0), t.platform) == (1, "spss")           # cases numbered from 1

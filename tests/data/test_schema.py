@@ -194,3 +194,53 @@ def test_alias_bomb_fails_fast(tmp_path):
     with pytest.raises(YamlError, match="aliases"):
         _read(tmp_path, "\n".join(lines))
     assert yaml.safe_load("a: &x 1\nb: *x\n") == {"a": 1, "b": 1}  # PyYAML's own loader expands
+
+
+# --- issue 15: files per wave, import rules --------------------------------------------------
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"files": {"contacts": "c.csv", "responses": []}}, "files.responses: must be a non-empty"),
+    ({"files": {"contacts": "c.csv", "responses": [{"wave": 1}]}},
+     "files.responses[0].file: missing key 'file'"),
+    ({"files": {"contacts": "c.csv", "responses": [{"file": "r.csv", "wave": "one"}]}},
+     "files.responses[0].wave: must be a whole number"),
+    ({"files": {"contacts": "c.csv", "responses": [{"file": "../r.csv"}]}}, "'..'"),
+    ({"files": {"contacts": "c.csv", "responses": 3}}, "files.responses: must be a file"),
+    ({"import": {"respones": {}}}, "import.respones: must be one of contacts, responses"),
+    ({"import": {"responses": {"platfrom": "qualtrics"}}}, "did you mean 'platform'?"),
+    ({"import": {"responses": {"platform": "typeform"}}}, "must be one of auto, qualtrics"),
+    ({"import": {"responses": {"value_labels": {"items": "agree-9"}}}},
+     "must be a shipped label set (agree-5, agree-7, likely-0-10)"),
+    ({"import": {"responses": {"filters": [{"column": "S", "drop": ["x"]}]}}},
+     "missing key 'reason'"),
+    ({"import": {"responses": {"complete_when": {"answered": 1.5}}}}, "a number from 0 to 1"),
+    ({"waves": {1: {"start": "March"}}}, "waves.1.start: must be a date"),
+    ({"waves": {1: {"start": "2024-02-30"}}}, "waves.1.start: must be a date"),
+    ({"value_labels": {"items": "agree-7"}}, "unknown key 'value_labels'"),
+    ({"filter": [1]}, "unknown key 'filter'; did you mean 'files'?"),
+])
+def test_import_rules_are_checked(change, fragment):
+    messages = _messages(_valid() | change)
+    assert any(fragment in m for m in messages), messages
+
+
+def test_import_rules_that_are_allowed():
+    import datetime as dt
+
+    doc = _valid() | {
+        "waves": {1: {"start": dt.date(2023, 3, 6)}, 2: {"start": "2024-03-04"}},
+        "files": {"contacts": "crm.xlsx#Invitations", "accounts": "crm.xlsx#Accounts",
+                  "responses": [{"file": "s 2023.csv", "wave": 1}, {"file": "s 2024.csv"}]},
+        "import": {"contacts": {"values": {"responded": {True: ["Responded"], False: "Sent"},
+                                           "wave": {1: ["CX 2023"], 2: ["CX 2024"]}}},
+                   "responses": {"platform": "qualtrics", "header_rows": 1, "skip_rows": 2,
+                                 "filters": [{"column": "Finished", "keep": [True, 1],
+                                              "reason": "unfinished"}],
+                                 "complete_when": {"column": "Finished", "answered": 0.8},
+                                 "missing_codes": {"items": [8, "Don't know"]},
+                                 "value_labels": {"items": "agree-7",
+                                                  "nps": {"0 - Not at all likely": 0},
+                                                  "trust": ["a", "b", "c", "d", "e", "f", "g"]},
+                                 "dedup": {"keep": "first", "order_by": "RecordedDate"}},
+                   "accounts": {"derive": {"retained_next_wave": {"churn_date": "Churn"}}}}}
+    assert _messages(doc) == []

@@ -188,3 +188,131 @@ def test_explicit_date_order_rejects_impossible_dates_and_unknown_orders(tmp_pat
         load_study(write_study(tmp_path / "bad", c, r, a, config={"read": {"dates": "US"}}))
     assert [(p.file, p.column, p.value) for p in err.value.problems] == [
         ("study.yaml", "read.dates", "US")]
+
+
+# --- issue 15: the problem report, import rules, partials ---------------------------------------
+
+def test_two_thousand_of_one_kind_and_three_of_others_shows_all_four_kinds(tmp_path, capsys):
+    from crqlab import cli
+
+    c, r, a = build_study_frames(n_contacts=2700)
+    r = r.astype({"nps": object, "trust_2": object, "reliability": object})
+    r.loc[:1999, "nps"] = 11                            # 2,000 off the 0-10 scale
+    r.loc[2000:2002, "trust_2"] = "high"                # 3 text in a numeric column
+    r.loc[2003:2005, "reliability"] = 9                 # 3 off the 1-7 scale
+    c = c.assign(reminders=1)
+    c.loc[:2, "reminders"] = -1                         # 3 negative counts
+    folder = write_study(tmp_path / "flood", c, r, a)
+    with pytest.raises(ValidationError) as err:
+        load_study(folder, cache=False)
+    e = err.value
+    assert e.counts == {"must not be negative": 3, "off the 0-10 scale": 2000,
+                        "text in a numeric column": 3, "off the 1-7 scale": 3}
+    listed = {k: len(ps) for k, _, _, ps in e.kinds()}
+    assert listed == {"must not be negative": 3, "off the 0-10 scale": 191,  # 200 - 3 x 3
+                      "text in a numeric column": 3, "off the 1-7 scale": 3}
+    assert e.truncated == 2009 - 200
+    assert e.fixes["off the 0-10 scale"].startswith("import.responses.missing_codes")
+    assert cli.main(["validate", str(folder), "--per-kind", "5"]) == 2
+    out = capsys.readouterr().err
+    for header in (" 3 x must not be negative", " 2000 x off the 0-10 scale (5 listed)",
+                   " 3 x text in a numeric column; fix in study.yaml: missing_codes",
+                   " 3 x off the 1-7 scale; fix in study.yaml: import.responses.missing_codes"):
+        assert header in out, out[:2000]
+    assert out.count("\n  - ") == 14 and len(out) < 4000
+    assert cli.main(["validate", str(folder), "--max-problems", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err
+
+
+def test_import_report_of_a_study_without_rules(small_study):
+    report = load_study(small_study, cache=False).import_report()
+    assert list(report.columns) == ["table", "file", "step", "rows"]
+    got = {(t, s): n for t, s, n in zip(report["table"], report["step"], report["rows"])}
+    assert got[("responses", "read")] == got[("responses", "loaded")]
+    assert set(report["step"]) == {"read", "loaded"}
+
+
+def _two_files(tmp_path, extra: dict | None = None, **edit):
+    """A two-wave study with one responses file per wave and no wave column in them."""
+    c, r, a = build_study_frames(waves=(1, 2))
+    folder = write_study(tmp_path / "perwave", c, r, a)
+    for w in (1, 2):
+        part = r[r["wave"] == w].drop(columns=["wave"])
+        part = edit.get(f"w{w}", lambda f: f)(part)
+        part.to_csv(folder / f"responses {2020 + w}.csv", index=False)
+    cfg = {"files": {"contacts": "contacts.csv", "accounts": "accounts.csv", "responses": [
+        {"file": "responses 2021.csv", "wave": 1}, {"file": "responses 2022.csv", "wave": 2}]}}
+    cfg |= extra or {}
+    import yaml
+    doc = yaml.safe_load((folder / "study.yaml").read_text(encoding="utf-8")) | cfg
+    (folder / "study.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return folder, r
+
+
+def test_one_file_per_wave_with_the_wave_fixed_in_study_yaml(tmp_path):
+    folder, r = _two_files(tmp_path)
+    s = load_study(folder, cache=False)
+    assert s.responses.groupby("wave").size().to_dict() == r.groupby("wave").size().to_dict()
+    pd.testing.assert_series_equal(s.responses["trust_1"].reset_index(drop=True),
+                                   r["trust_1"].astype("Int64").reset_index(drop=True),
+                                   check_names=False)
+    assert s.input_hashes().keys() >= {"responses 2021.csv", "responses 2022.csv"}
+
+
+def test_a_bad_cell_is_named_in_its_own_file_and_row(tmp_path):
+    def bad(f):
+        f = f.astype({"nps": object})
+        f.iloc[2, f.columns.get_loc("nps")] = 12  # third record: row 4 of that file
+        return f
+    folder, _ = _two_files(tmp_path, w2=bad)
+    with pytest.raises(ValidationError) as err:
+        load_study(folder, cache=False)
+    assert [(p.file, p.column, p.row, p.value) for p in err.value.problems] == [
+        ("responses 2022.csv", "nps", 4, "12")]
+
+
+def test_a_file_with_its_own_wave_column_and_a_fixed_wave(tmp_path):
+    folder, _ = _two_files(tmp_path, w1=lambda f: f.assign(Wave=1))
+    with pytest.raises(ValidationError) as err:
+        load_study(folder, cache=False)
+    p = next(p for p in err.value.problems if "fixes wave 1" in p.message)
+    assert (p.file, p.column, p.row, p.fix) == ("responses 2021.csv", "Wave", 1,
+                                                "files.responses")
+
+
+def test_partials_are_counted_kept_apart_and_cached(tmp_path):
+    def unfinished(f):
+        f = f.copy()
+        f.iloc[:2, [f.columns.get_loc(i) for i in ("trust_1", "trust_2", "trust_3")]] = None
+        f.iloc[:2, 2:] = None  # two responses that stopped after the first questions
+        return f
+    folder, r = _two_files(tmp_path, {"import": {"responses": {"complete_when": {
+        "answered": 0.8}}}}, w1=unfinished)
+    cache = tmp_path / "processed"
+    fresh = load_study(folder, cache=cache)
+    cached = load_study(folder, cache=cache)
+    for s in (fresh, cached):
+        assert len(s.partials) == 2 and set(s.partials["wave"]) == {1}
+        assert len(s.responses) == len(r) - 2
+        assert "strengths" not in s.partials.columns  # no verbatims kept for partials
+        steps = s.import_report().set_index("step")["rows"]
+        assert steps["partial: set aside, not scored"] == 2
+    assert fresh.import_log == cached.import_log
+
+
+def test_a_status_no_value_map_covers_is_reported_once_with_what_is_mapped(tmp_path):
+    c, r, a = build_study_frames()
+    c["responded"] = c["responded"].map({True: "Responded", False: "Sent"}).astype(object)
+    c.loc[19, "responded"] = "Opened"                     # file row 21, not responded anyway
+    cfg = {"import": {"contacts": {"values": {"responded": {True: ["Responded"],
+                                                            False: ["Sent"]}}}}}
+    folder = write_study(tmp_path / "status", c, r, a, config=cfg)
+    with pytest.raises(ValidationError) as err:
+        load_study(folder, cache=False)
+    (p,) = err.value.problems
+    assert (p.file, p.column, p.row, p.value) == ("contacts.csv", "responded", 21, "Opened")
+    assert "(true: Responded; false: Sent)" in p.message
+    assert p.fix == "import.contacts.values.responded"
+    c.loc[19, "responded"] = "Sent"
+    s = load_study(write_study(tmp_path / "status", c, r, a, config=cfg), cache=False)
+    assert s.contacts["responded"].sum() == len(r)

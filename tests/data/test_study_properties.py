@@ -8,6 +8,9 @@
    NPS column) are always reported.
 2. Corrupted bytes (bytes inserted, deleted, overwritten, files truncated): only CrqlabError.
 3. Valid random studies round-trip: what was written is what is loaded, in every dialect.
+4. Waves in a column, absent or fixed per file in contacts and responses, accounts absent,
+   plain or per wave, waves declared, not declared or partly declared: an error message or a
+   correct load, never a traceback (every pair of choices by default, all 81 under slow).
 
 Examples are derandomised (the same examples on every run) and few, to keep this file fast.
 """
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -276,3 +280,91 @@ def test_valid_tables_round_trip(study, dialect):
     assert (s.contacts["invited_on"].dt.date == c["invited_on"]).all()
     assert s.responses["confidential"].tolist() == r["confidential"].tolist()
 
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. waves declared or not, in a column or fixed per file, in every table (issue 15)
+
+WAVE_SOURCES = ("column", "none", "fixed")     # a wave column / no wave at all / one file a wave
+ACCOUNTS = ("absent", "plain", "per_wave")     # no accounts / one row an account / a wave column
+DECLARED = ("none", "all", "subset")           # waves: absent / both / only wave 1
+
+
+def _wave_layout(folder: Path, frames: dict, contacts: str, responses: str, accounts: str,
+                 declared: str) -> dict:
+    """Write the study with each table's waves given as asked; returns study.yaml."""
+    folder.mkdir(parents=True)
+    files: dict = {}
+    for role, how in (("contacts", contacts), ("responses", responses)):
+        f = frames[role]
+        if how == "column":
+            f.to_csv(folder / f"{role}.csv", index=False)
+            files[role] = f"{role}.csv"
+        elif how == "none":
+            f[f["wave"] == 1].drop(columns="wave").to_csv(folder / f"{role}.csv", index=False)
+            files[role] = f"{role}.csv"
+        else:
+            files[role] = []
+            for w in (1, 2):
+                f[f["wave"] == w].drop(columns="wave").to_csv(folder / f"{role}_{w}.csv",
+                                                              index=False)
+                files[role].append({"file": f"{role}_{w}.csv", "wave": w})
+    if accounts != "absent":
+        a = frames["accounts"]
+        if accounts == "per_wave":
+            a = pd.concat([a.assign(wave=1), a.assign(wave=2)])
+        a.to_csv(folder / "accounts.csv", index=False)
+        files["accounts"] = "accounts.csv"
+    cfg = {"study": "w", "files": files, "missing_codes": list(MISSING)}
+    if declared != "none":
+        cfg["waves"] = {w: {"label": str(w)} for w in ((1, 2) if declared == "all" else (1,))}
+    (folder / "study.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return cfg
+
+
+#: An orthogonal array L9(3^4): every pair of values of any two of the four dimensions is met.
+PAIRWISE = [(0, 0, 0, 0), (0, 1, 1, 1), (0, 2, 2, 2), (1, 0, 1, 2), (1, 1, 2, 0), (1, 2, 0, 1),
+            (2, 0, 2, 1), (2, 1, 0, 2), (2, 2, 1, 0)]
+
+
+def _combos(exhaustive: bool):
+    import itertools
+
+    dims = (WAVE_SOURCES, WAVE_SOURCES, ACCOUNTS, DECLARED)
+    if exhaustive:
+        return list(itertools.product(*dims))
+    return [tuple(d[i] for d, i in zip(dims, row)) for row in PAIRWISE]
+
+
+def test_waves_in_every_pair_of_ways_give_an_error_message_or_a_correct_load():
+    _check_wave_combinations(_combos(exhaustive=False))
+
+
+@pytest.mark.slow
+def test_waves_in_all_81_ways_give_an_error_message_or_a_correct_load():
+    _check_wave_combinations(_combos(exhaustive=True))
+
+
+def _check_wave_combinations(combos) -> None:
+    frames = _frames(n_contacts=3, waves=(1, 2))
+    written = frames["responses"].groupby("wave").size().to_dict()
+    for combo in combos:
+        contacts, responses, accounts, declared = combo
+        with tempfile.TemporaryDirectory() as tmp:
+            _wave_layout(Path(tmp) / "s", frames, *combo)
+            error = None
+            try:
+                s = load_study(Path(tmp) / "s", cache=False)
+            except ValidationError as exc:
+                s, error = None, exc
+                assert exc.problems, combo
+                for p in exc.problems:
+                    _check_problem_shape(p)
+                assert any("wave" in f"{p.column} {p.message}" for p in exc.problems), combo
+        valid = "none" not in (contacts, responses) and declared != "subset"
+        assert (s is not None) == valid, (combo, str(error) if error else "loaded")
+        if s is None:
+            continue
+        assert s.responses.groupby("wave").size().to_dict() == written, combo
+        assert len(s.respondents()) == len(s.responses) and len(s.frame()) == len(s.contacts)
+        assert "valid: no problems found" in s.summary()

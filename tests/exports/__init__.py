@@ -1,0 +1,1 @@
+"""Client deliveries written by hand the way survey platforms and CRMs write them (issue 15)."""
