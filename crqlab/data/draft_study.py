@@ -602,8 +602,10 @@ def _qualtrics_rules(plan: _Plan, role: str, cand: Candidate) -> None:
     filters = []
     if "Status" in frame.columns:
         numeric = frame["Status"].dropna().str.fullmatch(r"[0-9]+").all()
-        drop = ["1", "2", "8", "9"] if numeric else ["Survey Preview", "Survey Test", "Spam",
-                                                     "Preview Spam"]
+        # Qualtrics' response types: 1/2 preview and test, 8/9/12 spam, 17 offline preview
+        drop = ["1", "2", "8", "9", "12", "17"] if numeric else [
+            "Survey Preview", "Survey Test", "Spam", "Preview Spam", "Imported Spam",
+            "Offline Survey Preview"]
         n = int(frame["Status"].isin(drop).sum())
         filters.append(f"      - {{column: \"Status\", drop: [{', '.join(map(_q, drop))}], "
                        f"reason: \"preview, test or spam response\"}}    # guessed: Qualtrics "

@@ -161,6 +161,11 @@ def apply_layout(raw: RawTable, layout: Layout) -> RawTable:
     ValidationError
         Header rows asked of a file that has none (Parquet, SPSS), or joined names that
         repeat.
+
+    Notes
+    -----
+    Tested in ``tests/data/test_platforms.py`` (row numbers of the first record, question
+    texts, SurveyMonkey's joined names, repeated names) and ``tests/exports/``.
     """
     if layout.header_rows == 1 and layout.skip_rows == 0:
         return replace(raw, platform=layout.platform, layout=layout.describe())

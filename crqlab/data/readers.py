@@ -138,9 +138,12 @@ def stack_tables(tables: list[RawTable]) -> RawTable:
 
 
 def detect_encoding(data: bytes) -> str:
-    """UTF-8 with BOM, UTF-8, or cp1252 (Excel's Western default), in that order."""
+    """UTF-8 with BOM, UTF-16 with BOM (Qualtrics' TSV export), UTF-8, or cp1252 (Excel's
+    Western default), in that order."""
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"  # the codec reads the byte-order mark and drops it
     try:
         data.decode("utf-8")
         return "utf-8"

@@ -422,7 +422,13 @@ def _derive_issues(spec, base, role, waves) -> list[Issue]:
 def filter_rows(raw: RawTable, filters: tuple[Filter, ...],
                 fix: str) -> tuple[RawTable, list[tuple[str, int]], list[Problem]]:
     """``raw`` without the rows its filters leave out; (reason, rows left out) per filter, and
-    a problem for each filter whose column the file does not have."""
+    a problem for each filter whose column the file does not have.
+
+    Notes
+    -----
+    Tested in ``tests/data/test_rules.py`` (counts, row numbers kept, a missing column) and by
+    the Qualtrics deliveries of ``tests/exports/`` (preview and anonymous-link rows).
+    """
     counts, problems = [], []
     for f in filters:
         if f.column not in raw.frame.columns:
@@ -465,13 +471,25 @@ def _mapped(s: pd.Series, table: dict[str, str], codes: frozenset,
 
 def relabel(s: pd.Series, labels: dict[str, int], codes: frozenset) -> tuple[pd.Series, np.ndarray]:
     """Answer labels replaced by their numbers; numbers and missing codes pass; the mask of
-    unknown labels (reported with the accepted labels)."""
+    unknown labels (reported with the accepted labels).
+
+    Notes
+    -----
+    Tested in ``tests/data/test_rules.py`` (case and spacing ignored, numbers and codes pass)
+    and against item means worked out by hand in ``tests/exports/``.
+    """
     return _mapped(s, {k: str(v) for k, v in labels.items()}, codes, numbers_ok=True)
 
 
 def remap(s: pd.Series, values: dict[str, str], codes: frozenset) -> tuple[pd.Series, np.ndarray]:
     """Cells replaced by the values study.yaml maps them to (``true``, ``2``, ``retail``); the
-    mask of cells it does not map (and that are not missing codes)."""
+    mask of cells it does not map (and that are not missing codes).
+
+    Notes
+    -----
+    Tested in ``tests/data/test_rules.py`` and ``tests/data/test_study.py`` (an unmapped
+    status is reported once, with what is mapped).
+    """
     return _mapped(s, values, codes, numbers_ok=False)
 
 
@@ -481,6 +499,11 @@ def repeated_rows(frame: pd.DataFrame, keys: list[str], keep: str = "last",
 
     ``order`` (dates, say when each response was recorded) sorts the rows first; ties and
     blank dates keep file order. Rows with a blank key are never repeats.
+
+    Notes
+    -----
+    Tested in ``tests/data/test_rules.py`` (file order against date order, keep first or
+    last, blank keys) and by the repeated Qualtrics response of ``tests/exports/``.
     """
     pos = np.arange(len(frame))
     if order is not None:
@@ -497,7 +520,13 @@ def repeated_rows(frame: pd.DataFrame, keys: list[str], keep: str = "last",
 def complete_rows(frame: pd.DataFrame, flag: pd.Series | None, share: float | None,
                   answers: list[str]) -> np.ndarray:
     """Responses that are complete: ``flag`` true (a Finished column) and at least ``share``
-    of ``answers`` answered, where each is given."""
+    of ``answers`` answered, where each is given.
+
+    Notes
+    -----
+    Tested in ``tests/data/test_rules.py`` (flag, share, both) and by the unfinished responses
+    of the Qualtrics and SurveyMonkey deliveries in ``tests/exports/``.
+    """
     ok = np.ones(len(frame), dtype=bool)
     if flag is not None:
         ok &= flag.str.strip().str.lower().isin(TRUE_WORDS).fillna(False).to_numpy(dtype=bool)

@@ -100,3 +100,26 @@ def test_header_rows_on_a_file_without_them(tmp_path):
     raw = read_raw_table(tmp_path / "t.parquet")
     with pytest.raises(ValidationError, match="CSV and XLSX files only"):
         apply_layout(raw, Layout("table", 1, 2))
+
+
+def test_qualtrics_tsv_in_utf16_and_xlsx_exports(tmp_path):
+    import openpyxl
+
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(QUALTRICS, newline="")))
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t", lineterminator="\r\n").writerows(rows)  # quoted as needed
+    (tmp_path / "q.tsv").write_bytes(out.getvalue().encode("utf-16"))  # with its BOM
+    wb = openpyxl.Workbook()
+    for r in rows:
+        wb.active.append(r)
+    wb.save(tmp_path / "q.xlsx")
+    for name in ("q.tsv", "q.xlsx"):
+        raw = read_raw_table(tmp_path / name)
+        layout = detect_layout(raw)
+        assert (layout.platform, layout.skip_rows) == ("qualtrics", 2), name
+        t = apply_layout(raw, layout)
+        assert t.frame["Q1_1"].tolist() == ["Agree", "Disagree"] and t.file_row(0) == 4
+    assert read_raw_table(tmp_path / "q.tsv").encoding == "utf-16"
