@@ -54,7 +54,7 @@ class Quantity:
     kind: str
     definition: str
     matches: tuple[str, ...]
-    illustrative: bool = False
+    n_of: str = "respondents"
 
     def covers(self, recorded: str) -> bool:
         """Whether the recorded name ``recorded`` is this quantity (a pattern of ``matches``)."""
@@ -140,7 +140,7 @@ def _quantity(entry: Mapping[str, Any], sections: Mapping[str, str]) -> Quantity
                     unit=str(entry.get("unit") or ""), kind=entry["kind"],
                     definition=" ".join(str(entry["definition"]).split()),
                     matches=tuple(str(m) for m in entry["matches"]),
-                    illustrative=bool(entry.get("illustrative", False)))
+                    n_of=str(entry.get("n_of") or "respondents"))
 
 
 def _parse(doc: Mapping[str, Any]) -> Glossary:

@@ -376,7 +376,7 @@ def _finding_entry(question: Any, text: Any, *, est: Any, ci: Any, n: Any, n_acc
     entry["kind"] = kind
     unit = unit if unit is not None else (q.unit if q else None)
     extras = {"quantity": quantity, "unit": unit or None, "why_not": why_not,
-              "illustrative": bool(illustrative or (q is not None and q.illustrative)) or None}
+              "illustrative": True if illustrative else None}
     entry.update({k: v for k, v in extras.items() if v is not None})
     return entry
 

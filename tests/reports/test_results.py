@@ -226,11 +226,13 @@ def test_rerecording_a_finding_replaces_it_and_files_without_findings_are_unchan
     assert rec.to_json() == before
 
 
-def test_illustrative_finding_is_flagged_from_the_glossary():
+def test_illustrative_finding_is_flagged():
     rec = results.Recorder()
     rec.finding(Q, "Against the illustrative benchmark the client sits at {est}.", est=91,
-                ci=(88, 93), n=200, quantity="benchmark.crq_index.percentile")
-    assert results.findings(rec.as_dict())[0]["illustrative"] is True
+                ci=(88, 93), n=200, quantity="benchmark.crq_index.percentile",
+                illustrative=True)
+    rec.finding(Q, "NPS is {est}.", est=40.0, ci=(30.0, 50.0), n=100, quantity="nps")
+    assert [f.get("illustrative") for f in results.findings(rec.as_dict())] == [True, None]
 
 
 def test_module_level_finding(tmp_path):
