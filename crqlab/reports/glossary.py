@@ -56,9 +56,12 @@ class Quantity:
     matches: tuple[str, ...]
     n_of: str = "respondents"
 
-    def covers(self, recorded: str) -> bool:
-        """Whether the recorded name ``recorded`` is this quantity (a pattern of ``matches``)."""
-        return any(fnmatch.fnmatchcase(recorded, pat) for pat in self.matches)
+    def specificity(self, recorded: str) -> tuple[int, int] | None:
+        """How specifically a pattern of ``matches`` names ``recorded`` (exact beats wildcard,
+        then more literal characters); ``None`` when none matches."""
+        scores = [(int("*" not in pat), len(pat.replace("*", ""))) for pat in self.matches
+                  if fnmatch.fnmatchcase(recorded, pat)]
+        return max(scores) if scores else None
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,14 @@ class Glossary:
     words: tuple[tuple[str, str], ...]
 
     def quantity(self, recorded: str) -> Quantity | None:
-        """The first quantity whose patterns match the recorded name, else ``None``."""
-        return next((q for q in self.quantities if q.covers(recorded)), None)
+        """The quantity a recorded name is: the most specific match (an exact name, else the
+        pattern with the most literal characters; the first listed on a tie), else ``None``."""
+        best, score = None, None
+        for q in self.quantities:
+            s = q.specificity(recorded)
+            if s is not None and (score is None or s > score):
+                best, score = q, s
+        return best
 
     def question(self, notebook: str) -> str | None:
         """The research question of a notebook, by the two-digit prefix of its file name."""

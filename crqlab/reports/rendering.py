@@ -52,8 +52,8 @@ _PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 #: Rows of a table shown before the rest is collapsed under "show all rows".
 LONG_TABLE_ROWS = 12
 #: Colours a figure keeps when its PNG is re-encoded with a palette (plots use a few colours
-#: and their anti-aliased edges; 128 keep both, at about a third of the bytes).
-_PNG_COLOURS = 128
+#: and their anti-aliased edges; 96 keep both, at about a third of the bytes).
+_PNG_COLOURS = 96
 
 #: The Content-Security-Policy of every page: no script at all, nothing fetched from anywhere;
 #: images only embedded (``data:``), styles only inline. Pages are static and self-contained.
@@ -129,7 +129,7 @@ def _evidence(entry: Mapping[str, Any], *, with_estimate: bool = True) -> str:
     parts = []
     if with_estimate and entry.get("est") is not None:
         text = format_interval(entry["est"], entry.get("ci_low"), entry.get("ci_high"), kind)
-        if unit and kind not in ("percent", "count") and not isinstance(entry["est"], str):
+        if unit and kind not in ("percent", "count", "fit") and not isinstance(entry["est"], str):
             text += f" ({unit})"
         parts.append(text)
     n = format_n(entry.get("n"), entry.get("n_accounts"), n_of)
@@ -498,6 +498,15 @@ def _own_head(soup: BeautifulSoup, title: str) -> None:
     soup.title.string = title
 
 
+def _notebook_h1(soup: BeautifulSoup, title: Any):
+    """The notebook's own title (its first level-1 heading, when it reads as ``title``)."""
+    main = soup.find("main") or soup
+    h1 = main.find("h1")
+    if h1 is None or h1.get_text(" ", strip=True) != str(title or "").strip():
+        return None
+    return h1
+
+
 def group_findings(rows: Sequence[Mapping[str, Any]], *, glossary=None
                    ) -> list[dict[str, Any]]:
     """Findings of several reports grouped by research question, in report order: each group
@@ -571,14 +580,21 @@ def render_notebook(nb: nbformat.NotebookNode, *, header: Mapping[str, Any], fai
     _finish_tables(soup)
     _technical_details(soup)
     toc = _toc(soup)
+    title = _notebook_h1(soup, header.get("title"))
+    env = _templates()
     visible = [f for f in findings or [] if not is_illustrative(f)]
-    top = _templates().get_template("report_header.html.j2").render(
+    top = env.get_template("report_header.html.j2").render(
         h=header, toc=toc, failed=failed, error=error, notes=notes, findings=visible,
-        nav=nav, plain_error=plain_error(error.get("ename"), error.get("evalue"))
+        show_title=title is None, plain_error=plain_error(error.get("ename"), error.get("evalue"))
         if error else "")
     _own_head(soup, f"{header.get('title', '')} – {header.get('study', '')}")
     body_tag = soup.body or soup
-    body_tag.insert(0, BeautifulSoup(top, "html.parser"))
+    if title is not None:  # the notebook's title, then at once its key findings
+        title.insert_after(BeautifulSoup(top, "html.parser"))
+    else:
+        (soup.find("main") or body_tag).insert(0, BeautifulSoup(top, "html.parser"))
+    body_tag.insert(0, BeautifulSoup(env.get_template("_bar.html.j2").render(nav=nav),
+                                     "html.parser"))
     # every script goes, nbconvert's too: its MathJax and mermaid loaders are for interactive
     # pages, and the reports are static (the policy would block them anyway)
     sanitize_html(soup)

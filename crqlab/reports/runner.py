@@ -408,15 +408,16 @@ def kernel_options(connection_file: str | Path | None = None) -> dict[str, Any]:
     Tested in ``tests/reports/test_runner.py``: a run prints no such warning.
     """
     import zmq
+    from jupyter_client.manager import KernelManager
     from traitlets.config import Config
 
     manager: dict[str, Any] = {}
     options: dict[str, Any] = {}
     if connection_file is not None:
         manager["connection_file"] = str(connection_file)
-    if zmq.has("curve"):
+    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption"):
         manager["transport_encryption"] = "auto"
-    else:  # pragma: no cover - pyzmq built without libsodium
+    else:  # pragma: no cover - pyzmq without libsodium, or jupyter_client before 8.10
         options["extra_arguments"] = ["--IPKernelApp.log_level=ERROR"]
     if manager:
         options["config"] = Config({"KernelManager": manager})

@@ -120,7 +120,7 @@ def test_finding_text_writes_numbers_by_kind():
      "51.1% [48.7, 53.6]; n = 1,608 invited contacts"),
     ({"name": "n_responses", "est": 3565}, "3,565"),
     ({"name": "fit.kmv_crq.rmsea", "est": 0.0, "ci_low": 0.0, "ci_high": 0.016486578, "n": 637},
-     "0.000 [0.000, 0.016] (0 and up, lower is better); n = 637 respondents"),
+     "0.000 [0.000, 0.016]; n = 637 respondents"),
     ({"name": "corr.nps_crq_index.pearson", "est": 0.4644, "ci_low": 0.4382, "ci_high": 0.4898,
       "n": 3558, "p_value": 7.6e-190}, "0.46 [0.44, 0.49] (-1 to +1); n = 3,558 respondents; "
                                         "p < .001"),
@@ -166,6 +166,16 @@ def test_report_opens_with_the_bar_and_key_findings():
     assert items[0].startswith("The CRQ index is 5.93 [5.87, 6.00]")
     # the box comes before the notebook's own content
     assert soup.find(string="Key findings").find_next("h1", id="Scores") is not None
+
+
+def test_key_findings_follow_the_notebook_title_at_once():
+    html, _ = rendering.render_notebook(_figure_notebook(), header=dict(HEADER, title="Scores"),
+                                        findings=FINDINGS[:1], nav=NAV)
+    soup = BeautifulSoup(html, "html.parser")
+    assert [h.get_text(strip=True) for h in soup.find_all("h1")] == ["Scores"]
+    header = soup.find("h1").find_next_sibling()
+    assert "crq-header" in header["class"] and header.select_one(".crq-findings li")
+    assert soup.body.contents[0].name == "nav"  # the bar first
 
 
 def test_report_without_findings_says_so():

@@ -291,7 +291,10 @@ def test_report_has_no_code_no_traceback_and_embedded_images(first_run):
 def test_report_header_and_table_of_contents(first_run):
     soup = _soup(first_run["out"] / "01_ok" / "01_ok.html")
     header = soup.select_one(".crq-header").get_text(" ", strip=True)
-    assert "Stand-in scorecard" in header and "mini" in header and "Fixture Client Ltd" in header
+    assert "mini" in header and "Fixture Client Ltd" in header
+    # one title, the notebook's, followed at once by the key findings
+    assert [h.get_text(strip=True) for h in soup.find_all("h1")] == ["Stand-in scorecard"]
+    assert soup.find("h1").find_next_sibling().select_one(".crq-findings") is not None
     assert "Bootstrap resamples: 5" in header and "Random seed: 11" in header
     assert runner.hash_inputs(FIXTURE)["responses.csv"][:12] in header
     assert "results_path" not in header and "study_dir" not in header and "Study folder" not in header
