@@ -61,7 +61,8 @@ def ok_notebook():
     return _nb([
         _md("# Stand-in scorecard\n\nLogo: ![logo](logo.png) and ![remote](https://example.com/x.png)"),
         _code("from pathlib import Path\nimport warnings\nimport pandas as pd\n"
-              "import matplotlib.pyplot as plt\nfrom crqlab.reports import results\n"
+              "import matplotlib.pyplot as plt\nfrom crqlab.reports import results, plotting\n"
+              "plotting.apply_style()\n"
               "resp = pd.read_csv(Path(study_dir) / 'responses.csv')"),
         _md("## Net Promoter Score"),
         _code("warnings.warn('a warning reviewers need not see')\n"
@@ -74,7 +75,9 @@ def ok_notebook():
               "why_not='the fixture has one wave')\n"
               "results.record('seed_used', seed)\n"
               "results.record('label_used', label)\n"
-              "fig, ax = plt.subplots()\nax.hist(x)\nplt.show()\nprint(f'NPS {nps:.1f}')"),
+              "fig, ax = plt.subplots()\nax.hist(x)\nax.set_title('Answers')\n"
+              "plotting.caption(fig, 'Bars count the answers.')\nplt.show()\n"
+              "print(f'NPS {nps:.1f}')"),
         _md("## Responses by wave"),
         _code("t = resp.groupby('wave').size().rename('n').reset_index()\n"
               "results.record_table('responses.by_wave', t)\nt"),
@@ -286,6 +289,9 @@ def test_report_has_no_code_no_traceback_and_embedded_images(first_run):
     assert not soup.find_all("script", src=True)
     assert "example.com" not in " ".join(img["src"] for img in imgs)
     assert "NPS" in soup.get_text()
+    # every image has alt text: the logo its Markdown text, the figure its title and caption
+    assert [img["alt"] for img in imgs] == ["logo", "Answers. Bars count the answers."]
+    assert imgs[1].find_parent("figure").figcaption.get_text() == "Bars count the answers."
 
 
 def test_report_header_and_table_of_contents(first_run):
