@@ -21,6 +21,7 @@ from crqlab.data.instruments import Instrument, load_instrument
 from crqlab.data.readers import RawTable, read_raw_table
 from crqlab.data.schema import STUDY_SCHEMA, Issue, YamlError, check, read_yaml
 from crqlab.errors import InstrumentError, Problem, ValidationError
+from crqlab.paths import resolve_study_dir
 
 __all__ = ["Study", "load_study", "read_study_config", "check_paths", "input_files",
            "hash_files", "TABLE_COLUMNS", "REQUIRED_COLUMNS", "PII_COLUMNS", "MAX_PROBLEMS"]
@@ -902,7 +903,7 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
     its file, column, row and value; raw bytes unchanged) and by property tests; the cache by
     ``tests/data/test_study.py`` (a cached load equals a fresh one; a changed input misses the cache).
     """
-    root = Path(study_dir).resolve()
+    root = resolve_study_dir(study_dir).resolve()  # notebooks' "../data/raw/x" from anywhere
     cfg = read_study_config(root)
     instrument, batteries = _instruments(cfg, root)
     files = _files_of(root, cfg)
