@@ -72,7 +72,7 @@ __all__ = ["Parameter", "NotebookContractError", "RawValue", "RunResult", "Noteb
            "VERSIONED_PACKAGES", "RESERVED_PARAMETERS", "discover_notebooks",
            "notebook_parameters", "contract_problems", "study_info", "hash_inputs",
            "resolve_parameters", "check_output_folder", "run", "display_path", "report_nav",
-           "kernel_options"]
+           "kernel_options", "progress_bar", "close_progress_bar"]
 
 #: Packages whose versions run.json records.
 VERSIONED_PACKAGES = ("crqlab", "pandas", "numpy", "scipy", "statsmodels", "semopy", "pingouin",
@@ -618,11 +618,44 @@ def _execute_pool(tasks: list[dict[str, Any]], jobs: int, done) -> list[dict[str
     return outcomes
 
 
-def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: bool
-                 ) -> list[dict[str, Any]]:
+def progress_bar(total: int, label: str, *, enabled: bool = True, file=None, tick: float = 1.0):
+    """The progress bar of a run: shown when ``file`` (default stderr) is a terminal, as wide as
+    the terminal says (80 columns where a pseudo-terminal reports none), its clock ticking every
+    ``tick`` seconds while notebooks run (a notebook takes tens of seconds). Close it with
+    :func:`close_progress_bar`.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_runner.py`` with a stream that says it is a terminal.
+    """
+    import shutil
+    import sys
+    import threading
+
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc=label, unit="notebook", disable=None if progress else True)
+    stream = file if file is not None else sys.stderr
+    bar = tqdm(total=total, desc=label, unit="notebook", file=stream,
+               disable=None if enabled else True, ncols=shutil.get_terminal_size().columns)
+    bar.crqlab_stop = threading.Event()
+    if not bar.disable and tick > 0:
+        def ticking() -> None:
+            while not bar.crqlab_stop.wait(tick):
+                bar.refresh()
+
+        threading.Thread(target=ticking, name="crqlab-progress", daemon=True).start()
+    return bar
+
+
+def close_progress_bar(bar) -> None:
+    """Stop the bar's clock and close it."""
+    bar.crqlab_stop.set()
+    bar.close()
+
+
+def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: bool
+                 ) -> list[dict[str, Any]]:
+    bar = progress_bar(len(tasks), label, enabled=progress)
 
     def done(res: Mapping[str, Any]) -> None:
         bar.set_postfix_str(f"{res['name']} {res['status']}")
@@ -638,7 +671,7 @@ def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: b
         else:
             finished = _execute_pool(tasks, jobs, done)
     finally:
-        bar.close()
+        close_progress_bar(bar)
     order = {Path(t["notebook"]).name: i for i, t in enumerate(tasks)}
     return sorted(finished, key=lambda r: order[r["name"]])
 

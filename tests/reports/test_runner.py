@@ -507,3 +507,39 @@ def test_a_run_prints_no_kernel_transport_warning(tmp_path, capfd):
     captured = capfd.readouterr()  # the kernel writes to the inherited file descriptors
     assert "without encryption" not in captured.err + captured.out
     assert runner.kernel_options()["config"].KernelManager.transport_encryption == "auto"
+
+
+class _Terminal:
+    """A stream that says it is a terminal (as make's stderr is in a shell)."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_shows_in_a_terminal_and_its_clock_ticks(monkeypatch):
+    import os as _os
+    import time as _time
+
+    monkeypatch.setattr(_os, "get_terminal_size", lambda *a: _os.terminal_size((0, 0)))
+    term = _Terminal()
+    bar = runner.progress_bar(3, "sample", file=term, tick=0.05)
+    assert not bar.disable and bar.ncols == 80  # a pseudo-terminal of size 0: 80 columns
+    _time.sleep(0.3)
+    ticks = len(term.parts)
+    bar.update()
+    runner.close_progress_bar(bar)
+    text = "".join(term.parts)
+    assert ticks >= 3, "the clock did not tick while notebooks ran"
+    assert "sample" in text and "1/3" in text
+    quiet = _Terminal()
+    quiet.isatty = lambda: False
+    assert runner.progress_bar(3, "x", file=quiet).disable  # piped to a file: no bar
