@@ -228,6 +228,12 @@ def test_pages_carry_only_the_small_stylesheet():
     assert len(css.encode()) < 10_000  # nbconvert's own CSS was 266 KB
     assert len(html.encode()) < 30_000  # the page without figures of any size
     assert ".crq-scroll" in css and "overflow-x: auto" in css  # no table wider than the page
+    run = {"study": "mini", "client": None, "date": "d", "version": "v", "parameters": {},
+           "inputs": {}, "n_ok": 0, "n_failed": 0}
+    for page in (rendering.render_index(run=run, notebooks=[]), rendering.render_glossary()):
+        soup = BeautifulSoup(page, "html.parser")  # the same stylesheet, not HTML-escaped
+        assert "".join(s.get_text() for s in soup.head.find_all("style")).strip() == \
+            rendering.stylesheet().strip()
 
 
 def test_index_opens_with_findings_by_question_and_filters_illustrative():
