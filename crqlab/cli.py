@@ -14,7 +14,22 @@ from typing import Any
 
 from crqlab.errors import CrqlabError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "DESCRIPTION", "EPILOG"]
+
+#: What ``crqlab --help`` says first (plain text: the module docstring is for developers).
+DESCRIPTION = """crqlab: NPS and CRQ studies of B2B customer-relationship surveys.
+Check a client's survey export, draft its study.yaml, run the study notebooks into HTML
+reports, generate synthetic studies with planted truth, plan sample sizes."""
+#: Examples under the list of commands.
+EPILOG = """examples:
+  crqlab validate data/raw/acme      check an export: every problem with file, column, row, value
+  crqlab init data/raw/acme          draft study.yaml for a new export
+  crqlab run data/raw/sample         run every notebook -> reports/sample/index.html
+  crqlab run data/raw/sample -p ci 0.9 -f params.yaml --notebooks '0*'
+  crqlab synth --preset sample --seed 2023 --out data/raw/demo
+  crqlab power --effect 0.3 --power 0.8
+
+'crqlab COMMAND --help' describes a command; README.md has the rest."""
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -132,7 +147,8 @@ def _cmd_power(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="crqlab", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="crqlab", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     from crqlab import __version__
 
     p.add_argument("--version", action="version", version=f"crqlab {__version__}")

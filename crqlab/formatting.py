@@ -3,6 +3,12 @@
 A foundation module (numpy and pandas only, nothing else of crqlab), so the study modules that word
 findings and the report layer that renders them format alike.
 
+Numbers are written by what they are (:data:`KINDS`, :func:`format_kind`): counts as integers
+with thousands separators, scores to 2 decimals, NPS and percentages to 1, p-values by the APA
+rule, fit indices to 3. The report layer looks the kind of each recorded quantity up in its
+glossary (``crqlab/reports/glossary.yaml``). The older helpers (:func:`format_number`,
+:func:`format_entry`, :func:`format_p`) keep their behaviour for the notebooks that use them.
+
 Besides numbers, three small types let a study module word its findings as plain text while
 keeping data apart from wording, so the report layer can show them safely
 (:func:`crqlab.reports.present.paragraph`, :func:`crqlab.reports.present.show_notes`):
@@ -22,10 +28,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
-           "format_fixed", "format_ci_text", "format_signed_ci", "format_ci_sentence",
-           "format_p_text", "Text", "text", "Finding", "Caution",
-           "ci_label", "format_decimals", "format_with_ci", "ci_columns", "readable_table"]
+__all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table", "format_fixed",
+           "format_ci_text", "format_signed_ci", "format_ci_sentence", "format_p_text", "Text",
+           "text", "Finding", "Caution", "ci_label", "format_decimals", "format_with_ci",
+           "ci_columns", "readable_table", "KINDS", "format_count", "format_score", "format_nps",
+           "format_percent", "format_percentage_points", "format_p_apa", "p_clause", "format_fit",
+           "format_coefficient", "format_kind", "format_interval", "kind_of_unit", "format_n"]
 
 
 def format_number(x: Any) -> str:
@@ -141,6 +149,165 @@ def ci_table(table: pd.DataFrame, index: str | list[str], *, columns: str | None
     if n_col and n_col in table:
         out["n"] = ["" if s or pd.isna(v) else f"{int(v):,}" for s, v in zip(supp, table[n_col])]
     return out.set_index(idx)
+
+
+# -- numbers by what they are (issue 17): one rule per kind of quantity ------------------------
+#: Kinds of quantity and how each is written: ``count`` (integer with thousands separators),
+#: ``score`` (2 decimals), ``nps`` (1 decimal), ``percent`` (a 0-1 share, written x100 with 1
+#: decimal and ``%``), ``percentage_points`` (a difference of 0-1 shares, x100, 1 decimal),
+#: ``p_value`` (the APA rule), ``fit`` (3 decimals), ``coefficient``
+#: (correlations, standardised paths, effect sizes: 2 decimals), ``number`` (anything else).
+KINDS = ("count", "score", "nps", "percent", "percentage_points", "p_value", "fit", "coefficient",
+         "number")
+_MISSING = "–"
+
+
+def _absent(x: Any) -> bool:
+    if x is None or isinstance(x, bool):
+        return x is None
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_count(x: Any) -> str:
+    """A count: ``"3,565"``; a whole float (``822.0``) is written as the integer it is.
+
+    Notes
+    -----
+    A count recorded as a float with a fraction (an effective sample size) keeps one decimal.
+    Tested in ``tests/test_formatting.py``.
+    """
+    if _absent(x):
+        return _MISSING
+    v = float(x)
+    return f"{int(round(v)):,}" if v == round(v) else f"{v:,.1f}"
+
+
+def format_score(x: Any) -> str:
+    """A score on an answer scale (1-7, 0-10) or a difference of scores: 2 decimals."""
+    return _MISSING if _absent(x) else f"{float(x):.2f}"
+
+
+def format_nps(x: Any) -> str:
+    """An NPS (-100 to +100) or a difference of NPS: 1 decimal."""
+    return _MISSING if _absent(x) else f"{float(x):.1f}"
+
+
+def format_percent(share: Any) -> str:
+    """A share recorded on 0-1, written in percent with 1 decimal: ``0.5112`` -> ``"51.1%"``."""
+    return _MISSING if _absent(share) else f"{100 * float(share):.1f}%"
+
+
+def format_percentage_points(diff: Any) -> str:
+    """A difference of two 0-1 shares in percentage points, 1 decimal: ``0.1853`` -> ``"18.5"``."""
+    return _MISSING if _absent(diff) else f"{100 * float(diff):.1f}"
+
+
+def format_p_apa(p: Any) -> str:
+    """A p-value by the APA rule (7th ed., 6.36): exact to 3 decimals without the leading
+    zero (``".013"``), ``"< .001"`` below 0.001 and ``"> .999"`` above 0.999.
+
+    Notes
+    -----
+    Tested in ``tests/test_formatting.py`` at the boundaries (0.001, 0.0005, 0.9995).
+    """
+    if _absent(p):
+        return _MISSING
+    p = float(p)
+    if p < 0.001:
+        return "< .001"
+    if p > 0.999:
+        return "> .999"
+    return f"{p:.3f}".lstrip("0")
+
+
+def p_clause(p: Any) -> str:
+    """``"p = .013"`` or ``"p < .001"`` (:func:`format_p_apa`); empty when ``p`` is missing."""
+    if _absent(p):
+        return ""
+    text = format_p_apa(p)
+    return f"p {text}" if text[0] in "<>" else f"p = {text}"
+
+
+def format_fit(x: Any) -> str:
+    """A fit index (CFI, TLI, RMSEA, SRMR, AVE, CR): 3 decimals."""
+    return _MISSING if _absent(x) else f"{float(x):.3f}"
+
+
+def format_coefficient(x: Any) -> str:
+    """A correlation, standardised path or effect size: 2 decimals."""
+    return _MISSING if _absent(x) else f"{float(x):.2f}"
+
+
+def _format_plain(x: Any) -> str:
+    if _absent(x):
+        return _MISSING
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, str):
+        return x
+    v = float(x)
+    if v == round(v) and abs(v) < 1e15:
+        return f"{int(round(v)):,}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.2f}"
+
+
+_BY_KIND = {"count": format_count, "score": format_score, "nps": format_nps,
+            "percent": format_percent, "percentage_points": format_percentage_points,
+            "p_value": format_p_apa, "fit": format_fit,
+            "coefficient": format_coefficient, "number": _format_plain}
+
+
+def format_kind(x: Any, kind: str | None) -> str:
+    """``x`` written by the rule of its ``kind`` (:data:`KINDS`; unknown or ``None``: number).
+
+    Text values are returned as they are, booleans as ``yes``/``no``.
+    """
+    if isinstance(x, str):
+        return x
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    return _BY_KIND.get(kind or "number", _format_plain)(x)
+
+
+def format_interval(est: Any, ci_low: Any = None, ci_high: Any = None,
+                    kind: str | None = None) -> str:
+    """``"5.93 [5.87, 6.00]"``, ``"51.1% [48.7, 53.6]"``: an estimate and its interval."""
+    text = format_kind(est, kind)
+    if _absent(ci_low) or _absent(ci_high) or isinstance(est, str):
+        return text
+    low, high = format_kind(ci_low, kind), format_kind(ci_high, kind)
+    if kind == "percent":  # "51.1% [48.7, 53.6]": the unit once
+        low, high = low.rstrip("%"), high.rstrip("%")
+    return f"{text} [{low}, {high}]"
+
+
+def kind_of_unit(unit: str | None) -> str:
+    """The kind of a quantity from the unit a notebook recorded (when no glossary entry says):
+    shares -> ``percent``, NPS -> ``nps``, answer scales -> ``score``, else ``number``."""
+    u = (unit or "").lower()
+    if u.startswith("share") or u.startswith("%") or u.startswith("proportion"):
+        return "percent"
+    if "nps" in u or "-100" in u:
+        return "nps"
+    if "scale" in u or "points on" in u:
+        return "score"
+    if "standardised" in u or "correlation" in u:
+        return "coefficient"
+    return "number"
+
+
+def format_n(n: Any = None, n_accounts: Any = None, what: str = "respondents") -> str:
+    """``"n = 822 respondents in 171 accounts"``; ``""`` when neither is known."""
+    parts = []
+    if not _absent(n):
+        parts.append(f"n = {format_count(n)} {what}".rstrip())
+    if not _absent(n_accounts):
+        acc = f"{format_count(n_accounts)} accounts"
+        parts.append(f"in {acc}" if parts else acc)
+    return " ".join(parts)
 
 
 # -- running text: "0.46 [95% CI 0.44 to 0.49]", "p = 0.013" --------------------------------------

@@ -70,6 +70,14 @@ def test_module_help_lists_the_commands():
     assert sub.returncode == 0 and "study_dir" in sub.stdout
 
 
+def test_help_is_plain_text():
+    text = build_parser().format_help()
+    for markup in ("``", ":func:", ":class:", "crqlab.", "__"):
+        assert markup not in text, markup
+    assert text.splitlines()[2].startswith("crqlab: NPS and CRQ studies")
+    assert "examples:" in text and "crqlab run data/raw/sample" in text
+
+
 def test_usage_errors_exit_2_with_argparse_message(capsys):
     with pytest.raises(SystemExit) as exc:
         main([])

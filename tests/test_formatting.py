@@ -46,6 +46,55 @@ def test_ci_table_long_and_wide_keep_row_order():
                                      "a": {"estimate": "suppressed", "n": ""}}
 
 
+# -- numbers by what they are (issue 17) -------------------------------------------------------
+@pytest.mark.parametrize("kind, x, text", [
+    ("count", 3565, "3,565"), ("count", 822.0, "822"), ("count", 1234567, "1,234,567"),
+    ("count", 412.66, "412.7"), ("count", None, "–"), ("count", np.nan, "–"),
+    ("score", 5.934734064, "5.93"), ("score", -0.2712, "-0.27"), ("score", 6, "6.00"),
+    ("nps", 55.83941606, "55.8"), ("nps", -4.620395423, "-4.6"),
+    ("percent", 0.5111940299, "51.1%"), ("percent", 1.0, "100.0%"),
+    ("percentage_points", 0.1852907855, "18.5"),
+    ("fit", 0.016486578, "0.016"), ("fit", 1.0, "1.000"),
+    ("coefficient", 0.4644013372, "0.46"),
+    ("number", 158.0, "158"), ("number", 342.019385, "342.02"), ("number", 12345.6, "12,346"),
+    (None, 0.5, "0.50"), ("number", "commitment", "commitment"), ("number", True, "yes"),
+])
+def test_format_kind(kind, x, text):
+    assert formatting.format_kind(x, kind) == text
+
+
+@pytest.mark.parametrize("p, text, clause", [
+    (0.0126, ".013", "p = .013"), (0.001, ".001", "p = .001"), (0.000999, "< .001", "p < .001"),
+    (7.6e-190, "< .001", "p < .001"), (0.2474, ".247", "p = .247"), (0.05, ".050", "p = .050"),
+    (0.9995, "> .999", "p > .999"), (None, "–", ""),
+])
+def test_p_values_follow_the_apa_rule(p, text, clause):
+    # APA 7th ed. 6.36: exact p to three decimals, no leading zero, "< .001" below that
+    assert formatting.format_p_apa(p) == text
+    assert formatting.p_clause(p) == clause
+
+
+def test_format_interval_and_n():
+    assert formatting.format_interval(5.9347, 5.8742, 5.9953, "score") == "5.93 [5.87, 6.00]"
+    assert formatting.format_interval(0.5112, 0.4868, 0.5356, "percent") == "51.1% [48.7, 53.6]"
+    assert formatting.format_interval(55.84, None, None, "nps") == "55.8"
+    assert formatting.format_interval("kmv", 1, 2) == "kmv"
+    assert formatting.format_n(822.0, 171.0) == "n = 822 respondents in 171 accounts"
+    assert formatting.format_n(None, 35) == "35 accounts"
+    assert formatting.format_n(1608, what="invited contacts") == "n = 1,608 invited contacts"
+    assert formatting.format_n() == ""
+
+
+@pytest.mark.parametrize("unit, kind", [
+    ("share of invited", "percent"), ("share of respondents", "percent"),
+    ("points (-100 to +100)", "nps"), ("NPS, -100 to +100", "nps"), ("1-7 scale", "score"),
+    ("0-10 scale", "score"), ("standardised (std_all)", "coefficient"), (None, "number"),
+    ("percentile of benchmark companies", "number"),
+])
+def test_kind_of_unit(unit, kind):
+    assert formatting.kind_of_unit(unit) == kind
+
+
 @pytest.mark.parametrize("x, digits, text", [
     (None, 2, "–"), (np.nan, 2, "–"), (np.inf, 2, "–"), (pd.NA, 2, "–"),
     (3558, 2, "3,558"), (np.int64(12), 2, "12"), (427.0, 0, "427"), (1234.5, 2, "1,234.50"),

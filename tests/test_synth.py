@@ -288,7 +288,7 @@ def test_verbatim_mention_rates(big):
 
 
 def test_company_a_calibrated_to_methods_table():
-    # METHODS.md section 3: of those who chose confidentiality in survey 1, 55% completed
+    # docs/methods.md section 3: of those who chose confidentiality in survey 1, 55% completed
     # survey 2 (6.3 -> 7.5 on the 0-10 question); of those who waived it 70% (7.1 -> 7.2).
     s = generate("company-a", seed=1, n_accounts=3000)
     c, r = s.contacts, s.responses

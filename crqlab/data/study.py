@@ -24,6 +24,7 @@ from crqlab.data.readers import RawTable, read_raw_table, stack_tables
 from crqlab.data.rules import FALSE_WORDS, TRUE_WORDS, TableRules
 from crqlab.data.schema import STUDY_SCHEMA, Issue, YamlError, check, read_yaml
 from crqlab.errors import InstrumentError, Problem, ValidationError, fair_shares
+from crqlab.paths import resolve_study_dir
 
 __all__ = ["Study", "load_study", "read_study_config", "check_paths", "input_files",
            "hash_files", "file_entries", "TABLE_COLUMNS", "REQUIRED_COLUMNS", "PII_COLUMNS",
@@ -1310,7 +1311,7 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
     its file, column, row and value; raw bytes unchanged) and by property tests; the cache by
     ``tests/data/test_study.py`` (a cached load equals a fresh one; a changed input misses the cache).
     """
-    root = Path(study_dir).resolve()
+    root = resolve_study_dir(study_dir).resolve()  # notebooks' "../data/raw/x" from anywhere
     cfg, lines = _read_config(root)
     instrument, batteries = _instruments(cfg, root)
     _check_rules(cfg, lines, instrument, batteries)

@@ -2,7 +2,7 @@
 
 A grid of relationship strength (mean of the trust, commitment and satisfaction element scores)
 against uniqueness (mean of experience and solution) or advocacy (the 0-10 NPS answer). The
-published descriptions (METHODS.md section 1) give the categories and their typical shares but
+published descriptions (docs/methods.md section 1) give the categories and their typical shares but
 not the thresholds: every threshold here is an assumption, documented and overridable.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class CategoryRule:
     ============  ==============================================
 
     The defaults read each score as the scale point it rounds to (half-point cut-offs). On
-    illustrative data calibrated to METHODS.md (relationship elements about 5.5, uniqueness
+    illustrative data calibrated to docs/methods.md (relationship elements about 5.5, uniqueness
     elements 0.3 lower, respondent SD about 0.8, NPS about +15) they give 35% Ambassadors,
     54% Rationals and 10% in the other three (almost all Stalkers; Ambivalents are rare when
     the two axes correlate strongly), close to the typical split reported;
@@ -139,7 +139,7 @@ def relationship_category(scores: pd.DataFrame, nps=None, rule: CategoryRule | N
     Notes
     -----
     Validated on synthetic data: hand-placed points on every side of every threshold, and
-    the typical shares on data calibrated to METHODS.md (``tests/measures/test_categories.py``).
+    the typical shares on data calibrated to docs/methods.md (``tests/measures/test_categories.py``).
     """
     rule = rule or CategoryRule()
     axes = relationship_axes(scores, nps, rule)

@@ -1,6 +1,6 @@
 """Confidential versus disclosed responses: how much does naming respondents inflate scores?
 
-Two designs (shared METHODS.md, section 3) and one back-of-the-envelope calculation:
+Two designs (docs/methods.md, section 3) and one back-of-the-envelope calculation:
 
 * **Cross-sectional** (Company B: confidentiality is optional in one wave).
   :func:`confidentiality_share` - who chooses it, overall and by segment;
@@ -1055,7 +1055,7 @@ def what_if(shares: Mapping, completion_rates: Mapping, means_before: Mapping,
 
     Examples
     --------
-    Company A (METHODS.md section 3): confidential 55% completion, 6.3 -> 7.5; named 70%,
+    Company A (docs/methods.md section 3): confidential 55% completion, 6.3 -> 7.5; named 70%,
     7.1 -> 7.2. The share choosing confidentiality is not published; assume one in four:
 
     >>> from fractions import Fraction as F

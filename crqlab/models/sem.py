@@ -242,7 +242,7 @@ def kmv_crq_model(instrument: Instrument | str = "crq", *, drivers=None, trust: 
 
     Notes
     -----
-    Morgan & Hunt (1994) read for a CRQ survey (shared METHODS.md, section 2). The generated
+    Morgan & Hunt (1994) read for a CRQ survey (docs/methods.md, section 2). The generated
     syntax is fitted by lavaan in ``tests/results/lavaan/make_lavaan.R`` on
     ``kmv_synthetic.csv``; crqlab's estimates, SEs and fit measures agree (``tests/models/test_sem.py``).
     """

@@ -10,9 +10,17 @@ what was measured, on which scale, and on how many respondents::
 
 Suppressed rows (``suppressed`` true: a group below the minimum cell size) are never drawn;
 :func:`ci_plot` lists them in a note under the axis instead.
+
+Figures a reader trusts: :func:`legend` builds a legend from the labelled series only (so its
+colours are those of the lines) and puts it beside the plot, never over the data;
+:func:`caption` gives a figure a caption (every reference line explained there; :func:`ci_plot`
+writes its own). In a kernel, :func:`apply_style` makes every figure carry its title and
+caption in the output's metadata, from which the report renderer writes the image's alt text
+and a visible caption (:func:`figure_notes`).
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PALETTE", "STATUS_COLOURS", "UNITS", "apply_style", "axis_label", "label_axes",
-           "n_text", "ci_plot", "share_bars", "trend_plot",
-           "rate_plot"]
+           "n_text", "ci_plot", "share_bars", "trend_plot", "rate_plot", "legend", "caption",
+           "figure_notes"]
 
 #: Colour-blind-safe qualitative palette (seaborn "colorblind").
 PALETTE = "colorblind"
@@ -38,19 +46,94 @@ UNITS: dict[str, str] = {
 }
 
 
-def _inline_in_kernel() -> None:
-    """In a Jupyter kernel, draw figures inline whatever MPLBACKEND says (a headless ``Agg``
-    inherited from the shell would silently drop every figure from the executed notebook)."""
+def _kernel_shell():
+    """The IPython shell of a Jupyter kernel, else ``None``."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with ipykernel
-        return
+        return None
     shell = get_ipython()
-    if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
+    return shell if shell is not None and "IPKernelApp" in getattr(shell, "config", {}) else None
+
+
+def _inline_in_kernel() -> None:
+    """In a Jupyter kernel, draw figures inline whatever MPLBACKEND says (a headless ``Agg``
+    inherited from the shell would silently drop every figure from the executed notebook)."""
+    shell = _kernel_shell()
+    if shell is not None:
         import matplotlib as mpl
 
         if "inline" not in mpl.get_backend().lower():
             shell.run_line_magic("matplotlib", "inline")
+
+
+#: Captions given with :func:`caption`, by figure (forgotten with the figure).
+_CAPTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _figure_of(fig_or_ax):
+    from matplotlib.figure import FigureBase
+
+    return fig_or_ax if isinstance(fig_or_ax, FigureBase) else fig_or_ax.figure
+
+
+def caption(fig_or_ax, text: str, *, append: bool = True):
+    """Give a figure a caption: shown under it in the report and read into its alt text.
+
+    Every reference line, band or marker that is not in the legend is explained here
+    ("The dashed line marks the overall score, 5.93."). With ``append`` a second call adds a
+    sentence. Returns the figure.
+    """
+    fig = _figure_of(fig_or_ax)
+    text = " ".join(str(text).split())
+    old = _CAPTIONS.get(fig, "")
+    _CAPTIONS[fig] = f"{old} {text}".strip() if append and old else text
+    return fig
+
+
+def figure_notes(fig) -> dict[str, str]:
+    """``title`` (the figure's suptitle, else its axes' titles joined by "; ") and ``caption``
+    of a figure: what the report renderer writes as alt text and caption."""
+    titles = []
+    sup = getattr(fig, "_suptitle", None)
+    if sup is not None and sup.get_text().strip():
+        titles.append(sup.get_text().strip())
+    else:
+        for ax in fig.axes:
+            for loc in ("left", "center", "right"):
+                t = ax.get_title(loc=loc).strip()
+                if t:
+                    titles.append(t)
+    return {"title": "; ".join(titles), "caption": _CAPTIONS.get(fig, "")}
+
+
+def _describing_printer(printer):
+    """Wrap a PNG printer of figures so that it also returns the figure's title and caption
+    as the output's metadata (IPython formatters may return ``(data, metadata)``)."""
+    def describe(fig):
+        data = printer(fig)
+        if data is None or isinstance(data, tuple):
+            return data
+        return data, figure_notes(fig)
+
+    describe._crqlab_describes = True
+    return describe
+
+
+def _describe_figures(shell) -> None:
+    """In a kernel: every figure's PNG output carries its title and caption (metadata)."""
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    plt.switch_backend(mpl.get_backend())  # the inline backend registers its printer now
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        printer = formatter.lookup_by_type(Figure)
+    except KeyError:
+        return
+    if not getattr(printer, "_crqlab_describes", False):
+        formatter.for_type(Figure, _describing_printer(printer))
 
 
 def apply_style(context: str = "notebook", font_scale: float = 1.0) -> None:
@@ -58,12 +141,17 @@ def apply_style(context: str = "notebook", font_scale: float = 1.0) -> None:
 
     Also fixes figure size and resolution so report figures look alike, removes
     matplotlib's random SVG ids and dates so saved figures are reproducible, and turns off
-    mathtext so that a ``$`` in a client's label is shown as it is.
+    mathtext so that a ``$`` in a client's label is shown as it is. In a Jupyter kernel every
+    figure shown carries its title and caption in the output's metadata (:func:`figure_notes`),
+    for the report's alt text and caption.
     """
     import matplotlib as mpl
     import seaborn as sns
 
     _inline_in_kernel()
+    shell = _kernel_shell()
+    if shell is not None:
+        _describe_figures(shell)
     sns.set_theme(context=context, style="whitegrid", palette=PALETTE, font_scale=font_scale)
     mpl.rcParams.update({
         "figure.figsize": (7.0, 4.2), "figure.dpi": 100, "savefig.dpi": 150,
@@ -138,7 +226,8 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
             value_name: str | None = None, title: str | None = None, ax=None,
             reference: float | None = None, colour: str | Mapping[str, str] | None = None,
             n_col: str = "n", n: int | None = None, n_accounts: int | None = None,
-            n_what: str = "respondents", min_cell_size: int | None = None):
+            n_what: str = "respondents", min_cell_size: int | None = None,
+            reference_label: str | None = None):
     """Estimates with confidence intervals, one row per group (a horizontal "forest" plot).
 
     Parameters
@@ -151,7 +240,9 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
     value_name : str, optional
         Quantity name for the value axis (``"crq_index"``); default ``label`` is not used.
     reference : float, optional
-        A vertical reference line (e.g. the overall score).
+        A vertical reference line (e.g. the overall score), explained in the caption.
+    reference_label : str, optional
+        What the reference line marks (``"the score of all respondents"``).
     n, n_accounts : int, optional
         Respondents (accounts) behind the whole plot; each row's ``n`` is in its tick label.
     """
@@ -177,6 +268,8 @@ def ci_plot(table: pd.DataFrame, label: str, *, quantity: str = "est", unit: str
     ax.set_ylim(-0.6, max(len(shown), 1) - 0.4)
     if reference is not None:
         ax.axvline(reference, color="0.5", ls="--", lw=1)
+        caption(ax.figure, f"The dashed grey line marks {reference_label or 'the reference value'}"
+                           f" ({reference:.2f}).")
     ax.grid(axis="y", visible=False)
     note = None
     if hidden:
@@ -237,11 +330,12 @@ def share_bars(table: pd.DataFrame, label: str, *, title: str | None = None, ax=
 def trend_plot(table: pd.DataFrame, x: str = "wave", *, value_name: str | None = None,
                unit: str | None = None, labels: Mapping[Any, str] | None = None,
                title: str | None = None, ax=None, colour: str = "C0", n: int | None = None,
-               n_what: str = "respondents"):
+               n_what: str = "respondents", label: str | None = None):
     """Estimates with confidence intervals over waves (or any ordered ``x``), joined by a line.
 
     Suppressed rows are left out (a gap, with a note). ``labels`` maps x values to tick labels
-    (e.g. wave number -> year).
+    (e.g. wave number -> year). ``label`` names the series for :func:`legend` (its interval
+    bars stay out of the legend).
     """
     import matplotlib.pyplot as plt
 
@@ -250,7 +344,7 @@ def trend_plot(table: pd.DataFrame, x: str = "wave", *, value_name: str | None =
         _, ax = plt.subplots()
     xs = shown[x].to_numpy()
     est = shown["est"].astype(float).to_numpy()
-    ax.plot(xs, est, "-o", color=colour, lw=1.5)
+    ax.plot(xs, est, "-o", color=colour, lw=1.5, label=label if label else "_nolegend_")
     if {"ci_low", "ci_high"} <= set(shown.columns):
         for xv, a, b in zip(xs, shown["ci_low"].astype(float).to_numpy(),
                             shown["ci_high"].astype(float).to_numpy()):
@@ -286,3 +380,26 @@ def rate_plot(table: pd.DataFrame, label: str, *, measure: str = "response_rate"
                  min_cell_size=min_cell_size, n=n, n_what=n_what, ax=ax)
     ax.set_xlim(0, 100)
     return ax
+
+
+def legend(ax, *, where: str = "right", title: str | None = None):
+    """A legend of the labelled series only, beside the plot (never over the data).
+
+    Built from the artists that carry a label (interval bars and reference lines carry none),
+    so each entry has the colour of its series; ``where`` is ``"right"`` (outside the axes,
+    top right) or ``"below"`` (under the x-axis label). Returns the legend, or ``None`` when
+    nothing is labelled.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_plotting.py``: handle colours equal the colours of the lines
+    they name, and the legend's bounding box overlaps no data artist's once drawn.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    if where == "below":
+        place = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.22), "ncol": min(len(handles), 4)}
+    else:
+        place = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)}
+    return ax.legend(handles, labels, title=title, borderaxespad=0.0, frameon=False, **place)

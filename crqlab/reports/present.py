@@ -232,10 +232,13 @@ def bullet_list(items: Iterable[object]) -> Md:
 
 
 def warning_box(title: object, reasons: Iterable[object], note: object = "") -> None:
-    """Show an HTML warning box: ``Warning: title``, the reasons as a list, then ``note``."""
+    """Show an HTML warning box: ``Warning: title``, the reasons as a list, then ``note``.
+
+    A reason that is a caught warning or exception is shown in plain words (:func:`plain`).
+    """
     from IPython.display import HTML, display
 
-    items = "".join(f"<li>{escape_html(r)}</li>" for r in reasons)
+    items = "".join(f"<li>{escape_html(plain(r))}</li>" for r in reasons)
     display(HTML(
         '<div class="crq-warning" role="alert" style="border-left: 6px solid #d55e00; '
         'background: #fdf0e6; padding: 0.6em 1em; margin: 0.6em 0;">'
@@ -280,6 +283,29 @@ def show_table(table, **options: Any) -> None:
     from IPython.display import display
 
     display(styled(table, **options))
+
+
+def plain(message: object) -> str:
+    """A caught warning or exception as a sentence a reviewer reads (library messages such as
+    "Perfect separation detected" through :func:`crqlab.reports.wording.plain_warning` /
+    :func:`~crqlab.reports.wording.plain_error`); text is returned as it is.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_present.py``.
+    """
+    import warnings
+
+    from crqlab.reports.wording import plain_error, plain_warning
+
+    if isinstance(message, (Warning, warnings.WarningMessage)):
+        return plain_warning(message)
+    if isinstance(message, BaseException):
+        return plain_error(type(message).__name__, str(message))
+    return str(message)
+
+
+__all__ += ["plain"]  # added by issue 17 (kept apart so that parallel additions merge)
 
 
 def say_text(*texts: object) -> None:

@@ -7,6 +7,9 @@ statistics, small tables) while it runs and saves them at the end::
     results.record("nps", 23.4, ci=(15.1, 31.0), n=412, unit="points", headline=True)
     results.record("crq_index", crq_row, headline=True)      # a tidy row: est, se, ci_low, ...
     results.record_table("response_rate.by_wave", rates)
+    results.finding("Where does the client stand?",
+                    "The CRQ index of the latest wave is {est} {ci} on the 1-7 scale ({n}).",
+                    est=5.93, ci=(5.87, 6.00), n=821, quantity="crq_index")
     results.save(results_path)
 
 Keys follow ``docs/naming.md``: a recorded name is a dotted stem (``nps``,
@@ -14,6 +17,14 @@ Keys follow ``docs/naming.md``: a recorded name is a dotted stem (``nps``,
 naming rule (``est``, ``se``, ``ci_low``, ``ci_high``, ``n``, ``stat``, ``df``, ``p_value``...).
 The ``crqlab run`` index page shows the entries recorded with ``headline=True``; tests read the
 file, never the HTML.
+
+A **finding** (:func:`finding`) is a sentence or two in plain words answering one research
+question, with the estimate, interval and n it rests on (or the reason it has none). The index
+page opens with the findings of every notebook, grouped by question, and each report with a
+"Key findings" box; both are rendered from ``results.json`` by :mod:`crqlab.reports.rendering`,
+which writes the numbers of the placeholders ``{est}``, ``{ci}``, ``{n}`` and ``{p}`` by the
+quantity's kind (:mod:`crqlab.formatting`). Findings are stored under ``findings`` (the key is
+left out when a notebook records none, so older files stay byte-identical).
 
 The file is deterministic: keys sorted, floats rounded to 10 significant digits and written in
 their shortest ``repr``, NaN and infinities as ``null``, numpy and pandas scalars converted, and
@@ -36,9 +47,9 @@ import pandas as pd
 from crqlab.errors import CrqlabError
 from crqlab.files import write_atomic
 
-__all__ = ["FIELDS", "FORMAT", "Recorder", "ResultsError", "record", "record_table", "save", "clear", "current",
-           "to_json", "load", "headline", "clean_value", "write_atomic", "set_min_cell_size",
-           "record_all"]
+__all__ = ["FIELDS", "FORMAT", "Recorder", "ResultsError", "record", "record_table", "save",
+           "clear", "current", "to_json", "load", "headline", "clean_value", "write_atomic",
+           "set_min_cell_size", "record_all", "FINDING_PLACEHOLDERS", "finding", "findings"]
 
 #: Quantity names a recorded entry may carry (docs/naming.md), in display order.
 FIELDS = ("est", "se", "ci_low", "ci_high", "n", "n_accounts", "n_groups", "stat", "df",
@@ -51,6 +62,8 @@ SIGNIFICANT_DIGITS = 10
 MAX_TABLE_ROWS = 500
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+#: Placeholders a finding's text may use; the renderer writes the recorded numbers there.
+FINDING_PLACEHOLDERS = ("est", "ci", "n", "p")
 
 
 class ResultsError(CrqlabError, ValueError):
@@ -122,6 +135,7 @@ class Recorder:
         self._values: dict[str, dict[str, Any]] = {}
         self._meta: dict[str, dict[str, Any]] = {}
         self._tables: dict[str, dict[str, Any]] = {}
+        self._findings: list[dict[str, Any]] = []
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, name: str, value: Any, *, ci: tuple[float, float] | None = None,
@@ -219,6 +233,59 @@ class Recorder:
             else:
                 self.record(name, value, **options)
 
+    def finding(self, question: str, text: str, *, est: Any = None,
+                ci: tuple[float, float] | None = None, n: int | None = None,
+                n_accounts: int | None = None, p_value: float | None = None,
+                quantity: str | None = None, unit: str | None = None, kind: str | None = None,
+                why_not: str | None = None, illustrative: bool = False) -> None:
+        """Record a finding: plain words answering a research question, with its evidence.
+
+        Parameters
+        ----------
+        question : str
+            The research question answered (findings are grouped by it on the index page).
+        text : str
+            One to three sentences in plain words. ``{est}``, ``{ci}``, ``{n}`` and ``{p}``
+            mark where the renderer writes the estimate, interval, n and p-value, formatted by
+            the quantity's kind; without ``{est}`` they follow the text in brackets.
+        est, ci, n : optional
+            The estimate, its ``(low, high)`` interval and the respondents behind it. Each is
+            required unless ``why_not`` says why it is missing.
+        n_accounts, p_value : optional
+            Accounts behind the estimate; the p-value of its test.
+        quantity : str, optional
+            The recorded name of the quantity (``"crq_index"``), whose glossary entry gives
+            the unit and kind; ``unit`` and ``kind`` override it.
+        why_not : str, optional
+            Why the finding has no estimate, interval or n (``"a single wave: no trend"``).
+        illustrative : bool
+            Rests on made-up or illustrative inputs (the shipped benchmark): never shown on the
+            index page.
+
+        Raises
+        ------
+        ResultsError
+            Missing evidence without ``why_not``; text that is empty, uses another placeholder
+            or shows what a reviewer must not see (:data:`crqlab.reports.wording.MACHINE_ROOM`);
+            an interval whose low bound exceeds its high bound; n below the minimum cell size.
+
+        Notes
+        -----
+        Tested in ``tests/reports/test_results.py`` (each refusal, replacement on re-running a
+        cell, byte-identical files without findings) and, rendered, in
+        ``tests/reports/test_rendering.py`` and ``tests/reports/test_runner.py``.
+        """
+        entry = _finding_entry(question, text, est=est, ci=ci, n=n, n_accounts=n_accounts,
+                               p_value=p_value, quantity=quantity, unit=unit, kind=kind,
+                               why_not=why_not, illustrative=illustrative)
+        if self.min_cell_size is not None and isinstance(entry.get("n"), int) \
+                and entry["n"] < self.min_cell_size and entry.get("est") is not None:
+            raise ResultsError(f"finding {text[:40]!r}: n = {entry['n']} is below the minimum "
+                               f"cell size {self.min_cell_size}")
+        self._findings = [f for f in self._findings
+                          if (f["question"], f["text"]) != (entry["question"], entry["text"])]
+        self._findings.append(entry)
+
     def _check_small(self, name: str, fields: dict[str, Any]) -> None:
         """Refuse an estimate of fewer respondents than the minimum cell size."""
         n = fields.get("n")
@@ -236,14 +303,18 @@ class Recorder:
         self._values.clear()
         self._meta.clear()
         self._tables.clear()
+        self._findings.clear()
 
     # -- output ------------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
         """The results document: ``format``, flat dotted ``values``, ``entries`` meta, ``tables``."""
         values = {f"{name}.{k}": v for name, fields in self._values.items()
                   for k, v in fields.items()}
-        return {"format": FORMAT, "values": values, "entries": dict(self._meta),
-                "tables": dict(self._tables)}
+        doc = {"format": FORMAT, "values": values, "entries": dict(self._meta),
+               "tables": dict(self._tables)}
+        if self._findings:
+            doc["findings"] = [dict(f) for f in self._findings]
+        return doc
 
     def to_json(self) -> str:
         """The deterministic JSON text (sorted keys, 2-space indent, trailing newline)."""
@@ -258,6 +329,81 @@ class Recorder:
         if path:
             write_atomic(Path(path), text)
         return text
+
+
+def _finding_text(question: Any, text: Any) -> tuple[str, str]:
+    from string import Formatter
+
+    from crqlab.reports.wording import machine_room
+
+    for what, value in (("question", question), ("text", text)):
+        if not isinstance(value, str) or not value.strip():
+            raise ResultsError(f"a finding needs its {what} as plain words, got {value!r}")
+    try:
+        fields = {f for _, f, _, _ in Formatter().parse(text) if f is not None}
+    except ValueError as exc:
+        raise ResultsError(f"finding {text[:60]!r}: {exc} (write a literal brace as {{{{)")
+    unknown = sorted(fields - set(FINDING_PLACEHOLDERS))
+    if unknown:
+        raise ResultsError(f"finding {text[:60]!r}: unknown placeholder(s) {unknown}; use "
+                           f"{', '.join('{' + p + '}' for p in FINDING_PLACEHOLDERS)}")
+    shown = machine_room(question + " " + text)
+    if shown:
+        raise ResultsError(f"finding {text[:60]!r} shows what reviewers must not see: "
+                           + "; ".join(f"{k}: {', '.join(v)}" for k, v in shown.items()))
+    return " ".join(question.split()), " ".join(text.split())
+
+
+def _finding_entry(question: Any, text: Any, *, est: Any, ci: Any, n: Any, n_accounts: Any,
+                   p_value: Any, quantity: str | None, unit: str | None, kind: str | None,
+                   why_not: str | None, illustrative: bool) -> dict[str, Any]:
+    from crqlab.formatting import KINDS, kind_of_unit
+
+    question, text = _finding_text(question, text)
+    missing = [w for w, v in (("estimate", est), ("interval", ci), ("n", n))
+               if v is None or (not isinstance(v, (str, tuple, list)) and pd.isna(v))]
+    if missing and not (isinstance(why_not, str) and why_not.strip()):
+        raise ResultsError(f"finding {text[:60]!r} has no {', '.join(missing)}: pass "
+                           f"{'them' if len(missing) > 1 else 'it'}, or why_not='...' saying "
+                           "why the data give none")
+    entry: dict[str, Any] = {"question": question, "text": text}
+    if ci is not None:
+        if len(ci) != 2:
+            raise ResultsError(f"finding {text[:60]!r}: ci must be a (low, high) pair, got {ci!r}")
+        low, high = clean_value(ci[0]), clean_value(ci[1])
+        if low is not None and high is not None and low > high:
+            raise ResultsError(f"finding {text[:60]!r}: interval [{low}, {high}] is reversed")
+        entry["ci_low"], entry["ci_high"] = low, high
+    for key, value in (("est", est), ("p_value", p_value)):
+        if value is not None:
+            entry[key] = clean_value(value)
+    for key, value in (("n", n), ("n_accounts", n_accounts)):
+        if value is not None and not pd.isna(value):
+            if float(value) != int(value) or value < 0:
+                raise ResultsError(f"finding {text[:60]!r}: {key} = {value!r} is not a count")
+            entry[key] = int(value)  # a count, even when a notebook hands in 822.0
+    q = _glossary_quantity(quantity)
+    kind = kind or (q.kind if q else None) or kind_of_unit(unit)
+    if kind not in KINDS:
+        raise ResultsError(f"finding {text[:60]!r}: kind {kind!r} is not one of {KINDS}")
+    entry["kind"] = kind
+    unit = unit if unit is not None else (q.unit if q else None)
+    extras = {"quantity": quantity, "unit": unit or None, "why_not": why_not,
+              "illustrative": True if illustrative else None}
+    entry.update({k: v for k, v in extras.items() if v is not None})
+    return entry
+
+
+def _glossary_quantity(quantity: str | None):
+    if quantity is None:
+        return None
+    from crqlab.reports.glossary import load
+
+    q = load().quantity(quantity)
+    if q is None:
+        raise ResultsError(f"quantity {quantity!r} is not in the glossary "
+                           "(crqlab/reports/glossary.yaml); add it there")
+    return q
 
 
 def _check_cells(name: str, frame: pd.DataFrame, min_cell_size: int, n_col: str) -> None:
@@ -304,6 +450,13 @@ def headline(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def findings(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The findings of a results document, in the order they were recorded (``[]`` for a file
+    without any)."""
+    found = document.get("findings") or []
+    return [dict(f) for f in found if isinstance(f, Mapping) and f.get("text")]
+
+
 _DEFAULT = Recorder()
 
 
@@ -325,6 +478,11 @@ def record_table(name: str, table: pd.DataFrame, **kwargs: Any) -> None:
 def record_all(entries: Iterable[tuple[str, Any, Mapping[str, Any]]]) -> None:
     """Record entries into the shared recorder; see :meth:`Recorder.record_all`."""
     _DEFAULT.record_all(entries)
+
+
+def finding(question: str, text: str, **kwargs: Any) -> None:
+    """Record a finding into the shared recorder; see :meth:`Recorder.finding`."""
+    _DEFAULT.finding(question, text, **kwargs)
 
 
 def save(path: str | os.PathLike | None) -> str:

@@ -6,7 +6,9 @@ the notebooks folder), injecting only the parameters each notebook declares in i
 ``parameters`` cell, renders each executed notebook to HTML without code, and writes::
 
     reports/<study>/
-        index.html                    every report with its status and headline numbers
+        index.html                    the findings of every report by research question, then
+                                      every report with its status and headline numbers
+        glossary.html                 every quantity the reports show: name, unit, definition
         run.json                      provenance: parameters, input SHA-256, versions, seed, times
         <notebook>/<notebook>.ipynb   the executed notebook
         <notebook>/<notebook>.html    the report (a failed one keeps its traceback)
@@ -69,7 +71,8 @@ from crqlab.reports.outputs import (
 __all__ = ["Parameter", "NotebookContractError", "RawValue", "RunResult", "NotebookOutcome",
            "VERSIONED_PACKAGES", "RESERVED_PARAMETERS", "discover_notebooks",
            "notebook_parameters", "contract_problems", "study_info", "hash_inputs",
-           "resolve_parameters", "check_output_folder", "run", "display_path"]
+           "resolve_parameters", "check_output_folder", "run", "display_path", "report_nav",
+           "kernel_options", "progress_bar", "close_progress_bar"]
 
 #: Packages whose versions run.json records.
 VERSIONED_PACKAGES = ("crqlab", "pandas", "numpy", "scipy", "statsmodels", "semopy", "pingouin",
@@ -389,15 +392,44 @@ def _kernel_environment():
                 os.environ[k] = v
 
 
+def kernel_options(connection_file: str | Path | None = None) -> dict[str, Any]:
+    """Keyword arguments for :func:`papermill.execute_notebook` that start the kernel quietly
+    and safely: its messages encrypted with CurveZMQ keys the kernel manager provisions.
+
+    ipykernel warns "Kernel is running over TCP without encryption" on every start over plain
+    TCP (``ipykernel/kernelapp.py``, ``init_sockets``). With ``KernelManager.transport_encryption
+    = "auto"`` (jupyter_client 8.10+, for kernelspecs that declare ``curve`` support, as
+    ipykernel's does) the cause goes, not just the message. Where pyzmq has no CurveZMQ, the
+    kernel's log level is raised past the warning instead. ``connection_file`` puts the
+    kernel's connection file there (the run's staging folder).
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_runner.py``: a run prints no such warning.
+    """
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    manager: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    if connection_file is not None:
+        manager["connection_file"] = str(connection_file)
+    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption"):
+        manager["transport_encryption"] = "auto"
+    else:  # pragma: no cover - pyzmq without libsodium, or jupyter_client before 8.10
+        options["extra_arguments"] = ["--IPKernelApp.log_level=ERROR"]
+    if manager:
+        options["config"] = Config({"KernelManager": manager})
+    return options
+
+
 def _kernel_config(task: Mapping[str, Any], src: Path) -> dict[str, Any]:
     """The kernel's connection file goes into the run's staging folder (``kernel_dir``): the
     kernel's command line then names the run, and a killed kernel leaves no file in /tmp."""
     if not task.get("kernel_dir"):
-        return {}
-    from traitlets.config import Config
-
-    connection = Path(task["kernel_dir"]) / f"kernel-{src.stem}.json"
-    return {"config": Config({"KernelManager": {"connection_file": str(connection)}})}
+        return kernel_options()
+    return kernel_options(Path(task["kernel_dir"]) / f"kernel-{src.stem}.json")
 
 
 def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
@@ -416,9 +448,7 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
             pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
                                 cwd=str(src.parent), progress_bar=False, log_output=False,
                                 execution_timeout=task.get("timeout"),
-                                kernel_name=task.get("kernel"),
-                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-                                **_kernel_config(task, src))
+                                kernel_name=task.get("kernel"), **_kernel_config(task, src))
     except Exception as e:  # noqa: BLE001 - any failure of a notebook is reported, not raised
         exc = e
     duration = time.perf_counter() - start
@@ -429,12 +459,14 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     warnings = []
     results_file = out_dir / "results.json"
     if error is None and not results_file.is_file():
-        warnings.append("the notebook saved no results.json (crqlab.reports.results.save)")
+        warnings.append("the notebook saved no results, so none of its numbers are listed here")
         write_atomic(results_file, results.Recorder().to_json())
     header = dict(task["header"], title=notebook_title(executed, src.stem), notebook=src.name)
+    nav = dict(task["nav"], current=src.stem) if task.get("nav") else None
     try:
         html, notes = render_notebook(executed, header=header, failed=error is not None,
-                                      error=error, resources_dir=src.parent)
+                                      error=error, resources_dir=src.parent,
+                                      findings=_recorded_findings(results_file), nav=nav)
     except Exception as e:  # noqa: BLE001 - rendering trouble must not lose the run
         html, notes = (finish_page(f"<html><body><h1>{escape(src.name)}</h1><p>could not "
                                    f"render: {escape(repr(e))}</p></body></html>"), [])
@@ -445,6 +477,32 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     return {"name": src.name, "title": header["title"],
             "status": "ok" if error is None else "failed", "duration_s": round(duration, 2),
             "parameters": task["display_parameters"], "error": error, "warnings": warnings}
+
+
+def _recorded_findings(path: Path) -> list[dict[str, Any]]:
+    """The findings a notebook recorded (none when its results.json is missing or unreadable)."""
+    try:
+        return results.findings(results.load(path)) if path.is_file() else []
+    except (OSError, ValueError, KeyError, TypeError, CrqlabError):
+        return []
+
+
+def report_nav(study: str, client: Any, notebooks: Sequence[Path], *, prefix: str,
+               current: str) -> dict[str, Any]:
+    """The bar of every page (study, index, glossary, every report of the notebooks folder):
+    ``prefix`` leads from the page to the reports folder (``"../"`` from a report)."""
+    from crqlab.reports.rendering import notebook_title, short_title
+
+    reports = []
+    for p in notebooks:
+        try:
+            title = notebook_title(nbformat.read(str(p), as_version=4), p.stem)
+        except (OSError, ValueError):
+            title = p.stem
+        reports.append({"stem": p.stem, "title": short_title(title),
+                        "href": f"{p.stem}/{p.stem}.html"})
+    return {"study": study, "client": client, "prefix": prefix, "current": current,
+            "reports": reports}
 
 
 # -- a whole run ------------------------------------------------------------------------------
@@ -560,11 +618,44 @@ def _execute_pool(tasks: list[dict[str, Any]], jobs: int, done) -> list[dict[str
     return outcomes
 
 
-def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: bool
-                 ) -> list[dict[str, Any]]:
+def progress_bar(total: int, label: str, *, enabled: bool = True, file=None, tick: float = 1.0):
+    """The progress bar of a run: shown when ``file`` (default stderr) is a terminal, as wide as
+    the terminal says (80 columns where a pseudo-terminal reports none), its clock ticking every
+    ``tick`` seconds while notebooks run (a notebook takes tens of seconds). Close it with
+    :func:`close_progress_bar`.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_runner.py`` with a stream that says it is a terminal.
+    """
+    import shutil
+    import sys
+    import threading
+
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc=label, unit="notebook", disable=None if progress else True)
+    stream = file if file is not None else sys.stderr
+    bar = tqdm(total=total, desc=label, unit="notebook", file=stream,
+               disable=None if enabled else True, ncols=shutil.get_terminal_size().columns)
+    bar.crqlab_stop = threading.Event()
+    if not bar.disable and tick > 0:
+        def ticking() -> None:
+            while not bar.crqlab_stop.wait(tick):
+                bar.refresh()
+
+        threading.Thread(target=ticking, name="crqlab-progress", daemon=True).start()
+    return bar
+
+
+def close_progress_bar(bar) -> None:
+    """Stop the bar's clock and close it."""
+    bar.crqlab_stop.set()
+    bar.close()
+
+
+def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: bool
+                 ) -> list[dict[str, Any]]:
+    bar = progress_bar(len(tasks), label, enabled=progress)
 
     def done(res: Mapping[str, Any]) -> None:
         bar.set_postfix_str(f"{res['name']} {res['status']}")
@@ -580,7 +671,7 @@ def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: b
         else:
             finished = _execute_pool(tasks, jobs, done)
     finally:
-        bar.close()
+        close_progress_bar(bar)
     order = {Path(t["notebook"]).name: i for i, t in enumerate(tasks)}
     return sorted(finished, key=lambda r: order[r["name"]])
 
@@ -672,7 +763,12 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     _tidy_previous(out)
     token = uuid.uuid4().hex[:8]
     staging = out.parent / f".{out.name}.partial-{os.getpid()}-{token}"
+    nav = report_nav(info["study"], info["client"],
+                     discover_notebooks(notebooks_dir if notebooks_dir is not None
+                                        else NOTEBOOKS_DIR), prefix="../", current="")
     tasks = _build_tasks(paths, per_nb, staging, header, timeout, kernel)
+    for t in tasks:
+        t["nav"] = nav
     with stop_children_on_signal():
         try:
             staging.mkdir()
@@ -686,7 +782,8 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
             _note_unscanned(outcomes, identifiers)
             _publish(staging, out, token, outcomes, identifiers,
                      lambda kept: _write_run_files(staging, info, outcomes, kept, declared,
-                                                   overrides, inputs, started))
+                                                   overrides, inputs, started,
+                                                   dict(nav, prefix="")))
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -702,7 +799,8 @@ def _publish(staging: Path, out: Path, token: str, outcomes: list[NotebookOutcom
     kept, carried = _carry_over(out, staging, {o.stem for o in outcomes}, digest or "")
     _withhold_leaks(staging, outcomes + kept, identifiers)
     write_run_files(kept)
-    _check_no_leaks([staging / "index.html", staging / "run.json", *carried], identifiers)
+    _check_no_leaks([staging / "index.html", staging / "run.json", staging / "glossary.html",
+                     *carried], identifiers)
     _swap_in(staging, out, token)
 
 
@@ -745,7 +843,7 @@ def _carry_over(out: Path, staging: Path, produced: set[str], digest: str
     any other file (returned as paths, scanned for leaks but not listed)."""
     if not out.is_dir():
         return [], []
-    ours = {MARKER, "index.html", "run.json", *produced}
+    ours = {MARKER, "index.html", "run.json", "glossary.html", *produced}
     moved = []
     for p in sorted(out.iterdir()):
         if p.name in ours or _ATOMIC_TEMPORARY.match(p.name):
@@ -868,20 +966,22 @@ def _notebook_entry(o: NotebookOutcome, defaults: Mapping[str, Any]) -> dict[str
 def _index_row(staging: Path, o: NotebookOutcome) -> dict[str, Any]:
     res = staging / o.stem / "results.json"
     try:
-        entries = results.headline(results.load(res)) if res.is_file() else []
+        doc = results.load(res) if res.is_file() else {}
+        entries, found = results.headline(doc), results.findings(doc)
     except (OSError, ValueError, KeyError, TypeError, CrqlabError):
-        entries = []  # a kept report's results.json that cannot be read shows no numbers
+        entries, found = [], []  # a kept report's results.json that cannot be read
     return {"name": o.name, "title": o.title, "status": o.status,
             "href": f"{o.stem}/{o.stem}.html", "duration_s": o.duration_s,
-            "date": _display_date(o.started), "headline": entries, "error": o.error,
-            "warnings": o.warnings}
+            "date": _display_date(o.started), "headline": entries, "findings": found,
+            "error": o.error, "warnings": o.warnings}
 
 
 def _write_run_files(staging: Path, info: Mapping[str, Any], outcomes: list[NotebookOutcome],
                      kept: list[NotebookOutcome], declared, overrides: Mapping[str, Any],
-                     inputs: Mapping[str, str], started: datetime) -> None:
-    """run.json and index.html: this run's notebooks and the ``kept`` ones, by name."""
-    from crqlab.reports.rendering import render_index
+                     inputs: Mapping[str, str], started: datetime,
+                     nav: Mapping[str, Any] | None = None) -> None:
+    """run.json, index.html and glossary.html: this run's notebooks and the ``kept`` ones."""
+    from crqlab.reports.rendering import render_glossary, render_index
 
     versions = _versions()
     entries = [_notebook_entry(o, {k: p.default for k, p in declared[o.name].items()
@@ -907,9 +1007,11 @@ def _write_run_files(staging: Path, info: Mapping[str, Any], outcomes: list[Note
                 "n_ok": sum(o.status == "ok" for o in listed),
                 "n_failed": sum(o.status != "ok" for o in listed),
                 "n_kept": len(kept)}
+    nav = dict(nav or {})
     write_atomic(staging / "index.html",
-                        render_index(run=run_meta,
-                                     notebooks=[_index_row(staging, o) for o in listed]))
+                 render_index(run=run_meta, notebooks=[_index_row(staging, o) for o in listed],
+                              nav=dict(nav, current="index")))
+    write_atomic(staging / "glossary.html", render_glossary(nav=dict(nav, current="glossary")))
 
 
 def _jsonable(obj: Any) -> Any:

@@ -20,7 +20,7 @@ from crqlab.synth.generate import SyntheticStudy, generate
 __all__ = ["PUBLISHED", "calibration_table", "calibration_markdown", "model_markdown",
            "update_readme"]
 
-#: Deep-Insight's assessments of its own clients (METHODS.md section 4): label -> quantity ->
+#: Deep-Insight's assessments of its own clients (docs/methods.md section 4): label -> quantity ->
 #: (value or None, note). ``accounts_covered`` is the share of customers (accounts) that gave
 #: feedback; ``response_rate`` the contact completion rate.
 PUBLISHED: dict[str, dict[str, tuple]] = {

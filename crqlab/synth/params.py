@@ -224,7 +224,7 @@ class SynthParams:
 _SAMPLE = SynthParams()
 
 PRESETS: dict[str, SynthParams] = {
-    # Calibrated to the Deep-Insight series of METHODS.md section 4 (2020-2023).
+    # Calibrated to the Deep-Insight series of docs/methods.md section 4 (2020-2023).
     "sample": _SAMPLE,
     # Small and fast, for tests.
     "tiny": dataclasses.replace(
@@ -232,7 +232,7 @@ PRESETS: dict[str, SynthParams] = {
         wave_dates=("2021-03-01", "2022-03-07", "2023-03-06"),
         confidentiality=("none", "optional", "optional"), response_rate=(0.55, 0.50, 0.60),
         wave_shift=(0.0, 0.1, 0.2)),
-    # Company A (METHODS.md section 3): optional confidentiality, then removed six months later.
+    # Company A (docs/methods.md section 3): optional confidentiality, then removed six months later.
     "company-a": dataclasses.replace(
         _SAMPLE, study="company-a", client="Company A (synthetic)", n_accounts=150,
         wave_labels=("Survey 1", "Survey 2"), wave_dates=("2021-03-01", "2021-09-06"),

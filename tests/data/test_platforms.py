@@ -103,10 +103,10 @@ def test_header_rows_on_a_file_without_them(tmp_path):
 
 
 def test_qualtrics_tsv_in_utf16_and_xlsx_exports(tmp_path):
-    import openpyxl
-
     import csv
     import io
+
+    import openpyxl
 
     rows = list(csv.reader(io.StringIO(QUALTRICS, newline="")))
     out = io.StringIO()

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crqlab import cli
-from crqlab.paths import NOTEBOOKS_DIR
+from crqlab.paths import NOTEBOOKS_DIR, SAMPLE_STUDY
 from crqlab.reports import runner
 
 from .builders import CanaryMarkers, canary_study, degenerate_study, sha256_tree
 
 __all__ = ["CliRun", "workdir", "fast_parameters", "run_cli", "canary_run", "canary_rerun",
-           "degenerate_run", "notebook_names"]
+           "degenerate_run", "notebook_names", "sample_run"]
 
 #: Small values for the expensive parameters, passed to the notebooks that declare them.
 FAST = {"n_boot": "20", "n_draws": "200", "min_n": "80"}
@@ -115,3 +115,11 @@ def degenerate_run(name: str) -> CliRun:
     """Every notebook on the degenerate study ``name``."""
     study = degenerate_study(name, workdir() / "studies" / name)
     return run_cli(study, workdir() / "reports" / name)
+
+
+@functools.cache
+def sample_run() -> CliRun:
+    """Every notebook on the shipped sample study (the pages a reviewer reads first), fast
+    parameters: shared by the visible-text scan, the page weights and the cross-report
+    consistency check (tests/hardening/test_report_text.py, test_report_consistency.py)."""
+    return run_cli(SAMPLE_STUDY, workdir() / "reports" / "sample")

@@ -74,7 +74,7 @@ def test_rule_is_frozen_overridable_and_validated():
 
 
 def _calibrated(rng, n):
-    """Element scores like METHODS.md's: relationship elements about 5.5, uniqueness
+    """Element scores like docs/methods.md's: relationship elements about 5.5, uniqueness
     0.3 lower, respondent SD about 0.8, NPS about +15."""
     g = rng.standard_normal(n)
     data = {}
@@ -90,7 +90,7 @@ def test_default_shares_match_the_published_typical_split(axis):
     scores, nps = _calibrated(np.random.default_rng(1), 20_000)
     cat = relationship_category(scores, nps=nps, rule=CategoryRule(axis=axis))
     share = cat.value_counts(normalize=True)
-    # METHODS.md: about a third Ambassadors, about half Rationals, 10-20% in the other three
+    # docs/methods.md: about a third Ambassadors, about half Rationals, 10-20% in the other three
     assert 0.28 <= share["Ambassadors"] <= 0.40
     assert 0.45 <= share["Rationals"] <= 0.60
     assert 0.08 <= share[["Ambivalents", "Stalkers", "Opponents"]].sum() <= 0.20

@@ -725,7 +725,7 @@ def _company_b_runs(seeds, n_truth: int) -> tuple[list[dict], dict]:
     truth = _company_b_truth(n_truth)
     runs = [_company_b(s) for s in seeds]
     _check(runs, ("nps_mean", "crq_index"), truth, slack=0.05)
-    # the planted choice rates (METHODS.md: 26% overall, 38% of newly included)
+    # the planted choice rates (docs/methods.md: 26% overall, 38% of newly included)
     assert abs(np.mean([r["share"] for r in runs]) - 0.26) < 0.01
     assert abs(np.mean([r["share_new"] for r in runs]) - 0.38) < 0.03
     return runs, truth

@@ -534,14 +534,14 @@ def test_add_previous_score():
 
 # ----------------------------------------------------------------------------- published series
 def test_deep_insight_series_matches_methods_table():
-    """The published series (METHODS.md section 4) is entered as published: numbers where the
+    """The published series (docs/methods.md section 4) is entered as published: numbers where the
     source gives them, words (notes) and missing values where it does not."""
     root = Path(__file__).resolve().parents[2]
     s = pd.read_csv(root / "data" / "raw" / "deep_insight_series.csv").set_index("year")
     assert {"response_rate", "crq", "nps", "notes", "source", "rate_basis"} <= set(s.columns)
     assert s["response_rate"].dropna().between(0, 1).all()
     assert s["crq"].dropna().between(1, 7).all() and s["nps"].dropna().between(-100, 100).all()
-    # METHODS.md section 4, row by row
+    # docs/methods.md section 4, row by row
     assert_allclose(s.loc[[2018, 2019, 2020, 2021, 2022, 2023], "response_rate"],
                     [0.45, 0.49, 0.66, 0.55, 0.48, 0.85])
     assert_allclose(s.loc[[2014, 2018, 2020, 2023], "crq"], [5.2, 5.4, 5.7, 6.0])

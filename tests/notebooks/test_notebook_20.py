@@ -11,7 +11,7 @@ Numbers in results.json are checked against values computed here straight from t
 files (shares choosing confidentiality, completion of the next wave, group mean differences,
 within-person changes, the headline shift), against identities the estimators must satisfy (the
 headline decomposition adds up; the what-if from the panel's own aggregates reproduces the
-observed headline shift and trend) and against the exact Company A arithmetic of METHODS.md.
+observed headline shift and trend) and against the exact Company A arithmetic of docs/methods.md.
 The default run on the shipped sample study is covered by ``pytest --nbval-lax`` on the notebook.
 """
 from __future__ import annotations
@@ -147,7 +147,7 @@ def test_headline_entries(runs):
 
 
 def test_company_a_worked_example_is_exact(runs):
-    # METHODS.md section 3 with one in four assumed confidential: the bias.what_if docstring
+    # docs/methods.md section 3 with one in four assumed confidential: the bias.what_if docstring
     shift, inflation, attrition = Fraction(96, 265), Fraction(121, 530), Fraction(9, 265)
     for run in runs.values():
         v = run["results"]["values"]

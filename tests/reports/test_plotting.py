@@ -108,6 +108,84 @@ def test_intervals_are_drawn_where_they_lie_even_without_their_estimate():
     assert_allclose(spans, [(41.0, 50.0)], rtol=1e-12)
 
 
+# -- plots a reader trusts (issue 17) ----------------------------------------------------------
+def _waves(shift=0.0):
+    return pd.DataFrame({"wave": [1, 2, 3, 4], "est": np.array([0.5, 0.55, 0.6, 0.52]) + shift,
+                         "ci_low": np.array([0.45, 0.5, 0.55, 0.47]) + shift,
+                         "ci_high": np.array([0.55, 0.6, 0.65, 0.57]) + shift, "n": 100})
+
+
+def _data_artists(ax):
+    return [a for a in [*ax.lines, *ax.collections, *ax.patches] if a.get_visible()]
+
+
+def _two_series():
+    _, ax = plt.subplots()
+    plotting.trend_plot(_waves(), value_name="response rate", label="response rate", ax=ax)
+    plotting.trend_plot(_waves(0.1), value_name="response rate", label="completion rate",
+                        colour="C1", ax=ax)
+    return ax
+
+
+def test_legend_colours_are_the_colours_of_their_lines():
+    ax = _two_series()
+    leg = plotting.legend(ax)
+    assert [t.get_text() for t in leg.get_texts()] == ["response rate", "completion rate"]
+    by_label = {ln.get_label(): ln.get_color() for ln in ax.lines}
+    for handle, text in zip(leg.legend_handles, leg.get_texts()):
+        assert matplotlib.colors.same_color(handle.get_color(), by_label[text.get_text()])
+    # the interval bars (same colours, no labels) are not in the legend
+    assert len(leg.legend_handles) == 2
+
+
+@pytest.mark.parametrize("where", ["right", "below"])
+def test_legend_covers_no_data(where):
+    ax = _two_series()
+    leg = plotting.legend(ax, where=where)
+    fig = ax.figure
+    fig.canvas.draw()
+    box = leg.get_window_extent()
+    over = [a for a in _data_artists(ax) if box.overlaps(a.get_window_extent())]
+    assert not over, over
+    if where == "right":
+        assert box.x0 > ax.get_window_extent().x1  # beside the axes, not on them
+
+
+def test_legend_of_unlabelled_plot_is_none():
+    _, ax = plt.subplots()
+    plotting.trend_plot(_waves(), ax=ax)
+    assert plotting.legend(ax) is None
+
+
+def test_reference_line_is_explained_in_the_caption_and_notes():
+    t = pd.DataFrame({"role": ["a", "b"], "est": [5.1, 5.6], "ci_low": [4.9, 5.4],
+                      "ci_high": [5.3, 5.8], "n": [40, 50]})
+    ax = plotting.ci_plot(t, "role", value_name="crq_index", title="CRQ index by role",
+                          reference=5.42, reference_label="the score of all respondents")
+    plotting.caption(ax, "Bars are 95% intervals.")
+    notes = plotting.figure_notes(ax.figure)
+    assert notes == {"title": "CRQ index by role",
+                     "caption": "The dashed grey line marks the score of all respondents (5.42). "
+                                "Bars are 95% intervals."}
+    plotting.caption(ax.figure, "Only this.", append=False)
+    assert plotting.figure_notes(ax.figure)["caption"] == "Only this."
+
+
+def test_figures_shown_in_a_kernel_carry_title_and_caption():
+    from IPython.core.formatters import PNGFormatter
+    from matplotlib.figure import Figure
+
+    formatter = PNGFormatter()
+    formatter.for_type(Figure, lambda fig: b"png-bytes")  # the inline backend's printer
+    fig, ax = plt.subplots()
+    ax.set_title("Scores by wave")
+    plotting.caption(fig, "The dotted line is the target.")
+    formatter.for_type(Figure, plotting._describing_printer(formatter.lookup_by_type(Figure)))
+    data, meta = formatter(fig)
+    assert data == b"png-bytes"
+    assert meta == {"title": "Scores by wave", "caption": "The dotted line is the target."}
+
+
 def test_rate_plot_draws_one_rate_in_percent_on_a_0_100_axis():
     table = pd.DataFrame({"role": ["a", "a", "b", "b", "c", "c"],
                           "measure": ["response_rate", "completion_rate"] * 3,

@@ -363,3 +363,20 @@ def test_notebook_shows_text_only_through_crqlab_present(path):
                   and node.func.id in ("say", "md")):
                 problems += [f"{where}: {p}" for p in _template_problems(node)]
     assert problems == []
+
+
+def test_plain_words_for_caught_warnings_and_errors():
+    import warnings
+
+    from crqlab.errors import ConvergenceError
+    from crqlab.reports import present
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("The MLE may be on the boundary of the parameter space.", UserWarning)
+    assert "estimated at zero" in present.plain(caught[0])
+    assert "no churned accounts" in present.plain(
+        ConvergenceError("logistic model of retained_next_wave on nps: Perfect separation "
+                         "detected, results not available"))
+    assert present.plain("Too few respondents (n = 3).") == "Too few respondents (n = 3)."
+    assert "plain" in present.__all__

@@ -159,6 +159,91 @@ def test_load_refuses_other_json(tmp_path):
         results.load(p)
 
 
+# -- findings (issue 17) -----------------------------------------------------------------------
+Q = "Where does the client stand?"
+
+
+def test_finding_is_recorded_with_its_evidence_and_glossary_kind():
+    rec = results.Recorder()
+    rec.finding(Q, "The CRQ index is {est} {ci} ({n}).", est=5.934, ci=(5.874, 5.995),
+                n=821.0, n_accounts=171.0, quantity="crq_index")
+    (f,) = results.findings(rec.as_dict())
+    assert f == {"question": Q, "text": "The CRQ index is {est} {ci} ({n}).", "est": 5.934,
+                 "ci_low": 5.874, "ci_high": 5.995, "n": 821, "n_accounts": 171,
+                 "kind": "score", "unit": "1-7 scale", "quantity": "crq_index"}
+    assert isinstance(f["n"], int)  # a count stays a count, even when handed in as 822.0
+
+
+def test_finding_without_evidence_must_say_why():
+    rec = results.Recorder()
+    with pytest.raises(ResultsError, match="no interval, n"):
+        rec.finding(Q, "NPS is {est}.", est=40.0)
+    with pytest.raises(ResultsError, match="no estimate, interval, n"):
+        rec.finding(Q, "There is no trend.")
+    rec.finding(Q, "There is no trend: the study has one wave.", why_not="a single wave")
+    rec.finding(Q, "Commitment predicts retention best ({n}).", est="commitment", n=501,
+                why_not="a ranking has no interval; the AUC finding gives it")
+    assert [f.get("why_not") for f in results.findings(rec.as_dict())] == [
+        "a single wave", "a ranking has no interval; the AUC finding gives it"]
+
+
+@pytest.mark.parametrize("text, kwargs, message", [
+    ("", {}, "plain words"),
+    ("The gap is {gap}.", {}, "unknown placeholder"),
+    ("The gap is {est", {}, "literal brace"),
+    ("Read from /home/ana/acme/responses.csv.", {}, "absolute path"),
+    ("flagged_responded differs from the frame.", {}, "raw column name"),
+    ("The CRQ index is 5.934734064.", {}, "float noise"),
+    ("As METHODS.md says.", {}, "outside the repository"),
+    ("The gap is {est} {ci}.", {"ci": (0.3, 0.1)}, "reversed"),
+    ("n is {n}.", {"n": 82.5}, "not a count"),
+    ("Odd kind: {est}.", {"kind": "furlongs"}, "kind"),
+    ("Unknown quantity: {est}.", {"quantity": "frobnication"}, "not in the glossary"),
+])
+def test_finding_refusals(text, kwargs, message):
+    evidence = {"est": 0.2, "ci": (0.1, 0.3), "n": 100, **kwargs}
+    with pytest.raises(ResultsError, match=message):
+        results.Recorder().finding(Q, text, **evidence)
+
+
+def test_finding_of_a_small_group_is_refused():
+    rec = results.Recorder(min_cell_size=5)
+    with pytest.raises(ResultsError, match="minimum cell size"):
+        rec.finding(Q, "Three respondents score {est}.", est=6.1, ci=(5.0, 7.0), n=3)
+
+
+def test_rerecording_a_finding_replaces_it_and_files_without_findings_are_unchanged():
+    rec = results.Recorder()
+    rec.record("nps", 40.0, n=100)
+    before = rec.to_json()
+    assert "findings" not in json.loads(before)
+    for _ in range(2):  # a cell run twice
+        rec.finding(Q, "NPS is {est} {ci}.", est=40.0, ci=(30.0, 50.0), n=100, quantity="nps")
+    assert len(results.findings(rec.as_dict())) == 1
+    assert results.findings(rec.as_dict())[0]["kind"] == "nps"
+    rec.clear()
+    rec.record("nps", 40.0, n=100)
+    assert rec.to_json() == before
+
+
+def test_illustrative_finding_is_flagged():
+    rec = results.Recorder()
+    rec.finding(Q, "Against the illustrative benchmark the client sits at {est}.", est=91,
+                ci=(88, 93), n=200, quantity="benchmark.crq_index.percentile",
+                illustrative=True)
+    rec.finding(Q, "NPS is {est}.", est=40.0, ci=(30.0, 50.0), n=100, quantity="nps")
+    assert [f.get("illustrative") for f in results.findings(rec.as_dict())] == [True, None]
+
+
+def test_module_level_finding(tmp_path):
+    results.clear()
+    results.finding(Q, "NPS is {est}.", est=40.0, ci=(30.0, 50.0), n=100, quantity="nps")
+    doc = json.loads(results.save(tmp_path / "r.json"))
+    assert results.findings(doc)[0]["text"] == "NPS is {est}."
+    results.clear()
+    assert results.findings(results.current().as_dict()) == []
+
+
 def test_record_all_equals_one_call_per_entry():
     table = pd.DataFrame({"group": ["a", "b"], "est": [0.5, 0.6], "n": [10, 2],
                           "suppressed": [False, True]})

@@ -61,16 +61,23 @@ def ok_notebook():
     return _nb([
         _md("# Stand-in scorecard\n\nLogo: ![logo](logo.png) and ![remote](https://example.com/x.png)"),
         _code("from pathlib import Path\nimport warnings\nimport pandas as pd\n"
-              "import matplotlib.pyplot as plt\nfrom crqlab.reports import results\n"
+              "import matplotlib.pyplot as plt\nfrom crqlab.reports import results, plotting\n"
+              "plotting.apply_style()\n"
               "resp = pd.read_csv(Path(study_dir) / 'responses.csv')"),
         _md("## Net Promoter Score"),
         _code("warnings.warn('a warning reviewers need not see')\n"
               "x = pd.to_numeric(resp['nps'], errors='coerce').dropna()\n"
               "nps = 100 * ((x >= 9).mean() - (x <= 6).mean())\n"
               "results.record('nps', nps, n=len(x), unit='points', headline=True, label='NPS')\n"
+              "results.finding('Where does the client stand?', 'The NPS is {est} {ci} ({n}).', "
+              "est=nps, ci=(nps - 10, nps + 10), n=len(x), quantity='nps')\n"
+              "results.finding('Where does the client stand?', 'A trend needs two waves.', "
+              "why_not='the fixture has one wave')\n"
               "results.record('seed_used', seed)\n"
               "results.record('label_used', label)\n"
-              "fig, ax = plt.subplots()\nax.hist(x)\nplt.show()\nprint(f'NPS {nps:.1f}')"),
+              "fig, ax = plt.subplots()\nax.hist(x)\nax.set_title('Answers')\n"
+              "plotting.caption(fig, 'Bars count the answers.')\nplt.show()\n"
+              "print(f'NPS {nps:.1f}')"),
         _md("## Responses by wave"),
         _code("t = resp.groupby('wave').size().rename('n').reset_index()\n"
               "results.record_table('responses.by_wave', t)\nt"),
@@ -247,7 +254,7 @@ def test_layout_of_the_reports_folder(first_run):
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert names == [".crqlab-reports", "01_ok/01_ok.html", "01_ok/01_ok.ipynb",
                      "01_ok/results.json", "02_bad/02_bad.html", "02_bad/02_bad.ipynb",
-                     "index.html", "run.json"]
+                     "glossary.html", "index.html", "run.json"]
     marker = json.loads((out / ".crqlab-reports").read_text(encoding="utf-8"))
     assert marker["made_by"] == "crqlab" and marker["kind"] == "study-reports"
     assert [p.name for p in out.parent.iterdir()] == ["mini"]  # no staging folder left behind
@@ -282,15 +289,21 @@ def test_report_has_no_code_no_traceback_and_embedded_images(first_run):
     assert not soup.find_all("script", src=True)
     assert "example.com" not in " ".join(img["src"] for img in imgs)
     assert "NPS" in soup.get_text()
+    # every image has alt text: the logo its Markdown text, the figure its title and caption
+    assert [img["alt"] for img in imgs] == ["logo", "Answers. Bars count the answers."]
+    assert imgs[1].find_parent("figure").figcaption.get_text() == "Bars count the answers."
 
 
 def test_report_header_and_table_of_contents(first_run):
     soup = _soup(first_run["out"] / "01_ok" / "01_ok.html")
     header = soup.select_one(".crq-header").get_text(" ", strip=True)
-    assert "Stand-in scorecard" in header and "mini" in header and "Fixture Client Ltd" in header
-    assert "n_boot = 5" in header and "seed = 11" in header
+    assert "mini" in header and "Fixture Client Ltd" in header
+    # one title, the notebook's, followed at once by the key findings
+    assert [h.get_text(strip=True) for h in soup.find_all("h1")] == ["Stand-in scorecard"]
+    assert soup.find("h1").find_next_sibling().select_one(".crq-findings") is not None
+    assert "Bootstrap resamples: 5" in header and "Random seed: 11" in header
     assert runner.hash_inputs(FIXTURE)["responses.csv"][:12] in header
-    assert "results_path" not in header
+    assert "results_path" not in header and "study_dir" not in header and "Study folder" not in header
     toc = [a.get_text() for a in soup.select(".crq-toc a")]
     assert toc == ["Stand-in scorecard", "Net Promoter Score", "Responses by wave"]
     for a in soup.select(".crq-toc a"):
@@ -300,7 +313,7 @@ def test_report_header_and_table_of_contents(first_run):
 def test_failed_report_is_kept_with_its_error(first_run):
     out = first_run["out"] / "02_bad"
     text = (out / "02_bad.html").read_text(encoding="utf-8")
-    assert "planted failure" in text and "Traceback" in text
+    assert "planted failure" in text and "Traceback" in text  # folded, for the analyst
     assert "crq-failed" in text and "fit-model" in text
     executed = nbformat.read(str(out / "02_bad.ipynb"), as_version=4)
     assert any(o.get("output_type") == "error" for c in executed.cells if c.cell_type == "code"
@@ -316,8 +329,8 @@ def test_index_links_reports_with_status_and_headline(first_run):
     assert all((first_run["out"] / href).is_file() for href in links)
     ok, bad = (r.get_text(" ", strip=True) for r in rows)
     nps, n = _fixture_nps()
-    assert " ok " in f" {ok} " and f"NPS: {nps:.1f} points (n = {n})" in ok
-    assert "failed" in bad and "planted failure" in bad
+    assert "complete" in ok and f"NPS: {nps:.1f} (NPS points, -100 to +100); n = {n:,} respondents" in ok
+    assert "stopped early" in bad and "ValueError" not in bad  # the error in plain words
 
 
 def test_run_json_provenance(first_run):
@@ -413,7 +426,8 @@ def test_report_showing_a_confidential_respondent_is_withheld(tmp_path):
     assert result.outcomes[0].error["ename"] == "PrivacyLeak"
     published = [p for p in out.rglob("*") if p.is_file()]
     assert sorted(p.relative_to(out).as_posix() for p in published) == [
-        ".crqlab-reports", "01_leak/01_leak.html", "index.html", "run.json"]
+        ".crqlab-reports", "01_leak/01_leak.html", "glossary.html", "index.html",
+        "run.json"]
     for p in published:
         assert name not in p.read_text(encoding="utf-8")
     assert "withheld" in (out / "01_leak" / "01_leak.html").read_text(encoding="utf-8")
@@ -447,3 +461,85 @@ def test_kernel_environment_is_restored(monkeypatch):
         assert os.environ["MPLBACKEND"].endswith("backend_inline")
         assert os.environ["PYTHONHASHSEED"] == "0"
     assert os.environ["MPLBACKEND"] == "Agg" and "PYTHONHASHSEED" not in os.environ
+
+
+# -- findings, the bar and the glossary page (issue 17) ----------------------------------------
+def test_report_opens_with_key_findings_from_results_json(first_run):
+    doc = json.loads((first_run["out"] / "01_ok" / "results.json").read_text(encoding="utf-8"))
+    assert [f["text"] for f in doc["findings"]] == ["The NPS is {est} {ci} ({n}).",
+                                                    "A trend needs two waves."]
+    soup = _soup(first_run["out"] / "01_ok" / "01_ok.html")
+    items = [li.get_text(" ", strip=True) for li in soup.select(".crq-findings li")]
+    nps, n = _fixture_nps()
+    assert items == [f"The NPS is {nps:.1f} [{nps - 10:.1f}, {nps + 10:.1f}] "
+                     f"(n = {n:,} respondents).", "A trend needs two waves."]
+    assert "no findings" in _soup(first_run["out"] / "02_bad" / "02_bad.html").select_one(
+        ".crq-findings").get_text()
+
+
+def test_index_opens_with_the_findings_then_the_reports(first_run):
+    soup = _soup(first_run["out"] / "index.html")
+    box = soup.select_one(".crq-findings")
+    assert box.find_next("table", class_="crq-table") is not None
+    assert [h.get_text() for h in box.find_all("h3")] == ["Where does the client stand?"]
+    assert len(box.find_all("li")) == 2
+
+
+def test_every_page_links_the_index_the_glossary_and_the_siblings(first_run):
+    out = first_run["out"]
+    for page, prefix in (("index.html", ""), ("glossary.html", ""),
+                         ("01_ok/01_ok.html", "../"), ("02_bad/02_bad.html", "../")):
+        links = [a["href"] for a in _soup(out / page).select("nav.crq-bar a")]
+        assert links == [f"{prefix}index.html", f"{prefix}glossary.html",
+                         f"{prefix}01_ok/01_ok.html", f"{prefix}02_bad/02_bad.html"], page
+        assert all((out / page).parent.joinpath(href).resolve().is_file() for href in links)
+    bar = _soup(out / "01_ok" / "01_ok.html").select_one("nav.crq-bar").get_text(" ", strip=True)
+    assert bar.startswith("mini – Fixture Client Ltd") and "Stand-in scorecard" in bar
+    assert "Net Promoter Score (NPS)" in _soup(out / "glossary.html").get_text()
+
+
+def test_a_run_prints_no_kernel_transport_warning(tmp_path, capfd):
+    nbdir = tmp_path / "notebooks"
+    _write(nbdir, "01_quick.ipynb", _nb([_md("# Quick"), _code("x = 1")]))
+    result = runner.run(FIXTURE, out=tmp_path / "reports" / "mini", notebooks_dir=nbdir,
+                        jobs=1, progress=False)
+    assert result.ok
+    captured = capfd.readouterr()  # the kernel writes to the inherited file descriptors
+    assert "without encryption" not in captured.err + captured.out
+    assert runner.kernel_options()["config"].KernelManager.transport_encryption == "auto"
+
+
+class _Terminal:
+    """A stream that says it is a terminal (as make's stderr is in a shell)."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_shows_in_a_terminal_and_its_clock_ticks(monkeypatch):
+    import os as _os
+    import time as _time
+
+    monkeypatch.setattr(_os, "get_terminal_size", lambda *a: _os.terminal_size((0, 0)))
+    term = _Terminal()
+    bar = runner.progress_bar(3, "sample", file=term, tick=0.05)
+    assert not bar.disable and bar.ncols == 80  # a pseudo-terminal of size 0: 80 columns
+    _time.sleep(0.3)
+    ticks = len(term.parts)
+    bar.update()
+    runner.close_progress_bar(bar)
+    text = "".join(term.parts)
+    assert ticks >= 3, "the clock did not tick while notebooks ran"
+    assert "sample" in text and "1/3" in text
+    quiet = _Terminal()
+    quiet.isatty = lambda: False
+    assert runner.progress_bar(3, "x", file=quiet).disable  # piped to a file: no bar
