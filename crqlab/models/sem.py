@@ -49,7 +49,7 @@ from scipy import optimize as _opt
 from scipy import stats as _st
 
 from crqlab.data.instruments import Instrument, load_instrument
-from crqlab.errors import ConvergenceError, InstrumentError, InsufficientDataError
+from crqlab.errors import ConvergenceError, CrqlabError, InstrumentError, InsufficientDataError
 from crqlab.stats import cluster_bootstrap_weights, z_crit
 
 __all__ = ["HypothesisedPath", "SemModel", "SemFit", "measurement_syntax", "kmv_crq_model",
@@ -465,6 +465,7 @@ class _Group:
         self.sm = _semopy_model(syntax)
         self.observed = list(self.sm.vars["observed"])
         x = data[self.observed].to_numpy(dtype=float)
+        self.x = x  # the rows (crqlab.models.likelihood's casewise scores read them)
         self.set_cov(np.cov(x, rowvar=False, bias=True).reshape(len(self.observed), -1), len(x))
         # semopy's data-based starting values (loadings by regression on the first indicator)
         self.sm.load(data=pd.DataFrame(x, columns=self.observed))
@@ -607,18 +608,26 @@ class _Attempt:
 
 
 def _observed_hessian(problem: _Problem, theta, g0) -> np.ndarray | None:
-    """Hessian of F_ML by forward differences of the analytic gradient (None if not PD)."""
-    k = len(theta)
-    hess = np.empty((k, k))
-    for i in range(k):
-        step = 1e-6 * max(1.0, abs(theta[i]))
-        th = theta.copy()
-        th[i] += step
-        _, gi, _ = problem.evaluate(th, True, False)
-        if gi is None:
+    """Hessian of F_ML by forward differences of the analytic gradient (None if not PD); a
+    problem with its own ``observed_hessian`` (crqlab.models.likelihood) supplies it."""
+    own = getattr(problem, "observed_hessian", None)
+    if own is not None:
+        try:
+            hess = own(theta)
+        except (np.linalg.LinAlgError, ArithmeticError, CrqlabError):
             return None
-        hess[:, i] = (gi - g0) / step
-    hess = (hess + hess.T) / 2
+    else:
+        k = len(theta)
+        hess = np.empty((k, k))
+        for i in range(k):
+            step = 1e-6 * max(1.0, abs(theta[i]))
+            th = theta.copy()
+            th[i] += step
+            _, gi, _ = problem.evaluate(th, True, False)
+            if gi is None:
+                return None
+            hess[:, i] = (gi - g0) / step
+        hess = (hess + hess.T) / 2
     try:
         np.linalg.cholesky(hess)
     except np.linalg.LinAlgError:
@@ -987,6 +996,11 @@ class SemFit:
         Each optimisation attempt (solver, starting values, discrepancy, verdict).
     notes : tuple of str
         Modelling choices a report must state (binary outcomes fitted as continuous...).
+    estimator, missing : str
+        How it was fitted (``"ML"`` or ``"MLR"``; ``"listwise"`` or ``"fiml"``). MLR adds the
+        scaled test and robust indices to ``fit_measures`` (``chisq_scaled``,
+        ``scaling_factor``, ``cfi_robust``, ``rmsea_robust``...); FIML adds intercept rows
+        (``op == "~1"``) to ``parameters``.
     """
 
     model: SemModel
@@ -1004,11 +1018,15 @@ class SemFit:
     _problem: _Problem = field(repr=False)
     _theta: np.ndarray = field(repr=False)
     _vcov: np.ndarray = field(repr=False)
+    estimator: str = "ML"
+    missing: str = "listwise"
 
     def __repr__(self) -> str:
         fm = self.fit_measures
         state = "proper" if self.proper else f"IMPROPER ({len(self.reasons)} problem(s))"
-        return (f"<SemFit {self.model.name!r}: n = {self.n}, chisq = {fm['chisq']:.3f} on "
+        how = "" if (self.estimator, self.missing) == ("ML", "listwise") else \
+            f" [{self.estimator}, {self.missing}]"
+        return (f"<SemFit {self.model.name!r}{how}: n = {self.n}, chisq = {fm['chisq']:.3f} on "
                 f"{fm['df']:.0f} df, CFI = {fm['cfi']:.3f}, RMSEA = {fm['rmsea']:.3f}, {state}>")
 
     def hypotheses(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -1096,7 +1114,8 @@ def _enforce(policy: str, name: str, reasons: list[str]) -> None:
 
 @_single_threaded
 def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float = 0.95,
-            seed: int = 0, max_iter: int = 300, std_limit: float = 1.0) -> SemFit:
+            seed: int = 0, max_iter: int = 300, std_limit: float = 1.0,
+            estimator: str = "ML", missing: str = "listwise") -> SemFit:
     """Fit a model by maximum likelihood, as ``lavaan::sem()`` does, behind a guard.
 
     Parameters
@@ -1119,6 +1138,15 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         Iteration cap of each attempt.
     std_limit : float
         A standardised loading or path beyond this in absolute value makes a solution improper.
+    estimator : {"ML", "MLR"}
+        ``"ML"`` (default): normal-theory standard errors (expected information) and
+        chi-square. ``"MLR"``: the same estimates with robust (Huber-White sandwich) standard
+        errors, the Yuan-Bentler scaled chi-square and robust CFI, TLI and RMSEA, as lavaan's
+        ``estimator = "MLR"`` - for skewed or kurtotic items such as 1-7 Likert answers.
+    missing : {"listwise", "fiml"}
+        ``"listwise"`` (default) drops incomplete rows. ``"fiml"``: full-information ML over
+        the missing-data patterns (lavaan's ``missing = "ml"``), with intercepts, observed-
+        information standard errors and the chi-square against the EM-saturated model.
 
     Returns
     -------
@@ -1132,6 +1160,9 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     ConvergenceError
         Negative degrees of freedom (not identified); with ``on_improper="raise"``, no attempt
         converged to a proper solution.
+    ValueError
+        An unknown ``estimator`` or ``missing``; MLR or FIML with observed exogenous
+        covariates (lavaan's ``fixed.x``), which they do not support here.
 
     Notes
     -----
@@ -1147,10 +1178,19 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     HolzingerSwineford1939 CFA, the PoliticalDemocracy SEM, a MIMIC model with fixed
     exogenous covariates, a Heywood case and KMV models on synthetic data agree in every
     estimate, SE, std_all and fit measure (see ``tests/models/test_sem.py`` for tolerances).
+    MLR and FIML are computed in :mod:`crqlab.models.likelihood` and validated there against
+    lavaan's ``estimator = "MLR"`` and ``missing = "fiml"``.
     """
+    from crqlab.models import likelihood  # it builds on this module's engine
+
     sem_model = _as_model(model)
     if on_improper not in _ON_IMPROPER:
         raise ValueError(f"on_improper must be one of {_ON_IMPROPER}, got {on_improper!r}")
+    likelihood.check_options(estimator, missing)
+    if missing == "fiml":
+        return likelihood.fit_fiml(sem_model, data, estimator=estimator,
+                                   on_improper=on_improper, ci=ci, seed=seed,
+                                   max_iter=max_iter, std_limit=std_limit)
     grp, keep, added = _make_group(sem_model.syntax, data)
     df = _identified_df(grp, grp.k)
     if df < 0:
@@ -1166,9 +1206,10 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     if added:
         notes += ("free residual covariances among terminal endogenous variables, as lavaan's "
                   "sem() (auto.cov.y): " + ", ".join(added),)
-    return _build_fit(sem_model, problem, chosen.theta, chosen.fmin, data.loc[keep],
-                      int((~keep).sum()), converged, reasons, _attempts_frame(attempts), ci,
-                      notes)
+    fit = _build_fit(sem_model, problem, chosen.theta, chosen.fmin, data.loc[keep],
+                     int((~keep).sum()), converged, reasons, _attempts_frame(attempts), ci,
+                     notes)
+    return likelihood.robustify(fit, ci) if estimator == "MLR" else fit
 
 
 def _build_fit(sem_model, problem, theta, fmin, used, n_dropped, converged, reasons,
@@ -1310,6 +1351,10 @@ def bootstrap_sem(fit: SemFit, *, cluster=None, n_boot: int = 500, ci: float = 0
     the full-sample estimates. Checked in ``tests/models/test_sem.py``: with one row per cluster the
     bootstrap SEs agree with the expected-information SEs.
     """
+    if fit.missing != "listwise":
+        raise ValueError(f"bootstrap_sem resamples complete rows; fit {fit.model.name!r} used "
+                         f"missing={fit.missing!r} (use its standard errors, or refit with "
+                         "missing='listwise')")
     draws, failed, k = _bootstrap_draws(fit, cluster, n_boot, seed)
     par = fit.parameters[fit.parameters["free"] > 0].drop_duplicates("free")
     cols = par["free"].to_numpy() - 1
@@ -1465,6 +1510,9 @@ def indirect_effects(fit: SemFit, chains=None, *, method: str = "monte_carlo",
             draws = rng.multivariate_normal(fit._theta, fit._vcov, size=n_draws,
                                             method="eigh")
         else:
+            if fit.missing != "listwise":
+                raise ValueError("method='bootstrap' resamples complete rows; this fit used "
+                                 f"missing={fit.missing!r}: use method='monte_carlo'")
             draws, n_failed, _ = _bootstrap_draws(fit, cluster, n_boot, seed)
         n_used = len(draws)
         vals = _chain_values(fit, chains, draws, standardized)
