@@ -35,8 +35,8 @@ pytestmark = pytest.mark.skipif(
     chromium() is None, reason="no chromium on PATH: install Debian's chromium "
     "(.ci/run does) to load the pages in a real browser")
 
-PAGES = [n.removesuffix(".ipynb") for n in notebook_names()] + ["index", "batch"]
-REPORTS = PAGES[:-2]
+PAGES = [n.removesuffix(".ipynb") for n in notebook_names()] + ["index", "glossary", "batch"]
+REPORTS = PAGES[:-3]
 #: field -> pages that must show it (at least one planted value of the field, as text).
 EXPECTED = {
     "client": REPORTS + ["index"], "study": REPORTS + ["index"],
