@@ -65,8 +65,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "20", "crqlab.data and crqlab.models function names"),
     ("*", "20_confidentiality", "raw column name"): _why(
         "20", "what_if columns (mean_before, share_after) and safe_verbatims"),
-    ("*", "20_confidentiality", "file outside the repository"): _why(
-        "20", "'METHODS.md section 3' (cite docs/methods.md)"),
     ("*", "30_response_rates", "raw column name"): _why(
         "30", "weight diagnostics and frame variables (deff_kish, n_eff, prev_crq_index_known, "
         "tenure_years)"),
