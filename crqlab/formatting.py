@@ -33,7 +33,8 @@ __all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
            "text", "Finding", "Caution", "ci_label", "format_decimals", "format_with_ci",
            "ci_columns", "readable_table", "KINDS", "format_count", "format_score", "format_nps",
            "format_percent", "format_percentage_points", "format_p_apa", "p_clause", "format_fit",
-           "format_coefficient", "format_kind", "format_interval", "kind_of_unit", "format_n"]
+           "format_coefficient", "format_kind", "format_interval", "kind_of_unit", "format_n",
+           "NO_CLEAR_DIFFERENCE", "is_clear", "difference_words", "claim_words"]
 
 
 def format_number(x: Any) -> str:
@@ -569,3 +570,68 @@ def readable_table(table: pd.DataFrame, *, headers: Mapping[str, str] | None = N
             t[c] = [("" if pd.isna(v) else f"{v:,.0f}") for v in t[c]]
     headers = headers or {}
     return t.rename(columns={c: headers.get(c, c.replace("_", " ")) for c in t.columns})
+
+
+# --- The one wording rule (issue 16, item 3) ----------------------------------------------------
+#: The words every report uses for a difference whose interval holds zero.
+NO_CLEAR_DIFFERENCE = "no clear difference"
+
+
+def is_clear(ci_low: Any, ci_high: Any, null: float = 0.0) -> bool:
+    """Whether an interval lies wholly on one side of ``null`` (both bounds known): the test
+    behind every word of direction in a report."""
+    if _missing(ci_low) or _missing(ci_high):
+        return False
+    return float(ci_low) > null or float(ci_high) < null
+
+
+def difference_words(ci_low: Any, ci_high: Any, *, higher: str, lower: str,
+                     null: float = 0.0, none: str = NO_CLEAR_DIFFERENCE) -> str:
+    """The one rule for words of direction: ``higher`` when the interval lies above ``null``,
+    ``lower`` when below, and ``none`` (``"no clear difference"``) when it holds ``null`` or a
+    bound is missing.
+
+    Parameters
+    ----------
+    ci_low, ci_high : number
+        The interval of the difference (or of an estimate against ``null``), at the report's
+        confidence level.
+    higher, lower : str
+        The words for a clear difference up and down (``"better"``, ``"lower"``...).
+    null : float
+        The value of no difference (0 for differences, 0.5 for an AUC against chance...).
+    none : str
+        The words when the interval does not exclude ``null``.
+
+    Returns
+    -------
+    str
+
+    Notes
+    -----
+    Every sentence a study writes about a difference or a ranking goes through this function
+    (or :func:`claim_words`), so "better" is never printed on a non-significant difference.
+    Tested in ``tests/test_formatting.py``.
+    """
+    if not is_clear(ci_low, ci_high, null):
+        return none
+    return higher if float(ci_low) > null else lower
+
+
+def claim_words(ci_low: Any, ci_high: Any, *, direction: int = 1, null: float = 0.0) -> str:
+    """Whether an interval supports a directional claim (``direction`` +1: above ``null``; -1:
+    below): ``"the claim holds"`` only when the whole interval is on the claimed side,
+    ``"the data contradict the claim"`` when it is wholly on the other side, else
+    ``"the data cannot tell"``.
+
+    Notes
+    -----
+    The companion of :func:`difference_words` for claims taken from the literature (Morgan &
+    Hunt's paths, "NPS and CRQ move together"). Tested in ``tests/test_formatting.py``.
+    """
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    if not is_clear(ci_low, ci_high, null):
+        return "the data cannot tell"
+    above = float(ci_low) > null
+    return "the claim holds" if above == (direction == 1) else "the data contradict the claim"

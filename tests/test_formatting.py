@@ -204,3 +204,36 @@ def test_readable_table():
     assert list(out.columns) == ["measure", "invited", "p value"] and list(out.index) == [0, 1]
     assert out["measure"].tolist() == ["response rate", "x"]
     assert out["invited"].tolist() == ["1,608", ""]
+
+
+# --- the one wording rule (issue 16, item 3) ---
+@pytest.mark.parametrize("lo, hi, expected", [
+    (0.1, 0.5, "better"), (-0.5, -0.1, "worse"), (-0.1, 0.5, "no clear difference"),
+    (0.0, 0.5, "no clear difference"), (None, 0.5, "no clear difference"),
+    (float("nan"), -1.0, "no clear difference")])
+def test_difference_words(lo, hi, expected):
+    from crqlab.formatting import difference_words
+    assert difference_words(lo, hi, higher="better", lower="worse") == expected
+
+
+def test_difference_words_null_other_than_zero():
+    from crqlab.formatting import difference_words
+    # an AUC against chance
+    assert difference_words(0.52, 0.61, higher="above chance", lower="below", null=0.5) \
+        == "above chance"
+    assert difference_words(0.45, 0.61, higher="above chance", lower="below", null=0.5) \
+        == "no clear difference"
+
+
+@pytest.mark.parametrize("lo, hi, direction, expected", [
+    (0.2, 0.4, 1, "the claim holds"), (-0.4, -0.2, 1, "the data contradict the claim"),
+    (-0.1, 0.4, 1, "the data cannot tell"), (-0.4, -0.2, -1, "the claim holds")])
+def test_claim_words(lo, hi, direction, expected):
+    from crqlab.formatting import claim_words
+    assert claim_words(lo, hi, direction=direction) == expected
+
+
+def test_claim_words_refuses_other_directions():
+    from crqlab.formatting import claim_words
+    with pytest.raises(ValueError, match="direction"):
+        claim_words(0.1, 0.2, direction=2)
