@@ -49,7 +49,8 @@ from crqlab.files import write_atomic
 
 __all__ = ["FIELDS", "FORMAT", "Recorder", "ResultsError", "record", "record_table", "save",
            "clear", "current", "to_json", "load", "headline", "clean_value", "write_atomic",
-           "set_min_cell_size", "record_all", "FINDING_PLACEHOLDERS", "finding", "findings"]
+           "set_min_cell_size", "record_all", "FINDING_PLACEHOLDERS", "finding", "findings",
+           "COUNT_FIELDS", "clean_count"]
 
 #: Quantity names a recorded entry may carry (docs/naming.md), in display order.
 FIELDS = ("est", "se", "ci_low", "ci_high", "n", "n_accounts", "n_groups", "stat", "df",
@@ -60,6 +61,9 @@ FORMAT = "crqlab.results/1"
 SIGNIFICANT_DIGITS = 10
 #: Largest table (rows) :func:`record_table` accepts; results.json is for small tables.
 MAX_TABLE_ROWS = 500
+#: Fields and table columns that hold counts: recorded as whole numbers (an integral float such
+#: as ``822.0`` from a pandas sum becomes ``822``), so every report shows them as counts.
+COUNT_FIELDS = ("n", "n_accounts", "n_groups", "n_events")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 #: Placeholders a finding's text may use; the renderer writes the recorded numbers there.
@@ -79,6 +83,15 @@ def _check_name(name: str) -> str:
         raise ResultsError(f"result name {name!r} ends in the field {last!r}; record the stem "
                            f"({name.rsplit('.', 1)[0]!r}) and pass the field as an argument")
     return name
+
+
+def clean_count(value: Any) -> Any:
+    """A count in its JSON form: :func:`clean_value`, and an integral float as an ``int``
+    (a weighted or otherwise fractional count stays a float)."""
+    x = clean_value(value)
+    if isinstance(x, float) and x.is_integer():
+        return int(x)
+    return x
 
 
 def clean_value(value: Any) -> Any:
@@ -176,7 +189,8 @@ class Recorder:
                          ("df", df), ("n_accounts", n_accounts)):
             if val is not None:
                 fields[key] = val
-        cleaned = {k: clean_value(v) for k, v in fields.items()}
+        cleaned = {k: (clean_count if k in COUNT_FIELDS else clean_value)(v)
+                   for k, v in fields.items()}
         self._check_small(name, cleaned)
         self._values[name] = cleaned
         order = self._meta.get(name, {}).get("order", len(self._meta))
@@ -214,7 +228,9 @@ class Recorder:
         if min_cell_size is not None:
             _check_cells(name, frame, min_cell_size, n_col)
         columns = [str(c) for c in frame.columns]
-        rows = [[clean_value(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+        cleaners = [clean_count if c in COUNT_FIELDS else clean_value for c in columns]
+        rows = [[f(v) for f, v in zip(cleaners, row)]
+                for row in frame.itertuples(index=False, name=None)]
         entry: dict[str, Any] = {"columns": columns, "data": rows}
         if note:
             entry["note"] = note

@@ -74,17 +74,9 @@ KNOWN: dict[tuple[str, str], str] = {
         "notebooks/30_response_rates.ipynb counts 26 for the same respondents (01 counts accounts "
         "of complete-element respondents, 30 of respondents with an index)"),
 }
-_FLOATS = "records counts as floats (nps.n = 822.0); cast them to int before recording"
-#: (study or "*", notebook prefix) -> reason: counts recorded as floats.
-KNOWN_FLOAT_COUNTS: dict[tuple[str, str], str] = {
-    ("*", "01"): f"notebooks/01_scorecard.ipynb {_FLOATS} (nps.n, nps.n_accounts)",
-    ("*", "30"): f"notebooks/30_response_rates.ipynb {_FLOATS} (ao.*.late_minus_early.n, the "
-                 "weighting.estimates or by-account-manager table)",
-    ("*", "40"): f"notebooks/40_nps_crq.ipynb {_FLOATS} (tables crosstab and hidden_risk.accounts)",
-    **{(s, "20"): f"notebooks/20_confidentiality.ipynb {_FLOATS} "
-                  "(share_confidential.newly_included_difference.n)"
-       for s in ("sample", "one_wave", "no_accounts_table")},
-}
+#: (study or "*", notebook prefix) -> reason: counts recorded as floats. Empty since counts are
+#: cast to whole numbers when recorded (crqlab.reports.results.clean_count).
+KNOWN_FLOAT_COUNTS: dict[tuple[str, str], str] = {}
 
 
 def _run(study: str):

@@ -289,3 +289,19 @@ def test_record_all_replays_a_study_steps_records_in_order():
     with pytest.raises(ResultsError, match="not suppressed"):  # the table's privacy check applies
         results.record_all([("t", table.assign(suppressed=False), {"min_cell_size": 5})])
     results.clear()
+
+
+def test_counts_are_recorded_as_whole_numbers():
+    rec = Recorder()
+    rec.record("nps", 12.5, n=822.0, n_accounts=np.float64(35.0), se=2.0)
+    rec.record("weighted", 0.4, n=81.5)  # a fractional (weighted) count stays what it is
+    rec.record_table("by_group", pd.DataFrame({"group": ["a", "b"], "n": [10.0, np.nan],
+                                               "est": [1.0, 2.0]}))
+    doc = json.loads(rec.to_json())
+    assert doc["values"]["nps.n"] == 822 and isinstance(doc["values"]["nps.n"], int)
+    assert isinstance(doc["values"]["nps.n_accounts"], int)
+    assert isinstance(doc["values"]["nps.se"], float)
+    assert doc["values"]["weighted.n"] == 81.5
+    table = doc["tables"]["by_group"]
+    assert [r[1] for r in table["data"]] == [10, None]
+    assert isinstance(table["data"][0][1], int) and isinstance(table["data"][0][2], float)
