@@ -194,6 +194,58 @@ baseline_load_csv = _baseline_load("csv")
 baseline_load_parquet = _baseline_load("parquet")
 
 
+def _baseline_arrow_checks(fmt: str):
+    """Arrow reading typed columns with the same checks as crqlab's load (types, ranges, blank
+    and duplicate keys, foreign keys, responded consistency), without crqlab's messages: the
+    pyarrow-with-checks comparator of issue 21."""
+    def variant(data_dir, scale, repeat):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        from crqlab.data.instruments import load_instrument
+
+        items = load_instrument("crq").items
+        keys = ["wave", "contact_id"]
+        types = {"contacts": {"wave": pa.int64(), "contact_id": pa.string(),
+                              "account_id": pa.string(), "role": pa.string(),
+                              "responded": pa.bool_(), "reminders": pa.int64()},
+                 "responses": {"wave": pa.int64(), "contact_id": pa.string(),
+                               **{i: pa.int64() for i in items}, "nps": pa.int64()},
+                 "accounts": {"account_id": pa.string()}}
+
+        def read(t):
+            path = data_dir / fmt / f"{t}.{fmt}"
+            if fmt == "csv":
+                return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+                    column_types=types[t]))
+            table = pq.read_table(path)  # typed as written; cast (and so checked) as declared
+            return pa.table({n: table[n].cast(types[t][n]) if n in types[t] else table[n]
+                             for n in table.column_names})
+
+        def run():
+            c, r, a = read("contacts"), read("responses"), read("accounts")
+            bad = 0
+            for col, (lo, hi) in [*((i, (1, 7)) for i in items), ("nps", (0, 10))]:
+                bad += pc.sum(pc.or_(pc.less(r[col], lo), pc.greater(r[col], hi))).as_py() or 0
+            for t in (c, r):
+                bad += sum(t[k].null_count for k in keys)
+                dup = t.group_by(keys).aggregate([("wave", "count")])
+                bad += pc.sum(pc.greater(dup["wave_count"], 1)).as_py() or 0
+            bad += r.join(c.select(keys), keys, join_type="left anti").num_rows
+            bad += c.join(a, "account_id", join_type="left anti").num_rows
+            answered = c.join(r.select(keys), keys, join_type="left semi")
+            bad += pc.sum(pc.invert(answered["responded"])).as_py() or 0
+            return bad
+        return _best(run, repeat), f"comparator: pyarrow {fmt} with the same checks"
+    return variant
+
+
+baseline_arrow_checks_csv = _baseline_arrow_checks("csv")
+baseline_arrow_checks_parquet = _baseline_arrow_checks("parquet")
+
+
 def load_qualtrics(data_dir, scale, repeat):
     from crqlab.data.study import load_study
 
