@@ -14,7 +14,7 @@ from typing import Any
 
 from crqlab.errors import CrqlabError
 
-__all__ = ["main", "build_parser", "DESCRIPTION", "EPILOG"]
+__all__ = ["main", "build_parser", "DESCRIPTION", "EPILOG", "synth_study_name"]
 
 #: What ``crqlab --help`` says first (plain text: the module docstring is for developers).
 DESCRIPTION = """crqlab: NPS and CRQ studies of B2B customer-relationship surveys.
@@ -42,11 +42,27 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def synth_study_name(out: Path, preset: str, seed: int) -> str:
+    """The ``study:`` name of a generated study: its folder's name when that is a plain
+    identifier (``data/raw/sample`` -> ``sample``), else ``<preset>_seed_<seed>``, so that a
+    batch of seeds is a batch of distinct studies."""
+    folder = out.name
+    if folder.isidentifier():
+        return folder
+    return f"{preset.replace('-', '_')}_seed_{seed}"
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from crqlab.synth import write_study
 
-    out = write_study(args.preset, seed=args.seed, out=Path(args.out), force=args.force)
-    print(f"wrote synthetic study {args.preset!r} (seed {args.seed}) to {out}")
+    out = Path(args.out)
+    if args.name is not None and not args.name.isidentifier():
+        print(f"crqlab synth: --name {args.name!r} is not a plain name (letters, digits and _, "
+              "not starting with a digit)", file=sys.stderr)
+        return 2
+    name = args.name or synth_study_name(out, args.preset, args.seed)
+    out = write_study(args.preset, seed=args.seed, out=out, force=args.force, study=name)
+    print(f"wrote synthetic study {name!r} (preset {args.preset!r}, seed {args.seed}) to {out}")
     return 0
 
 
@@ -167,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default="sample", help="sample | company-a | company-b | ...")
     s.add_argument("--seed", type=int, default=2023)
     s.add_argument("--out", required=True, help="output folder, e.g. data/raw/NAME")
+    s.add_argument("--name", default=None,
+                   help="the study's name (default: the output folder's name, or "
+                        "PRESET_seed_SEED when that is not a plain identifier)")
     s.add_argument("--force", action="store_true", help="replace an existing output folder")
     s.set_defaults(func=_cmd_synth)
 

@@ -94,3 +94,22 @@ def test_version_and_console_script():
     assert exc.value.code == 0
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("crqlab") == "crqlab.cli:main"
+
+
+def test_synth_names_studies_by_folder_or_preset_and_seed(tmp_path):
+    """A batch of seeds is a batch of distinct studies (issue 21, item 5)."""
+    import yaml
+
+    from crqlab.cli import synth_study_name
+
+    assert synth_study_name(Path("data/raw/sample"), "sample", 2023) == "sample"
+    assert synth_study_name(Path("runs/2024-b"), "company-a", 7) == "company_a_seed_7"
+    names = []
+    for seed in (1, 2):
+        out = tmp_path / f"seed-{seed}"
+        assert main(["synth", "--preset", "sample", "--seed", str(seed), "--out", str(out)]) == 0
+        names.append(yaml.safe_load((out / "study.yaml").read_text())["study"])
+    assert names == ["sample_seed_1", "sample_seed_2"]
+    assert main(["synth", "--seed", "1", "--name", "2bad name", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
