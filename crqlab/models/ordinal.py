@@ -7,7 +7,9 @@ this module follows each step with lavaan's conventions:
 1. **Thresholds** of each item: ``tau_k = Phi^-1(share of answers in categories <= k)``.
 2. **Polychoric correlations** of each pair of items, two-step (lavaan, ``polycor::polychor``
    with ``ML = FALSE``): with the thresholds held at step 1, the correlation of the bivariate
-   normal that maximises the likelihood of the pair's contingency table. Probabilities come
+   normal that maximises the likelihood of the pair's contingency table; polyserial
+   correlations of a continuous and an ordinal column likewise (:func:`polychoric`,
+   :func:`polyserial`; not yet inside a WLSMV fit). Probabilities come
    from the bivariate normal distribution function (Gauss-Legendre quadrature of Sheppard's
    integral, accurate to about 1e-12).
 3. **Weight matrix**: the asymptotic covariance ``Gamma`` of thresholds and correlations
@@ -33,8 +35,9 @@ this module follows each step with lavaan's conventions:
 Validated against lavaan 0.6-14 (``tests/results/ordinal/make_ordinal.R``) on
 HolzingerSwineford1939 cut into three ordered categories (a CFA and a structural model) and on
 psych's ``bfi`` (25 items, 1-6, five factors), and against ``polycor::polychor`` and
-``lavCor`` (``tests/models/test_ordinal.py``). Not covered: polyserial correlations (mixing
-continuous and ordinal variables), observed variables in regressions, covariates, several
+``lavCor`` (``tests/models/test_ordinal.py``). Not covered: WLSMV fits mixing continuous
+and ordinal indicators (their polyserial correlations are computed, their weight matrix is
+not), observed variables in regressions, covariates, several
 groups, missing answers other than listwise deletion.
 """
 from __future__ import annotations
@@ -51,7 +54,7 @@ from crqlab.errors import ConvergenceError, InsufficientDataError
 from crqlab.models import sem as _sem
 from crqlab.stats import z_crit
 
-__all__ = ["MAX_CATEGORIES", "bivariate_normal_cdf", "thresholds", "polychoric",
+__all__ = ["MAX_CATEGORIES", "bivariate_normal_cdf", "thresholds", "polychoric", "polyserial",
            "OrdinalMoments", "ordinal_moments", "fit_wlsmv"]
 
 #: More distinct values than this and a column is refused as ordinal (it looks continuous).
@@ -321,15 +324,67 @@ def _dlogpi_dtau(rho: float, ta: np.ndarray, tb: np.ndarray, pi: np.ndarray) -> 
     return out / pi[:, :, None]
 
 
-def polychoric(data: pd.DataFrame, columns=None) -> pd.DataFrame:
-    """Two-step polychoric correlation matrix of ordinal columns (lavaan's ``lavCor``).
+def polyserial(x, y) -> float:
+    """Two-step polyserial correlation of a continuous ``x`` and an ordinal ``y`` (lavaan's).
+
+    Parameters
+    ----------
+    x : array-like
+        Continuous values (standardised with the ML mean and SD, divisor N).
+    y : array-like
+        Ordinal codes; thresholds from its margins.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Maximises ``sum log[Phi((tau_c - rho z) / R) - Phi((tau_{c-1} - rho z) / R)]``,
+    ``R = sqrt(1 - rho^2)``, with the thresholds held (lavaan's ``lav_bvmix_cor_twostep_fit``;
+    not polycor's ad hoc two-step estimator). Equals ``lavCor`` on HolzingerSwineford1939 with
+    x1-x3 continuous (``tests/models/test_ordinal.py``).
+    """
+    xv = np.asarray(x, dtype=float)
+    code, _ = _codes(pd.Series(y), "y")
+    if xv.shape != code.shape or np.isnan(xv).any():
+        raise ValueError("polyserial needs x and y of the same length without missing values")
+    sd = xv.std()
+    if sd == 0:
+        raise InsufficientDataError(f"x is constant: no polyserial correlation (n = {xv.size})")
+    z = (xv - xv.mean()) / sd
+    k = int(code.max()) + 1
+    tau = ndtri(np.cumsum(np.bincount(code, minlength=k))[:-1] / code.size)
+    b = _bounds(tau)
+    up, lo = b[code + 1], b[code]
+
+    def score(rho):
+        r = np.sqrt(1 - rho * rho)
+        with np.errstate(invalid="ignore"):
+            a_up, a_lo = (up - rho * z) / r, (lo - rho * z) / r
+        p = np.maximum(ndtr(a_up) - ndtr(a_lo), _EPS_PI)
+        d_up = np.where(np.isfinite(up), _st.norm.pdf(a_up) * (rho * up - z), 0.0)
+        d_lo = np.where(np.isfinite(lo), _st.norm.pdf(a_lo) * (rho * lo - z), 0.0)
+        return float(np.sum((d_up - d_lo) / p)) / r ** 3
+
+    if score(-_RHO_BOUND) <= 0 or score(_RHO_BOUND) >= 0:
+        raise ConvergenceError(f"the polyserial correlation is at the bound +-{_RHO_BOUND}")
+    return float(_opt.brentq(score, -_RHO_BOUND, _RHO_BOUND, xtol=1e-14, rtol=1e-14))
+
+
+def polychoric(data: pd.DataFrame, columns=None, *, continuous=()) -> pd.DataFrame:
+    """Two-step polychoric correlation matrix of ordinal columns (lavaan's ``lavCor``), with
+    polyserial and Pearson correlations for ``continuous`` columns.
 
     Parameters
     ----------
     data : DataFrame
-        Ordinal answers, no missing values (drop incomplete rows first).
+        Answers, no missing values (drop incomplete rows first).
     columns : list of str, optional
         Default every column.
+    continuous : sequence of str
+        Columns measured on a continuous scale (lavCor's variables not in ``ordered``):
+        Pearson correlations among them, polyserial correlations with the ordinal ones.
 
     Returns
     -------
@@ -344,11 +399,31 @@ def polychoric(data: pd.DataFrame, columns=None) -> pd.DataFrame:
     Notes
     -----
     Thresholds from the margins, then each correlation by maximum likelihood with the
-    thresholds fixed (``polycor::polychor(x, y, ML = FALSE)``); empty cells as lavaan. Equals
-    ``lavCor(..., ordered = ...)`` and polycor to 1e-6 (``tests/models/test_ordinal.py``).
+    thresholds fixed (``polycor::polychor(x, y, ML = FALSE)``); empty cells as lavaan (0.5
+    added to an empty cell of a 2 x 2 table, margins kept). Equals ``lavCor`` to 1e-6 on
+    cut HolzingerSwineford1939 items, with three of them continuous, and on binary tables
+    with an empty cell; polycor to its optimiser's tolerance (``tests/models/test_ordinal.py``).
     """
-    mom = ordinal_moments(data, columns, weights=False)
-    return mom.correlation
+    columns = list(columns if columns is not None else data.columns)
+    continuous = [c for c in continuous]
+    unknown = [c for c in continuous if c not in columns]
+    if unknown:
+        raise ValueError(f"continuous columns {unknown} are not among the columns {columns}")
+    ordered = [c for c in columns if c not in continuous]
+    r = pd.DataFrame(np.identity(len(columns)), index=columns, columns=columns)
+    if len(ordered) >= 2:
+        r.loc[ordered, ordered] = ordinal_moments(data, ordered, weights=False).correlation
+    if continuous:
+        cont = pd.DataFrame({c: _sem._to_float(data[c]) for c in continuous})
+        if cont.isna().any().any():
+            raise InsufficientDataError(f"continuous columns {continuous} have missing values; "
+                                        f"drop them first (n = {len(data)})")
+        r.loc[continuous, continuous] = cont.corr().to_numpy()
+        for c in continuous:
+            for o in ordered:
+                r.loc[c, o] = r.loc[o, c] = polyserial(cont[c].to_numpy(), data[o])
+    r.attrs["n"] = len(data)
+    return r
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from crqlab.models.ordinal import (
     fit_wlsmv,
     ordinal_moments,
     polychoric,
+    polyserial,
     thresholds,
 )
 from crqlab.models.sem import fit_sem
@@ -133,6 +134,28 @@ def test_polychoric_matches_lavaan_and_polycor(hs3, bfi25, bfi_moments, ref):
     # R: lavInspect(fit, "sampstat")$cov of the bfi WLSMV fit (polychoric() is this matrix)
     assert_allclose(bfi_moments.correlation.to_numpy(), ref["bfi_cfa"]["polychoric"], rtol=0,
                     atol=1e-6)
+
+
+def test_polyserial_and_binary_tables_match_lavcor(hs3):
+    ref = json.loads((REF_DIR / "ordinal" / "lavcor_reference.json").read_text())
+    hs = pd.read_csv(REF_DIR / "lavaan" / "holzinger_swineford_1939.csv")
+    mixed = hs3.copy()
+    mixed[["x1", "x2", "x3"]] = hs[["x1", "x2", "x3"]]
+    r = polychoric(mixed, continuous=["x1", "x2", "x3"])
+    # R: lavCor(hsmix, ordered = paste0("x", 4:9)): Pearson, polyserial and polychoric
+    #    (measured gap 2.2e-8)
+    assert_allclose(r.to_numpy(), ref["lavcor_mixed"], rtol=0, atol=1e-6)
+    assert_allclose(polyserial(mixed["x1"], mixed["x4"]), r.loc["x1", "x4"], atol=1e-12)
+    binary = pd.read_csv(REF_DIR / "ordinal" / "binary_pairs.csv")
+    for pair, table in (("ab", "table_ab"), ("cd", "table_cd")):
+        a, b = pair
+        assert (pd.crosstab(binary[a], binary[b]).to_numpy() == ref[table]).all()
+        # R: lavCor(bin[, c("a", "b")], ordered = TRUE): 0.5 added to the empty cell,
+        #    margins kept (lavaan's zero.add = c(0.5, 0), zero.keep.margins = TRUE)
+        assert_allclose(polychoric(binary[[a, b]]).loc[a, b], ref[f"lavcor_{pair}"],
+                        rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="not among the columns"):
+        polychoric(hs3, ["x4", "x5"], continuous=["x1"])
 
 
 def test_gamma_matches_lavaan(hs3, bfi_moments, ref):
