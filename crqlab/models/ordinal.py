@@ -164,9 +164,9 @@ def _codes(col: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Category codes 0..K-1 (sorted distinct values; unused levels dropped, as lavaan)."""
     x = _sem._to_float(col)
     if np.isnan(x).any():
-        raise InsufficientDataError(f"column {name!r} has missing values at row "
-                                    f"{col.index[int(np.argmax(np.isnan(x)))]!r}; drop them "
-                                    "first (n = {len(x)})")
+        raise InsufficientDataError(f"column {name!r} has missing values (first at row "
+                                    f"{col.index[int(np.argmax(np.isnan(x)))]!r}); drop them "
+                                    f"first (n = {len(x)})")
     levels, codes = np.unique(x, return_inverse=True)
     if levels.size < 2:
         raise InsufficientDataError(f"column {name!r} has a single category "

@@ -1291,6 +1291,9 @@ def _weighted_cov(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _bootstrap_draws(fit: SemFit, cluster, n_boot: int, seed: int, max_iter: int = 100):
     """Refit on account-cluster resamples (frequency-weighted covariances; warm starts)."""
+    if fit.estimator == "WLSMV":  # the refits below are ML fits of covariances
+        raise ValueError(f"the bootstrap refits by ML; fit {fit.model.name!r} is WLSMV: use "
+                         "its robust standard errors, or method='monte_carlo'")
     grp = fit._problem.groups[0]
     x = np.column_stack([_to_float(fit.data[c]) for c in grp.observed])
     if cluster is None:

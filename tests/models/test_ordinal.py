@@ -20,7 +20,7 @@ from crqlab.models.ordinal import (
     polyserial,
     thresholds,
 )
-from crqlab.models.sem import fit_sem
+from crqlab.models.sem import bootstrap_sem, fit_sem, indirect_effects
 
 REF_DIR = Path(__file__).parents[1] / "results"
 HS_MODEL = """visual =~ x1 + x2 + x3
@@ -216,6 +216,16 @@ def test_wlsmv_tests_and_fit_indices_match_lavaan(fits, ref, name):
     assert fm["df"] == r["df"] and fm["baseline_df"] == r["baseline.df"]
     assert fm["npar"] == r["npar"] and fm["n"] == r["ntotal"]
     assert np.isnan(fm["aic"])  # no likelihood
+
+
+def test_indirect_effect_and_bootstrap_guard(fits, ref):
+    fit = fits["hs_sem"]
+    ind = indirect_effects(fit, [("visual", "textual", "speed")], method="delta")
+    # R: ind := a * b in sem(..., ordered = TRUE, estimator = "WLSMV") (delta method)
+    assert_allclose(ind["est"].iloc[0], ref["hs_sem_indirect"]["est"], atol=1e-5)
+    assert_allclose(ind["se"].iloc[0], ref["hs_sem_indirect"]["se"], atol=1e-5)
+    with pytest.raises(ValueError, match="the bootstrap refits by ML"):
+        bootstrap_sem(fit, n_boot=5)
 
 
 def test_fit_sem_dispatches_wlsmv_and_refuses_fiml(hs3, fits):

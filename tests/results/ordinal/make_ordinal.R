@@ -65,7 +65,15 @@ out <- list(
   polycor_hs_x1_x2 = polychor(hs3$x1, hs3$x2, ML = FALSE, std.err = TRUE)$rho,
   polycor_bfi_A1_A2 = polychor(bfi25$A1, bfi25$A2, ML = FALSE),
   polycor_bfi_C4_E1 = polychor(bfi25$C4, bfi25$E1, ML = FALSE),
-  lavcor_hs = unname(lavCor(hs3, ordered = names(hs3)))
+  lavcor_hs = unname(lavCor(hs3, ordered = names(hs3))),
+  # the indirect effect visual -> textual -> speed of hs_sem, by the delta method (:=)
+  hs_sem_indirect = {
+    ind <- sem(paste(hs_model, "textual ~ a * visual\nspeed ~ visual + b * textual",
+                     "ind := a * b", sep = "\n"), data = hs3, ordered = TRUE,
+               estimator = "WLSMV")
+    pe <- parameterEstimates(ind)
+    list(est = pe$est[pe$op == ":="], se = pe$se[pe$op == ":="])
+  }
 )
 out$seconds <- unname((proc.time() - t0)[3])
 write_json(out, "ordinal_reference.json", digits = NA, auto_unbox = TRUE, pretty = FALSE,
