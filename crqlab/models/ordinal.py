@@ -32,13 +32,17 @@ this module follows each step with lavaan's conventions:
    approach of Savalei 2021: the normal-theory ML discrepancy between the polychoric matrix
    and the DWLS-implied one, with its own scaling correction).
 
+Ordinal observed outcomes may enter regressions (``nps ~ commitment``); their residual
+variances follow lavaan's rule (see :meth:`_OrdinalModel._parts`).
+
 Validated against lavaan 0.6-14 (``tests/results/ordinal/make_ordinal.R``) on
-HolzingerSwineford1939 cut into three ordered categories (a CFA and a structural model) and on
-psych's ``bfi`` (25 items, 1-6, five factors), and against ``polycor::polychor`` and
-``lavCor`` (``tests/models/test_ordinal.py``). Not covered: WLSMV fits mixing continuous
-and ordinal indicators (their polyserial correlations are computed, their weight matrix is
-not), observed variables in regressions, covariates, several
-groups, missing answers other than listwise deletion.
+HolzingerSwineford1939 cut into three ordered categories (a CFA, a structural model, and a
+model with observed ordinal outcomes, one predicting the other) and on psych's ``bfi``
+(25 items, 1-6, five factors), and against ``polycor::polychor`` and ``lavCor``
+(``tests/models/test_ordinal.py``). Not covered: WLSMV fits mixing continuous and ordinal
+variables (their polyserial correlations are computed, their weight matrix is not),
+observed predictors (covariates), several groups, missing answers other than listwise
+deletion.
 """
 from __future__ import annotations
 
@@ -596,9 +600,17 @@ class _OrdinalModel:
         self.gamma = _reorder_gamma(mom, pos)
         self.n_th = sum(t.size for t in self.taus)
         t = self.grp.table
+        inner = list(self.grp.sm.vars["inner"])
+        # residual variances fixed by the delta parameterisation: an indicator's (Theta) and
+        # an observed ordinal outcome's disturbance (Psi of its inner copy)
         theta_diag = (t["matrix"] == 3) & (t["i"] == t["j"]) & (t["free"] >= 0)
-        self.resid_ids = np.unique(t.loc[theta_diag, "free"].to_numpy())
-        self.resid_pos = t.loc[theta_diag].drop_duplicates("free")[["free", "i"]].to_numpy()
+        psi_obs = ((t["matrix"] == 2) & (t["i"] == t["j"]) & (t["free"] >= 0)
+                   & np.array([m == 2 and inner[q] in self.observed
+                                for m, q in zip(t["matrix"], t["i"])], dtype=bool))
+        resid = t[theta_diag | psi_obs].drop_duplicates("free")
+        self.resid_ids = resid["free"].to_numpy()
+        self.resid_obs = np.array([self.observed.index(inner[q]) if m == 2 else q
+                                   for m, q in zip(resid["matrix"], resid["i"])], dtype=int)
         self.act = np.array([k for k in range(self.grp.k) if k not in set(self.resid_ids)],
                             dtype=int)
         self.full = np.array(self.grp.start, dtype=float)
@@ -608,32 +620,46 @@ class _OrdinalModel:
 
     def _check_structure(self) -> None:
         sm = self.grp.sm
-        observed_inner = [v for v in sm.vars["inner"] if v in self.observed]
-        if observed_inner or self.grp.fixed_x:
+        t = self.grp.table
+        outcomes = set(t.loc[t["op"] == "~", "lhs"])
+        exogenous = [v for v in sm.vars["inner"] if v in self.observed and v not in outcomes]
+        if exogenous or self.grp.fixed_x:
             raise ValueError(
-                f"estimator='WLSMV' here fits ordinal indicators of latent variables; the "
-                f"observed variables {sorted(set(observed_inner) | set(self.grp.fixed_x))} "
-                "enter regressions directly (model them as single-indicator factors, or use "
-                "estimator='ML')")
+                f"estimator='WLSMV' here fits ordinal indicators and ordinal outcomes; the "
+                f"observed variables {sorted(set(exogenous) | set(self.grp.fixed_x))} are "
+                "predictors (covariates need probit regressions of the thresholds, not "
+                "offered: model them as single-indicator factors, or use estimator='ML')")
+
+    def _parts(self, theta_act: np.ndarray):
+        """Set the residual variances as lavaan does: ``1 - diag(Sigma)`` of the model with
+        every fixed residual variance at 0 (for an ordinal outcome that predicts another, the
+        other's explained variance counts only the explained part of the first, so its latent
+        response's variance exceeds 1). Returns Sigma and semopy's parts for derivatives."""
+        grp = self.grp
+        self.full[self.act] = theta_act
+        self.full[self.resid_ids] = 0.0
+        sigma0, _, _ = grp._sigma_parts(self.full)
+        self.full[self.resid_ids] = 1.0 - np.diag(sigma0)[self.resid_obs]
+        return grp._sigma_parts(self.full)
 
     def set(self, theta_act: np.ndarray) -> None:
-        self.full[self.act] = theta_act
-        sigma, _, _ = self.grp._sigma_parts(self.full)
-        # delta parameterisation: residual variances make every latent response unit-variance
-        for free, i in self.resid_pos:
-            self.full[free] = 1.0 - (sigma[i, i] - self.grp.sm.matrices[3][i, i])
+        self._parts(theta_act)
         self.grp.sm.update_matrices(self.full)
 
     def implied(self, theta_act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Implied correlations and their Jacobian in the active parameters."""
-        self.full[self.act] = theta_act
-        sigma, m, g = self.grp._sigma_parts(self.full)
+        """Implied correlations and their Jacobian in the active parameters.
+
+        As lavaan (its Delta matrix), the Jacobian holds the fixed residual variances
+        constant: for an ordinal outcome that predicts another, whose residual variance moves
+        the implied correlations, lavaan's estimates are the zero of this gradient, not the
+        exact minimum of F (they differ by about 1e-4 on the reference model; a CFA, or a model
+        whose ordinal outcomes predict nothing, has no such term)."""
+        sigma, m, g = self._parts(theta_act)
         u, v = self.grp._uv(m, g)
         c = self.grp._loc_c
         i, j = self.rows, self.cols
         d_loc = c[:, None] * (u[:, i] * v[:, j] + v[:, i] * u[:, j])  # locations x pairs
-        jac = (self.grp._agg @ d_loc).T[:, self.act]
-        return sigma[i, j], jac
+        return sigma[i, j], (self.grp._agg @ d_loc).T[:, self.act]
 
     def residuals(self, theta_act):
         sig, jac = self.implied(theta_act)
@@ -675,33 +701,35 @@ def _reorder_gamma(mom: OrdinalMoments, pos: list[int]) -> np.ndarray:
 
 
 def _dwls(model: _OrdinalModel, max_iter: int) -> tuple[np.ndarray, bool, str, int]:
-    """Least squares in the active parameters (trust region), polished by Gauss-Newton."""
+    """Least squares in the active parameters (trust region), then Gauss-Newton steps to the
+    zero of lavaan's gradient ``-2 D'W(s - sigma)`` (steps accepted while its norm falls)."""
     x0 = model.full[model.act].copy()
     res = _opt.least_squares(lambda th: model.residuals(th)[0], x0,
                              jac=lambda th: model.residuals(th)[1], method="trf",
                              xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=50 * max_iter)
     theta = res.x
-    for it in range(20):
-        e, jac = model.residuals(theta)
-        grad = jac.T @ e
+    e, jac = model.residuals(theta)
+    grad = jac.T @ e
+    for it in range(50):
         if np.max(np.abs(grad)) < 1e-12:
             return theta, True, "converged", int(res.nfev) + it
         try:
             step = np.linalg.solve(jac.T @ jac, grad)
         except np.linalg.LinAlgError:
             return theta, False, "singular information", int(res.nfev) + it
-        f0 = e @ e
-        t = 1.0
+        t, norm = 1.0, float(grad @ grad)
         while t > 1e-8:
             cand = theta - t * step
-            ec, _ = model.residuals(cand)
-            if ec @ ec <= f0:
+            ec, jc = model.residuals(cand)
+            gc = jc.T @ ec
+            if float(gc @ gc) < norm:
+                theta, e, jac, grad = cand, ec, jc, gc
                 break
             t /= 2
-        theta = cand
-    e, jac = model.residuals(theta)
-    ok = np.max(np.abs(jac.T @ e)) < 1e-8
-    return theta, ok, ("converged" if ok else "gradient not zero"), int(res.nfev) + 20
+        else:
+            break
+    ok = np.max(np.abs(grad)) < 1e-8
+    return theta, ok, ("converged" if ok else "gradient not zero"), int(res.nfev) + 50
 
 
 def _trace_terms(u: np.ndarray, gamma: np.ndarray) -> tuple[float, float]:
@@ -790,8 +818,9 @@ def _catml(model, sig, delta, w_full, info_inv, gamma, n, df, df_b) -> dict:
                                "rmsea_ci_low_robust", "rmsea_ci_high_robust")}
     if np.linalg.eigvalsh(r).min() < np.sqrt(np.finfo(float).eps):
         return nan  # lavaan: not computed for a non-positive-definite polychoric matrix
-    sigma = np.identity(p)
-    sigma[i, j] = sigma[j, i] = sig
+    # the implied matrix as the model has it: its diagonal is 1 except for an ordinal outcome
+    # predicted by another (lavaan's residual-variance rule, see _OrdinalModel._parts)
+    sigma, _, _ = model._parts(model.full[model.act])
     try:
         inv = np.linalg.inv(sigma)
         x3 = (n + 1) * float(np.linalg.slogdet(sigma)[1] + np.sum(r * inv)
@@ -816,16 +845,19 @@ def _catml(model, sig, delta, w_full, info_inv, gamma, n, df, df_b) -> dict:
 
 
 def _threshold_rows(model: _OrdinalModel, vcov, k_full: int, ci: float) -> pd.DataFrame:
+    """Threshold rows; ``std_all`` divides by the SD of the latent response (1 except for an
+    ordinal outcome predicted by another, as lavaan)."""
     rows, pos = [], 0
     q = z_crit(ci)
-    for v, tau in zip(model.observed, model.taus):
+    sigma, _, _ = model._parts(model.full[model.act])
+    for v, tau, var in zip(model.observed, model.taus, np.diag(sigma)):
         for t, est in enumerate(tau):
             se = float(np.sqrt(vcov[pos, pos]))
             rows.append({"lhs": v, "op": "|", "rhs": f"t{t + 1}", "label": "",
                          "free": k_full + pos + 1, "est": float(est), "se": se,
                          "z": est / se, "p_value": 2 * _st.norm.sf(abs(est / se)),
                          "ci_low": est - q * se, "ci_high": est + q * se,
-                         "std_all": float(est)})
+                         "std_all": float(est / np.sqrt(var))})
             pos += 1
     return pd.DataFrame(rows)
 
@@ -845,7 +877,9 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     Parameters
     ----------
     sem_model : SemModel or str
-        Latent variables measured by ordinal items; structural paths among latent variables.
+        Latent variables measured by ordinal items; structural paths among latent variables
+        and to observed ordinal outcomes (e.g. a 0-10 recommendation answer). Observed
+        predictors are refused.
     data : DataFrame
         Ordinal answers (1-7 Likert codes and the like); rows missing any of the model's items
         are dropped (listwise deletion, ``n_dropped``).
@@ -870,7 +904,7 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     Raises
     ------
     ValueError
-        ``missing`` other than ``"listwise"``; observed variables in regressions; a column
+        ``missing`` other than ``"listwise"``; observed predictors in regressions; a column
         with more than ``MAX_CATEGORIES`` values.
     InsufficientDataError
         Items not in ``data``; too few rows; an item with a single category.
@@ -882,8 +916,9 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     Notes
     -----
     Validated against lavaan 0.6-14 on HolzingerSwineford1939 cut into three categories
-    (CFA and a structural model) and on bfi's 25 items (1-6): estimates, robust SEs, the
-    scaled-shifted chi-square and the scaled and robust fit indices
+    (CFA, a structural model, observed ordinal outcomes) and on bfi's 25 items (1-6):
+    estimates, robust SEs, std_all, the scaled-shifted chi-square and the scaled and robust
+    fit indices, and the delta-method indirect effect (lavaan's ``:=``)
     (``tests/results/ordinal/make_ordinal.R``, ``tests/models/test_ordinal.py``).
     """
     sem_model = _sem._as_model(sem_model)

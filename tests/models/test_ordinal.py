@@ -27,6 +27,11 @@ HS_MODEL = """visual =~ x1 + x2 + x3
 textual =~ x4 + x5 + x6
 speed =~ x7 + x8 + x9"""
 HS_SEM = HS_MODEL + "\ntextual ~ visual\nspeed ~ visual + textual"
+# observed ordinal outcomes: x7 is predicted and predicts x8
+HS_OBS = """visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+x7 ~ visual + textual
+x8 ~ x7 + textual"""
 BFI_MODEL = "\n".join(f"{f} =~ " + " + ".join(f"{c}{k}" for k in range(1, 6))
                       for f, c in [("agree", "A"), ("consc", "C"), ("extra", "E"),
                                    ("neuro", "N"), ("open", "O")])
@@ -71,6 +76,7 @@ def bfi_moments(bfi25):
 @pytest.fixture(scope="module")
 def fits(hs3, bfi25):
     return {"hs_cfa": fit_wlsmv(HS_MODEL, hs3), "hs_sem": fit_wlsmv(HS_SEM, hs3),
+            "hs_obs": fit_wlsmv(HS_OBS, hs3.drop(columns="x9")),
             "bfi_cfa": fit_wlsmv(BFI_MODEL, bfi25)}
 
 
@@ -183,25 +189,26 @@ def _merge(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame:
                            suffixes=("", "_r"))
 
 
-@pytest.mark.parametrize("name", ["hs_cfa", "hs_sem", "bfi_cfa"])
+@pytest.mark.parametrize("name", ["hs_cfa", "hs_sem", "hs_obs", "bfi_cfa"])
 def test_wlsmv_estimates_and_robust_ses_match_lavaan(fits, ref, name):
     fit = fits[name]
     m = _merge(fit.parameters, pd.DataFrame(ref[name]["parameters"]))
     assert len(m) == len(fit.parameters)  # every crqlab row has its lavaan row
     # R: parameterEstimates(cfa(model, data, ordered = TRUE, estimator = "WLSMV"))$est
-    #    (measured gap 7.5e-6 on bfi, 1.2e-6 on HS)
+    #    (measured gap 7.5e-6 on bfi, 1.8e-6 on HS)
     assert_allclose(m["est"], m["est_r"], rtol=0, atol=1e-4)
     free = m["free"] > 0
     # R: $se (robust.sem); measured gap 4e-7
     assert_allclose(m.loc[free, "se"], m.loc[free, "se_r"], rtol=0, atol=1e-5)
-    # R: $std.all (residual variances 1 - R^2, fixed in the delta parameterisation)
+    # R: $std.all (residual variances 1 - R^2, fixed in the delta parameterisation; x8's
+    #    latent response has variance 1.29 in lavaan's rule, its thresholds are divided by it)
     assert_allclose(m["std_all"], m["std_all_r"], rtol=0, atol=1e-4)
     assert m.loc[~free, "se"].isna().all()
     assert fit.converged and fit.proper and fit.estimator == "WLSMV"
     assert ref[name]["converged"]
 
 
-@pytest.mark.parametrize("name", ["hs_cfa", "hs_sem", "bfi_cfa"])
+@pytest.mark.parametrize("name", ["hs_cfa", "hs_sem", "hs_obs", "bfi_cfa"])
 def test_wlsmv_tests_and_fit_indices_match_lavaan(fits, ref, name):
     fm = fits[name].fit_measures
     r = ref[name]["fit"]
@@ -246,7 +253,7 @@ def test_listwise_deletion_and_input_errors(hs3):
         fit_wlsmv(HS_MODEL, hs3.assign(x1=2))
     with pytest.raises(ValueError, match="'x1' has 301 distinct values"):
         fit_wlsmv(HS_MODEL, hs3.assign(x1=np.linspace(0, 1, len(hs3))))
-    with pytest.raises(ValueError, match="observed variables .*x9.* enter regressions"):
+    with pytest.raises(ValueError, match="observed variables .*x9.* are predictors"):
         fit_wlsmv("visual =~ x1 + x2 + x3\nvisual ~ x9", hs3)
     with pytest.raises(ConvergenceError, match="not identified"):
         fit_wlsmv("f =~ x1 + x2", hs3)
@@ -301,3 +308,18 @@ def test_improper_solution_is_flagged_or_raised():
     assert cov["std_all"].iloc[0] > 1
     with pytest.raises(ConvergenceError, match="no proper WLSMV solution: latent covariance"):
         fit_wlsmv(model, data)
+
+
+@pytest.mark.slow
+def test_wlsmv_kmv_model_with_ordinal_outcomes_recovers_planted_paths():
+    from crqlab.models.sem import kmv_crq_model, simulate_sem
+
+    model = kmv_crq_model()
+    data = simulate_sem(model, 2000, item_scale=(1, 7), outcome_scales={"nps": (0, 10, 8, 1.8)},
+                        binary={"retained_next_wave": 0.85}, seed=1)
+    fit = fit_sem(model, data, estimator="WLSMV")
+    hyp = fit.hypotheses()
+    # planted: every standardised path 0.4 (for the 0/1 retention, on its latent response)
+    assert_allclose(hyp["std_all"], 0.4, atol=0.06)
+    assert hyp["supported"].all() and fit.proper
+    assert fit.fit_measures["p_value_scaled"] > 0.01  # the model is true

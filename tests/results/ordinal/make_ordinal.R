@@ -22,6 +22,11 @@ neuro =~ N1 + N2 + N3 + N4 + N5
 open =~ O1 + O2 + O3 + O4 + O5"
 # a structural model on the HS items: textual and speed regressed on visual
 hs_sem <- paste(hs_model, "textual ~ visual\nspeed ~ visual + textual", sep = "\n")
+# observed ordinal outcomes in regressions: x7 is predicted and predicts x8
+hs_obs <- "visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+x7 ~ visual + textual
+x8 ~ x7 + textual"
 
 measures <- c("chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pvalue.scaled",
               "chisq.scaling.factor", "baseline.chisq", "baseline.df",
@@ -59,6 +64,7 @@ out <- list(
                  "psych::bfi items A1-O5, na.omit"),
   hs_cfa = one_fit(hs_model, hs3),
   hs_sem = one_fit(hs_sem, hs3, sem = TRUE),
+  hs_obs = one_fit(hs_obs, hs3[, paste0("x", 1:8)], sem = TRUE),
   bfi_cfa = one_fit(bfi_model, bfi25),
   bfi_n = nrow(bfi25),
   # two-step polychoric correlations of single pairs (polycor's ML = FALSE is two-step)
