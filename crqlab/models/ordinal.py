@@ -967,8 +967,12 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     if reasons and on_improper == "raise":
         raise ConvergenceError(f"model {sem_model.name!r}: no proper WLSMV solution: "
                                + "; ".join(reasons))
-    measures = _measures(model, theta, delta, w_full, model.gamma, n_eff) if not \
-        any(r.startswith("information") for r in reasons) else {}
+    if any(r.startswith("information") for r in reasons):  # flagged: no tests, no indices
+        chisq = n_eff * float(np.sum(model.residuals(theta)[0] ** 2))
+        measures = {"chisq": chisq, "df": float(df), "p_value": np.nan, "cfi": np.nan,
+                    "tli": np.nan, "rmsea": np.nan}
+    else:
+        measures = _measures(model, theta, delta, w_full, model.gamma, n_eff)
     k_full = model.grp.k
     nt = model.n_th
     # the structural parameters' covariance in semopy's full vector (residual variances fixed)

@@ -310,6 +310,19 @@ def test_improper_solution_is_flagged_or_raised():
         fit_wlsmv(model, data)
 
 
+def test_unidentified_model_is_flagged_without_fit_indices(hs3):
+    # a factor with two indicators and no covariance: its loading and variance are not
+    # separately identified (singular information), though df = 5
+    model = "a =~ x1 + x2\nb =~ x3 + x4 + x5\na ~~ 0*b"
+    fit = fit_wlsmv(model, hs3, on_improper="flag")
+    assert fit.reasons == ("information matrix is singular: the model is not identified by "
+                           "these data",)
+    assert np.isnan(fit.fit_measures["cfi"]) and fit.parameters["se"].isna().all()
+    assert "IMPROPER" in repr(fit)
+    with pytest.raises(ConvergenceError, match="information matrix is singular"):
+        fit_wlsmv(model, hs3)
+
+
 @pytest.mark.slow
 def test_wlsmv_kmv_model_with_ordinal_outcomes_recovers_planted_paths():
     from crqlab.models.sem import kmv_crq_model, simulate_sem
