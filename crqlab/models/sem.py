@@ -1138,11 +1138,14 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         Iteration cap of each attempt.
     std_limit : float
         A standardised loading or path beyond this in absolute value makes a solution improper.
-    estimator : {"ML", "MLR"}
+    estimator : {"ML", "MLR", "WLSMV"}
         ``"ML"`` (default): normal-theory standard errors (expected information) and
         chi-square. ``"MLR"``: the same estimates with robust (Huber-White sandwich) standard
         errors, the Yuan-Bentler scaled chi-square and robust CFI, TLI and RMSEA, as lavaan's
         ``estimator = "MLR"`` - for skewed or kurtotic items such as 1-7 Likert answers.
+        ``"WLSMV"``: the items are ordinal; DWLS on polychoric correlations with robust SEs
+        and the scaled-shifted test, as lavaan's ``ordered = TRUE, estimator = "WLSMV"``
+        (:func:`crqlab.models.ordinal.fit_wlsmv`; listwise deletion only).
     missing : {"listwise", "fiml"}
         ``"listwise"`` (default) drops incomplete rows. ``"fiml"``: full-information ML over
         the missing-data patterns (lavaan's ``missing = "ml"``), with intercepts, observed-
@@ -1186,6 +1189,11 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     sem_model = _as_model(model)
     if on_improper not in _ON_IMPROPER:
         raise ValueError(f"on_improper must be one of {_ON_IMPROPER}, got {on_improper!r}")
+    if estimator == "WLSMV":  # ordinal items: crqlab.models.ordinal (it refuses missing="fiml")
+        from crqlab.models import ordinal
+
+        return ordinal.fit_wlsmv(sem_model, data, missing=missing, on_improper=on_improper,
+                                 ci=ci, max_iter=max_iter, std_limit=std_limit)
     likelihood.check_options(estimator, missing)
     if missing == "fiml":
         return likelihood.fit_fiml(sem_model, data, estimator=estimator,
@@ -1283,6 +1291,9 @@ def _weighted_cov(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _bootstrap_draws(fit: SemFit, cluster, n_boot: int, seed: int, max_iter: int = 100):
     """Refit on account-cluster resamples (frequency-weighted covariances; warm starts)."""
+    if fit.estimator == "WLSMV":  # the refits below are ML fits of covariances
+        raise ValueError(f"the bootstrap refits by ML; fit {fit.model.name!r} is WLSMV: use "
+                         "its robust standard errors, or method='monte_carlo'")
     grp = fit._problem.groups[0]
     x = np.column_stack([_to_float(fit.data[c]) for c in grp.observed])
     if cluster is None:

@@ -92,6 +92,77 @@ def test_weighted_mean_matches_svymean_unraked(api):
     assert m["n"] == len(data) and m["n_clusters"] == data["dnum"].nunique()
 
 
+@pytest.fixture(scope="module")
+def strat():
+    """apistrat as exported by make_survey_strata.R (R survey's data(api)) and its values."""
+    ref = json.loads((REF / "survey_strata.json").read_text())
+    return pd.read_csv(REF / "apistrat.csv"), ref
+
+
+def test_stratified_mean_with_fpc_matches_svymean(strat):
+    data, ref = strat
+    # svydesign(strata=~stype, fpc=~fpc) without weights= takes N_h / n_h as the weights
+    w = data["fpc"] / data.groupby("stype")["stype"].transform("size")
+    for var in ("api00", "api99"):
+        m = weighted_mean(data[var], w, strata=data["stype"], fpc=data["fpc"])
+        # R: svymean(~api00, svydesign(id=~1, strata=~stype, fpc=~fpc, data=apistrat))
+        #    662.29, SE 9.409
+        assert_allclose(m["est"], ref["strat_fpc"][var]["mean"], rtol=0, atol=1e-8)
+        assert_allclose(m["se"], ref["strat_fpc"][var]["se"], rtol=0, atol=1e-8)
+        assert m["n"] == 200 and m["n_strata"] == 3 and m["n_clusters"] == 200
+    assert round(m["est"], 2) == 629.39
+
+
+def test_stratified_mean_weights_only_matches_svymean(strat):
+    data, ref = strat
+    m = weighted_mean(data["api00"], data["pw"], strata=data["stype"])
+    # R: svymean(~api00, svydesign(id=~1, strata=~stype, weights=~pw, data=apistrat))
+    assert_allclose(m["est"], ref["strat_weights"]["api00"]["mean"], rtol=0, atol=1e-8)
+    assert_allclose(m["se"], ref["strat_weights"]["api00"]["se"], rtol=0, atol=1e-8)
+
+
+def test_clustered_mean_without_fpc_matches_svymean(api, strat):
+    data, _, _ = api
+    ref = strat[1]
+    m = weighted_mean(data["api00"], data["pw"], data["dnum"])
+    # R: svymean(~api00, svydesign(id=~dnum, weights=~pw, data=apiclus1))
+    assert_allclose(m["est"], ref["clus1_weights"]["api00"]["mean"], rtol=0, atol=1e-8)
+    assert_allclose(m["se"], ref["clus1_weights"]["api00"]["se"], rtol=0, atol=1e-8)
+    # the same design with fpc given per row, as svydesign(fpc=~fpc)
+    m = weighted_mean(data["api00"], data["pw"], data["dnum"], fpc=data["fpc"])
+    # R: svymean(~api00, svydesign(id=~dnum, weights=~pw, data=apiclus1, fpc=~fpc))
+    assert_allclose(m["se"], ref["clus1_fpc"]["api00"]["se"], rtol=0, atol=1e-8)
+    assert m["n_strata"] == 1
+
+
+def test_clusters_within_strata_match_svymean(strat):
+    data, ref = strat
+    for var in ("api00", "api99"):
+        m = weighted_mean(data[var], data["pw"], data["dnum"], strata=data["stype"])
+        # R: svymean(~api00, svydesign(id=~dnum, strata=~stype, weights=~pw, data=apistrat,
+        #                              nest=TRUE))
+        assert_allclose(m["est"], ref["strat_clus"][var]["mean"], rtol=0, atol=1e-8)
+        assert_allclose(m["se"], ref["strat_clus"][var]["se"], rtol=0, atol=1e-8)
+    # nest=TRUE: a district in two school types is two clusters
+    n_psu = data.groupby(["stype", "dnum"]).ngroups
+    assert m["n_clusters"] == n_psu > data["dnum"].nunique()
+
+
+def test_strata_input_errors(strat):
+    data, _ = strat
+    lonely = data["stype"].where(data.index != 0, "X")  # stratum X has one row
+    with pytest.raises(InsufficientDataError, match="single row"):
+        weighted_mean(data["api00"], data["pw"], strata=lonely)
+    with pytest.raises(ValueError, match="not both"):
+        weighted_mean(data["api00"], data["pw"], strata=data["stype"], fpc=data["fpc"],
+                      n_clusters_population=10)
+    bad = data["fpc"].where(data.index != 0, 1)
+    with pytest.raises(ValueError, match="fpc varies within stratum"):
+        weighted_mean(data["api00"], data["pw"], strata=data["stype"], fpc=bad)
+    with pytest.raises(ValueError, match="stratum labels must not be missing"):
+        weighted_mean(data["api00"], data["pw"], strata=data["stype"].where(data.index != 3))
+
+
 def test_rake_input_errors(api):
     data, _, margins = api
     with pytest.raises(ValidationError, match="no population total"):

@@ -1,0 +1,1011 @@
+"""Ordinal indicators: thresholds, polychoric correlations and WLSMV, as lavaan 0.6 has them.
+
+Likert answers (1-7, 1-6) are ordered categories of an underlying normal response. lavaan's
+``cfa(..., ordered = TRUE, estimator = "WLSMV")`` fits a model to them in three steps, and
+this module follows each step with lavaan's conventions:
+
+1. **Thresholds** of each item: ``tau_k = Phi^-1(share of answers in categories <= k)``.
+2. **Polychoric correlations** of each pair of items, two-step (lavaan, ``polycor::polychor``
+   with ``ML = FALSE``): with the thresholds held at step 1, the correlation of the bivariate
+   normal that maximises the likelihood of the pair's contingency table; polyserial
+   correlations of a continuous and an ordinal column likewise (:func:`polychoric`,
+   :func:`polyserial`; not yet inside a WLSMV fit). Probabilities come
+   from the bivariate normal distribution function (Gauss-Legendre quadrature of Sheppard's
+   integral, accurate to about 1e-12).
+3. **Weight matrix**: the asymptotic covariance ``Gamma`` of thresholds and correlations
+   (Muthen 1984, lavaan's ``muthen1984``): ``Gamma = N B^-1 J B^-T`` with ``J`` the cross
+   product of the casewise scores of the univariate and bivariate likelihoods and ``B`` the
+   block-triangular matrix of their derivatives (estimated by score cross products, as
+   lavaan).
+4. **DWLS estimates**: minimise ``F = (s - sigma(theta))' W (s - sigma(theta))`` with ``W`` the
+   inverse of the diagonal of ``Gamma``, ``s`` the thresholds and polychoric correlations and
+   ``sigma(theta)`` their model-implied values (delta parameterisation: the latent responses
+   have unit variance, residual variances are ``1 - R^2`` and not free).
+5. **Robust standard errors**: ``(D'WD)^-1 D'W Gamma W D (D'WD)^-1 / (N - 1)`` (``D`` the
+   Jacobian of ``sigma``), lavaan's ``se = "robust.sem"``; like lavaan, the sample size of
+   these formulas, of the test statistic and of RMSEA is ``N - 1``.
+6. **Tests**: ``T = (N - 1) F``; the mean-and-variance adjusted (``scaled.shifted``) statistic
+   ``a T + b`` with ``a = sqrt(df / tr((U Gamma)^2))``, ``b = df - a tr(U Gamma)``,
+   ``U = W - W D (D'WD)^-1 D' W`` (what ``estimator = "WLSMV"`` reports); the baseline model
+   has free thresholds and zero correlations. CFI, TLI and RMSEA in three versions as lavaan:
+   standard, ``scaled`` (from the scaled-shifted statistics) and ``robust`` (the ``catML``
+   approach of Savalei 2021: the normal-theory ML discrepancy between the polychoric matrix
+   and the DWLS-implied one, with its own scaling correction).
+
+Ordinal observed outcomes may enter regressions (``nps ~ commitment``); their residual
+variances follow lavaan's rule (see :meth:`_OrdinalModel._parts`).
+
+Validated against lavaan 0.6-14 (``tests/results/ordinal/make_ordinal.R``) on
+HolzingerSwineford1939 cut into three ordered categories (a CFA, a structural model, and a
+model with observed ordinal outcomes, one predicting the other) and on psych's ``bfi``
+(25 items, 1-6, five factors), and against ``polycor::polychor`` and ``lavCor``
+(``tests/models/test_ordinal.py``). Not covered: WLSMV fits mixing continuous and ordinal
+variables (their polyserial correlations are computed, their weight matrix is not),
+observed predictors (covariates), several groups, missing answers other than listwise
+deletion.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize as _opt
+from scipy import stats as _st
+from scipy.special import ndtr, ndtri
+
+from crqlab.errors import ConvergenceError, InsufficientDataError
+from crqlab.models import sem as _sem
+from crqlab.stats import z_crit
+
+__all__ = ["MAX_CATEGORIES", "bivariate_normal_cdf", "thresholds", "polychoric", "polyserial",
+           "OrdinalMoments", "ordinal_moments", "fit_wlsmv"]
+
+#: More distinct values than this and a column is refused as ordinal (it looks continuous).
+MAX_CATEGORIES = 15
+
+_EPS_PI = float(np.sqrt(np.finfo(float).eps))  # lavaan's floor on cell probabilities
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
+_RHO_BOUND = 0.999  # lavaan's bounds on a polychoric correlation
+
+
+# ----------------------------------------------------------------------------------------------
+# The bivariate normal distribution
+# ----------------------------------------------------------------------------------------------
+
+# panel edges, as fractions of the way from pi/2 down to asin(rho), for |rho| > 0.925:
+# graded towards pi/2, where exp(-(h - k)^2 / (2 cos^2 t)) has a boundary layer as thin as |h - k|
+_HIGH_EDGES = np.array([0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.6, 1.0])
+
+
+def _sheppard(h, k, edges, from_top: bool = False) -> np.ndarray:
+    """(1/2pi) * integral of exp(-(h^2 + k^2 - 2hk sin t) / (2 cos^2 t)) dt over the panels
+    between consecutive ``edges`` (Gauss-Legendre, 24 nodes per panel). With ``from_top`` the
+    edges are distances ``u = pi/2 - t``, and ``1 - sin t = 2 sin^2(u/2)``, ``cos t = sin u``
+    are computed without cancellation."""
+    h = np.asarray(h, dtype=float)[..., None]
+    k = np.asarray(k, dtype=float)[..., None]
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        t = 0.5 * (hi - lo) * _GL_X + 0.5 * (hi + lo)
+        if from_top:
+            one_minus_s, c2 = 2 * np.sin(t / 2) ** 2, np.sin(t) ** 2
+        else:
+            one_minus_s, c2 = 1 - np.sin(t), np.cos(t) ** 2
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            f = np.exp(-((h - k) ** 2 + 2 * h * k * one_minus_s) / (2 * c2))
+        f = np.where(c2 > 0, f, 0.0)
+        total = total + 0.5 * (hi - lo) * (f @ _GL_W)
+    return total / (2 * np.pi)
+
+
+def _sheppard_low(h, k, rho: float) -> np.ndarray:
+    return _sheppard(h, k, np.linspace(0.0, float(np.arcsin(rho)), 3))
+
+
+def _sheppard_high(h, k, rho: float) -> np.ndarray:
+    """The integral from asin(rho) to pi/2, on panels graded towards pi/2."""
+    return _sheppard(h, k, float(np.arccos(rho)) * _HIGH_EDGES, from_top=True)
+
+
+def bivariate_normal_cdf(h, k, rho: float) -> np.ndarray:
+    """P(X <= h, Y <= k) for standard bivariate normal X, Y with correlation ``rho``.
+
+    Parameters
+    ----------
+    h, k : array-like
+        Upper limits (broadcast against each other; infinite values allowed).
+    rho : float
+        Correlation, in [-1, 1].
+
+    Returns
+    -------
+    ndarray
+
+    Notes
+    -----
+    Sheppard's formula ``Phi2 = Phi(h) Phi(k) + (1/2pi) int_0^asin(rho) exp(...) dt`` by
+    Gauss-Legendre quadrature (2 panels of 24 nodes); for ``|rho| > 0.925`` the integral is
+    taken from the other end (``Phi(min(h, k))`` at ``rho = 1``), as Genz (2004) does, on
+    panels graded towards ``pi/2``. Checked against 30-digit adaptive quadrature (mpmath) to
+    1e-12 (``tests/models/test_ordinal.py``).
+    """
+    h, k = np.broadcast_arrays(np.asarray(h, dtype=float), np.asarray(k, dtype=float))
+    out = np.empty(h.shape)
+    inf = ~(np.isfinite(h) & np.isfinite(k))
+    if inf.any():  # a limit at +-inf: a univariate probability or 0
+        hi, ki = h[inf], k[inf]
+        out[inf] = np.where((hi == -np.inf) | (ki == -np.inf), 0.0,
+                            np.where(hi == np.inf, ndtr(ki), ndtr(hi)))
+    fin = ~inf
+    if not fin.any():
+        return out
+    hf, kf = h[fin], k[fin]
+    if abs(rho) <= 0.925:
+        val = ndtr(hf) * ndtr(kf) + _sheppard_low(hf, kf, rho)
+    elif rho > 0:
+        val = ndtr(np.minimum(hf, kf)) - _sheppard_high(hf, kf, rho)
+    else:  # P(X <= h, Y <= k; rho) = Phi(h) - P(X <= h, -Y <= -k; -rho)
+        val = ndtr(hf) - (ndtr(np.minimum(hf, -kf)) - _sheppard_high(hf, -kf, -rho))
+    out[fin] = np.clip(val, 0.0, 1.0)
+    return out
+
+
+def _bvn_density(h, k, rho: float) -> np.ndarray:
+    h, k = np.broadcast_arrays(np.asarray(h, dtype=float), np.asarray(k, dtype=float))
+    r2 = 1 - rho * rho
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = (h * h - 2 * rho * h * k + k * k) / r2
+        d = np.exp(-q / 2) / (2 * np.pi * np.sqrt(r2))
+    return np.where(np.isfinite(h) & np.isfinite(k), d, 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Step 1: thresholds
+# ----------------------------------------------------------------------------------------------
+
+def _codes(col: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Category codes 0..K-1 (sorted distinct values; unused levels dropped, as lavaan)."""
+    x = _sem._to_float(col)
+    if np.isnan(x).any():
+        raise InsufficientDataError(f"column {name!r} has missing values (first at row "
+                                    f"{col.index[int(np.argmax(np.isnan(x)))]!r}); drop them "
+                                    f"first (n = {len(x)})")
+    levels, codes = np.unique(x, return_inverse=True)
+    if levels.size < 2:
+        raise InsufficientDataError(f"column {name!r} has a single category "
+                                    f"({levels[:1].tolist()}); an ordinal variable needs 2 or "
+                                    f"more (n = {len(x)})")
+    if levels.size > MAX_CATEGORIES:
+        raise ValueError(f"column {name!r} has {levels.size} distinct values (more than "
+                         f"{MAX_CATEGORIES}): it looks continuous, not ordinal")
+    return codes.astype(int), levels
+
+
+def thresholds(data: pd.DataFrame, columns=None) -> pd.DataFrame:
+    """Thresholds of ordinal columns, ``tau_k = Phi^-1(cumulative share up to category k)``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Ordinal answers (any ordered numeric codes; no missing values).
+    columns : list of str, optional
+        Default every column.
+
+    Returns
+    -------
+    DataFrame
+        ``variable, threshold`` (``t1, t2, ...``), ``category`` (the value at or below which
+        the threshold cuts), ``est, se, n``; ``se`` from the asymptotic variance
+        ``p (1 - p) / (N phi(tau)^2)``.
+
+    Notes
+    -----
+    Equals lavaan's sample thresholds (``lavInspect(fit, "sampstat")$th``) on the cut
+    HolzingerSwineford1939 items and on bfi (``tests/models/test_ordinal.py``).
+    """
+    columns = list(columns if columns is not None else data.columns)
+    rows = []
+    for c in columns:
+        codes, levels = _codes(data[c], c)
+        n = codes.size
+        cum = np.cumsum(np.bincount(codes, minlength=levels.size))[:-1] / n
+        tau = ndtri(cum)
+        se = np.sqrt(cum * (1 - cum) / n) / _st.norm.pdf(tau)
+        for t in range(tau.size):
+            rows.append({"variable": c, "threshold": f"t{t + 1}", "category": levels[t],
+                         "est": float(tau[t]), "se": float(se[t]), "n": n})
+    return pd.DataFrame(rows, columns=["variable", "threshold", "category", "est", "se", "n"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Step 2: polychoric correlations and their scores
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class _Pair:
+    """One pair's table, cell probabilities and cellwise scores at its polychoric rho."""
+
+    i: int
+    j: int
+    freq: np.ndarray
+    rho: float
+    pi: np.ndarray
+    d_rho: np.ndarray     # d log pi_ab / d rho, per cell
+    d_th_i: np.ndarray    # d log pi_ab / d tau_i[t], cells x thresholds of i
+    d_th_j: np.ndarray
+
+
+def _bounds(tau: np.ndarray) -> np.ndarray:
+    return np.concatenate([[-np.inf], tau, [np.inf]])
+
+
+def _cell_pi(rho: float, ti: np.ndarray, tj: np.ndarray) -> np.ndarray:
+    """Cell probabilities of the (K_i x K_j) table (lavaan's ``lav_bvord_noexo_pi``)."""
+    bi, bj = _bounds(ti), _bounds(tj)
+    cdf = bivariate_normal_cdf(bi[:, None], bj[None, :], rho)
+    pi = cdf[1:, 1:] - cdf[:-1, 1:] - cdf[1:, :-1] + cdf[:-1, :-1]
+    return np.maximum(pi, _EPS_PI)
+
+
+def _cell_dpi_drho(rho: float, ti: np.ndarray, tj: np.ndarray) -> np.ndarray:
+    bi, bj = _bounds(ti), _bounds(tj)
+    phi2 = _bvn_density(bi[:, None], bj[None, :], rho)
+    return phi2[1:, 1:] - phi2[:-1, 1:] - phi2[1:, :-1] + phi2[:-1, :-1]
+
+
+def _zero_cells(freq: np.ndarray, name: str) -> np.ndarray:
+    """lavaan's treatment of empty cells (``zero.add = c(0.5, 0)``, ``zero.keep.margins``)."""
+    freq = freq.astype(float)
+    zeros = freq == 0
+    if freq.shape == (2, 2) and zeros.any():
+        if zeros.sum() >= 2:
+            raise InsufficientDataError(f"the 2 x 2 table of {name} has {int(zeros.sum())} "
+                                        "empty cells: its polychoric correlation is +-1")
+        adj = 0.5 if (zeros[0, 0] or zeros[1, 1]) else -0.5
+        freq += adj * np.array([[1.0, -1.0], [-1.0, 1.0]])
+    return freq
+
+
+def _fit_pair(i: int, j: int, ci: np.ndarray, cj: np.ndarray, ti, tj, name: str) -> _Pair:
+    ki, kj = ti.size + 1, tj.size + 1
+    freq = np.bincount(ci * kj + cj, minlength=ki * kj).reshape(ki, kj)
+    work = _zero_cells(freq, name)
+
+    def score(rho):
+        return float(np.sum(work * _cell_dpi_drho(rho, ti, tj) / _cell_pi(rho, ti, tj)))
+
+    rho = _fisher_rho(work, ti, tj, ci, cj)
+    if rho is None:  # scoring failed: bracket the root of the score
+        lo, hi = score(-_RHO_BOUND), score(_RHO_BOUND)
+        if lo <= 0 or hi >= 0:  # the likelihood does not peak inside the bounds
+            raise ConvergenceError(f"the polychoric correlation of {name} is at the bound "
+                                   f"+-{_RHO_BOUND} (a near-perfect association or an empty "
+                                   "table corner): it cannot be estimated")
+        rho = float(_opt.brentq(score, -_RHO_BOUND, _RHO_BOUND, xtol=1e-14, rtol=1e-14))
+    pi = _cell_pi(rho, ti, tj)
+    d_rho = _cell_dpi_drho(rho, ti, tj) / pi
+    return _Pair(i, j, freq, rho, pi, d_rho, _dlogpi_dtau(rho, ti, tj, pi),
+                 _dlogpi_dtau(rho, tj, ti, pi.T).reshape(kj, ki, -1).transpose(1, 0, 2))
+
+
+def _fisher_rho(work, ti, tj, ci, cj, max_iter: int = 100) -> float | None:
+    """Fisher scoring for rho from the Pearson correlation of the codes (lavaan's start);
+    None when it leaves the bounds or does not settle."""
+    rho = float(np.clip(np.corrcoef(ci, cj)[0, 1], -0.9, 0.9)) if np.std(ci) * np.std(cj) \
+        > 0 else 0.0
+    if not np.isfinite(rho):
+        rho = 0.0
+    total = work.sum()
+    for _ in range(max_iter):
+        pi = _cell_pi(rho, ti, tj)
+        dpi = _cell_dpi_drho(rho, ti, tj)
+        step = float(np.sum(work * dpi / pi)) / (total * float(np.sum(dpi * dpi / pi)))
+        rho += step
+        if not abs(rho) < _RHO_BOUND:
+            return None
+        if abs(step) < 1e-13:
+            return rho
+    return None
+
+
+def _dlogpi_dtau(rho: float, ta: np.ndarray, tb: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """d log pi_ab / d tau_a[t] for every cell (a, b): lavaan's ``dx.th.y1`` per cell."""
+    ba, bb = _bounds(ta), _bounds(tb)
+    r = np.sqrt(1 - rho * rho)
+    # z[m, b] = phi(ba[m]) * (Phi((bb[b+1] - rho ba[m]) / r) - Phi((bb[b] - rho ba[m]) / r))
+    with np.errstate(invalid="ignore"):
+        arg = (bb[None, :] - rho * ba[:, None]) / r
+    cdf = np.where(np.isfinite(bb)[None, :], ndtr(arg), (bb[None, :] > 0).astype(float))
+    z = _st.norm.pdf(ba)[:, None] * (cdf[:, 1:] - cdf[:, :-1])  # (K_a + 1) x K_b
+    ka, kb, nt = ta.size + 1, tb.size + 1, ta.size
+    out = np.zeros((ka, kb, nt))
+    for a in range(ka):
+        if a < nt:             # threshold a is the upper limit of category a
+            out[a, :, a] += z[a + 1]
+        if a >= 1:             # threshold a-1 is its lower limit
+            out[a, :, a - 1] -= z[a]
+    return out / pi[:, :, None]
+
+
+def polyserial(x, y) -> float:
+    """Two-step polyserial correlation of a continuous ``x`` and an ordinal ``y`` (lavaan's).
+
+    Parameters
+    ----------
+    x : array-like
+        Continuous values (standardised with the ML mean and SD, divisor N).
+    y : array-like
+        Ordinal codes; thresholds from its margins.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Maximises ``sum log[Phi((tau_c - rho z) / R) - Phi((tau_{c-1} - rho z) / R)]``,
+    ``R = sqrt(1 - rho^2)``, with the thresholds held (lavaan's ``lav_bvmix_cor_twostep_fit``;
+    not polycor's ad hoc two-step estimator). Equals ``lavCor`` on HolzingerSwineford1939 with
+    x1-x3 continuous (``tests/models/test_ordinal.py``).
+    """
+    xv = np.asarray(x, dtype=float)
+    code, _ = _codes(pd.Series(y), "y")
+    if xv.shape != code.shape or np.isnan(xv).any():
+        raise ValueError("polyserial needs x and y of the same length without missing values")
+    sd = xv.std()
+    if sd == 0:
+        raise InsufficientDataError(f"x is constant: no polyserial correlation (n = {xv.size})")
+    z = (xv - xv.mean()) / sd
+    k = int(code.max()) + 1
+    tau = ndtri(np.cumsum(np.bincount(code, minlength=k))[:-1] / code.size)
+    b = _bounds(tau)
+    up, lo = b[code + 1], b[code]
+
+    def score(rho):
+        r = np.sqrt(1 - rho * rho)
+        with np.errstate(invalid="ignore"):
+            a_up, a_lo = (up - rho * z) / r, (lo - rho * z) / r
+        p = np.maximum(ndtr(a_up) - ndtr(a_lo), _EPS_PI)
+        d_up = np.where(np.isfinite(up), _st.norm.pdf(a_up) * (rho * up - z), 0.0)
+        d_lo = np.where(np.isfinite(lo), _st.norm.pdf(a_lo) * (rho * lo - z), 0.0)
+        return float(np.sum((d_up - d_lo) / p)) / r ** 3
+
+    if score(-_RHO_BOUND) <= 0 or score(_RHO_BOUND) >= 0:
+        raise ConvergenceError(f"the polyserial correlation is at the bound +-{_RHO_BOUND}")
+    return float(_opt.brentq(score, -_RHO_BOUND, _RHO_BOUND, xtol=1e-14, rtol=1e-14))
+
+
+def polychoric(data: pd.DataFrame, columns=None, *, continuous=()) -> pd.DataFrame:
+    """Two-step polychoric correlation matrix of ordinal columns (lavaan's ``lavCor``), with
+    polyserial and Pearson correlations for ``continuous`` columns.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Answers, no missing values (drop incomplete rows first).
+    columns : list of str, optional
+        Default every column.
+    continuous : sequence of str
+        Columns measured on a continuous scale (lavCor's variables not in ``ordered``):
+        Pearson correlations among them, polyserial correlations with the ordinal ones.
+
+    Returns
+    -------
+    DataFrame
+        Correlation matrix with the column names; ``attrs["n"]`` the rows used.
+
+    Raises
+    ------
+    ConvergenceError
+        A pair whose correlation is at the bound +-0.999 (not estimable).
+
+    Notes
+    -----
+    Thresholds from the margins, then each correlation by maximum likelihood with the
+    thresholds fixed (``polycor::polychor(x, y, ML = FALSE)``); empty cells as lavaan (0.5
+    added to an empty cell of a 2 x 2 table, margins kept). Equals ``lavCor`` to 1e-6 on
+    cut HolzingerSwineford1939 items, with three of them continuous, and on binary tables
+    with an empty cell; polycor to its optimiser's tolerance (``tests/models/test_ordinal.py``).
+    """
+    columns = list(columns if columns is not None else data.columns)
+    continuous = [c for c in continuous]
+    unknown = [c for c in continuous if c not in columns]
+    if unknown:
+        raise ValueError(f"continuous columns {unknown} are not among the columns {columns}")
+    ordered = [c for c in columns if c not in continuous]
+    r = pd.DataFrame(np.identity(len(columns)), index=columns, columns=columns)
+    if len(ordered) >= 2:
+        r.loc[ordered, ordered] = ordinal_moments(data, ordered, weights=False).correlation
+    if continuous:
+        cont = pd.DataFrame({c: _sem._to_float(data[c]) for c in continuous})
+        if cont.isna().any().any():
+            raise InsufficientDataError(f"continuous columns {continuous} have missing values; "
+                                        f"drop them first (n = {len(data)})")
+        r.loc[continuous, continuous] = cont.corr().to_numpy()
+        for c in continuous:
+            for o in ordered:
+                r.loc[c, o] = r.loc[o, c] = polyserial(cont[c].to_numpy(), data[o])
+    r.attrs["n"] = len(data)
+    return r
+
+
+# ----------------------------------------------------------------------------------------------
+# Step 3: moments and their asymptotic covariance
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class OrdinalMoments:
+    """Thresholds, polychoric correlations and (optionally) their asymptotic covariance.
+
+    Attributes
+    ----------
+    columns : list of str
+    n : int
+    thresholds : list of ndarray
+        Per column, its thresholds.
+    correlation : DataFrame
+        Polychoric correlations.
+    gamma : ndarray or None
+        ``N`` times the asymptotic covariance of ``(thresholds..., correlations...)``;
+        thresholds column by column, then correlations in lavaan's order (column-wise lower
+        triangle: (2,1), (3,1), ..., (p,1), (3,2), ...). lavaan's ``lavInspect(fit, "gamma")``.
+    empty_cells : list of tuple
+        Pairs whose table has an empty cell (reported, as lavaan's ``zero.cell.tables``).
+    """
+
+    columns: list
+    n: int
+    thresholds: list
+    correlation: pd.DataFrame
+    gamma: np.ndarray | None
+    empty_cells: list
+
+    @property
+    def vector(self) -> np.ndarray:
+        """``(thresholds..., correlations...)`` in the order of ``gamma``."""
+        r = self.correlation.to_numpy()
+        rows, cols = _pair_index(len(self.columns))
+        return np.concatenate(self.thresholds + [r[rows, cols]])
+
+
+def _pair_index(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """lavaan's vech order without the diagonal: for each column j, rows i > j."""
+    rows, cols = [], []
+    for j in range(p):
+        for i in range(j + 1, p):
+            rows.append(i)
+            cols.append(j)
+    return np.array(rows, dtype=int), np.array(cols, dtype=int)
+
+
+def ordinal_moments(data: pd.DataFrame, columns=None, *, weights: bool = True) -> OrdinalMoments:
+    """Thresholds, polychoric correlations and their asymptotic covariance (lavaan's WLS
+    sample statistics).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Ordinal answers, no missing values.
+    columns : list of str, optional
+        Default every column.
+    weights : bool
+        Compute ``gamma`` (the basis of the WLSMV weight matrix); False for the correlations
+        alone.
+
+    Returns
+    -------
+    OrdinalMoments
+
+    Notes
+    -----
+    ``gamma`` follows lavaan's ``muthen1984``: casewise scores of the univariate threshold
+    likelihoods and of the bivariate likelihoods in rho; ``A11`` the per-variable blocks of the
+    score cross product, ``A21`` the cross product of the rho scores with the bivariate
+    threshold scores, ``A22`` the squared rho scores; ``gamma = N B^-1 J B^-T`` with
+    ``B^-1 = [[A11^-1, 0], [-A22^-1 A21 A11^-1, A22^-1]]``. Equals ``lavInspect(fit,
+    "gamma")`` on the cut HolzingerSwineford1939 items (``tests/models/test_ordinal.py``).
+    """
+    columns = list(columns if columns is not None else data.columns)
+    if len(columns) < 2:
+        raise ValueError(f"polychoric correlations need 2 or more columns, got {columns}")
+    codes, taus = [], []
+    for c in columns:
+        code, _ = _codes(data[c], c)
+        codes.append(code)
+        k = int(code.max()) + 1
+        cum = np.cumsum(np.bincount(code, minlength=k))[:-1] / code.size
+        taus.append(ndtri(cum))
+    n, p = codes[0].size, len(columns)
+    rows, cols = _pair_index(p)
+    pairs = []
+    r = np.identity(p)
+    empty = []
+    for i, j in zip(rows, cols):
+        name = f"columns {columns[i]!r} and {columns[j]!r}"
+        pair = _fit_pair(i, j, codes[i], codes[j], taus[i], taus[j], name)
+        if (pair.freq == 0).any():
+            empty.append((columns[i], columns[j]))
+        r[i, j] = r[j, i] = pair.rho
+        pairs.append(pair)
+    corr = pd.DataFrame(r, index=columns, columns=columns)
+    corr.attrs["n"] = n
+    gamma = _gamma(codes, taus, pairs, n) if weights else None
+    return OrdinalMoments(columns=columns, n=n, thresholds=taus, correlation=corr, gamma=gamma,
+                          empty_cells=empty)
+
+
+def _gamma(codes, taus, pairs, n: int) -> np.ndarray:
+    nth = [t.size for t in taus]
+    start = np.concatenate([[0], np.cumsum(nth)])
+    t_all, n_pair = int(start[-1]), len(pairs)
+    sc = np.zeros((n, t_all + n_pair))
+    for v, (code, tau) in enumerate(zip(codes, taus)):
+        k = tau.size + 1
+        share = np.bincount(code, minlength=k) / n
+        b = _bounds(tau)
+        dens = _st.norm.pdf(b)
+        table = np.zeros((k, tau.size))  # score of each threshold for an answer in category c
+        for c in range(k):
+            if c < tau.size:
+                table[c, c] += dens[c + 1] / share[c]
+            if c >= 1:
+                table[c, c - 1] -= dens[c] / share[c]
+        sc[:, start[v]:start[v + 1]] = table[code]
+    a21 = np.zeros((n_pair, t_all))
+    for m, pr in enumerate(pairs):
+        ci, cj = codes[pr.i], codes[pr.j]
+        sc[:, t_all + m] = pr.d_rho[ci, cj]
+        w = pr.freq * pr.d_rho  # sum over cases = sum over cells of counts
+        a21[m, start[pr.i]:start[pr.i + 1]] = np.einsum("ab,abt->t", w, pr.d_th_i)
+        a21[m, start[pr.j]:start[pr.j + 1]] = np.einsum("ab,abt->t", w, pr.d_th_j)
+    inner = sc.T @ sc
+    a11_inv = np.zeros((t_all, t_all))
+    for v in range(len(taus)):
+        s = slice(start[v], start[v + 1])
+        a11_inv[s, s] = np.linalg.inv(inner[s, s])
+    a22 = np.diag(inner)[t_all:]
+    if np.any(a22 <= 0):
+        raise ConvergenceError("a polychoric correlation has no information (zero scores): "
+                               "the weight matrix cannot be formed")
+    b_inv = np.zeros_like(inner)
+    b_inv[:t_all, :t_all] = a11_inv
+    b_inv[t_all:, t_all:] = np.diag(1 / a22)
+    b_inv[t_all:, :t_all] = -(a21 / a22[:, None]) @ a11_inv
+    return n * (b_inv @ inner @ b_inv.T)
+
+
+# ----------------------------------------------------------------------------------------------
+# Step 4-6: DWLS estimation, robust SEs, tests
+# ----------------------------------------------------------------------------------------------
+
+class _OrdinalModel:
+    """The model's thresholds and implied correlations as functions of its free parameters."""
+
+    def __init__(self, syntax: str, mom: OrdinalMoments):
+        r = mom.correlation.to_numpy()
+        ev, vec = np.linalg.eigh(r)
+        start_cov = (vec * np.maximum(ev, 1e-3)) @ vec.T  # a PD stand-in for semopy's starts
+        d = 1 / np.sqrt(np.diag(start_cov))
+        frame = _exact_moments_frame(start_cov * np.outer(d, d), mom.n, mom.columns)
+        self.grp = _sem._Group(syntax, frame)
+        self.observed = self.grp.observed
+        self._check_structure()
+        # the data's columns in the model's order
+        pos = [mom.columns.index(v) for v in self.observed]
+        self.taus = [mom.thresholds[q] for q in pos]
+        p = len(self.observed)
+        self.rows, self.cols = _pair_index(p)
+        self.r_obs = r[np.ix_(pos, pos)][self.rows, self.cols]
+        self.gamma = _reorder_gamma(mom, pos)
+        self.n_th = sum(t.size for t in self.taus)
+        t = self.grp.table
+        inner = list(self.grp.sm.vars["inner"])
+        # residual variances fixed by the delta parameterisation: an indicator's (Theta) and
+        # an observed ordinal outcome's disturbance (Psi of its inner copy)
+        theta_diag = (t["matrix"] == 3) & (t["i"] == t["j"]) & (t["free"] >= 0)
+        psi_obs = ((t["matrix"] == 2) & (t["i"] == t["j"]) & (t["free"] >= 0)
+                   & np.array([m == 2 and inner[q] in self.observed
+                                for m, q in zip(t["matrix"], t["i"])], dtype=bool))
+        resid = t[theta_diag | psi_obs].drop_duplicates("free")
+        self.resid_ids = resid["free"].to_numpy()
+        self.resid_obs = np.array([self.observed.index(inner[q]) if m == 2 else q
+                                   for m, q in zip(resid["matrix"], resid["i"])], dtype=int)
+        self.act = np.array([k for k in range(self.grp.k) if k not in set(self.resid_ids)],
+                            dtype=int)
+        self.full = np.array(self.grp.start, dtype=float)
+        s = np.concatenate(self.taus + [self.r_obs])
+        self.s = s
+        self.w = 1.0 / np.diag(self.gamma)
+
+    def _check_structure(self) -> None:
+        sm = self.grp.sm
+        t = self.grp.table
+        outcomes = set(t.loc[t["op"] == "~", "lhs"])
+        exogenous = [v for v in sm.vars["inner"] if v in self.observed and v not in outcomes]
+        if exogenous or self.grp.fixed_x:
+            raise ValueError(
+                f"estimator='WLSMV' here fits ordinal indicators and ordinal outcomes; the "
+                f"observed variables {sorted(set(exogenous) | set(self.grp.fixed_x))} are "
+                "predictors (covariates need probit regressions of the thresholds, not "
+                "offered: model them as single-indicator factors, or use estimator='ML')")
+
+    def _parts(self, theta_act: np.ndarray):
+        """Set the residual variances as lavaan does: ``1 - diag(Sigma)`` of the model with
+        every fixed residual variance at 0 (for an ordinal outcome that predicts another, the
+        other's explained variance counts only the explained part of the first, so its latent
+        response's variance exceeds 1). Returns Sigma and semopy's parts for derivatives."""
+        grp = self.grp
+        self.full[self.act] = theta_act
+        self.full[self.resid_ids] = 0.0
+        sigma0, _, _ = grp._sigma_parts(self.full)
+        self.full[self.resid_ids] = 1.0 - np.diag(sigma0)[self.resid_obs]
+        return grp._sigma_parts(self.full)
+
+    def set(self, theta_act: np.ndarray) -> None:
+        self._parts(theta_act)
+        self.grp.sm.update_matrices(self.full)
+
+    def implied(self, theta_act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Implied correlations and their Jacobian in the active parameters.
+
+        As lavaan (its Delta matrix), the Jacobian holds the fixed residual variances
+        constant: for an ordinal outcome that predicts another, whose residual variance moves
+        the implied correlations, lavaan's estimates are the zero of this gradient, not the
+        exact minimum of F (they differ by about 1e-4 on the reference model; a CFA, or a model
+        whose ordinal outcomes predict nothing, has no such term)."""
+        sigma, m, g = self._parts(theta_act)
+        u, v = self.grp._uv(m, g)
+        c = self.grp._loc_c
+        i, j = self.rows, self.cols
+        d_loc = c[:, None] * (u[:, i] * v[:, j] + v[:, i] * u[:, j])  # locations x pairs
+        return sigma[i, j], (self.grp._agg @ d_loc).T[:, self.act]
+
+    def residuals(self, theta_act):
+        sig, jac = self.implied(theta_act)
+        sw = np.sqrt(self.w[self.n_th:])
+        return sw * (self.r_obs - sig), -sw[:, None] * jac
+
+    def full_delta(self, jac: np.ndarray) -> np.ndarray:
+        """Jacobian of (thresholds, correlations) in (thresholds, active parameters)."""
+        k = self.act.size
+        out = np.zeros((self.s.size, self.n_th + k))
+        out[:self.n_th, :self.n_th] = np.identity(self.n_th)
+        out[self.n_th:, self.n_th:] = jac
+        return out
+
+
+def _exact_moments_frame(cov: np.ndarray, n: int, columns) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    m = max(n, len(columns) + 2)
+    z = rng.standard_normal((m, len(columns)))
+    z -= z.mean(axis=0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(z.T @ z / m)).T
+    return pd.DataFrame(z @ np.linalg.cholesky(cov).T, columns=columns)
+
+
+def _reorder_gamma(mom: OrdinalMoments, pos: list[int]) -> np.ndarray:
+    """Gamma with variables in the model's order."""
+    nth = [t.size for t in mom.thresholds]
+    start = np.concatenate([[0], np.cumsum(nth)])
+    p = len(mom.columns)
+    rows, cols = _pair_index(p)
+    pair_at = {(int(i), int(j)): start[-1] + m for m, (i, j) in enumerate(zip(rows, cols))}
+    idx = [k for q in pos for k in range(start[q], start[q + 1])]
+    new_rows, new_cols = _pair_index(p)
+    for i, j in zip(new_rows, new_cols):
+        a, b = pos[i], pos[j]
+        idx.append(pair_at[(max(a, b), min(a, b))])
+    idx = np.array(idx)
+    return mom.gamma[np.ix_(idx, idx)]
+
+
+def _dwls(model: _OrdinalModel, max_iter: int) -> tuple[np.ndarray, bool, str, int]:
+    """Least squares in the active parameters (trust region), then Gauss-Newton steps to the
+    zero of lavaan's gradient ``-2 D'W(s - sigma)`` (steps accepted while its norm falls)."""
+    x0 = model.full[model.act].copy()
+    res = _opt.least_squares(lambda th: model.residuals(th)[0], x0,
+                             jac=lambda th: model.residuals(th)[1], method="trf",
+                             xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=50 * max_iter)
+    theta = res.x
+    e, jac = model.residuals(theta)
+    grad = jac.T @ e
+    for it in range(50):
+        if np.max(np.abs(grad)) < 1e-12:
+            return theta, True, "converged", int(res.nfev) + it
+        try:
+            step = np.linalg.solve(jac.T @ jac, grad)
+        except np.linalg.LinAlgError:
+            return theta, False, "singular information", int(res.nfev) + it
+        t, norm = 1.0, float(grad @ grad)
+        while t > 1e-8:
+            cand = theta - t * step
+            ec, jc = model.residuals(cand)
+            gc = jc.T @ ec
+            if float(gc @ gc) < norm:
+                theta, e, jac, grad = cand, ec, jc, gc
+                break
+            t /= 2
+        else:
+            break
+    ok = np.max(np.abs(grad)) < 1e-8
+    return theta, ok, ("converged" if ok else "gradient not zero"), int(res.nfev) + 50
+
+
+def _trace_terms(u: np.ndarray, gamma: np.ndarray) -> tuple[float, float]:
+    ug = u @ gamma
+    return float(np.trace(ug)), float(np.sum(ug * ug.T))
+
+
+def _scaled_shifted(stat: float, df: float, tr1: float, tr2: float) -> dict:
+    a = np.sqrt(df / tr2)
+    b = df - a * tr1
+    return {"stat": a * stat + b, "scaling_factor": 1 / a, "shift": b}
+
+
+def _cfi(x2, df, x2b, dfb, c=1.0, cb=1.0) -> float:
+    if df > 0 and c != 1 and cb != 1:
+        t1, t2 = max(x2 - c * df, 0.0), max(x2 - c * df, x2b - cb * dfb, 0.0)
+    else:
+        t1, t2 = max(x2 - df, 0.0), max(x2 - df, x2b - dfb, 0.0)
+    return 1.0 if (np.isclose(t1, 0) and np.isclose(t2, 0)) else 1 - t1 / t2
+
+
+def _tli(x2, df, x2b, dfb, c=1.0, cb=1.0) -> float:
+    if df > 0 and c != 1 and cb != 1:
+        t1, t2 = (x2 - c * df) * dfb, (x2b - cb * dfb) * df
+    else:
+        t1, t2 = (x2 - df) * dfb, (x2b - dfb) * df
+    return 1 - t1 / t2 if df > 0 and abs(t2) > 0 else 1.0
+
+
+def _rmsea(x2, df, n, c=1.0) -> float:
+    return float(np.sqrt(max(x2 / n / df - c / n, 0.0))) if df > 0 else 0.0
+
+
+def _measures(model: _OrdinalModel, theta_act, delta, w_full, gamma, n) -> dict:
+    """Test statistics and fit indices; ``n`` is lavaan's N - 1 for categorical data."""
+    sig, _ = model.implied(theta_act)
+    w_c = model.w[model.n_th:]
+    resid = model.r_obs - sig
+    chisq = float(n * np.sum(w_c * resid ** 2))
+    p = len(model.observed)
+    df = float(model.rows.size - model.act.size)
+    info = delta.T @ (w_full[:, None] * delta)
+    info_inv = np.linalg.inv(info)
+    wd = w_full[:, None] * delta
+    u = np.diag(w_full) - wd @ info_inv @ wd.T
+    out = {"chisq": chisq, "df": df,
+           "p_value": float(_st.chi2.sf(chisq, df)) if df > 0 else np.nan}
+    # baseline: free thresholds, zero correlations
+    chisq_b = float(n * np.sum(w_c * model.r_obs ** 2))
+    df_b = float(model.rows.size)
+    g_c = gamma[model.n_th:, model.n_th:]
+    out |= {"baseline_chisq": chisq_b, "baseline_df": df_b,
+            "cfi": _cfi(chisq, df, chisq_b, df_b), "tli": _tli(chisq, df, chisq_b, df_b),
+            "rmsea": _rmsea(chisq, df, n)}
+    lo, hi = _sem._rmsea_ci(chisq, df, n)
+    out |= {"rmsea_ci_low": lo, "rmsea_ci_high": hi}
+    # SRMR: root mean squared residual correlation (lavaan's srmr for categorical data)
+    out["srmr"] = float(np.sqrt(np.sum(resid ** 2) / (p * (p + 1) / 2)))
+    if df <= 0:
+        return out
+    tr1, tr2 = _trace_terms(u, gamma)
+    ss = _scaled_shifted(chisq, df, tr1, tr2)
+    tr1b, tr2b = _trace_terms(np.diag(w_c), g_c)
+    ssb = _scaled_shifted(chisq_b, df_b, tr1b, tr2b)
+    x2s, x2bs = ss["stat"], ssb["stat"]
+    lo_s, hi_s = _sem._rmsea_ci(x2s, df, n)
+    out |= {"chisq_scaled": x2s, "p_value_scaled": float(_st.chi2.sf(x2s, df)),
+            "scaling_factor": ss["scaling_factor"], "shift_parameter": ss["shift"],
+            "baseline_chisq_scaled": x2bs, "baseline_scaling_factor": ssb["scaling_factor"],
+            "cfi_scaled": _cfi(x2s, df, x2bs, df_b), "tli_scaled": _tli(x2s, df, x2bs, df_b),
+            "rmsea_scaled": _rmsea(x2s, df, n), "rmsea_ci_low_scaled": lo_s,
+            "rmsea_ci_high_scaled": hi_s}
+    out |= _catml(model, sig, delta, w_full, info_inv, gamma, n, df, df_b)
+    return out
+
+
+def _catml(model, sig, delta, w_full, info_inv, gamma, n, df, df_b) -> dict:
+    """lavaan's robust CFI, TLI, RMSEA for categorical data (``lav_fit_catml_dwls``): the
+    normal-theory ML statistic of the polychoric matrix against the DWLS-implied one (with
+    the full N = ``n + 1``), corrected by ``c3 = tr(U' V U Gamma) / df``."""
+    p = len(model.observed)
+    i, j = model.rows, model.cols
+    r = np.identity(p)
+    r[i, j] = r[j, i] = model.r_obs
+    nan = {k: np.nan for k in ("cfi_robust", "tli_robust", "rmsea_robust",
+                               "rmsea_ci_low_robust", "rmsea_ci_high_robust")}
+    if np.linalg.eigvalsh(r).min() < np.sqrt(np.finfo(float).eps):
+        return nan  # lavaan: not computed for a non-positive-definite polychoric matrix
+    # the implied matrix as the model has it: its diagonal is 1 except for an ordinal outcome
+    # predicted by another (lavaan's residual-variance rule, see _OrdinalModel._parts)
+    sigma, _, _ = model._parts(model.full[model.act])
+    try:
+        inv = np.linalg.inv(sigma)
+        x3 = (n + 1) * float(np.linalg.slogdet(sigma)[1] + np.sum(r * inv)
+                             - np.linalg.slogdet(r)[1] - p)
+    except np.linalg.LinAlgError:
+        return nan
+    v = inv[i][:, i] * inv[j][:, j] + inv[i][:, j] * inv[j][:, i]
+    nt = model.n_th
+    d_c = delta[nt:]
+    w_c = w_full[nt:]
+    wiu = np.identity(d_c.shape[0]) - d_c @ info_inv @ d_c.T * w_c[None, :]
+    g_c = gamma[nt:, nt:]
+    c3 = float(np.trace(wiu.T @ v @ wiu @ g_c)) / df
+    x3_b = -(n + 1) * float(np.linalg.slogdet(r)[1])
+    c3_b = float(np.trace(g_c)) / df_b
+    lo, hi = _sem._rmsea_ci(x3 / c3, df, n)
+    return {"cfi_robust": _cfi(x3, df, x3_b, df_b, c3, c3_b),
+            "tli_robust": _tli(x3, df, x3_b, df_b, c3, c3_b),
+            "rmsea_robust": _rmsea(x3, df, n, c3),
+            "rmsea_ci_low_robust": float(np.sqrt(c3) * lo),
+            "rmsea_ci_high_robust": float(np.sqrt(c3) * hi)}
+
+
+def _threshold_rows(model: _OrdinalModel, vcov, k_full: int, ci: float) -> pd.DataFrame:
+    """Threshold rows; ``std_all`` divides by the SD of the latent response (1 except for an
+    ordinal outcome predicted by another, as lavaan)."""
+    rows, pos = [], 0
+    q = z_crit(ci)
+    sigma, _, _ = model._parts(model.full[model.act])
+    for v, tau, var in zip(model.observed, model.taus, np.diag(sigma)):
+        for t, est in enumerate(tau):
+            se = float(np.sqrt(vcov[pos, pos]))
+            rows.append({"lhs": v, "op": "|", "rhs": f"t{t + 1}", "label": "",
+                         "free": k_full + pos + 1, "est": float(est), "se": se,
+                         "z": est / se, "p_value": 2 * _st.norm.sf(abs(est / se)),
+                         "ci_low": est - q * se, "ci_high": est + q * se,
+                         "std_all": float(est / np.sqrt(var))})
+            pos += 1
+    return pd.DataFrame(rows)
+
+
+_WLSMV_NOTE = ("WLSMV: the items are ordinal; thresholds and polychoric correlations, "
+               "diagonally weighted least squares estimates (delta parameterisation: residual "
+               "variances are 1 - R^2, not free), robust standard errors and the "
+               "mean-and-variance adjusted chi-square (lavaan's estimator = 'WLSMV')")
+
+
+def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
+              on_improper: str = "raise", ci: float = 0.95, max_iter: int = 300,
+              std_limit: float = 1.0):
+    """Fit a model to ordinal items by WLSMV (lavaan's ``ordered = TRUE, estimator =
+    "WLSMV"``); :func:`crqlab.models.sem.fit_sem` calls this for ``estimator="WLSMV"``.
+
+    Parameters
+    ----------
+    sem_model : SemModel or str
+        Latent variables measured by ordinal items; structural paths among latent variables
+        and to observed ordinal outcomes (e.g. a 0-10 recommendation answer). Observed
+        predictors are refused.
+    data : DataFrame
+        Ordinal answers (1-7 Likert codes and the like); rows missing any of the model's items
+        are dropped (listwise deletion, ``n_dropped``).
+    missing : {"listwise"}
+        Only listwise deletion: ``"fiml"`` is a likelihood method with no WLSMV counterpart
+        (lavaan offers ``missing = "pairwise"`` for WLSMV, which crqlab does not).
+    on_improper, ci, max_iter, std_limit
+        As in :func:`crqlab.models.sem.fit_sem`.
+
+    Returns
+    -------
+    SemFit
+        ``estimator="WLSMV"``; ``parameters`` with threshold rows (``op == "|"``, ``rhs``
+        ``t1, t2, ...``) after the model's rows, residual variances fixed at ``1 - R^2``
+        (``free == 0``) as lavaan shows them; ``fit_measures`` with ``chisq, df, p_value``
+        (the DWLS statistic ``(N - 1) F``), ``chisq_scaled, p_value_scaled, scaling_factor,
+        shift_parameter`` (the scaled-shifted test), the baseline's, ``cfi, tli, rmsea``
+        (standard), ``cfi_scaled, tli_scaled, rmsea_scaled`` and ``cfi_robust, tli_robust,
+        rmsea_robust`` (+ intervals), ``srmr, n, npar``; ``aic, bic, logl`` are NaN (no
+        likelihood).
+
+    Raises
+    ------
+    ValueError
+        ``missing`` other than ``"listwise"``; observed predictors in regressions; a column
+        with more than ``MAX_CATEGORIES`` values.
+    InsufficientDataError
+        Items not in ``data``; too few rows; an item with a single category.
+    ConvergenceError
+        A polychoric correlation at its bound; not identified (negative df); with
+        ``on_improper="raise"``, no converged proper solution (negative residual variance,
+        standardised loading above ``std_limit``, latent covariance not positive definite).
+
+    Notes
+    -----
+    Validated against lavaan 0.6-14 on HolzingerSwineford1939 cut into three categories
+    (CFA, a structural model, observed ordinal outcomes) and on bfi's 25 items (1-6):
+    estimates, robust SEs, std_all, the scaled-shifted chi-square and the scaled and robust
+    fit indices, and the delta-method indirect effect (lavaan's ``:=``)
+    (``tests/results/ordinal/make_ordinal.R``, ``tests/models/test_ordinal.py``).
+    """
+    sem_model = _sem._as_model(sem_model)
+    if missing != "listwise":
+        raise ValueError(f"estimator='WLSMV' supports missing='listwise' only, got "
+                         f"{missing!r}: FIML is a likelihood method with no WLSMV "
+                         "counterpart (lavaan uses missing='pairwise' for WLSMV, which crqlab "
+                         "does not offer); use estimator='ML' or 'MLR' with missing='fiml'")
+    if on_improper not in _sem._ON_IMPROPER:
+        raise ValueError(f"on_improper must be one of {_sem._ON_IMPROPER}, got {on_improper!r}")
+    syntax, added = _sem._lavaan_auto_cov(sem_model.syntax)
+    observed = list(_sem._semopy_model(syntax).vars["observed"])
+    x, keep = _sem._complete_rows(data, observed)
+    if len(x) <= len(observed):
+        raise InsufficientDataError(f"{len(x)} complete rows for {len(observed)} ordinal "
+                                    f"items: too few to fit the model (n = {len(x)})")
+    mom = ordinal_moments(x, observed)
+    model = _OrdinalModel(syntax, mom)
+    k_act = model.act.size
+    df = model.rows.size - k_act
+    if df < 0:
+        raise ConvergenceError(f"model {sem_model.name!r} is not identified: {k_act} free "
+                               f"parameters for {model.rows.size} polychoric correlations "
+                               f"(df = {df})")
+    theta, ok, msg, its = _dwls(model, max_iter)
+    model.set(theta)
+    n = mom.n
+    # lavaan takes N - 1 as the sample size of categorical fits: T = (N - 1) F, the SEs
+    # divide by N - 1, RMSEA uses N - 1 (measured on all three reference fits)
+    n_eff = n - 1
+    _, jac = model.implied(theta)
+    delta = model.full_delta(jac)
+    w_full = model.w
+    info = delta.T @ (w_full[:, None] * delta)
+    reasons = [] if ok else [f"did not converge ({msg})"]
+    reasons += _sem._improper_reasons(model.grp, model.full, std_limit)
+    ev = np.linalg.eigvalsh(info)
+    if ev.min() <= 1e-10 * max(ev.max(), 1.0):
+        reasons.append("information matrix is singular: the model is not identified by these "
+                       "data")
+        vcov = np.full(info.shape, np.nan)
+    else:
+        info_inv = np.linalg.inv(info)
+        wd = w_full[:, None] * delta
+        vcov = info_inv @ (wd.T @ model.gamma @ wd) @ info_inv / n_eff
+    if reasons and on_improper == "raise":
+        raise ConvergenceError(f"model {sem_model.name!r}: no proper WLSMV solution: "
+                               + "; ".join(reasons))
+    if any(r.startswith("information") for r in reasons):  # flagged: no tests, no indices
+        chisq = n_eff * float(np.sum(model.residuals(theta)[0] ** 2))
+        measures = {"chisq": chisq, "df": float(df), "p_value": np.nan, "cfi": np.nan,
+                    "tli": np.nan, "rmsea": np.nan}
+    else:
+        measures = _measures(model, theta, delta, w_full, model.gamma, n_eff)
+    k_full = model.grp.k
+    nt = model.n_th
+    # the structural parameters' covariance in semopy's full vector (residual variances fixed)
+    vc_full = np.zeros((k_full + nt, k_full + nt))
+    vc_full[np.ix_(model.act, model.act)] = vcov[nt:, nt:]
+    vc_full[k_full:, k_full:] = vcov[:nt, :nt]
+    vc_full[np.ix_(model.act, np.arange(k_full, k_full + nt))] = vcov[nt:, :nt]
+    vc_full[np.ix_(np.arange(k_full, k_full + nt), model.act)] = vcov[:nt, nt:]
+    params = _sem._param_table(model.grp, model.full, vc_full[:k_full, :k_full], None, ci)
+    is_resid = params["free"].isin(model.resid_ids + 1)
+    params.loc[is_resid, ["free"]] = 0
+    params.loc[is_resid, ["se", "z", "p_value", "ci_low", "ci_high"]] = np.nan
+    params = pd.concat([params, _threshold_rows(model, vcov, k_full, ci)], ignore_index=True)
+    measures |= {"aic": np.nan, "bic": np.nan, "logl": np.nan, "unrestricted_logl": np.nan,
+                 "npar": float(k_act + nt), "n": float(n)}
+    notes = tuple(sem_model.notes) + (_WLSMV_NOTE,)
+    if added:
+        notes += ("free residual covariances among terminal endogenous variables, as lavaan's "
+                  "sem() (auto.cov.y): " + ", ".join(added),)
+    if np.linalg.eigvalsh(mom.correlation.to_numpy()).min() <= 0:
+        notes += ("the polychoric correlation matrix is not positive definite (DWLS still "
+                  "fits it; the robust CFI, TLI and RMSEA are not computed)",)
+    if mom.empty_cells:
+        notes += (f"{len(mom.empty_cells)} item pair(s) have empty cells in their "
+                  "contingency table (kept as lavaan does)",)
+    attempts = pd.DataFrame([{"solver": "dwls-trf+gauss-newton", "start": "semopy",
+                              "fmin": float(np.sum(model.residuals(theta)[0] ** 2)) / 2,
+                              "iterations": its, "converged": ok,
+                              "proper": ok and not reasons, "message": msg}])
+    theta_out = np.concatenate([model.full, np.concatenate(model.taus)])
+    return _sem.SemFit(model=sem_model, parameters=params, fit_measures=pd.Series(measures),
+                       r_squared=_sem._r_squared(model.grp, params), n=n,
+                       n_dropped=int((~keep).sum()), converged=ok, proper=not reasons,
+                       reasons=tuple(reasons), attempts=attempts, notes=notes,
+                       data=data.loc[keep], _problem=_sem._Problem([model.grp]),
+                       _theta=theta_out, _vcov=vc_full, estimator="WLSMV", missing="listwise")
