@@ -131,7 +131,9 @@ def render_pack(pack, packs) -> str:
                    for r in pack.comments.itertuples())
     themes = {}
     for r in pack.themes.itertuples():
-        themes.setdefault(r.field, []).append(f"<li>{esc(r.label)}: {r.count} of {r.n} comments</li>")
+        themes.setdefault(r.field, []).append(
+            f"<li>{esc(r.label)}: {r.count} of {r.n} comments ({r.est:.0%}, "
+            f"{r.ci_low:.0%}-{r.ci_high:.0%})</li>")
     theme_html = "".join(f"<div><b>{esc(f.capitalize())}</b><ul>{''.join(items)}</ul></div>"
                          for f, items in themes.items()) or "<div>No comments.</div>"
     prev = (f"change since {esc(pack.previous_label)}" if pack.previous_label
@@ -160,7 +162,7 @@ account manager {esc(pack.owner)}</p>
 <tbody>{''.join(rows)}</tbody></table>
 <div class="cols"><div><h2>Suggested discussion points (the three weakest elements)</h2>
 <ul>{''.join(f'<li>{esc(d)}</li>' for d in pack.discussion)}</ul></div>
-<div><h2>What the comments mention</h2><div class="cols">{theme_html}</div></div></div>
+<div><h2>What the comments mention ({level} intervals)</h2><div class="cols">{theme_html}</div></div></div>
 <h2>Named respondents</h2>
 <table><thead><tr><th>name</th><th>role</th><th>NPS answer</th><th>CRQ index</th><th>comments</th></tr></thead>
 <tbody>{''.join(named) or '<tr><td colspan="5">No named respondents.</td></tr>'}</tbody></table>
@@ -205,8 +207,9 @@ def pack_table(pack) -> str:
         ("priority", pack.priority), ("risk_flags", "; ".join(pack.flags)))]
     rows += [{"section": "discussion point", "item": str(i + 1), "text": d}
              for i, d in enumerate(pack.discussion)]
-    rows += [{"section": f"theme ({r.field})", "item": r.label, "est": r.count, "n": r.n}
-             for r in pack.themes.itertuples()]
+    rows += [{"section": f"theme ({r.field})", "item": r.label, "est": round(r.est, 6),
+              "ci_low": round(r.ci_low, 6), "ci_high": round(r.ci_high, 6), "n": r.n,
+              "text": f"{r.count} of {r.n} comments"} for r in pack.themes.itertuples()]
     for r in pack.respondents.itertuples():
         rows.append({"section": "named respondent", "item": r.name, "role": r.role,
                      "est": r.crq_index, "text": f"NPS answer {_num(r.nps, 0)}"})

@@ -39,6 +39,7 @@ from crqlab.measures.categories import relationship_category
 from crqlab.measures.nps import nps, nps_bootstrap, nps_category, nps_test
 from crqlab.measures.scoring import cluster_mean, score_items
 from crqlab.measures.themes import ThemeDictionary, code_comments, study_themes
+from crqlab.stats import wilson_ci
 
 __all__ = ["AccountPack", "PackSet", "account_packs", "action_list", "welch_difference",
            "HIDDEN_RISK_MAX", "PRIORITIES", "ACTION_COLUMNS", "NAME_WITHHELD"]
@@ -229,9 +230,11 @@ def _theme_counts(texts: pd.DataFrame, themes: ThemeDictionary) -> pd.DataFrame:
         for t in themes.names:
             c = int(coded[t].sum())
             if c:
+                lo, hi = wilson_ci(c, n)
                 rows.append({"field": fld, "theme": t, "label": themes.labels[t], "count": c,
-                             "n": n})
-    out = pd.DataFrame(rows, columns=["field", "theme", "label", "count", "n"])
+                             "est": c / n, "ci_low": float(lo), "ci_high": float(hi), "n": n})
+    out = pd.DataFrame(rows, columns=["field", "theme", "label", "count", "est", "ci_low",
+                                      "ci_high", "n"])
     return out.sort_values(["field", "count", "theme"], ascending=[True, False, True],
                            ignore_index=True)
 

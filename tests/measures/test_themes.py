@@ -165,3 +165,23 @@ def test_study_names_its_own_dictionary(tmp_path):
     assert study_themes(S()).names == load_themes().names
     coded = code_comments(["carbon", np.nan], own)
     assert coded["carbon"].tolist() == [True, False] and coded["commented"].tolist() == [True, False]
+
+
+def test_study_yaml_themes_key(tmp_path):
+    from crqlab.data.study import load_study
+    from crqlab.errors import ValidationError
+    from hardening.builders import Frames, synth_frames, write_frames
+
+    f = synth_frames()
+    folder = write_frames(Frames(f.contacts, f.responses, f.accounts,
+                                 dict(f.config, themes="mine.yaml")), tmp_path / "study")
+    (folder / "mine.yaml").write_text(
+        "themes:\n  price:\n    label: Price\n    phrases: [expensive, pric*]\n",
+        encoding="utf-8")
+    study = load_study(folder, cache=False)
+    assert study_themes(study).names == ["price"]
+    assert folder / "mine.yaml" in study.input_files()  # hashed with the inputs of a run
+    bad = write_frames(Frames(f.contacts, f.responses, f.accounts,
+                              dict(f.config, themes="../mine.yaml")), tmp_path / "bad")
+    with pytest.raises(ValidationError, match=r"themes.*\.\."):
+        load_study(bad, cache=False)

@@ -156,3 +156,21 @@ def test_wave_choice_and_refusals(study):
     assert all(p.previous_label is None for p in first.packs)
     with pytest.raises(InsufficientDataError, match="no wave"):
         account_packs(study, min_cell_size=100_000, n_boot=50)
+
+
+def test_theme_counts_equal_coding_of_the_comments_shown(packs):
+    from crqlab.measures.themes import code_comments, load_themes
+
+    themes = load_themes()
+    for p in packs.packs:
+        for fld in ("strengths", "weaknesses"):
+            texts = pd.concat([p.respondents[fld], p.comments.loc[p.comments["field"] == fld,
+                                                                  "text"]]).dropna()
+            coded = code_comments(texts.reset_index(drop=True), themes)
+            got = p.themes[p.themes["field"] == fld].set_index("theme")
+            for t in themes.names:
+                k = int(coded[t].sum())
+                assert (got.loc[t, "count"] if t in got.index else 0) == k
+            if len(got):
+                assert (got["n"] == int(coded["commented"].sum())).all()
+                assert ((got["ci_low"] <= got["est"]) & (got["est"] <= got["ci_high"])).all()
