@@ -19,7 +19,10 @@ comments appear only then, without attribution, shuffled, and scrubbed of every 
 and e-mail (:func:`crqlab.data.privacy.safe_verbatims`); named respondents' comments are scrubbed
 of confidential respondents' names, and a named respondent whose name reads as a confidential
 respondent's (same name, or same rare surname: :mod:`crqlab.data.nameforms`) is listed with the
-name withheld (:data:`NAME_WITHHELD`). The reports layer (:mod:`crqlab.reports.packs`) writes the
+name withheld (:data:`NAME_WITHHELD`). Differencing is closed too: an account's comparison group is every respondent of the wave but
+those shown for it, and no set of packs (or of earlier-wave aggregates behind the changes) may
+leave 1 to ``min_cell_size - 1`` answers as the client's total minus them
+(:func:`protect_remainder`). The reports layer (:mod:`crqlab.reports.packs`) writes the
 files and runs the leak scan over every one.
 """
 from __future__ import annotations
@@ -42,6 +45,7 @@ from crqlab.measures.themes import ThemeDictionary, code_comments, study_themes
 from crqlab.stats import wilson_ci
 
 __all__ = ["AccountPack", "PackSet", "account_packs", "action_list", "welch_difference",
+           "protect_remainder",
            "HIDDEN_RISK_MAX", "PRIORITIES", "ACTION_COLUMNS", "NAME_WITHHELD"]
 
 #: A promoter whose trust or commitment is at most this (the neutral point of 1-7) is a
@@ -128,7 +132,8 @@ def _shown(group: pd.DataFrame, min_cell_size: int) -> tuple[pd.DataFrame, bool]
 
 def _score_rows(cur: pd.DataFrame, rest: pd.DataFrame, prev: pd.DataFrame | None,
                 overall: dict[str, dict], elements: list[str], labels: dict[str, str],
-                ci: float) -> pd.DataFrame:
+                ci: float, no_change: str = "no earlier wave with enough respondents"
+                ) -> pd.DataFrame:
     rows = []
     for s in [*elements, "crq_index", "nps"]:
         if s == "nps":
@@ -156,7 +161,7 @@ def _score_rows(cur: pd.DataFrame, rest: pd.DataFrame, prev: pd.DataFrame | None
                      "change_ci_high": ch["ci_high"] if ch else np.nan,
                      "change_words": difference_words(ch["ci_low"], ch["ci_high"],
                                                       higher="up", lower="down")
-                     if ch else "no earlier wave with enough respondents"})
+                     if ch else no_change})
     return pd.DataFrame(rows)
 
 
@@ -239,6 +244,66 @@ def _theme_counts(texts: pd.DataFrame, themes: ThemeDictionary) -> pd.DataFrame:
                            ignore_index=True)
 
 
+_SCORES_COUNTED = ("nps", "crq_index")
+
+
+def protect_remainder(totals: dict[str, int], parts: list[dict[str, int]],
+                      min_cell_size: int) -> set[int]:
+    """Which parts to withhold so that no small group is the total minus the parts shown.
+
+    ``totals`` gives, per score, the answers behind a published total (the client overall);
+    ``parts``, the answers behind each part shown (a pack's aggregate). When the answers in no
+    part shown number 1 to ``min_cell_size - 1`` for some score, the total minus the parts
+    gives their sum back: the smallest part still shown is withheld, until none does.
+
+    Notes
+    -----
+    Complementary suppression (:func:`crqlab.data.privacy.complementary_suppression`) for one
+    total split into shown parts and a hidden remainder. Tested in
+    ``tests/studies/test_packs.py``.
+    """
+    hidden: set[int] = set()
+
+    def small() -> bool:
+        for s, total in totals.items():
+            left = total - sum(p.get(s, 0) for i, p in enumerate(parts) if i not in hidden)
+            if 0 < left < min_cell_size:
+                return True
+        return False
+
+    while small() and len(hidden) < len(parts):
+        shown = [i for i in range(len(parts)) if i not in hidden]
+        hidden.add(min(shown, key=lambda i: (max(parts[i].values(), default=0), i)))
+    return hidden
+
+
+def _counts(frame: pd.DataFrame, scores) -> dict[str, int]:
+    return {s: int(frame[s].notna().sum()) for s in scores}
+
+
+def _protect_packs(packs, shown, cur_all, data, elements, labels, overall, mcs, ci):
+    """Withhold packs (current wave) and changes (earlier waves) that would let the client's
+    total minus the packs give a small group back (:func:`protect_remainder`)."""
+    scores = [*elements, *_SCORES_COUNTED]
+    drop = protect_remainder(_counts(cur_all, scores),
+                             [_counts(cur, scores) for cur, *_ in shown], mcs)
+    packs = [p for i, p in enumerate(packs) if i not in drop]
+    shown = [x for i, x in enumerate(shown) if i not in drop]
+    for w in sorted({x[3] for x in shown if x[3] is not None}):
+        using = [i for i, x in enumerate(shown) if x[3] == w]
+        blank = protect_remainder(_counts(data[data["wave"] == w], scores),
+                                  [_counts(shown[i][2], scores) for i in using], mcs)
+        for k in blank:
+            i = using[k]
+            cur, rest, _, _ = shown[i]
+            packs[i].scores = _score_rows(cur, rest, None, overall, elements, labels, ci,
+                                          no_change="not shown (it would single out a small "
+                                                    "group of the earlier wave)")
+            packs[i].previous_label = None
+            shown[i] = (cur, rest, None, None)
+    return packs, shown
+
+
 def account_packs(study, *, wave: int = 0, min_cell_size: int = 0, ci: float = 0.95,
                   n_boot: int = 2000, seed: int | None = None,
                   themes: ThemeDictionary | None = None) -> PackSet:
@@ -269,8 +334,13 @@ def account_packs(study, *, wave: int = 0, min_cell_size: int = 0, ci: float = 0
     Account intervals: t intervals of the respondents' mean; NPS Wald (R ``NPS``). Client
     intervals: account-cluster (:func:`crqlab.measures.scoring.cluster_mean`,
     :func:`crqlab.measures.nps.nps_bootstrap`). "Higher/lower than the rest of the client"
-    compares the account with every other account's respondents (Welch; NPS Wald) and says
-    so only when the interval excludes 0 (:func:`crqlab.formatting.difference_words`).
+    compares the account's respondents shown with every other respondent of the wave (Welch;
+    NPS Wald) and says so only when the interval excludes 0
+    (:func:`crqlab.formatting.difference_words`); the other respondents' mean follows from
+    the client overall and the account's numbers, so it discloses nothing new. Packs whose
+    sum with the others would leave a small group as the client's total minus them are
+    withheld, and so are changes that would do the same for an earlier wave
+    (:func:`protect_remainder`).
     Tested in ``tests/studies/test_packs.py`` on hand-made studies: numbers against direct
     calls, the confidential rules, and the sample study.
     """
@@ -306,7 +376,7 @@ def account_packs(study, *, wave: int = 0, min_cell_size: int = 0, ci: float = 0
     scrub_named = make_scrubber(sorted(identifiers))
     everyone = [str(v) for c in ("contact_name", "contact_email") if c in study.contacts
                 for v in study.contacts[c].dropna().unique() if len(str(v).strip()) >= 3]
-    packs = []
+    packs, shown = [], []
     for acc, g in cur_all.groupby("account_id", sort=True):
         cur, conf_in = _shown(g, mcs)
         if len(cur) < mcs:
@@ -316,9 +386,12 @@ def account_packs(study, *, wave: int = 0, min_cell_size: int = 0, ci: float = 0
             pg = data[(data["wave"] == w) & (data["account_id"] == acc)]
             p, _ = _shown(pg, mcs)
             if len(p) >= mcs:
-                prev, prev_label = p, study.wave_label(w)
+                prev, prev_label, prev_wave = p, study.wave_label(w), w
                 break
-        rest = cur_all[cur_all["account_id"] != acc]
+        # the client's other respondents: everyone but those shown here (this account's
+        # confidential ones left out included), so the comparison is arithmetic of numbers
+        # the pack shows anyway (client overall and n, the account's) and discloses nothing
+        rest = cur_all.drop(index=cur.index)
         scores = _score_rows(cur, rest, prev, overall, elements, labels, ci)
         means = scores.set_index("score")["est"]
         category = relationship_category(pd.DataFrame([means[elements]]).reset_index(drop=True)
@@ -347,7 +420,6 @@ def account_packs(study, *, wave: int = 0, min_cell_size: int = 0, ci: float = 0
                     else pd.DataFrame(columns=["field", "text"]))
         all_texts = pd.concat([*texts, comments], ignore_index=True).dropna(subset=["text"])
         first = g.iloc[0]
-        flags = _flags(cur, scores, category)
         packs.append(AccountPack(
             account_id=str(acc), account_name=str(_text(first.get("account_name"), acc)),
             owner=_text(first.get("account_manager"), ""), wave=wave,
@@ -356,7 +428,13 @@ def account_packs(study, *, wave: int = 0, min_cell_size: int = 0, ci: float = 0
             confidential_included=conf_in, scores=scores, category=category,
             respondents=respondents, comments=comments,
             themes=_theme_counts(all_texts, themes), discussion=_discussion(scores, elements),
-            flags=flags, priority=_priority(flags, category)))
+            flags=[], priority=""))
+        shown.append((cur, rest, prev, prev_wave if prev is not None else None))
+    packs, shown = _protect_packs(packs, shown, cur_all, data, elements, labels, overall, mcs,
+                                  ci)
+    for p, (cur, *_) in zip(packs, shown):
+        p.flags = _flags(cur, p.scores, p.category)
+        p.priority = _priority(p.flags, p.category)
     actions = action_list(study, data, packs, wave, mcs)
     return PackSet(study=study.name, client=str(study.client or ""), wave=wave,
                    wave_label=study.wave_label(wave), min_cell_size=mcs, ci=ci, packs=packs,

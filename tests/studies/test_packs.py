@@ -17,7 +17,7 @@ from crqlab.measures.categories import relationship_category
 from crqlab.measures.nps import nps
 from crqlab.measures.scoring import cluster_mean, score_items
 from crqlab.studies.packs import (ACTION_COLUMNS, NAME_WITHHELD, PRIORITIES, account_packs,
-                                  welch_difference)
+                                  protect_remainder, welch_difference)
 from hardening.builders import MARKER_PATTERN, SMALL_ACCOUNT_ID, canary_study
 
 IDENT = r"canary(?:name|id)?\d{4}|leak\.example"
@@ -81,7 +81,7 @@ def test_numbers_equal_direct_calls(packs, frame):
                             [direct["est"], direct["ci_low"], direct["ci_high"]], rtol=1e-12)
             client = cluster_mean(cur[s], cur["account_id"].astype(str))
             assert_allclose(sc.loc[s, "client_est"], client["est"], rtol=1e-12)
-            rest = cur[cur["account_id"] != p.account_id]
+            rest = cur.drop(index=shown.index)
             diff = welch_difference(shown[s], rest[s])
             assert_allclose(sc.loc[s, "vs_rest"], diff["est"], rtol=1e-12)
         n = nps(shown["nps"]).iloc[0]
@@ -174,3 +174,28 @@ def test_theme_counts_equal_coding_of_the_comments_shown(packs):
             if len(got):
                 assert (got["n"] == int(coded["commented"].sum())).all()
                 assert ((got["ci_low"] <= got["est"]) & (got["est"] <= got["ci_high"])).all()
+
+
+def test_protect_remainder_rule():
+    # total 20; parts 8 and 9 leave 3 (< 5) unshown: the smaller part is withheld -> 11 left
+    assert protect_remainder({"x": 20}, [{"x": 8}, {"x": 9}], 5) == {0}
+    assert protect_remainder({"x": 22}, [{"x": 8}, {"x": 9}], 5) == set()  # 5 left: fine
+    assert protect_remainder({"x": 17}, [{"x": 8}, {"x": 9}], 5) == set()  # nothing left
+    # any score counts: nps answered by fewer
+    assert protect_remainder({"x": 30, "nps": 19}, [{"x": 8, "nps": 8}, {"x": 9, "nps": 9}],
+                             5) == {0}
+
+
+def test_no_small_remainder_behind_the_packs(packs, frame):
+    cur = frame[frame["wave"] == packs.wave]
+    for s in ("trust", "crq_index", "nps"):
+        shown = sum(int(p.scores.set_index("score").loc[s, "n"]) for p in packs.packs)
+        left = int(cur[s].notna().sum()) - shown
+        assert left == 0 or left >= packs.min_cell_size, s
+    # the comparison group is everyone but those shown: its mean follows from shown numbers
+    p = packs.packs[0]
+    sc = p.scores.set_index("score")
+    n_all = int(cur["trust"].notna().sum())
+    rest_mean = (cur["trust"].sum() - sc.loc["trust", "est"] * sc.loc["trust", "n"]) / (
+        n_all - sc.loc["trust", "n"])
+    assert_allclose(sc.loc["trust", "est"] - rest_mean, sc.loc["trust", "vs_rest"], rtol=1e-9)
