@@ -63,6 +63,7 @@ table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #dde3ea;
 td.num{text-align:right;white-space:nowrap}.cols{display:flex;gap:18px}.cols>div{flex:1}
 ul{margin:2px 0 2px 18px;padding:0}.note{color:#555;font-size:11px;margin-top:10px}
 blockquote{margin:2px 0;padding:2px 8px;border-left:3px solid #c9d3de;color:#333}
+@page{size:A4;margin:10mm}@media print{body{margin:0;max-width:none;font-size:10px}}
 """
 
 
@@ -160,7 +161,7 @@ account manager {esc(pack.owner)}</p>
 <table><thead><tr><th>score</th><th>this account</th><th>n</th><th>client overall</th><th>n</th>
 <th>against the rest of the client</th><th>{prev}</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
-<div class="cols"><div><h2>Suggested discussion points (the three weakest elements)</h2>
+<div class="cols"><div><h2>Suggested discussion points (the three lowest element scores)</h2>
 <ul>{''.join(f'<li>{esc(d)}</li>' for d in pack.discussion)}</ul></div>
 <div><h2>What the comments mention ({level} intervals)</h2><div class="cols">{theme_html}</div></div></div>
 <h2>Named respondents</h2>
@@ -296,7 +297,8 @@ least {packs.min_cell_size} respondents shown · action list: <a href="actions.c
 
 def build_files(packs) -> dict[str, bytes]:
     """Every file of the packs folder, by name: ``index.html``, ``pack_<id>.html`` and
-    ``.csv`` per account, ``actions.csv``, ``actions.xlsx``."""
+    ``.csv`` per account, ``actions.csv``, ``actions.xlsx`` (:func:`write_packs` adds
+    ``packs.json``, the settings and the SHA-256 of every input file)."""
     names = {p.account_id: pack_file_stem(p.account_id) for p in packs.packs}
     if len(set(names.values())) != len(names):  # two ids hashing alike: never overwrite
         raise CrqlabError("two account ids give the same pack file name")
@@ -346,6 +348,19 @@ def _previous_files(out: Path) -> list[str]:
         if isinstance(files, list) else []
 
 
+def _provenance(study, packs, **settings: Any) -> bytes:
+    """``packs.json``: what was run on which inputs (SHA-256 of every input file), for the
+    record; the same inputs and settings give the same bytes."""
+    from crqlab import __version__
+
+    doc = {"study": packs.study, "client": packs.client, "wave": packs.wave,
+           "wave_label": packs.wave_label, "min_cell_size": packs.min_cell_size, "ci": packs.ci,
+           "seed": study.seed if settings.get("seed") is None else settings["seed"],
+           "n_boot": settings.get("n_boot"), "inputs": study.input_hashes(),
+           "crqlab": __version__, "packs": len(packs.packs), "accounts_listed": len(packs.actions)}
+    return (json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def write_packs(study_dir: str | Path, out: str | Path, *, wave: int = 0,
                 min_cell_size: int = 0, ci: float = 0.95, n_boot: int = 2000,
                 seed: int | None = None) -> tuple[Path, Any]:
@@ -377,6 +392,7 @@ def write_packs(study_dir: str | Path, out: str | Path, *, wave: int = 0,
     packs = account_packs(study, wave=wave, min_cell_size=min_cell_size, ci=ci, n_boot=n_boot,
                           seed=seed)
     files = build_files(packs)
+    files["packs.json"] = _provenance(study, packs, n_boot=n_boot, seed=seed)
     leaks = scan_files(files, packs.identifiers)
     if leaks:
         where = sorted({f for f, _ in leaks})

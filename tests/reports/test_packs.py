@@ -8,6 +8,7 @@ respondent's comments."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -79,7 +80,10 @@ def test_files_one_pack_per_eligible_account(written):
     names = {p.name for p in out.iterdir()}
     stems = {pack_file_stem(p.account_id) for p in packs.packs}
     assert {f"{s}.html" for s in stems} | {f"{s}.csv" for s in stems} | {
-        "actions.csv", "actions.xlsx", "index.html", MANIFEST, MARKER} == names
+        "actions.csv", "actions.xlsx", "index.html", "packs.json", MANIFEST, MARKER} == names
+    doc = json.loads((out / "packs.json").read_text(encoding="utf-8"))
+    assert doc["packs"] == len(packs.packs) and doc["min_cell_size"] == 3
+    assert "responses.csv" in doc["inputs"] and len(doc["inputs"]["responses.csv"]) == 64
     assert len(packs.packs) >= 5
 
 
