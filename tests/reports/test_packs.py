@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 from crqlab.cli import main
 from crqlab.data.privacy import confidential_identifiers
 from crqlab.data.study import load_study
-from crqlab.reports.outputs import MARKER, OutputFolderError
+from crqlab.reports.outputs import MARKER, OutputFolderError, is_marked
 from crqlab.reports.packs import (MANIFEST, PACKS_KIND, actions_xlsx, pack_file_stem,
                                   safe_cell, scan_files, write_packs)
 from crqlab.reports.rendering import CSP
@@ -148,7 +148,7 @@ def test_formula_injection_in_csv_and_xlsx(written):
     assert [c.value for c in ws[1]] == list(packs.actions.columns)
 
 
-def test_rerun_is_byte_identical_and_deletes_only_its_own(written, study_dir, tmp_path):
+def test_rerun_is_byte_identical_and_deletes_only_its_own(written, study_dir, capsys):
     out, packs, _ = written
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != MARKER}
     (out / "my notes.txt").write_text("mine", encoding="utf-8")
@@ -157,7 +157,11 @@ def test_rerun_is_byte_identical_and_deletes_only_its_own(written, study_dir, tm
     manifest = (out / MANIFEST).read_text(encoding="utf-8").replace('"actions.csv"',
                                                                     '"actions.csv",\n "pack_OLD.html"')
     (out / MANIFEST).write_text(manifest, encoding="utf-8")
-    write_packs(study_dir[0], out, n_boot=100)
+    # the rerun goes through the command line (same settings as the fixture's run)
+    assert main(["packs", str(study_dir[0]), "--out", str(out), "--n-boot", "100"]) == 0
+    said = capsys.readouterr().out
+    assert "account packs" in said and "index.html" in said
+    assert is_marked(out, PACKS_KIND)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != MARKER}
     assert not stale.exists()
     assert after.pop("my notes.txt") == b"mine"
@@ -176,15 +180,6 @@ def test_refused_folders_write_nothing(study_dir, tmp_path, capsys):
         assert "refusing" in capsys.readouterr().err
     with pytest.raises(OutputFolderError):
         write_packs(folder, foreign)
-
-
-def test_cli_writes_marked_folder(study_dir, tmp_path, capsys):
-    out = tmp_path / "cli"
-    assert main(["packs", str(study_dir[0]), "--out", str(out), "--n-boot", "50"]) == 0
-    said = capsys.readouterr().out
-    assert "account packs" in said and "index.html" in said
-    from crqlab.reports.outputs import is_marked
-    assert is_marked(out, PACKS_KIND)
 
 
 def test_pack_file_names_never_paths():
