@@ -1,5 +1,6 @@
 """Account packs of the shipped sample study: one per eligible account, the privacy canary
-(confidential respondents' names, e-mails and ids) run over every file (slow: ~40 s)."""
+(confidential respondents' names, e-mails and ids) run over every file; every degenerate study
+of tests/hardening/builders.py gives packs or says why (slow: about two minutes)."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,9 @@ import pytest
 from crqlab.data.privacy import confidential_identifiers, find_leaks
 from crqlab.data.study import load_study
 from crqlab.paths import DATA_RAW
+from crqlab.errors import InsufficientDataError
 from crqlab.reports.packs import pack_file_stem, scan_files, write_packs
+from hardening.builders import DEGENERATE, degenerate_study
 
 pytestmark = pytest.mark.slow
 
@@ -31,3 +34,18 @@ def test_sample_packs_one_per_eligible_account_and_no_leak(tmp_path):
     files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert scan_files(files, ids) == []
     assert find_leaks(sorted(out.iterdir()), ids) == []
+
+
+@pytest.mark.parametrize("name", sorted(DEGENERATE))
+def test_degenerate_studies_give_packs_or_a_reason(name, tmp_path):
+    folder = degenerate_study(name, tmp_path / name)
+    try:
+        out, packs = write_packs(folder, tmp_path / "packs", n_boot=50)
+    except InsufficientDataError as exc:
+        assert name == "one_respondent" and "no wave" in str(exc)
+        assert not (tmp_path / "packs").exists()
+        return
+    ids = confidential_identifiers(load_study(folder, cache=False))
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert scan_files(files, ids) == []
+    assert len(packs.actions) >= len(packs.packs) >= 1
