@@ -32,7 +32,7 @@ from crqlab.stats import proportion_ci
 
 __all__ = ["DEFAULT_THEMES", "THEMES_SCHEMA", "ThemeError", "Theme", "ThemeDictionary",
            "load_themes", "study_themes", "normalise_text", "code_comments", "theme_shares",
-           "suggest_themes", "agreement"]
+           "comment_themes", "suggest_themes", "agreement"]
 
 #: The theme dictionary shipped with crqlab.
 DEFAULT_THEMES = Path(__file__).with_name("themes.yaml")
@@ -238,6 +238,39 @@ def theme_shares(coded: pd.DataFrame, themes: Sequence[str], by: str | Sequence[
     out["count"] = out["count"].astype("float64")
     return suppress_small(out, "n", min_cell_size, value_cols=["count", "est", "ci_low", "ci_high"],
                           partition=[*by[:-1], "theme"] if by else False)
+
+
+def comment_themes(respondents: pd.DataFrame, themes: ThemeDictionary | None = None,
+                   by: str | Sequence[str] | None = ("wave",),
+                   fields: Sequence[str] = ("strengths", "weaknesses"), *, ci: float = 0.95,
+                   min_cell_size: int = DEFAULT_MIN_CELL_SIZE) -> pd.DataFrame:
+    """Theme shares of each comment field by group: :func:`theme_shares` per field, stacked.
+
+    Returns ``field, [*by], theme, label, count, est, ci_low, ci_high, n, suppressed``; a
+    field missing from ``respondents`` is skipped. Only counts leave this function, never a
+    comment.
+
+    Notes
+    -----
+    Tested in ``tests/measures/test_themes.py`` against :func:`theme_shares` field by field.
+    """
+    themes = themes or load_themes()
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    out = []
+    for fld in fields:
+        if fld not in respondents:
+            continue
+        coded = code_comments(respondents[fld], themes)
+        if by_cols:
+            coded[by_cols] = respondents[by_cols].to_numpy()
+        tab = theme_shares(coded, themes.names, by_cols or None, ci=ci,
+                           min_cell_size=min_cell_size)
+        tab.insert(0, "field", fld)
+        tab.insert(tab.columns.get_loc("theme") + 1, "label", tab["theme"].map(themes.labels))
+        out.append(tab)
+    cols = ["field", *by_cols, "theme", "label", "count", "est", "ci_low", "ci_high", "n",
+            "suppressed"]
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
 
 
 def suggest_themes(texts: Iterable[object], themes: ThemeDictionary | None = None, *,

@@ -9,7 +9,8 @@ from numpy.testing import assert_allclose
 from sklearn.metrics import cohen_kappa_score
 
 from crqlab.data.privacy import make_scrubber
-from crqlab.measures.themes import (ThemeError, agreement, code_comments, load_themes,
+from crqlab.measures.themes import (ThemeError, agreement, code_comments, comment_themes,
+                                    load_themes,
                                     normalise_text, study_themes, suggest_themes, theme_shares)
 from crqlab.stats import wilson_ci
 from crqlab.synth import generate
@@ -185,3 +186,19 @@ def test_study_yaml_themes_key(tmp_path):
                               dict(f.config, themes="../mine.yaml")), tmp_path / "bad")
     with pytest.raises(ValidationError, match=r"themes.*\.\."):
         load_study(bad, cache=False)
+
+
+def test_comment_themes_by_wave_equal_theme_shares(themes):
+    s = generate("tiny", seed=3)
+    resp = s.responses.assign(wave=s.responses["wave"].astype(int))
+    out = comment_themes(resp, themes, by="wave", min_cell_size=5)
+    assert set(out["field"]) == {"strengths", "weaknesses"}
+    for fld in ("strengths", "weaknesses"):
+        coded = code_comments(resp[fld], themes).assign(wave=resp["wave"].to_numpy())
+        direct = theme_shares(coded, themes.names, "wave", min_cell_size=5)
+        got = out[out["field"] == fld].drop(columns=["field", "label"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, direct, check_dtype=False)
+    assert (out["label"] == out["theme"].map(themes.labels)).all()
+    whole = comment_themes(resp, themes, by=None)
+    assert (whole.groupby("field")["n"].first() == resp[["strengths", "weaknesses"]]
+            .notna().sum()).all()
