@@ -1,7 +1,7 @@
 """``crqlab packs``: account packs as one-page HTML and CSV, and the action list as CSV and XLSX.
 
-:func:`write_packs` loads a study, computes the packs (:func:`crqlab.studies.packs.account_packs`),
-renders every file in memory, scans every one for confidential respondents' names, e-mails and
+:func:`write_packs` loads a study, computes the packs
+(:func:`crqlab.studies.account_packs.account_packs`), renders every file in memory, scans every one for confidential respondents' names, e-mails and
 contact ids (:func:`crqlab.data.privacy.find_leaks`; the XLSX is scanned part by part, unzipped),
 and only then writes them - into a folder :func:`crqlab.reports.outputs.check_output_folder`
 accepts (missing, empty, or marked by crqlab as account packs), each file atomically
@@ -36,7 +36,7 @@ from crqlab.formatting import format_fixed
 from crqlab.reports.outputs import MARKER, check_output_folder, write_marker
 from crqlab.reports.present import escape_html as esc
 from crqlab.reports.rendering import finish_page
-from crqlab.studies.packs import NAME_WITHHELD
+from crqlab.studies.account_packs import NAME_WITHHELD
 
 __all__ = ["PACKS_KIND", "MANIFEST", "PackLeakError", "safe_cell", "pack_file_stem",
            "render_pack", "pack_table", "actions_csv", "actions_xlsx", "build_files",
@@ -366,7 +366,7 @@ def write_packs(study_dir: str | Path, out: str | Path, *, wave: int = 0,
                 seed: int | None = None) -> tuple[Path, Any]:
     """``crqlab packs``: compute, render, scan, then write the packs folder.
 
-    Returns the folder and the :class:`~crqlab.studies.packs.PackSet`.
+    Returns the folder and the :class:`~crqlab.studies.account_packs.PackSet`.
 
     Raises
     ------
@@ -383,7 +383,7 @@ def write_packs(study_dir: str | Path, out: str | Path, *, wave: int = 0,
     a rerun deleting only its own files, byte-identical reruns.
     """
     from crqlab.data.study import load_study
-    from crqlab.studies.packs import account_packs
+    from crqlab.studies.account_packs import account_packs
 
     study_dir = Path(study_dir).resolve()
     out = check_output_folder(Path(out), study_dir, kind=PACKS_KIND)

@@ -1,4 +1,4 @@
-"""Account packs (crqlab.studies.packs): numbers against direct calls, the confidential
+"""Account packs (crqlab.studies.account_packs): numbers against direct calls, the confidential
 rules, the action list. The study is the privacy fixture (tests/hardening/builders.py:
 confidential respondents carry marker names, e-mails and ids; an account of two confidential
 respondents) with a minimum cell size of 3."""
@@ -16,7 +16,7 @@ from crqlab.errors import InsufficientDataError
 from crqlab.measures.categories import relationship_category
 from crqlab.measures.nps import nps
 from crqlab.measures.scoring import cluster_mean, score_items
-from crqlab.studies.packs import (ACTION_COLUMNS, NAME_WITHHELD, PRIORITIES, account_packs,
+from crqlab.studies.account_packs import (ACTION_COLUMNS, NAME_WITHHELD, PRIORITIES, account_packs,
                                   protect_remainder, welch_difference)
 from hardening.builders import MARKER_PATTERN, SMALL_ACCOUNT_ID, canary_study
 

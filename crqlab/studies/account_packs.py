@@ -19,7 +19,9 @@ comments appear only then, without attribution, shuffled, and scrubbed of every 
 and e-mail (:func:`crqlab.data.privacy.safe_verbatims`); named respondents' comments are scrubbed
 of confidential respondents' names, and a named respondent whose name reads as a confidential
 respondent's (same name, or same rare surname: :mod:`crqlab.data.nameforms`) is listed with the
-name withheld (:data:`NAME_WITHHELD`). Differencing is closed too: an account's comparison group is every respondent of the wave but
+name withheld (:data:`NAME_WITHHELD`).
+
+Differencing is closed too: an account's comparison group is every respondent of the wave but
 those shown for it, and no set of packs (or of earlier-wave aggregates behind the changes) may
 leave 1 to ``min_cell_size - 1`` answers as the client's total minus them
 (:func:`protect_remainder`). The reports layer (:mod:`crqlab.reports.packs`) writes the
@@ -102,8 +104,8 @@ def welch_difference(a, b, ci: float = 0.95) -> dict[str, Any]:
     Notes
     -----
     Welch (1947), Satterthwaite degrees of freedom; equals ``scipy.stats.ttest_ind(a, b,
-    equal_var=False).confidence_interval`` (``tests/studies/test_packs.py``). Respondents are
-    treated as independent (an account's respondents are one cluster; two waves of one
+    equal_var=False).confidence_interval`` (``tests/studies/test_account_packs.py``).
+    Respondents are treated as independent (an account's respondents are one cluster; two waves of one
     account share some contacts, which makes the change interval somewhat conservative).
     """
     a = pd.to_numeric(pd.Series(a), errors="coerce").dropna().to_numpy(float)
@@ -260,7 +262,7 @@ def protect_remainder(totals: dict[str, int], parts: list[dict[str, int]],
     -----
     Complementary suppression (:func:`crqlab.data.privacy.complementary_suppression`) for one
     total split into shown parts and a hidden remainder. Tested in
-    ``tests/studies/test_packs.py``.
+    ``tests/studies/test_account_packs.py``.
     """
     hidden: set[int] = set()
 
@@ -341,7 +343,7 @@ def account_packs(study, *, wave: int = 0, min_cell_size: int = 0, ci: float = 0
     sum with the others would leave a small group as the client's total minus them are
     withheld, and so are changes that would do the same for an earlier wave
     (:func:`protect_remainder`).
-    Tested in ``tests/studies/test_packs.py`` on hand-made studies: numbers against direct
+    Tested in ``tests/studies/test_account_packs.py`` on hand-made studies: numbers against direct
     calls, the confidential rules, and the sample study.
     """
     mcs = effective_min_cell_size(study, min_cell_size)
@@ -470,7 +472,7 @@ def action_list(study, data: pd.DataFrame, packs: list[AccountPack], wave: int,
     Notes
     -----
     ``due_date`` is left blank for the account manager; ``owner`` is the account manager of
-    the accounts table. Tested in ``tests/studies/test_packs.py``.
+    the accounts table. Tested in ``tests/studies/test_account_packs.py``.
     """
     by_id = {p.account_id: p for p in packs}
     frame = study.frame()
