@@ -1,4 +1,4 @@
-"""The ``crqlab`` command: validate, synth, init, run, power.
+"""The ``crqlab`` command: validate, synth, init, run, packs, power.
 
 Each sub-command parses its arguments here and hands them to one package function; modules are
 imported only when their sub-command runs, so ``crqlab --help`` is instant. Errors that crqlab
@@ -26,6 +26,7 @@ EPILOG = """examples:
   crqlab init data/raw/acme          draft study.yaml for a new export
   crqlab run data/raw/sample         run every notebook -> reports/sample/index.html
   crqlab run data/raw/sample -p ci 0.9 -f params.yaml --notebooks '0*'
+  crqlab packs data/raw/sample --out packs/sample   one-page pack per account + action list
   crqlab synth --preset sample --seed 2023 --out data/raw/demo
   crqlab power --effect 0.3 --power 0.8
 
@@ -156,6 +157,18 @@ def _cmd_run_batch(args: argparse.Namespace, params: dict[str, Any]) -> int:
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
+def _cmd_packs(args: argparse.Namespace) -> int:
+    from crqlab.reports.packs import write_packs
+    from crqlab.reports.runner import display_path
+
+    out, packs = write_packs(args.study_dir, args.out, wave=args.wave,
+                             min_cell_size=args.min_cell_size, ci=args.ci, n_boot=args.n_boot)
+    print(f"{packs.study}: {len(packs.packs)} account packs (survey {packs.wave_label}, accounts "
+          f"with at least {packs.min_cell_size} respondents shown) and an action list of "
+          f"{len(packs.actions)} accounts -> {display_path(out / 'index.html')}")
+    return 0
+
+
 def _cmd_power(args: argparse.Namespace) -> int:
     from crqlab.studies.power import power_cli
 
@@ -211,6 +224,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "--notebooks are kept")
     r.add_argument("--scheduler", default=None, help="Dask scheduler address (crqlab[dask])")
     r.set_defaults(func=_cmd_run)
+
+    k = sub.add_parser("packs", help="account packs for account managers, and an action list")
+    k.add_argument("study_dir", metavar="STUDY_DIR")
+    k.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for the packs: missing, empty or made by crqlab packs (marked "
+                        "by .crqlab-reports); a rerun deletes only the files it wrote before")
+    k.add_argument("--wave", type=int, default=0, help="wave (default: the latest with enough "
+                   "respondents)")
+    k.add_argument("--min-cell-size", type=int, default=0, metavar="N",
+                   help="raise the study's minimum cell size (never lower it)")
+    k.add_argument("--ci", type=float, default=0.95, help="interval level (default 0.95)")
+    k.add_argument("--n-boot", type=int, default=2000, metavar="B",
+                   help="bootstrap resamples of the client's NPS (default 2000)")
+    k.set_defaults(func=_cmd_packs)
 
     w = sub.add_parser("power", help="simulation power and sample-size studies")
     w.add_argument("--effect", type=float, default=0.3, help="bias to detect, scale points")

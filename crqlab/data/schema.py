@@ -737,6 +737,8 @@ STUDY_SCHEMA = Fields(keys={
                     "columns reports break results down by", default="none"),
     "min_cell_size": Key(Integer(lo=3, hi=1_000_000), "groups smaller than this are suppressed",
                          default="5"),
+    "themes": Key(RelPath(), "theme dictionary of the comments (YAML: theme -> label, phrases; "
+                  "crqlab.measures.themes)", default="crqlab's own"),
 })
 
 _ITEMS = ListOf(item=Name(), min_len=1)

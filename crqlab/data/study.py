@@ -355,6 +355,8 @@ def _local_refs(cfg: dict) -> dict[str, str]:
     named = [("instrument", cfg.get("instrument", "crq"))]
     named += [(f"batteries[{i}]", b) for i, b in enumerate(cfg.get("batteries") or [])]
     refs.update({k: v for k, v in named if str(v).endswith((".yaml", ".yml"))})
+    if cfg.get("themes"):
+        refs["themes"] = cfg["themes"]
     return refs
 
 
