@@ -1189,6 +1189,9 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     sem_model = _as_model(model)
     if on_improper not in _ON_IMPROPER:
         raise ValueError(f"on_improper must be one of {_ON_IMPROPER}, got {on_improper!r}")
+    if estimator not in (*likelihood.ESTIMATORS, "WLSMV"):
+        raise ValueError(f"estimator must be one of {(*likelihood.ESTIMATORS, 'WLSMV')}, got "
+                         f"{estimator!r}")
     if estimator == "WLSMV":  # ordinal items: crqlab.models.ordinal (it refuses missing="fiml")
         from crqlab.models import ordinal
 

@@ -336,3 +336,9 @@ def test_wlsmv_kmv_model_with_ordinal_outcomes_recovers_planted_paths():
     assert_allclose(hyp["std_all"], 0.4, atol=0.06)
     assert hyp["supported"].all() and fit.proper
     assert fit.fit_measures["p_value_scaled"] > 0.01  # the model is true
+
+
+def test_an_unknown_estimator_names_every_choice():
+    with pytest.raises(ValueError, match="WLSMV"):
+        fit_sem("f =~ x1 + x2 + x3", pd.DataFrame({"x1": [1, 2], "x2": [1, 2], "x3": [2, 1]}),
+                estimator="wlsmv")
