@@ -27,13 +27,14 @@ import pandas as pd
 
 from crqlab.errors import ConvergenceError, InsufficientDataError, ValidationError
 from crqlab.formatting import difference_words, format_fixed
+from crqlab.measures.norms import benchmark_position
 from crqlab.measures.nps import nps_test
 from crqlab.models import bias, nonresponse, weighting
 from crqlab.models.bias import clustered_effects
 
 __all__ = ["WaveChoice", "choose_wave", "wave_changes", "NONRESPONSE_COVARIATES",
            "Adjusted", "response_frame", "adjusted_headlines", "headline_findings",
-           "QUESTION", "category_rule_words"]
+           "QUESTION", "category_rule_words", "headline_table", "benchmark_positions"]
 
 #: The research question of the scorecard (the glossary's question of notebook 01).
 QUESTION = "Where does the client stand?"
@@ -205,7 +206,10 @@ def _panel_inflation(scores: pd.DataFrame, frame: pd.DataFrame, before: int, wav
     resp = scores.copy()
     resp["_y"] = _points(resp[score], score)
     base = [e for e in elements if e in resp.columns]
-    panel = bias.panel_frame(resp, frame, score="_y", waves=(before, wave), baseline=base)
+    have = [c for c in ("account_id", "role", "newly_included")
+            if c in resp.columns or c in frame.columns]
+    panel = bias.panel_frame(resp, frame, score="_y", waves=(before, wave), covariates=have,
+                             baseline=base)
     t = bias.did_estimates(panel, single=None, ci=ci)
     if t.empty or t.iloc[0]["method"] != "doubly_robust":
         raise InsufficientDataError("the panel difference in differences could not be "
@@ -309,7 +313,8 @@ def adjusted_headlines(frame: pd.DataFrame, scores: pd.DataFrame, wave: int, *,
     conf = resp["confidential"] if "confidential" in resp.columns else pd.Series(dtype=object)
     known = conf.notna() if len(conf) else pd.Series(False, index=resp.index)
     n_conf = int(conf[known].astype(bool).sum()) if known.any() else 0
-    n_named = int(known.sum()) - n_conf
+    # a wave that offered no confidentiality (no answer to the question): every answer is named
+    n_named = int(known.sum()) - n_conf if known.any() else len(resp)
     waves = sorted(int(x) for x in scores["wave"].unique())
     before = [x for x in waves if x < wave]
     prev_conf = 0
@@ -372,6 +377,75 @@ def adjusted_headlines(frame: pd.DataFrame, scores: pd.DataFrame, wave: int, *,
             opts["se"] = r.se
         entries.append((f"adjusted.{r.score}.{r.adjustment}", r.est, opts))
     return Adjusted(table, entries, notes)
+
+
+def headline_table(adjusted: Adjusted, reported: Mapping[str, Any], index_name: str,
+                   index_label: str) -> pd.DataFrame:
+    """The headlines for reviewers: each score as reported (``reported``: score -> row with
+    ``est, ci_low, ci_high, n``; ``None`` rows are left out) and as adjusted, with the estimate
+    and interval as text, respondents and the assumption.
+
+    Notes
+    -----
+    Tested in ``tests/studies/test_scorecard.py``.
+    """
+    from crqlab.formatting import format_ci
+
+    rows = [{"score": s, "adjustment": "reported", "est": r["est"], "ci_low": r["ci_low"],
+             "ci_high": r["ci_high"], "n": r["n"], "assumption": "the answers as given"}
+            for s, r in reported.items() if r is not None]
+    t = pd.concat([pd.DataFrame(rows), adjusted.table[[c for c in rows[0]] if rows else []]],
+                  ignore_index=True) if rows else adjusted.table
+    words = {"reported": "as reported", "nonresponse": "adjusted for non-response",
+             "inflation": "also adjusted for named-answer inflation"}
+    return pd.DataFrame({
+        "score": t["score"].map({index_name: index_label, "nps": "NPS"}),
+        "value": t["adjustment"].map(words),
+        "estimate": [format_ci(r.est, r.ci_low, r.ci_high, digits=1 if r.score == "nps" else 2)
+                     for r in t.itertuples()],
+        "respondents": [f"{int(n):,}" for n in t["n"]],
+        "assumption": t["assumption"]})
+
+
+def benchmark_positions(bench: pd.DataFrame, placed: Mapping[str, Any], index_name: str,
+                        index_label: str, *, illustrative: bool
+                        ) -> tuple[list[tuple[str, Any, dict[str, Any]]], pd.DataFrame]:
+    """Where each headline (``placed``: score -> row with ``est, ci_low, ci_high``; ``None``
+    rows left out) falls in the benchmark: the entries to record and the table to show.
+
+    An illustrative benchmark is never a headline: its entries are noted "illustrative
+    benchmark, not a real norm" and recorded with ``headline`` off.
+
+    Notes
+    -----
+    The positions are :func:`crqlab.measures.norms.benchmark_position` (tested there); the
+    entries and labels in ``tests/studies/test_scorecard.py``.
+    """
+    entries, rows = [], []
+    names = {index_name: index_label, "nps": "NPS"}
+    for name, r in placed.items():
+        if r is None:
+            continue
+        pos = benchmark_position(r["est"], bench, column=name, ci_low=r["ci_low"],
+                                 ci_high=r["ci_high"]).iloc[0]
+        note = "illustrative benchmark, not a real norm" if illustrative else None
+        entries += [
+            (f"benchmark.{name}.percentile", pos["percentile"],
+             {"ci": (pos["percentile_ci_low"], pos["percentile_ci_high"]), "n": int(pos["n"]),
+              "unit": "percentile of benchmark companies", "note": note,
+              "headline": name == index_name and not illustrative,
+              "label": f"Benchmark percentile, {names[name]}"}),
+            (f"benchmark.{name}.quartile", int(pos["quartile"]), {"note": "1 = top"}),
+            (f"benchmark.{name}.decile", int(pos["decile"]), {"note": "1 = top"}),
+            (f"benchmark.{name}.unique", bool(pos["unique"]), {"note": "top decile"})]
+        rows.append({"score": names[name], "value": r["est"], "percentile": pos["percentile"],
+                     "percentile, interval": f"{pos['percentile_ci_low']:.1f} to "
+                                             f"{pos['percentile_ci_high']:.1f}",
+                     "quartile (1 = top)": int(pos["quartile"]),
+                     "decile (1 = top)": int(pos["decile"]),
+                     "unique (top decile)": "yes" if pos["unique"] else "no",
+                     "benchmark companies": int(pos["n"])})
+    return entries, pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- findings

@@ -69,10 +69,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "response rate, 51.1% in the sample's 2023 wave), notebooks/30_response_rates.ipynb "
         "complete CRQ answers (51.1% vs 51.06%: 822 vs 821 of 1,608); one definition belongs in "
         "crqlab.data.quality, used by both"),
-    ("one_wave", "accounts behind the CRQ index"): (
-        "notebooks/01_scorecard.ipynb counts 25 accounts behind the CRQ index where "
-        "notebooks/30_response_rates.ipynb counts 26 for the same respondents (01 counts accounts "
-        "of complete-element respondents, 30 of respondents with an index)"),
 }
 _FLOATS = "records counts as floats (nps.n = 822.0); cast them to int before recording"
 #: (study or "*", notebook prefix) -> reason: counts recorded as floats.
