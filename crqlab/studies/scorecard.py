@@ -43,6 +43,16 @@ NONRESPONSE_COVARIATES = ("role", "tenure_years", "size")
 _NOT_FITTED = (InsufficientDataError, ConvergenceError, ValidationError)
 
 
+def _why(exc: Exception) -> str:
+    """Why an estimate could not be made, in words (no library or code names)."""
+    if isinstance(exc, ConvergenceError):
+        return ("the model could not be estimated: some group answered completely or not at "
+                "all, or the estimation did not settle")
+    if isinstance(exc, InsufficientDataError):
+        return "too few respondents or accounts to estimate it"
+    return "the study's data do not allow it"
+
+
 @dataclass(frozen=True)
 class WaveChoice:
     """The wave a scorecard scores and why the others are not scored.
@@ -169,7 +179,8 @@ def response_frame(frame: pd.DataFrame, scores: pd.DataFrame, wave: int, index_n
     cov, notes = [], []
     absent = [c for c in covariates if c not in pf.columns]
     if absent:
-        notes.append(f"not in this study's frame: {', '.join(absent)}")
+        notes.append("not in this study's frame: "
+                     + ", ".join(c.replace("_", " ") for c in absent))
     for c in [c for c in covariates if c in pf.columns]:
         col = pf[c]
         if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
@@ -285,8 +296,7 @@ def adjusted_headlines(frame: pd.DataFrame, scores: pd.DataFrame, wave: int, *,
             adj = weighting.propensity_adjusted(pf, current, cov, score=score_cols, ci=ci)
             weights = weighting.propensity_weights(pf, cov)
         except _NOT_FITTED as exc:
-            notes.append(f"Non-response adjustment not estimated: the response model could not "
-                         f"be fitted ({exc}).")
+            notes.append(f"Non-response adjustment not estimated: {_why(exc)}.")
     else:
         notes.append("Non-response adjustment not estimated: the invitation frame has no frame "
                      "variable that varies in this wave" + (f" ({'; '.join(model_notes)})"
@@ -365,7 +375,7 @@ def adjusted_headlines(frame: pd.DataFrame, scores: pd.DataFrame, wave: int, *,
                              f"same contacts (at least {min_cell_size} of each are needed).")
                 break
         except _NOT_FITTED as exc:
-            notes.append(f"{labels[s]}: named-answer inflation not estimated ({exc}).")
+            notes.append(f"{labels[s]}: named-answer inflation not estimated: {_why(exc)}.")
     cols = ["score", "adjustment", "method", "est", "ci_low", "ci_high", "se", "n",
             "n_accounts", "range_low", "range_high", "inflation", "assumption"]
     table = pd.DataFrame(rows).reindex(columns=cols)

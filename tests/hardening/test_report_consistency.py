@@ -207,10 +207,6 @@ def test_the_index_shows_no_illustrative_benchmark():
     assert "illustrative" not in index and "benchmark percentile" not in index
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "notebooks/01_scorecard.ipynb records benchmark.crq_index.percentile with headline=True "
-    "and the note 'illustrative benchmark'; it should record it without headline unless the "
-    "study names a real benchmark file (the index filters it meanwhile)"))
 def test_no_notebook_records_an_illustrative_headline():
     from crqlab.reports import results
     from crqlab.reports.rendering import is_illustrative
