@@ -404,8 +404,11 @@ def headline_table(adjusted: Adjusted, reported: Mapping[str, Any], index_name: 
     rows = [{"score": s, "adjustment": "reported", "est": r["est"], "ci_low": r["ci_low"],
              "ci_high": r["ci_high"], "n": r["n"], "assumption": "the answers as given"}
             for s, r in reported.items() if r is not None]
-    t = pd.concat([pd.DataFrame(rows), adjusted.table[[c for c in rows[0]] if rows else []]],
-                  ignore_index=True) if rows else adjusted.table
+    t = pd.concat([pd.DataFrame(rows), adjusted.table[list(rows[0])]], ignore_index=True) \
+        if rows else adjusted.table
+    order = {index_name: 0, "nps": 1, "reported": 0, "nonresponse": 1, "inflation": 2}
+    t = t.assign(_s=t["score"].map(order), _a=t["adjustment"].map(order)) \
+        .sort_values(["_s", "_a"], kind="stable")
     words = {"reported": "as reported", "nonresponse": "adjusted for non-response",
              "inflation": "also adjusted for named-answer inflation"}
     return pd.DataFrame({
@@ -468,7 +471,7 @@ def _finding(text: str, row: Mapping[str, Any], quantity: str, **extra: Any) -> 
 
 
 def _value(x: float, score: str) -> str:
-    return format_fixed(x, 1 if score == "nps" else 2, sign=score == "nps", grouping=False)
+    return format_fixed(x, 1 if score == "nps" else 2, grouping=False)
 
 
 def headline_findings(wave_name: str, index_name: str, index_label: str,
@@ -526,8 +529,8 @@ def headline_findings(wave_name: str, index_name: str, index_label: str,
             elif r["method"] == "cross_section":
                 text = (f"Allowing for inflated named answers, the {label} of everyone invited "
                         f"lies between {_value(r['range_low'], r['score'])} and "
-                        f"{_value(r['range_high'], r['score'])} (with uncertainty {{ci}}; "
-                        f"{{n}}): {r['assumption']}.")
+                        f"{_value(r['range_high'], r['score'])} (middle {{est}}, with "
+                        f"uncertainty {{ci}}; {{n}}): {r['assumption']}.")
             else:
                 text = (f"Adjusted for named-answer inflation and non-response, the {label} "
                         f"would be {{est}} {{ci}} ({{n}}): {r['assumption']}.")
