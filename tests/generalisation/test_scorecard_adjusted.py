@@ -70,3 +70,19 @@ def test_headline_covers_the_whole_frame_honest_value(slow_table, design, struct
                      & (slow_table["quantity"] == quantity) & slow_table["default"]]
     assert len(row) == 1 and int(row["n"].iloc[0]) == 20
     assert int(row["covered"].iloc[0]) >= 18, row.to_dict("records")
+
+
+def test_the_docs_section_is_kept_when_the_page_is_rebuilt(tmp_path):
+    from generalisation.scorecard_adjusted import END, START, kept_section, write_section
+
+    page = tmp_path / "g.md"
+    page.write_text("# page\n\nbody\n", encoding="utf-8")
+    write_section(page, f"{START}\nfirst\n{END}\n")
+    write_section(page, f"{START}\nsecond\n{END}\n")
+    text = page.read_text(encoding="utf-8")
+    assert text.count(START) == 1 and "second" in text and "first" not in text
+    assert kept_section(text) == f"{START}\nsecond\n{END}\n" and kept_section("x") == ""
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "generalisation.md").read_text(
+        encoding="utf-8")
+    assert "## Scorecard: the adjusted headline (notebook 01)" in kept_section(doc)
