@@ -14,7 +14,11 @@ import pandas as pd
 from crqlab.errors import Problem, ValidationError
 from crqlab.stats import proportion_ci
 
-__all__ = ["item_missingness", "straight_line_flags", "straight_lining", "duplicate_patterns"]
+__all__ = ["item_missingness", "straight_line_flags", "straight_lining", "duplicate_patterns",
+           "QUESTION", "quality_findings"]
+
+#: The research question of the data-quality report (the glossary's question of notebook 00).
+QUESTION = "Is the survey export sound?"
 
 _RESULT = ["est", "ci_low", "ci_high", "n", "n_events"]
 
@@ -211,3 +215,71 @@ def duplicate_patterns(respondents: pd.DataFrame, items, within=("wave", "accoun
     out = _shares([key_dupes, pattern_dupes], [len(respondents), len(candidates)], ci)
     out.insert(0, "check", ["contact_wave", "answer_pattern"])
     return out[["check", *_RESULT]]
+
+
+def _plural(k: int, one: str, many: str) -> str:
+    return f"{k:,} {one if k == 1 else many}"
+
+
+def quality_findings(*, n_responses: int, n_accounts: int, n_waves: int, wave_name: str,
+                     response_rate, straightlining, duplicates: int, repeated_patterns: int,
+                     without_row: int, worst_item: str | None = None,
+                     worst_missing=None) -> list[dict]:
+    """The data-quality report's findings in plain words: keyword arguments of
+    :func:`crqlab.reports.results.finding`.
+
+    Parameters
+    ----------
+    n_responses, n_accounts, n_waves : int
+        Responses of all waves, accounts invited, waves.
+    wave_name : str
+        The latest wave as readers know it (``"wave 4 (2023)"``).
+    response_rate, straightlining : mapping
+        ``est, ci_low, ci_high, n`` (and ``n_events`` for straight-lining) of the latest
+        wave's response rate and of the straight-lining share.
+    duplicates, repeated_patterns, without_row : int
+        Responses repeating a contact within a wave; repeated answer patterns within an
+        account and wave; contacts marked as responded without a response (all waves).
+    worst_item, worst_missing : optional
+        The human name of the question most often left unanswered and its share (``est,
+        ci_low, ci_high, n``).
+
+    Notes
+    -----
+    The problems named are exactly those counted above zero; with none the finding says so.
+    Tested in ``tests/data/test_quality.py`` (the recorder accepts every finding; counts
+    and words follow the inputs).
+    """
+    rr = response_rate
+    out = [{"question": QUESTION, "quantity": "response_rate",
+            "text": f"The export holds {_plural(n_responses, 'response', 'responses')} from "
+                    f"{_plural(n_accounts, 'invited account', 'invited accounts')} over "
+                    f"{_plural(n_waves, 'wave', 'waves')}; in {wave_name} {{est}} {{ci}} of "
+                    "the invited contacts responded ({n}).",
+            "est": rr["est"], "ci": (rr["ci_low"], rr["ci_high"]), "n": int(rr["n"])}]
+    problems = []
+    if int(straightlining.get("n_events", 0) or 0):
+        problems.append(_plural(int(straightlining["n_events"]), "respondent gave",
+                                "respondents gave") + " the same answer to every question")
+    if duplicates:
+        problems.append(_plural(duplicates, "response repeats", "responses repeat")
+                        + " a contact within a wave")
+    if repeated_patterns:
+        problems.append(_plural(repeated_patterns, "response repeats", "responses repeat")
+                        + " another's full answer pattern in the same account and wave")
+    if without_row:
+        problems.append(_plural(without_row, "contact is", "contacts are")
+                        + " marked as responded without a response (started, not completed)")
+    found = ("Problems found: " + "; ".join(problems) + ".") if problems else \
+        "No straight-lining, duplicate responses or incomplete responses were found."
+    sl = straightlining
+    out.append({"question": QUESTION, "quantity": "straightlining",
+                "text": f"{found} Straight-lining share: {{est}} {{ci}} ({{n}}).",
+                "est": sl["est"], "ci": (sl["ci_low"], sl["ci_high"]), "n": int(sl["n"])})
+    if worst_item is not None and worst_missing is not None:
+        wm = worst_missing
+        out.append({"question": QUESTION, "quantity": "item_missing.max",
+                    "text": f"The question most often left unanswered is \"{worst_item}\": "
+                            "{est} {ci} of responses ({n}).",
+                    "est": wm["est"], "ci": (wm["ci_low"], wm["ci_high"]), "n": int(wm["n"])})
+    return out

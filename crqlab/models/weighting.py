@@ -318,9 +318,12 @@ def weighted_mean(values, weights, clusters=None, *, n_clusters_population=None,
     z = np.where(ok, w * (np.where(ok, y, 0.0) - est) / w[ok].sum(), 0.0)
     if raking is not None:
         z = _rake_residuals(z, raking)
-    var, k, n_strata = _cluster_variance(z, clusters, n_clusters_population, strata, fpc)
+    var, _, n_strata = _cluster_variance(z, clusters, n_clusters_population, strata, fpc)
     se = float(np.sqrt(var))
     zc = z_crit(ci)
+    # the accounts behind the estimate: those with an answer (a cluster whose members all lack
+    # one still counts in the variance, as in R survey's domain estimation, but not here)
+    k = n if clusters is None else int(pd.unique(np.asarray(clusters)[ok]).size)
     return pd.Series({"est": est, "se": se, "ci_low": est - zc * se, "ci_high": est + zc * se,
                       "n": n, "n_clusters": k, "n_strata": n_strata,
                       "n_eff": effective_n(w[ok])})

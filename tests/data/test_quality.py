@@ -10,6 +10,7 @@ from statsmodels.stats.proportion import proportion_confint
 from crqlab.data.quality import (
     duplicate_patterns,
     item_missingness,
+    quality_findings,
     straight_line_flags,
     straight_lining,
 )
@@ -146,3 +147,38 @@ def test_missing_columns_are_reported(frame):
         item_missingness(frame, ["q1", "q9"])
     with pytest.raises(ValidationError, match="role"):
         straight_lining(frame, ITEMS, by="role")
+
+
+def _share(est, n, k=None):
+    return {"est": est, "ci_low": est / 2, "ci_high": min(1.0, est * 2), "n": float(n),
+            **({"n_events": k} if k is not None else {})}
+
+
+def test_quality_findings_name_exactly_the_problems_found():
+    from crqlab.reports.results import Recorder
+    from crqlab.reports.wording import machine_room
+
+    found = quality_findings(n_responses=3565, n_accounts=269, n_waves=4,
+                             wave_name="wave 4 (2023)", response_rate=_share(0.511, 1608),
+                             straightlining=_share(0.003, 3565, 11), duplicates=0,
+                             repeated_patterns=2, without_row=1, worst_item="Customer care",
+                             worst_missing=_share(0.014, 3565))
+    rec = Recorder(min_cell_size=5)
+    for f in found:
+        rec.finding(**f)
+        assert not machine_room(f["text"])
+    texts = [f["text"] for f in found]
+    assert texts[0].startswith("The export holds 3,565 responses from 269 invited accounts "
+                               "over 4 waves")
+    assert "11 respondents gave the same answer" in texts[1]
+    assert "2 responses repeat another's" in texts[1] and "1 contact is marked" in texts[1]
+    assert "within a wave" not in texts[1]  # no duplicate contact-wave responses
+    assert '"Customer care"' in texts[2] and found[0]["n"] == 1608
+
+
+def test_quality_findings_without_problems_say_so():
+    found = quality_findings(n_responses=10, n_accounts=1, n_waves=1, wave_name="wave 1 (x)",
+                             response_rate=_share(0.5, 20), straightlining=_share(0.0, 10, 0),
+                             duplicates=0, repeated_patterns=0, without_row=0)
+    assert len(found) == 2 and found[1]["text"].startswith("No straight-lining")
+    assert "1 invited account over 1 wave;" in found[0]["text"]

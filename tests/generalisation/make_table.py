@@ -25,6 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from crqlab.files import write_atomic  # noqa: E402
 from crqlab.synth import STRUCTURES  # noqa: E402
 from generalisation.coverage import ESTIMATORS, coverage_table, run  # noqa: E402
+from generalisation.scorecard_adjusted import kept_section  # noqa: E402
 from generalisation.shortfalls import KNOWN_SHORTFALLS, NOTES  # noqa: E402
 
 TITLES = {"panel_did": "Panel difference in differences (notebook 20, preset company-a)",
@@ -147,7 +148,10 @@ def main(argv=None) -> int:
         runs = run(seeds=range(args.seeds), n_truth=4000)
     if args.runs:
         runs.to_csv(args.runs, index=False)
-    write_atomic(Path(args.out), document(coverage_table(runs), args.seeds))
+    out = Path(args.out)
+    # the scorecard's section has its own runs (tests/generalisation/scorecard_adjusted.py)
+    kept = kept_section(out.read_text(encoding="utf-8")) if out.exists() else ""
+    write_atomic(out, document(coverage_table(runs), args.seeds) + ("\n" + kept if kept else ""))
     print(f"wrote {args.out}")
     return 0
 

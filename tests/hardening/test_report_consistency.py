@@ -69,10 +69,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "response rate, 51.1% in the sample's 2023 wave), notebooks/30_response_rates.ipynb "
         "complete CRQ answers (51.1% vs 51.06%: 822 vs 821 of 1,608); one definition belongs in "
         "crqlab.data.quality, used by both"),
-    ("one_wave", "accounts behind the CRQ index"): (
-        "notebooks/01_scorecard.ipynb counts 25 accounts behind the CRQ index where "
-        "notebooks/30_response_rates.ipynb counts 26 for the same respondents (01 counts accounts "
-        "of complete-element respondents, 30 of respondents with an index)"),
 }
 #: (study or "*", notebook prefix) -> reason: counts recorded as floats. Empty since counts are
 #: cast to whole numbers when recorded (crqlab.reports.results.clean_count).
@@ -203,10 +199,6 @@ def test_the_index_shows_no_illustrative_benchmark():
     assert "illustrative" not in index and "benchmark percentile" not in index
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "notebooks/01_scorecard.ipynb records benchmark.crq_index.percentile with headline=True "
-    "and the note 'illustrative benchmark'; it should record it without headline unless the "
-    "study names a real benchmark file (the index filters it meanwhile)"))
 def test_no_notebook_records_an_illustrative_headline():
     from crqlab.reports import results
     from crqlab.reports.rendering import is_illustrative

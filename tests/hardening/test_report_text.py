@@ -45,20 +45,8 @@ def _why(nb: str, what: str) -> str:
 KNOWN: dict[tuple[str, str, str], str] = {
     ("*", "index", "raw column name"): (
         "headline labels, notes and values recorded by the notebooks: "
-        + _why("00", "the note 'item customer_care'") + "; "
         + _why("10", "'(kmv_crq)' in path labels and the model name 'kmv_crq' as a value") + "; "
         + _why("40", "'r_rm' in the repeated-measures label")),
-    ("*", "00_data_quality", "absolute path"): _why(
-        "00", "the study folder's absolute path (it prints Study.summary())"),
-    ("*", "00_data_quality", "raw column name"): _why(
-        "00", "item ids (commitment_1, customer_care) and frame-check columns "
-        "(flagged_responded, completion_rate) as table labels"),
-    ("*", "01_scorecard", "Python repr"): _why("01", "CategoryRule(strong=...) (the category "
-                                                     "grid printed as a repr)"),
-    ("*", "01_scorecard", "package function name"): _why("01", "crqlab.categories"),
-    ("*", "01_scorecard", "raw column name"): _why(
-        "01", "parameter and column names (benchmark_csv, strength_elements, "
-        "percentile_ci_low, account_manager)"),
     ("*", "10_morgan_hunt", "raw column name"): _why(
         "10", "result-table columns and item ids (ci_low, bootstrap_ci_high, commitment_1)"),
     ("*", "20_confidentiality", "package function name"): _why(

@@ -282,3 +282,16 @@ def test_propensity_input_errors():
     sep = frame.assign(x=frame["responded"].astype(float))
     with pytest.raises(ConvergenceError):
         fit_propensity(sep, ["x"])
+
+
+def test_weighted_mean_counts_only_accounts_with_an_answer():
+    """An account whose respondents all lack the score is not behind the estimate (the
+    scorecard and notebook 30 count the same accounts), while the variance keeps it as R
+    survey's domain estimation does (its zero influence values count among the clusters)."""
+    y = np.array([5.0, 6.0, 7.0, 4.0, np.nan, np.nan])
+    clusters = np.array(["a", "a", "b", "c", "d", "d"])
+    m = weighted_mean(y, np.ones(6), clusters)
+    assert m["n"] == 4 and m["n_clusters"] == 3
+    z = np.where(np.isnan(y), 0.0, (np.nan_to_num(y) - m["est"]) / 4)
+    t = np.array([z[:2].sum(), z[2], z[3], 0.0])  # R: svymean(~y, subset(design, !is.na(y)))
+    assert np.isclose(m["se"] ** 2, 4 / 3 * np.sum((t - t.mean()) ** 2), rtol=0, atol=1e-12)

@@ -116,3 +116,19 @@ def test_reports_hide_code_and_every_respondent(fixture_run):
         visible = soup.get_text(" ")
         assert not ids.search(visible)
         assert not [p for p in private if p in text]
+
+
+def test_00_and_01_record_findings_and_the_scorecard_its_biases(fixture_run):
+    _, out = fixture_run
+    docs = {s: json.loads((out / s / "results.json").read_text(encoding="utf-8"))
+            for s in ("00_data_quality", "01_scorecard")}
+    for stem, doc in docs.items():
+        assert doc.get("findings"), stem
+        assert all(f.get("n") or f.get("why_not") for f in doc["findings"])
+    texts = [f["text"] for f in docs["01_scorecard"]["findings"]]
+    assert any(t.startswith("The CRQ index of wave 2") for t in texts)
+    v = docs["01_scorecard"]["values"]
+    # the fixture's frame has role: the non-response adjustment beside each headline
+    assert {"adjusted.nps.nonresponse.est", "adjusted.crq_index.nonresponse.est"} <= set(v)
+    meta = docs["01_scorecard"]["entries"]["benchmark.crq_index.percentile"]
+    assert not meta.get("headline") and "not a real norm" in meta.get("note", "")

@@ -8,7 +8,13 @@ import pytest
 from crqlab.errors import InsufficientDataError
 from crqlab.measures.nps import nps_test
 from crqlab.models.bias import clustered_effects
-from crqlab.studies.scorecard import choose_wave, wave_changes
+from crqlab.measures.categories import CategoryRule
+from crqlab.models import weighting
+from crqlab.reports.results import Recorder
+from crqlab.reports.wording import machine_room
+from crqlab.studies.scorecard import (adjusted_headlines, benchmark_positions,
+                                      category_rule_words, choose_wave, headline_findings,
+                                      headline_table, wave_changes)
 
 
 def _respondents(counts: dict[int, int]) -> pd.DataFrame:
@@ -71,3 +77,154 @@ def test_one_shown_wave_gives_no_change():
     entries, table = wave_changes(_scores(), [2], "crq_index", {2: "x"}, ci=0.95, n_boot=20,
                                   seed=1)
     assert entries == [] and table.empty
+
+
+def test_changes_carry_their_respondents():
+    _, table = wave_changes(_scores(), [1, 2], "crq_index", {1: "a", 2: "b"}, ci=0.95,
+                            n_boot=20, seed=1)
+    assert list(table["n"]) == [120, 120]
+
+
+# --------------------------------------------------------------------------- adjusted headlines
+def _planted(n_accounts=200, per=10, seed=5, confidential_share=0.3, inflation=0.5,
+             waves=(2,), panel=False):
+    """A frame where role "a" answers 80% of the time and "b" 20%; honest CRQ index 6.0 (a)
+    and 5.0 (b), so the whole frame's honest value is 5.5; named answers carry +``inflation``.
+    With ``panel``: wave 1 offers confidentiality (chosen at random), wave 2 does not."""
+    rng = np.random.default_rng(seed)
+    frames, scores = [], []
+    contacts = [f"C{i}" for i in range(n_accounts * per)]
+    role = np.where(np.arange(len(contacts)) % 2 == 0, "a", "b")
+    account = [f"A{i // per}" for i in range(len(contacts))]
+    honest = np.where(role == "a", 6.0, 5.0) + rng.normal(0, 0.6, len(contacts))
+    for w in waves:
+        responded = rng.random(len(contacts)) < np.where(role == "a", 0.8, 0.2)
+        frames.append(pd.DataFrame({"wave": w, "contact_id": contacts, "account_id": account,
+                                    "role": role, "responded": responded}))
+        offered = (w == 1) if panel else True
+        conf = (rng.random(len(contacts)) < confidential_share) if offered else \
+            np.zeros(len(contacts), bool)
+        y = honest + rng.normal(0, 0.3, len(contacts)) + np.where(conf, 0.0, inflation)
+        nps = np.clip(np.round(y * 10 / 7 + 1), 0, 10)
+        scores.append(pd.DataFrame({"wave": w, "contact_id": contacts, "account_id": account,
+                                    "confidential": conf if offered else None,
+                                    "crq_index": y, "nps": nps, "role": role})[responded])
+    return pd.concat(frames, ignore_index=True), pd.concat(scores, ignore_index=True)
+
+
+def test_nonresponse_row_is_the_propensity_weighted_mean():
+    frame, scores = _planted()
+    a = adjusted_headlines(frame, scores, 2, covariates=("role",))
+    t = a.table.set_index(["score", "adjustment"])
+    direct = weighting.propensity_adjusted(frame.assign(responded=frame["responded"]),
+                                           scores, ["role"], score=("nps", "crq_index")
+                                           ).set_index(["score", "method"])
+    for s in ("nps", "crq_index"):
+        assert t.loc[(s, "nonresponse"), "est"] == pytest.approx(direct.loc[(s, "propensity"),
+                                                                            "est"], abs=1e-12)
+    # planted: honest frame value 5.5, named (70%) +0.5 -> weighted reported 5.85
+    assert t.loc[("crq_index", "nonresponse"), "est"] == pytest.approx(5.85, abs=0.05)
+    assert [e[0] for e in a.entries] == ["adjusted.nps.nonresponse",
+                                         "adjusted.crq_index.nonresponse",
+                                         "adjusted.nps.inflation", "adjusted.crq_index.inflation"]
+    assert all(isinstance(e[2]["n"], int) and e[2]["headline"] for e in a.entries)
+    assert a.notes == []
+
+
+def test_cross_sectional_range_runs_from_the_confidential_to_all_respondents():
+    frame, scores = _planted()
+    r = adjusted_headlines(frame, scores, 2, covariates=("role",)).table.set_index(
+        ["score", "adjustment"]).loc[("crq_index", "inflation")]
+    assert r["method"] == "cross_section"
+    # confidentiality chosen at random: the confidential end is the honest frame value (5.5)
+    assert r["range_low"] == pytest.approx(5.5, abs=0.06)
+    assert r["range_high"] == pytest.approx(5.85, abs=0.05)
+    assert r["ci_low"] < r["range_low"] < r["est"] < r["range_high"] < r["ci_high"]
+    assert r["est"] == pytest.approx((r["range_low"] + r["range_high"]) / 2)
+
+
+def test_panel_inflation_is_taken_off_the_weighted_value():
+    frame, scores = _planted(waves=(1, 2), panel=True, n_accounts=150)
+    a = adjusted_headlines(frame, scores, 2, covariates=("role",))
+    t = a.table.set_index(["score", "adjustment"])
+    r = t.loc[("crq_index", "inflation")]
+    assert r["method"] == "panel"
+    assert r["inflation"] == pytest.approx(0.5, abs=0.15)  # planted: being named adds 0.5
+    assert r["est"] == pytest.approx(t.loc[("crq_index", "nonresponse"), "est"]
+                                     - r["inflation"], abs=1e-12)
+    assert r["est"] == pytest.approx(5.5, abs=0.15)
+
+
+def test_without_confidentiality_the_inflation_is_not_estimated_and_says_why():
+    frame, scores = _planted(confidential_share=0.0)
+    scores["confidential"] = None
+    a = adjusted_headlines(frame, scores, 2, covariates=("role",))
+    assert set(a.table["adjustment"]) == {"nonresponse"}
+    assert len(a.notes) == 1 and "0 confidential" in a.notes[0]
+
+
+def test_without_frame_variables_only_the_inflation_range_unweighted():
+    frame, scores = _planted()
+    a = adjusted_headlines(frame, scores, 2, covariates=("tenure_years",))
+    assert set(a.table["adjustment"]) == {"inflation"}
+    assert "no frame variable" in a.notes[0] and "unweighted" in a.table["assumption"].iloc[0]
+
+
+def _row(est, lo, hi, n=100, k=20):
+    return {"est": est, "ci_low": lo, "ci_high": hi, "n": float(n), "n_accounts": k}
+
+
+def test_findings_pass_the_recorder_and_follow_the_wording_rule():
+    frame, scores = _planted()
+    adjusted = adjusted_headlines(frame, scores, 2, covariates=("role",))
+    changes = pd.DataFrame({"change": ["2022 to 2023"] * 2, "score": ["crq_index", "nps"],
+                            "est": [0.13, 3.3], "ci_low": [0.07, -3.0], "ci_high": [0.19, 9.4],
+                            "p_value": [0.001, 0.3], "n": [1600, 1600]})
+    found = headline_findings("wave 4 (2023)", "crq_index", "CRQ index",
+                              _row(5.9, 5.8, 6.0), _row(55.8, 49.0, 62.4), changes, adjusted)
+    rec = Recorder(min_cell_size=5)
+    for f in found:
+        rec.finding(**f)  # raises on machine-room text, a missing n or interval
+    texts = [f["text"] for f in found]
+    assert len(texts) == 8 and all(isinstance(f["n"], int) for f in found)
+    assert "CRQ index shows a clear rise" in texts[2]
+    assert "Net Promoter Score shows no clear difference" in texts[3]
+    assert not any("better" in t or "rise" in t for t in texts[3:])
+    assert "assumes" in texts[4] and "between" in texts[6]
+
+
+def test_no_nps_and_no_trend_give_only_the_index():
+    found = headline_findings("wave 1 (x)", "crq_index", "CRQ index", _row(5.0, 4.8, 5.2),
+                              None, None, None)
+    assert [f["quantity"] for f in found] == ["crq_index"]
+
+
+def test_category_rule_in_words():
+    text = category_rule_words(CategoryRule(), str.title)
+    assert "4.5" in text and "3.5" in text and "5.5" in text
+    assert "trust, commitment and satisfaction" in text and "experience and solution" in text
+    assert not machine_room(text)
+
+
+def test_illustrative_benchmark_is_never_a_headline():
+    bench = pd.DataFrame({"crq_index": np.linspace(4, 6.5, 100),
+                          "nps": np.linspace(-20, 70, 100)})
+    placed = {"crq_index": _row(5.9, 5.8, 6.0), "nps": None}
+    entries, table = benchmark_positions(bench, placed, "crq_index", "CRQ index",
+                                         illustrative=True)
+    pct = entries[0][2]
+    assert entries[0][0] == "benchmark.crq_index.percentile" and pct["headline"] is False
+    assert "illustrative" in pct["note"] and "not a real norm" in pct["note"]
+    assert list(table["score"]) == ["CRQ index"] and not machine_room(" ".join(table.columns))
+    real, _ = benchmark_positions(bench, placed, "crq_index", "CRQ index", illustrative=False)
+    assert real[0][2]["headline"] is True and real[0][2]["note"] is None
+
+
+def test_headline_table_puts_the_reported_value_first():
+    frame, scores = _planted()
+    adjusted = adjusted_headlines(frame, scores, 2, covariates=("role",))
+    t = headline_table(adjusted, {"crq_index": _row(6.1, 6.0, 6.2), "nps": None}, "crq_index",
+                       "CRQ index")
+    assert list(t["value"])[:2] == ["as reported", "adjusted for non-response"]
+    assert t["estimate"].iloc[0] == "6.10 [6.00, 6.20]"
+    assert not machine_room(" ".join(t.columns) + " " + " ".join(t["value"]))
