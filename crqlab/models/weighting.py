@@ -323,7 +323,14 @@ def weighted_mean(values, weights, clusters=None, *, n_clusters_population=None,
     zc = z_crit(ci)
     # the accounts behind the estimate: those with an answer (a cluster whose members all lack
     # one still counts in the variance, as in R survey's domain estimation, but not here)
-    k = n if clusters is None else int(pd.unique(np.asarray(clusters)[ok]).size)
+    # (clusters nested in strata: a cluster is a (stratum, cluster) pair, as survey counts PSUs)
+    if clusters is None:
+        k = n
+    elif strata is None:
+        k = int(pd.unique(np.asarray(clusters)[ok]).size)
+    else:
+        k = len(pd.DataFrame({"s": np.asarray(strata)[ok], "c": np.asarray(clusters)[ok]})
+                .drop_duplicates())
     return pd.Series({"est": est, "se": se, "ci_low": est - zc * se, "ci_high": est + zc * se,
                       "n": n, "n_clusters": k, "n_strata": n_strata,
                       "n_eff": effective_n(w[ok])})
