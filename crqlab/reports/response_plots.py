@@ -16,12 +16,12 @@ from crqlab.studies import response_rates as rr
 __all__ = [
     "account_histogram",
     "decomposition",
-    "delta_curves",
     "lateness",
     "precision",
     "published_series",
     "rate_score",
     "rates_by_wave",
+    "sensitivity_range",
     "weights",
 ]
 
@@ -149,27 +149,27 @@ def weights(model: rr.ResponseModel, diag: rr.Diagnostics):
     return fig
 
 
-def delta_curves(d: rr.Design, sens: rr.Sensitivity):
-    """Each score against response rate if non-respondents differed by each delta."""
-    fig, axes = _panels(len(sens.tables), 5.4, 4.4)
-    rate = d.response_rate
-    for ax, (s, t) in zip(axes[0], sens.tables.items()):
-        base, info = t.iloc[0], d.score(s)
-        for i, (delta, c) in enumerate(rr.delta_curves(sens, s, ci=d.ci).groupby("delta")):
-            ax.plot(100 * c["response_rate"], c["est"], color=f"C{i}",
-                    label=f"delta {format_decimals(delta, info.digits, signed=True)}",
-                    lw=2 if delta == 0 else 1.2)
-            if delta == 0:
-                ax.fill_between(100 * c["response_rate"], c["ci_low"], c["ci_high"],
-                                color=f"C{i}", alpha=0.15)
-        ax.axvline(100 * rate, color="0.3", ls=":", lw=1)
-        ax.annotate(f"observed {format_decimals(rate, 0, percent=True)}", xy=(100 * rate, 1),
-                    xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize="small", color="0.3")
-        ax.legend(fontsize="small", loc="lower right")
-        label_axes(ax, x="response_rate", x_unit="% of invited contacts", y=s, y_unit=info.unit,
-                   n=int(base["n"]), title=f"{info.name} if non-respondents differ by delta",
-                   note=f"shaded: {ci_label(d.ci)} of the base (delta 0)")
+def sensitivity_range(d: rr.Design, sens: rr.Sensitivity):
+    """Each score of the whole frame against the assumed difference of non-respondents
+    (delta), over the range the data allow, with the threshold of every conclusion."""
+    from crqlab.reports.plotting import caption, legend
+
+    fig, axes = _panels(len(sens.results), 5.4, 4.2)
+    for ax, (s, res) in zip(axes[0], sens.results.items()):
+        g, info = res.grid, d.score(s)
+        ax.plot(g["delta"], g["est"], color="C0", lw=2, label="whole frame")
+        ax.fill_between(g["delta"], g["ci_low"], g["ci_high"], color="C0", alpha=0.15)
+        for k, (_, r) in enumerate(res.tipping[res.tipping["threshold"].notna()].iterrows()):
+            ax.axhline(r["threshold"], color=f"C{k + 1}", ls="--", lw=1.2,
+                       label=r["conclusion"].replace("the headline is ", ""))
+        ax.axvline(0.0, color="0.3", ls=":", lw=1)
+        legend(ax, where="below")
+        label_axes(ax, x=f"delta ({info.unit})", x_unit="", y=s, y_unit=info.unit,
+                   n=int(res.bounds["n"]), title=f"{info.name} if non-respondents differ")
+    caption(fig, f"Shaded: {ci_label(d.ci)} of the base, shifted with delta. The dotted line "
+                 "marks delta 0 (non-respondents like comparable respondents); dashed lines "
+                 "are the thresholds of the conclusions. The x axis spans every delta the "
+                 "observed answers allow.")
     fig.tight_layout()
     return fig
 

@@ -146,3 +146,17 @@ def test_missing_columns_are_reported(frame):
         item_missingness(frame, ["q1", "q9"])
     with pytest.raises(ValidationError, match="role"):
         straight_lining(frame, ITEMS, by="role")
+
+
+def test_completed_responses_is_a_row_of_the_responses_table():
+    from crqlab.data.quality import COMPLETION_RULE, completed_responses
+
+    responses = pd.DataFrame({"wave": [1, 1, 1, 2], "contact_id": ["a", "b", "a", "a"],
+                              "nps": [9.0, np.nan, 8.0, np.nan], "trust_1": [np.nan] * 4})
+    done = completed_responses(responses)
+    # a response without any answer still counts (partials are set aside on reading); a repeat
+    # counts once
+    assert done.to_dict("list") == {"wave": [1, 1, 2], "contact_id": ["a", "b", "a"]}
+    assert "row of the responses table" in COMPLETION_RULE
+    with pytest.raises(ValidationError):
+        completed_responses(pd.DataFrame({"x": [1]}))
