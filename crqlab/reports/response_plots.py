@@ -26,6 +26,11 @@ __all__ = [
 ]
 
 
+#: Size of the two-panel figures relative to their design size: the report of notebook 30
+#: carries eleven figures and must stay light enough to e-mail (tests/hardening, < 400 KB).
+SCALE = 0.88
+
+
 def _plt():
     import matplotlib.pyplot as plt
 
@@ -34,7 +39,7 @@ def _plt():
 
 def _panels(k: int, width: float, height: float):
     """A row of ``k`` panels, each ``width`` wide."""
-    return _plt().subplots(1, k, figsize=(width * k, height), squeeze=False)
+    return _plt().subplots(1, k, figsize=(SCALE * width * k, SCALE * height), squeeze=False)
 
 
 def rates_by_wave(d: rr.Design, by_wave: pd.DataFrame):
@@ -130,7 +135,8 @@ def lateness(d: rr.Design, ao: rr.Lateness):
 def weights(model: rr.ResponseModel, diag: rr.Diagnostics):
     """The weights' distribution, and balance before and after weighting."""
     ws, bal = diag.summary, diag.balance
-    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(11, max(3.6, 0.32 * len(bal) + 1.5)),
+    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(SCALE * 11,
+                                                     max(3.2, 0.3 * len(bal) + 1.4)),
                                       gridspec_kw={"width_ratios": [1, 1.2]})
     ax1.hist(model.weights, bins=30, edgecolor="white")
     label_axes(ax1, x="propensity weight", y="respondents", n=int(ws["n"]),
@@ -217,7 +223,7 @@ def decomposition(d: rr.Design, overall: pd.DataFrame):
 
 def published_series(series: pd.DataFrame):
     """Published NPS and CRQ against published response rate; shares of customers hollow."""
-    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(11, 4.0))
+    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(SCALE * 11, SCALE * 4.0))
     for ax, col, unit in ((ax1, "nps", "NPS, -100 to +100"), (ax2, "crq", "1-7 scale")):
         pts = series.dropna(subset=["response_rate", col])
         for _, r in pts.iterrows():

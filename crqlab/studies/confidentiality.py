@@ -56,7 +56,8 @@ from crqlab.stats import mean_ci
 #: Numbers in this study's sentences: plain fixed-point, no thousands separators.
 _fixed = functools.partial(format_fixed, grouping=False)
 
-__all__ = ["Record", "Step", "KeyFinding", "Q_WHO", "Q_GAP", "Q_PANEL", "Setting", "prepare", "nps_points", "sentence",
+__all__ = ["Record", "Step", "KeyFinding", "Q_WHO", "Q_GAP", "Q_PANEL", "Setting", "prepare",
+           "nps_points", "sentence",
            "Design", "wave_regimes", "cross_section_problem", "panel_counts", "panel_problem",
            "choose_design", "wave_table",
            "cross_section_frame", "share_segments", "WhoChooses", "who_chooses",
@@ -135,6 +136,12 @@ def _evidence(row: Any, setting: Setting, s: str, p: bool = True, **extra: Any) 
     if p:
         out["p_value"] = _field(row, "p_value")
     return {**out, **extra}
+
+
+def _mid(label: str) -> str:
+    """A label for the middle of a sentence: ``"Mean 0-10 answer"`` -> ``"mean 0-10 answer"``
+    (``"CRQ index"`` kept)."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 def _entry(name: str, value: Any, **options: Any) -> Record:
@@ -784,7 +791,7 @@ def _main_result(setting: Setting, d: dict, compared: list,
     count = (f"; confidential respondents scored clearly lower on {len(lower)} and clearly "
              f"higher on {len(higher)} of the {len(compared)} scores compared")
     key = [KeyFinding(Q_GAP, (
-        f"Confidential respondents scored {words} named ones on the {setting.labels[main]}: "
+        f"Confidential respondents scored {words} named ones on the {_mid(setting.labels[main])}: "
         f"{{est}} {{ci}}, {{p}} ({{n}}){count}. A gap at one time mixes who chooses "
         "confidentiality with how being named changes answers."),
         _evidence(r, setting, main))]
@@ -985,11 +992,11 @@ def gap_regression(setting: Setting, xw: pd.DataFrame, compared: list[str]) -> G
         s = next(iter(models))
         i = models[s].loc["confidential:newly_included"]
         words = difference_words(i["ci_low"], i["ci_high"], higher="smaller", lower="larger",
-                                 none="not clearly different")
+                                 none="neither clearly larger nor clearly smaller")
         key.append(KeyFinding(Q_GAP, (
             f"Among newly included contacts the confidential-minus-named gap on the "
-            f"{setting.labels[s]} is {words} than among the others (the Company B pattern is a "
-            "larger gap): difference {est} {ci}, {p} ({n}), clustered by account."),
+            f"{_mid(setting.labels[s])} is {words} than among the others (the Company B pattern "
+            "is a larger gap): difference {est} {ci}, {p} ({n}), clustered by account."),
             _evidence(i, setting, s, n_accounts=int(i["n_accounts"]))))
     return GapRegression(moderator, controls, models, _regression_table(setting, models, moderator),
                          intro, lines, cells, notes=notes, findings=findings, records=records,
@@ -1023,7 +1030,8 @@ def _panel_frames(setting: Setting, first: int, second: int, adjust: str, notes:
     frames = {}
     # every wave-1 element: the doubly robust DiD's adjustment set (bias.adjustment_set), which
     # also holds the single-element alternative ``adjust``
-    baseline = list(dict.fromkeys([*(e for e in setting.elements if e in pw), *filter(None, [adjust])]))
+    baseline = list(dict.fromkeys([*(e for e in setting.elements if e in pw),
+                                   *filter(None, [adjust])]))
     for s, col in {**_PANEL_SCORES, **{i: i for i in setting.index_scores}}.items():
         p = _attempt(notes, f"The panel of {setting.labels[s]}", bias.panel_frame, pw,
                      setting.study.contacts, score=col, waves=(first, second),
@@ -1067,8 +1075,9 @@ def build_panel(setting: Setting, first: int, second: int, adjust_for: str = "")
 
     ``adjust_for`` names the wave-1 score of the single-covariate alternative DiD (ignored, with
     a note, when it is not a score of the study); the default DiD adjusts for every wave-1
-    element and segment (:func:`naming_effects`). Completion by wave-1 choice with Wilson intervals, and the
-    difference with the Newcombe interval (:func:`crqlab.models.bias.completion_by_group`).
+    element and segment (:func:`naming_effects`). Completion by wave-1 choice with Wilson
+    intervals, and the difference with the Newcombe interval
+    (:func:`crqlab.models.bias.completion_by_group`).
 
     Notes
     -----

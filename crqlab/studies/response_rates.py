@@ -1403,7 +1403,11 @@ class Caveats:
 
 
 def _labels(names, label) -> str:
-    return ", ".join(label(n) for n in names)
+    """Names for the middle of a sentence: ``label(name)`` with a leading capital lowered
+    (``"Role"`` -> ``"role"``, ``"CRQ index"`` kept)."""
+    def low(text: str) -> str:
+        return text[:1].lower() + text[1:] if text[1:2].islower() else text
+    return ", ".join(low(label(n)) for n in names)
 
 
 def caveats(d: Design, model: ResponseModel, by: str | None, label=str) -> Caveats:
@@ -1493,10 +1497,11 @@ def key_findings(d: Design, now: pd.Series, ao: Lateness, model: ResponseModel,
     s = d.crq.column
     if s in ao.early:
         diff = ao.early[s].set_index("quantity").loc["late_minus_early"]
-        words = difference_words(diff["ci_low"], diff["ci_high"], higher="higher than",
-                                 lower="lower than", none="not clearly different from")
+        words = difference_words(diff["ci_low"], diff["ci_high"], higher="scored higher than",
+                                 lower="scored lower than",
+                                 none="did not score clearly differently from")
         out.append(KeyFinding(Q_RESPONSE, (
-            f"Respondents who answered only after reminders scored {words} early ones on the "
+            f"Respondents who answered only after reminders {words} early ones on the "
             f"{d.crq.name}: late minus early {{est}} {{ci}}, {{p}} ({{n}})."), dict(
             est=diff["est"], ci=(diff["ci_low"], diff["ci_high"]), n=int(diff["n"]),
             p_value=diff["p_value"], **_kind(d, s))))

@@ -64,11 +64,6 @@ COUNT_FIELDS = ("n", "n_accounts", "n_groups", "n_events")
 
 #: (study or "*", quantity) -> reason: disagreements that need a notebook change.
 KNOWN: dict[tuple[str, str], str] = {
-    ("*", "completion rate per wave"): (
-        "two definitions: notebooks/00_data_quality.ipynb counts response rows (equal to the "
-        "response rate, 51.1% in the sample's 2023 wave), notebooks/30_response_rates.ipynb "
-        "complete CRQ answers (51.1% vs 51.06%: 822 vs 821 of 1,608); one definition belongs in "
-        "crqlab.data.quality, used by both"),
     ("one_wave", "accounts behind the CRQ index"): (
         "notebooks/01_scorecard.ipynb counts 25 accounts behind the CRQ index where "
         "notebooks/30_response_rates.ipynb counts 26 for the same respondents (01 counts accounts "
