@@ -34,7 +34,6 @@ from crqlab.data import privacy
 from crqlab.errors import ConvergenceError, CrqlabError, InsufficientDataError, ValidationError
 from crqlab.formatting import (
     Finding,
-    claim_words,
     difference_words,
     ci_columns,
     ci_label,
@@ -1060,7 +1059,7 @@ def sensitivity(d: Design, model: ResponseModel, trim: float | None = None) -> S
     return out
 
 
-def _tipping_sentence(d: Design, s: str, row: pd.Series, lo: float, hi: float) -> str:
+def _tipping_sentence(d: Design, s: str, row) -> str:
     """When one conclusion would be overturned, and whether the data allow that delta."""
     f = functools.partial(format_decimals, digits=d.score(s).digits, signed=True)
     what = row["conclusion"]
@@ -1091,7 +1090,6 @@ def sensitivity_finding(d: Design, s: str, res: Any, ao: Lateness) -> Finding:
     """The range of the frame value the data allow, the tipping point of each conclusion and,
     for scale, the delta the Armstrong-Overton extrapolation implies."""
     b, info = res.bounds, d.score(s)
-    lo, hi = float(b["delta_min"]), float(b["delta_max"])
     fmt = functools.partial(format_decimals, digits=info.digits)
     text = (f"({d.label}, response {_pct(b['response_rate'])}, base: the "
             f"{'propensity-weighted' if b['base'] == 'propensity' else 'respondent'} estimate "
@@ -1099,7 +1097,7 @@ def sensitivity_finding(d: Design, s: str, res: Any, ao: Lateness) -> Finding:
             f"non-respondents cannot score outside the answers observed ({fmt(b['score_min'])} "
             f"to {fmt(b['score_max'])}), so whatever they think the whole frame lies between "
             f"{fmt(b['frame_min'])} and {fmt(b['frame_max'])}. "
-            + " ".join(_tipping_sentence(d, s, r, lo, hi) for _, r in res.tipping.iterrows()))
+            + " ".join(_tipping_sentence(d, s, r) for _, r in res.tipping.iterrows()))
     if s in ao.trend:
         tr = ao.trend[s].set_index("quantity")
         implied = tr.loc["nonrespondent_extrapolated", "est"] - tr.loc["respondent_mean", "est"]
@@ -1518,8 +1516,7 @@ def key_findings(d: Design, now: pd.Series, ao: Lateness, model: ResponseModel,
         b, info = res.bounds, d.score(s)
         fmt = functools.partial(format_decimals, digits=info.digits)
         rows = res.tipping[res.tipping["threshold"].notna()]
-        tip = " ".join(_tipping_sentence(d, s, r, b["delta_min"], b["delta_max"])
-                       for _, r in rows.iterrows())
+        tip = " ".join(_tipping_sentence(d, s, r) for _, r in rows.iterrows())
         out.append(KeyFinding(Q_MNAR, (
             f"Whatever non-respondents think, the {info.name} of the whole frame lies between "
             f"{fmt(b['frame_min'])} and {fmt(b['frame_max'])} (base {{est}} {{ci}}, {{n}}). "

@@ -417,11 +417,11 @@ def test_sensitivity_without_model_uses_the_respondent_mean():
 def test_tipping_sentence_says_whether_the_data_reach_it(d):
     row = pd.Series({"conclusion": "the headline is above 5", "threshold": 5.0, "holds": True,
                      "delta_low": -2.0, "delta_high": np.nan, "overturned_in_range": False})
-    text = rr._tipping_sentence(d, "crq_index", row, -1.0, 1.0)
+    text = rr._tipping_sentence(d, "crq_index", row)
     assert text == ("The headline is above 5 unless non-respondents scored more than 2.00 points "
                     "below comparable respondents (delta -2.00): more than the observed range of "
                     "answers allows, so it holds whatever non-respondents think.")
-    inside = rr._tipping_sentence(d, "crq_index", {**row, "overturned_in_range": True}, -3, 1)
+    inside = rr._tipping_sentence(d, "crq_index", {**row, "overturned_in_range": True})
     assert inside.endswith("a difference inside the range the data allow.")
 
 
