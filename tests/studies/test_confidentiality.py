@@ -386,7 +386,7 @@ def test_gap_regression_with_the_interaction(panel):
     i = t.loc["confidential:newly_included"]
     assert len(gap.key) == 1 and gap.key[0].question == cf.Q_GAP
     clear = not (i["ci_low"] <= 0 <= i["ci_high"])
-    assert ("not clearly different than" in gap.key[0].text) != clear
+    assert ("neither clearly larger nor clearly smaller" in gap.key[0].text) != clear
     table = next(r.value for r in gap.records if r.name == "clustered_effects.nps_mean")
     assert not table["term"].str.startswith("role[").any()  # control terms are not published
     assert "Interaction: extra gap among newly included" in gap.table.index
