@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crqlab.formatting import ci_label, format_decimals
+from crqlab.formatting import ci_label
 from crqlab.reports.plotting import label_axes
 from crqlab.studies import response_rates as rr
 

@@ -40,13 +40,13 @@ from crqlab.data.privacy import (
 from crqlab.errors import CrqlabError
 from crqlab.formatting import (
     ci_table,
+    difference_words,
     format_ci,
     format_ci_sentence,
     format_fixed,
     format_p,
     format_p_text,
     format_signed_ci,
-    difference_words,
 )
 from crqlab.measures.nps import nps_test
 from crqlab.measures.scoring import score_items
@@ -1199,8 +1199,8 @@ class NamingEffects(Step):
 
 
 #: The panel DiD's methods (``crqlab.models.bias.did_estimates``): recorded stem and reader's name.
-_DID_METHODS = {"doubly_robust": ("did", "DiD, doubly robust: every wave-1 element and segment "
-                                         "(default)"),
+_DID_METHODS = {"doubly_robust": ("did", ("DiD, doubly robust: every wave-1 element and "
+                                          "segment (default)")),
                 "single": ("did_single", "DiD adjusted for wave-1 {adjust} only"),
                 "plain": ("did_unadjusted", "DiD, unadjusted (parallel trends)")}
 

@@ -34,9 +34,9 @@ from crqlab.data import privacy
 from crqlab.errors import ConvergenceError, CrqlabError, InsufficientDataError, ValidationError
 from crqlab.formatting import (
     Finding,
-    difference_words,
     ci_columns,
     ci_label,
+    difference_words,
     format_decimals,
     format_p,
     format_p_text,
