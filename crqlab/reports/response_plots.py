@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from crqlab.formatting import ci_label
-from crqlab.reports.plotting import label_axes
+from crqlab.reports.plotting import label_axes, legend
+from crqlab.reports.present import label
 from crqlab.studies import response_rates as rr
 
 __all__ = [
@@ -110,7 +111,6 @@ def _lateness_panel(ax, d: rr.Design, ao: rr.Lateness, s: str) -> None:
     ax.errorbar([ex["x"]], [ex["est"]], fmt="o", mfc="white", color="C3", capsize=3,
                 yerr=[[ex["est"] - ex["ci_low"]], [ex["ci_high"] - ex["est"]]],
                 label="non-respondents (assumed to continue the trend)")
-    ax.legend(loc="best", fontsize="small")
     hidden = int(g["suppressed"].sum())
     if ao.by == "reminders":
         ax.set_xticks(np.arange(0, int(np.ceil(ex["x"])) + 1))
@@ -129,6 +129,9 @@ def lateness(d: rr.Design, ao: rr.Lateness):
     for ax, s in zip(axes[0], ao.trend):
         _lateness_panel(ax, d, ao, s)
     fig.tight_layout()
+    # the same series in every panel: one legend beside the last, added after the layout so
+    # that it widens the saved figure instead of squeezing the panels
+    legend(axes[0][-1], where="right")
     return fig
 
 
@@ -147,18 +150,24 @@ def weights(model: rr.ResponseModel, diag: rr.Diagnostics):
                 label="before")
     ax2.scatter(bal["asmd_after"], y, marker="o", color="C0", label="after weighting")
     ax2.axvline(0.1, color="0.5", ls="--", lw=1)
-    ax2.set_yticks(y, bal["variable"])
-    ax2.legend(loc="lower right")
+    ax2.set_yticks(y, [rr.variable_label(v, label) for v in bal["variable"]])
     label_axes(ax2, x="absolute standardised difference", y=None,
                title="Balance: respondents against the frame")
     fig.tight_layout()
+    legend(ax2, where="right")  # after the layout: beside the panel, never over the points
+    from crqlab.reports.plotting import caption
+
+    caption(fig, "The dashed line marks 0.1, below which a variable is usually read as "
+                 "balanced.")
     return fig
 
 
 def sensitivity_range(d: rr.Design, sens: rr.Sensitivity):
     """Each score of the whole frame against the assumed difference of non-respondents
     (delta), over the range the data allow, with the threshold of every conclusion."""
-    from crqlab.reports.plotting import caption, legend
+    import re
+
+    from crqlab.reports.plotting import caption
 
     fig, axes = _panels(len(sens.results), 5.4, 4.2)
     for ax, (s, res) in zip(axes[0], sens.results.items()):
@@ -166,15 +175,19 @@ def sensitivity_range(d: rr.Design, sens: rr.Sensitivity):
         ax.plot(g["delta"], g["est"], color="C0", lw=2, label="whole frame")
         ax.fill_between(g["delta"], g["ci_low"], g["ci_high"], color="C0", alpha=0.15)
         for k, (_, r) in enumerate(res.tipping[res.tipping["threshold"].notna()].iterrows()):
-            ax.axhline(r["threshold"], color=f"C{k + 1}", ls="--", lw=1.2,
-                       label=r["conclusion"].replace("the headline is ", ""))
+            what = re.sub(r"^the headline is (above|below|not clearly different from) ", "",
+                          r["conclusion"])
+            ax.axhline(r["threshold"], color=f"C{k + 1}", ls="--", lw=1.2, label=what)
+            ax.annotate(what, xy=(0.02, r["threshold"]), xycoords=("axes fraction", "data"),
+                        xytext=(0, 3), textcoords="offset points", fontsize="x-small",
+                        color=f"C{k + 1}")
         ax.axvline(0.0, color="0.3", ls=":", lw=1)
-        legend(ax, where="below")
-        label_axes(ax, x=f"delta ({info.unit})", x_unit="", y=s, y_unit=info.unit,
+        label_axes(ax, x="delta", x_unit=info.unit, y=s, y_unit=info.unit,
                    n=int(res.bounds["n"]), title=f"{info.name} if non-respondents differ")
-    caption(fig, f"Shaded: {ci_label(d.ci)} of the base, shifted with delta. The dotted line "
-                 "marks delta 0 (non-respondents like comparable respondents); dashed lines "
-                 "are the thresholds of the conclusions. The x axis spans every delta the "
+    caption(fig, f"The solid line is the whole frame's value, shaded its {ci_label(d.ci)} "
+                 "(the base interval, shifted with delta). The dotted line marks delta 0 "
+                 "(non-respondents like comparable respondents); dashed lines are the thresholds "
+                 "of the conclusions, named at their left end. The x axis spans every delta the "
                  "observed answers allow.")
     fig.tight_layout()
     return fig

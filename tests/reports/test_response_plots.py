@@ -17,6 +17,7 @@ from numpy.testing import assert_allclose  # noqa: E402
 from studies.response_frames import design  # noqa: E402
 
 from crqlab.reports import response_plots  # noqa: E402
+from crqlab.reports.present import label  # noqa: E402
 from crqlab.studies import response_rates as rr  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -92,7 +93,10 @@ def test_weights(d, model):
     diag = rr.weight_diagnostics(d, model)
     ax1, ax2 = response_plots.weights(model, diag).axes
     assert sum(p.get_height() for p in ax1.patches) == d.n_responded
-    assert [t.get_text() for t in ax2.get_yticklabels()] == diag.balance["variable"].tolist()
+    # frame variables named by the glossary ("Role: operational", "Company size: small")
+    assert [t.get_text() for t in ax2.get_yticklabels()] == [
+        rr.variable_label(v, label) for v in diag.balance["variable"]]
+    assert "Role: operational" in [t.get_text() for t in ax2.get_yticklabels()]
 
 
 def test_sensitivity_range(d, model):
