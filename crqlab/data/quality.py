@@ -15,10 +15,16 @@ from crqlab.errors import Problem, ValidationError
 from crqlab.stats import proportion_ci
 
 __all__ = ["item_missingness", "straight_line_flags", "straight_lining", "duplicate_patterns",
-           "QUESTION", "quality_findings"]
+           "QUESTION", "quality_findings", "COMPLETION_RULE", "completed_responses"]
 
 #: The research question of the data-quality report (the glossary's question of notebook 00).
 QUESTION = "Is the survey export sound?"
+
+#: The one definition of a completed questionnaire, behind every completion rate
+#: (:func:`completed_responses`; notebooks 00 and 30 both use it).
+COMPLETION_RULE = ("a completed questionnaire is a row of the responses table: partial responses "
+                   "are set aside when the data are read, so a contact marked as responded "
+                   "without a row did not complete")
 
 _RESULT = ["est", "ci_low", "ci_high", "n", "n_events"]
 
@@ -283,3 +289,33 @@ def quality_findings(*, n_responses: int, n_accounts: int, n_waves: int, wave_na
                             "{est} {ci} of responses ({n}).",
                     "est": wm["est"], "ci": (wm["ci_low"], wm["ci_high"]), "n": int(wm["n"])})
     return out
+
+
+def completed_responses(responses: pd.DataFrame, key=("wave", "contact_id")) -> pd.DataFrame:
+    """The completed questionnaires: one row per ``key`` with a row in the responses table
+    (:data:`COMPLETION_RULE`).
+
+    The completion rate of :func:`crqlab.models.nonresponse.response_rates` is the share of
+    invited contacts found here, whatever score a report analyses: one definition for every
+    report (``tests/hardening/test_report_consistency.py`` checks that they agree).
+
+    Parameters
+    ----------
+    responses : DataFrame
+        The responses table (or the respondents' scores), one row per completed response.
+    key : sequence of str
+        Columns identifying a response (present ones are used).
+
+    Returns
+    -------
+    DataFrame
+        The ``key`` columns, without repeats.
+
+    Notes
+    -----
+    Checked on a hand-made table (a response without any answer still counts; a repeat counts
+    once) in ``tests/data/test_quality.py``.
+    """
+    cols = [k for k in key if k in responses.columns]
+    _require(responses, cols or list(key))
+    return responses[cols].drop_duplicates().reset_index(drop=True)

@@ -19,6 +19,7 @@ import statsmodels.api as sm
 from scipy import stats as _st
 
 from crqlab.data.privacy import suppress_small
+from crqlab.data.quality import completed_responses
 from crqlab.errors import InsufficientDataError, Problem, ValidationError
 from crqlab.models.weighting import (
     _merge_scores,
@@ -53,7 +54,7 @@ def _as_list(x) -> list:
 
 # ----------------------------------------------------------------------------- rates
 def response_rates(contacts: pd.DataFrame, by=("wave",), *, responses: pd.DataFrame | None = None,
-                   score: str | None = None, accounts: pd.DataFrame | None = None,
+                   accounts: pd.DataFrame | None = None,
                    responded: str = "responded", min_cell_size: int | None = None,
                    ci: float = 0.95) -> pd.DataFrame:
     """Response and completion rates by any grouping columns, with Wilson intervals.
@@ -67,9 +68,8 @@ def response_rates(contacts: pd.DataFrame, by=("wave",), *, responses: pd.DataFr
         for the whole frame. Columns not in ``contacts`` are taken from ``accounts``.
     responses : DataFrame, optional
         Completed responses (``wave, contact_id``). Gives ``completion_rate``: invited
-        contacts with a response row (and, with ``score``, a non-missing ``score``).
-    score : str, optional
-        Column of ``responses`` that must be answered for a response to count as complete.
+        contacts with a completed questionnaire, by the one definition of
+        :func:`crqlab.data.quality.completed_responses` (a row of the responses table).
     accounts : DataFrame, optional
         Account table (``account_id`` and e.g. ``account_manager``), merged when ``by`` needs it.
     responded : str
@@ -110,8 +110,7 @@ def response_rates(contacts: pd.DataFrame, by=("wave",), *, responses: pd.DataFr
     measures = ["response_rate"]
     if responses is not None:
         keys = [k for k in ("wave", "contact_id") if k in responses.columns]
-        done = responses if score is None else responses[responses[score].notna()]
-        done = done[keys].drop_duplicates().assign(_completed=True)
+        done = completed_responses(responses, keys).assign(_completed=True)
         frame = frame.merge(done, on=keys, how="left")
         frame["_completed"] = frame["_completed"].fillna(False).astype(bool)
         measures.append("completion_rate")

@@ -391,3 +391,20 @@ def show_result_table(table, digits: int = 3,
     formatter.update({c: "{:,.0f}" for c in table.columns if c in tuple(counts)})
     show_table(table, formatter=formatter, precision=digits, na_rep="–", thousands=",",
                hide_index=True)
+
+
+def label(name: object) -> str:
+    """The reviewers' name of a column, frame variable or segment (``"Tenure (years)"`` for
+    ``tenure_years``): :meth:`crqlab.reports.glossary.Glossary.column_label`, so that every label
+    a notebook shows comes from the glossary.
+
+    Notes
+    -----
+    Tested in ``tests/reports/test_present.py``.
+    """
+    from crqlab.reports.glossary import load
+
+    return load().column_label(str(name))
+
+
+__all__ += ["label"]  # added by issue 17 for notebooks 20 and 30 (kept apart: parallel additions)

@@ -9,21 +9,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crqlab.formatting import ci_label, format_decimals
-from crqlab.reports.plotting import label_axes
+from crqlab.formatting import ci_label
+from crqlab.reports.plotting import label_axes, legend
+from crqlab.reports.present import label
 from crqlab.studies import response_rates as rr
 
 __all__ = [
     "account_histogram",
     "decomposition",
-    "delta_curves",
     "lateness",
     "precision",
     "published_series",
     "rate_score",
     "rates_by_wave",
+    "sensitivity_range",
     "weights",
 ]
+
+
+#: Size of the two-panel figures relative to their design size: the report of notebook 30
+#: carries eleven figures and must stay light enough to e-mail (tests/hardening, < 400 KB).
+SCALE = 0.88
 
 
 def _plt():
@@ -34,7 +40,7 @@ def _plt():
 
 def _panels(k: int, width: float, height: float):
     """A row of ``k`` panels, each ``width`` wide."""
-    return _plt().subplots(1, k, figsize=(width * k, height), squeeze=False)
+    return _plt().subplots(1, k, figsize=(SCALE * width * k, SCALE * height), squeeze=False)
 
 
 def rates_by_wave(d: rr.Design, by_wave: pd.DataFrame):
@@ -105,7 +111,6 @@ def _lateness_panel(ax, d: rr.Design, ao: rr.Lateness, s: str) -> None:
     ax.errorbar([ex["x"]], [ex["est"]], fmt="o", mfc="white", color="C3", capsize=3,
                 yerr=[[ex["est"] - ex["ci_low"]], [ex["ci_high"] - ex["est"]]],
                 label="non-respondents (assumed to continue the trend)")
-    ax.legend(loc="best", fontsize="small")
     hidden = int(g["suppressed"].sum())
     if ao.by == "reminders":
         ax.set_xticks(np.arange(0, int(np.ceil(ex["x"])) + 1))
@@ -124,13 +129,17 @@ def lateness(d: rr.Design, ao: rr.Lateness):
     for ax, s in zip(axes[0], ao.trend):
         _lateness_panel(ax, d, ao, s)
     fig.tight_layout()
+    # the same series in every panel: one legend beside the last, added after the layout so
+    # that it widens the saved figure instead of squeezing the panels
+    legend(axes[0][-1], where="right")
     return fig
 
 
 def weights(model: rr.ResponseModel, diag: rr.Diagnostics):
     """The weights' distribution, and balance before and after weighting."""
     ws, bal = diag.summary, diag.balance
-    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(11, max(3.6, 0.32 * len(bal) + 1.5)),
+    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(SCALE * 11,
+                                                     max(3.2, 0.3 * len(bal) + 1.4)),
                                       gridspec_kw={"width_ratios": [1, 1.2]})
     ax1.hist(model.weights, bins=30, edgecolor="white")
     label_axes(ax1, x="propensity weight", y="respondents", n=int(ws["n"]),
@@ -141,35 +150,45 @@ def weights(model: rr.ResponseModel, diag: rr.Diagnostics):
                 label="before")
     ax2.scatter(bal["asmd_after"], y, marker="o", color="C0", label="after weighting")
     ax2.axvline(0.1, color="0.5", ls="--", lw=1)
-    ax2.set_yticks(y, bal["variable"])
-    ax2.legend(loc="lower right")
+    ax2.set_yticks(y, [rr.variable_label(v, label) for v in bal["variable"]])
     label_axes(ax2, x="absolute standardised difference", y=None,
                title="Balance: respondents against the frame")
     fig.tight_layout()
+    legend(ax2, where="right")  # after the layout: beside the panel, never over the points
+    from crqlab.reports.plotting import caption
+
+    caption(fig, "The dashed line marks 0.1, below which a variable is usually read as "
+                 "balanced.")
     return fig
 
 
-def delta_curves(d: rr.Design, sens: rr.Sensitivity):
-    """Each score against response rate if non-respondents differed by each delta."""
-    fig, axes = _panels(len(sens.tables), 5.4, 4.4)
-    rate = d.response_rate
-    for ax, (s, t) in zip(axes[0], sens.tables.items()):
-        base, info = t.iloc[0], d.score(s)
-        for i, (delta, c) in enumerate(rr.delta_curves(sens, s, ci=d.ci).groupby("delta")):
-            ax.plot(100 * c["response_rate"], c["est"], color=f"C{i}",
-                    label=f"delta {format_decimals(delta, info.digits, signed=True)}",
-                    lw=2 if delta == 0 else 1.2)
-            if delta == 0:
-                ax.fill_between(100 * c["response_rate"], c["ci_low"], c["ci_high"],
-                                color=f"C{i}", alpha=0.15)
-        ax.axvline(100 * rate, color="0.3", ls=":", lw=1)
-        ax.annotate(f"observed {format_decimals(rate, 0, percent=True)}", xy=(100 * rate, 1),
-                    xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize="small", color="0.3")
-        ax.legend(fontsize="small", loc="lower right")
-        label_axes(ax, x="response_rate", x_unit="% of invited contacts", y=s, y_unit=info.unit,
-                   n=int(base["n"]), title=f"{info.name} if non-respondents differ by delta",
-                   note=f"shaded: {ci_label(d.ci)} of the base (delta 0)")
+def sensitivity_range(d: rr.Design, sens: rr.Sensitivity):
+    """Each score of the whole frame against the assumed difference of non-respondents
+    (delta), over the range the data allow, with the threshold of every conclusion."""
+    import re
+
+    from crqlab.reports.plotting import caption
+
+    fig, axes = _panels(len(sens.results), 5.4, 4.2)
+    for ax, (s, res) in zip(axes[0], sens.results.items()):
+        g, info = res.grid, d.score(s)
+        ax.plot(g["delta"], g["est"], color="C0", lw=2, label="whole frame")
+        ax.fill_between(g["delta"], g["ci_low"], g["ci_high"], color="C0", alpha=0.15)
+        for k, (_, r) in enumerate(res.tipping[res.tipping["threshold"].notna()].iterrows()):
+            what = re.sub(r"^the headline is (above|below|not clearly different from) ", "",
+                          r["conclusion"])
+            ax.axhline(r["threshold"], color=f"C{k + 1}", ls="--", lw=1.2, label=what)
+            ax.annotate(what, xy=(0.02, r["threshold"]), xycoords=("axes fraction", "data"),
+                        xytext=(0, 3), textcoords="offset points", fontsize="x-small",
+                        color=f"C{k + 1}")
+        ax.axvline(0.0, color="0.3", ls=":", lw=1)
+        label_axes(ax, x="delta", x_unit=info.unit, y=s, y_unit=info.unit,
+                   n=int(res.bounds["n"]), title=f"{info.name} if non-respondents differ")
+    caption(fig, f"The solid line is the whole frame's value, shaded its {ci_label(d.ci)} "
+                 "(the base interval, shifted with delta). The dotted line marks delta 0 "
+                 "(non-respondents like comparable respondents); dashed lines are the thresholds "
+                 "of the conclusions, named at their left end. The x axis spans every delta the "
+                 "observed answers allow.")
     fig.tight_layout()
     return fig
 
@@ -217,7 +236,7 @@ def decomposition(d: rr.Design, overall: pd.DataFrame):
 
 def published_series(series: pd.DataFrame):
     """Published NPS and CRQ against published response rate; shares of customers hollow."""
-    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(11, 4.0))
+    fig, (ax1, ax2) = _plt().subplots(1, 2, figsize=(SCALE * 11, SCALE * 4.0))
     for ax, col, unit in ((ax1, "nps", "NPS, -100 to +100"), (ax2, "crq", "1-7 scale")):
         pts = series.dropna(subset=["response_rate", col])
         for _, r in pts.iterrows():

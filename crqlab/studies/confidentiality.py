@@ -40,6 +40,7 @@ from crqlab.data.privacy import (
 from crqlab.errors import CrqlabError
 from crqlab.formatting import (
     ci_table,
+    difference_words,
     format_ci,
     format_ci_sentence,
     format_fixed,
@@ -55,7 +56,8 @@ from crqlab.stats import mean_ci
 #: Numbers in this study's sentences: plain fixed-point, no thousands separators.
 _fixed = functools.partial(format_fixed, grouping=False)
 
-__all__ = ["Record", "Step", "Setting", "prepare", "nps_points", "sentence",
+__all__ = ["Record", "Step", "KeyFinding", "Q_WHO", "Q_GAP", "Q_PANEL", "Setting", "prepare",
+           "nps_points", "sentence",
            "Design", "wave_regimes", "cross_section_problem", "panel_counts", "panel_problem",
            "choose_design", "wave_table",
            "cross_section_frame", "share_segments", "WhoChooses", "who_chooses",
@@ -101,11 +103,45 @@ class Step:
         Plain-language sentences for the summary.
     records : list of Record
         The entries of ``results.json``, in the order the report records them.
+    key : list of KeyFinding
+        The step's key findings (``results.finding``): plain words with estimate, interval and
+        n, for the report's "Key findings" box and the index page.
     """
 
     notes: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     records: list = field(default_factory=list)
+    key: list = field(default_factory=list)
+
+
+class KeyFinding(NamedTuple):
+    """One finding for results.json: ``results.finding(question, text, **options)``."""
+
+    question: str
+    text: str
+    options: dict
+
+
+Q_WHO = "Who chooses confidentiality?"
+Q_GAP = "Do confidential respondents score differently from named ones?"
+Q_PANEL = "What happens to the same people once confidentiality is removed?"
+
+
+def _evidence(row: Any, setting: Setting, s: str, p: bool = True, **extra: Any) -> dict:
+    """Estimate, interval, n (and p) of a result row for :class:`KeyFinding`, written as the
+    kind of score ``s`` (NPS points or scale points)."""
+    out = {"est": _field(row, "est"), "ci": (_field(row, "ci_low"), _field(row, "ci_high")),
+           "n": int(_field(row, "n")), "kind": "nps" if s in ("nps", "nps_bootstrap") else "score",
+           "unit": setting.units.get(s, "")}
+    if p:
+        out["p_value"] = _field(row, "p_value")
+    return {**out, **extra}
+
+
+def _mid(label: str) -> str:
+    """A label for the middle of a sentence: ``"Mean 0-10 answer"`` -> ``"mean 0-10 answer"``
+    (``"CRQ index"`` kept)."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 def _entry(name: str, value: Any, **options: Any) -> Record:
@@ -445,8 +481,10 @@ def choose_design(setting: Setting, wave: int = 0) -> Design:
                       label="Panel (confidentiality removed) comparison possible"),
                _entry("design.cross_sectional_wave", xs), _entry("design.panel_first_wave", w1),
                _entry("design.panel_second_wave", w2), _entry("min_cell_size", setting.min_cell)]
+    key = [KeyFinding(Q_WHO, findings[0], {"why_not": "the study supports neither design"})] \
+        if findings else []
     return Design(waves, xs, w1, w2, xs_text, panel_text, unknown, findings=findings,
-                  records=records)
+                  records=records, key=key)
 
 
 def wave_table(setting: Setting, waves: pd.DataFrame) -> pd.DataFrame:
@@ -598,8 +636,21 @@ def who_chooses(setting: Setting, xw: pd.DataFrame, wave: int) -> WhoChooses:
                       label=f"Share choosing confidentiality, {setting.wave_name(wave)}"),
                _table("share_confidential.by_segment", share, min_cell_size=m),
                *gap_records, *acc_records]
+    key = [KeyFinding(Q_WHO, (f"In {setting.wave_name(wave)}, {{est}} {{ci}} of respondents chose "
+                              "confidentiality ({n})."), {
+        "est": overall["est"], "ci": (overall["ci_low"], overall["ci_high"]),
+        "n": int(overall["n"]), "n_accounts": xw["account_id"].nunique(),
+        "quantity": "share_confidential"})]
+    if gap_records:
+        g = gap_records[0].value
+        words = difference_words(g["ci_low"], g["ci_high"], higher="more often than",
+                                 lower="less often than", none="about as often as")
+        key.append(KeyFinding(Q_WHO, (f"Newly included contacts chose it {words} the others: "
+                                      "a difference of {est} {ci}, {p} ({n})."), {
+            "est": g["est"], "ci": (g["ci_low"], g["ci_high"]), "n": len(xw),
+            "p_value": g["p_value"], "quantity": "share_confidential.newly_included_difference"}))
     return WhoChooses(share, table, _share_bars(shown), big, len(big) >= m, intro, text,
-                      acc_text, findings=[finding], records=records)
+                      acc_text, findings=[finding], records=records, key=key)
 
 
 # --------------------------------------------------------------------------- score gap
@@ -674,7 +725,7 @@ def _score_records(setting: Setting, diffs: pd.DataFrame, d: dict, s: str,
     unit = setting.units[s]
     out = [_entry(f"difference.{s}",
                   diffs[(diffs["score"] == s) & (diffs["measure"] == "difference")].iloc[0],
-                  unit=unit, label=f"{setting.labels[s]}: confidential minus named")]
+                  unit=unit, label=f"{setting.labels[s]}: confidential minus named respondents")]
     for g in ("confidential", "named"):
         gr = d[s, g]
         out.append(_entry(f"{s}.{g}", gr.est, ci=(gr.ci_low, gr.ci_high), se=gr.se, n=int(gr.n),
@@ -695,9 +746,7 @@ def _score_records(setting: Setting, diffs: pd.DataFrame, d: dict, s: str,
 
 def _score_sentences(setting: Setting, d: dict, compared: list) -> tuple[list, str, list]:
     """Lead sentences (0-10 answer, NPS, index), the verdict and the finding."""
-    sig = {s: setting.significant(d[s, "difference"].p_value) for s in compared}
-    lower = [s for s in compared if sig[s] and d[s, "difference"].est < 0]
-    higher = [s for s in compared if sig[s] and d[s, "difference"].est > 0]
+    lower, higher = _lower_higher(setting, d, compared)
     lead = []
     for s in [x for x in ("nps_mean", "nps", *setting.index_scores) if x in compared]:
         r, digits = d[s, "difference"], (0 if s == "nps" else 2)
@@ -719,6 +768,45 @@ def _score_sentences(setting: Setting, d: dict, compared: list) -> tuple[list, s
                         f"respondents' by "
                         f"{setting.prose(r, 2, True, p=r.p_value)}.")
     return lead, verdict, findings
+
+
+def _lower_higher(setting: Setting, d: dict, compared: list) -> tuple[list, list]:
+    """Scores on which confidential respondents scored clearly lower, and clearly higher."""
+    clear = {s: difference_words(d[s, "difference"].ci_low, d[s, "difference"].ci_high,
+                                 higher="higher", lower="lower") for s in compared}
+    return ([s for s in compared if clear[s] == "lower"],
+            [s for s in compared if clear[s] == "higher"])
+
+
+def _main_result(setting: Setting, d: dict, compared: list,
+                 boot: pd.Series | None) -> tuple[str, list, str]:
+    """The cross-section's main result - the gap on the instrument's index (else the 0-10
+    answer), with interval, p and how many scores are lower - the key findings and the note
+    of the headline entry."""
+    main = next((x for x in (*setting.index_scores, "nps_mean") if x in compared), compared[0])
+    lower, higher = _lower_higher(setting, d, compared)
+    r = d[main, "difference"]
+    words = difference_words(r.ci_low, r.ci_high, higher="higher than", lower="lower than",
+                             none="not clearly different from")
+    count = (f"; confidential respondents scored clearly lower on {len(lower)} and clearly "
+             f"higher on {len(higher)} of the {len(compared)} scores compared")
+    key = [KeyFinding(Q_GAP, (
+        f"Confidential respondents scored {words} named ones on the {_mid(setting.labels[main])}: "
+        f"{{est}} {{ci}}, {{p}} ({{n}}){count}. A gap at one time mixes who chooses "
+        "confidentiality with how being named changes answers."),
+        _evidence(r, setting, main))]
+    nps = boot if boot is not None else (d["nps", "difference"] if "nps" in compared else None)
+    if nps is not None:
+        row = {k: _field(nps, k) for k in ("est", "ci_low", "ci_high", "p_value")}
+        row["n"] = int(_field(d["nps", "difference"], "n"))
+        w = difference_words(row["ci_low"], row["ci_high"], higher="higher than",
+                             lower="lower than", none="not clearly different from")
+        key.append(KeyFinding(Q_GAP, (
+            f"Their Net Promoter Score was {w} named respondents': {{est}} {{ci}}, {{p}} ({{n}})."),
+            _evidence(row, setting, "nps")))
+    note = (f"confidential respondents clearly lower on {len(lower)} and clearly higher on "
+            f"{len(higher)} of {len(compared)} scores compared")
+    return main, key, note
 
 
 def compare_scores(setting: Setting, xw: pd.DataFrame, n_boot: int = 499,
@@ -751,9 +839,14 @@ def compare_scores(setting: Setting, xw: pd.DataFrame, n_boot: int = 499,
                             "ci_low": d[s, "hedges_g"].ci_low, "ci_high": d[s, "hedges_g"].ci_high,
                             "n": int(d[s, "hedges_g"].n)} for s in compared if s != "nps"])
     lead, verdict, findings = _score_sentences(setting, d, compared)
+    main, key, note = _main_result(setting, d, compared, boot)
+    for i, r in enumerate(records):  # the main result is the headline of the cross-section
+        if r.name == f"difference.{main}":
+            records[i] = Record(r.name, r.value, {**r.options, "headline": True, "note": note},
+                                r.table)
     return ScoreComparison(compared, too_few, diffs, boot, table, hedges, lead, verdict,
                            notes=notes, findings=findings,
-                           records=[*records, _table("score_differences", diffs)])
+                           records=[*records, _table("score_differences", diffs)], key=key)
 
 
 # --------------------------------------------------------------------------- regression
@@ -804,7 +897,6 @@ def _regression_records(setting: Setting, s: str, t: pd.DataFrame, controls: tup
     for term, stem in _TERM_STEMS.items():
         if term in t.index:
             out.append(_entry(f"{stem}.{s}", t.loc[term], unit=setting.units[s],
-                              headline=(stem == "interaction" and s == "nps_mean"),
                               label=(f"Extra confidential gap among newly included "
                                      f"({setting.labels[s]})" if stem == "interaction" else None)))
     # control terms (e.g. role[...]) are left out: a small role level would publish the
@@ -895,8 +987,20 @@ def gap_regression(setting: Setting, xw: pd.DataFrame, compared: list[str]) -> G
     lines, findings = _regression_lines(setting, models, moderator)
     records = [r for s, t in models.items() for r in _regression_records(setting, s, t, controls)]
     cells = _gap_cells(setting, xw) if moderator and "nps_mean" in models else None
+    key = []
+    if moderator:
+        s = next(iter(models))
+        i = models[s].loc["confidential:newly_included"]
+        words = difference_words(i["ci_low"], i["ci_high"], higher="smaller", lower="larger",
+                                 none="neither clearly larger nor clearly smaller")
+        key.append(KeyFinding(Q_GAP, (
+            f"Among newly included contacts the confidential-minus-named gap on the "
+            f"{_mid(setting.labels[s])} is {words} than among the others (the Company B pattern "
+            "is a larger gap): difference {est} {ci}, {p} ({n}), clustered by account."),
+            _evidence(i, setting, s, n_accounts=int(i["n_accounts"]))))
     return GapRegression(moderator, controls, models, _regression_table(setting, models, moderator),
-                         intro, lines, cells, notes=notes, findings=findings, records=records)
+                         intro, lines, cells, notes=notes, findings=findings, records=records,
+                         key=key)
 
 
 # --------------------------------------------------------------------------- panel
@@ -924,10 +1028,14 @@ def _panel_frames(setting: Setting, first: int, second: int, adjust: str, notes:
     pw = scored[scored["wave"].isin([first, second])]
     covariates = [c for c in ("account_id", "role", "newly_included") if c in pw]
     frames = {}
+    # every wave-1 element: the doubly robust DiD's adjustment set (bias.adjustment_set), which
+    # also holds the single-element alternative ``adjust``
+    baseline = list(dict.fromkeys([*(e for e in setting.elements if e in pw),
+                                   *filter(None, [adjust])]))
     for s, col in {**_PANEL_SCORES, **{i: i for i in setting.index_scores}}.items():
         p = _attempt(notes, f"The panel of {setting.labels[s]}", bias.panel_frame, pw,
                      setting.study.contacts, score=col, waves=(first, second),
-                     covariates=covariates, baseline=[adjust] if adjust else [])
+                     covariates=covariates, baseline=baseline)
         if p is not None:
             frames[s] = p
     return frames if "nps_mean" in frames else {}
@@ -965,9 +1073,11 @@ def _completion_table(setting: Setting, comp: pd.DataFrame, first: int) -> pd.Da
 def build_panel(setting: Setting, first: int, second: int, adjust_for: str = "") -> Panel:
     """The panel of ``first``-wave respondents invited to ``second``, and their completion.
 
-    ``adjust_for`` names the wave-1 score the DiD adjusts for (ignored, with a note, when it is
-    not a score of the study). Completion by wave-1 choice with Wilson intervals, and the
-    difference with the Newcombe interval (:func:`crqlab.models.bias.completion_by_group`).
+    ``adjust_for`` names the wave-1 score of the single-covariate alternative DiD (ignored, with
+    a note, when it is not a score of the study); the default DiD adjusts for every wave-1
+    element and segment (:func:`naming_effects`). Completion by wave-1 choice with Wilson
+    intervals, and the difference with the Newcombe interval
+    (:func:`crqlab.models.bias.completion_by_group`).
 
     Notes
     -----
@@ -975,8 +1085,8 @@ def build_panel(setting: Setting, first: int, second: int, adjust_for: str = "")
     and ``tests/notebooks/test_notebook_20.py``.
     """
     adjust = adjust_for if adjust_for and adjust_for in setting.scored.columns else ""
-    notes = ([(f"The parameter adjust_for = '{adjust_for}' is not a score of this study; the "
-              "DiD is not adjusted.")] if adjust_for and not adjust else [])
+    notes = ([(f"The wave-1 score '{adjust_for}' asked for is not a score of this study; the "
+              "single-score alternative is left out.")] if adjust_for and not adjust else [])
     frames = _panel_frames(setting, first, second, adjust, notes)
     if not frames:
         return Panel(first, second, frames, adjust, notes=notes)
@@ -1076,9 +1186,10 @@ def within_changes(setting: Setting, panel: Panel) -> Changes:
 class NamingEffects(Step):
     """The effect of being named on previously confidential respondents (DiD).
 
-    ``effects`` maps a score to its estimates: ``did_unadjusted``, ``did`` (adjusted for the
-    wave-1 ``adjust`` score), ``did_ipw`` (weighted for attrition) and ``lee`` (Lee bounds),
-    each None when it could not be estimated (or, for ``did``, when nothing is adjusted for).
+    ``effects`` maps a score to its estimates: ``did`` (doubly robust, the default),
+    ``did_single`` (adjusted for the wave-1 ``adjust`` score only), ``did_unadjusted``,
+    ``did_ipw`` (weighted for attrition) and ``lee`` (Lee bounds); one that could not be
+    estimated is missing, with the reason in ``notes``.
     """
 
     effects: dict
@@ -1087,14 +1198,24 @@ class NamingEffects(Step):
     text: str = ""
 
 
+#: The panel DiD's methods (``crqlab.models.bias.did_estimates``): recorded stem and reader's name.
+_DID_METHODS = {"doubly_robust": ("did", ("DiD, doubly robust: every wave-1 element and "
+                                          "segment (default)")),
+                "single": ("did_single", "DiD adjusted for wave-1 {adjust} only"),
+                "plain": ("did_unadjusted", "DiD, unadjusted (parallel trends)")}
+
+
 def _estimate_effects(setting: Setting, p: pd.DataFrame, s: str, adjust: str, n_boot: int,
                       seed: int, notes: list) -> dict:
     label, ci, e = setting.labels[s], setting.ci, {}
-    e["did_unadjusted"] = _attempt(notes, f"The DiD of {label}", bias.difference_in_differences,
-                                   p, ci=ci)
-    if adjust:
-        e["did"] = _attempt(notes, f"The adjusted DiD of {label}", bias.difference_in_differences,
-                            p, covariates=[f"{adjust}_w1"], ci=ci)
+    single = f"{adjust}_w1" if adjust else None
+    t = _attempt(notes, f"The DiD of {label}", bias.did_estimates, p, single=single, ci=ci)
+    if t is not None:
+        for method, why in t.attrs.get("skipped", {}).items():
+            notes.append(f"The {method.replace('_', ' ')} DiD of {label} could not be "
+                         f"estimated: {why}")
+        for method, row in t.set_index("method").iterrows():
+            e[_DID_METHODS[method][0]] = row
     covs = [c for c in ("score_w1", "role", "newly_included") if c in p and p[c].notna().any()]
     e["did_ipw"] = _attempt(notes, f"The IPW DiD of {label}", bias.ipw_difference_in_differences,
                             p, covariates=covs, ci=ci)
@@ -1112,20 +1233,20 @@ def _lee_text(lee: pd.Series, digits: int) -> str:
 
 
 def _effect_column(setting: Setting, s: str, e: dict, adjust: str) -> tuple[dict, list]:
-    """The reviewers' column of one score and its entries."""
+    """The reviewers' column of one score and its entries: the doubly robust DiD (the
+    default) beside its alternatives, then the attrition-aware estimates."""
     digits, unit, col, records = (1 if s == "nps" else 2), setting.units[s], {}, []
-    for key, label, term in (("did_unadjusted", "DiD, completers", "confidential"),
-                             ("did", f"DiD adjusted for wave-1 {adjust}", "confidential"),
-                             ("did_ipw", "DiD weighted for attrition (IPW)", "difference")):
+    rows = [(stem, name.format(adjust=adjust)) for stem, name in _DID_METHODS.values()]
+    for key, label in [*rows, ("did_ipw", "DiD weighted for attrition (IPW)")]:
         if e.get(key) is None:
             continue
-        r = e[key].set_index("term").loc[term]
+        r = e[key].set_index("term").loc["difference"] if key == "did_ipw" else e[key]
         col[label] = (f"{_ci(r, digits, sign=True)}, "
                       f"p {format_p(r['p_value'])} (n={int(r['n']):,}, "
                       f"{int(r['n_accounts'])} acc.)")
         records.append(_entry(f"{key}.{s}", r, unit=unit, label=(
             f"Effect of being named on previously confidential respondents "
-            f"({setting.labels[s]})" if key == "did" else None)))
+            f"({setting.labels[s]}, doubly robust)" if key == "did" else None)))
     if e.get("lee") is not None:
         lee = e["lee"].iloc[0]
         col["Lee bounds [lower, upper]; CI"] = _lee_text(lee, digits)
@@ -1137,45 +1258,59 @@ def _effect_column(setting: Setting, s: str, e: dict, adjust: str) -> tuple[dict
     return col, records
 
 
-def _effect_text(setting: Setting, e: dict, adjust: str) -> tuple[str, list]:
-    """The 0-10 answer's DiD as a paragraph, and the finding."""
-    best = e.get("did") if e.get("did") is not None else e.get("did_unadjusted")
-    if best is None:
-        return "", []
-    r, prose = best.set_index("term").loc["confidential"], setting.prose
-    how = f"adjusted for wave-1 {adjust}" if e.get("did") is not None else "unadjusted"
-    text = (f"Being named changed the 0-10 answers of those who had chosen confidentiality by "
-            f"{prose(r, 2, True)} points beyond the common "
-            f"trend (DiD {how}, {format_p_text(r['p_value'])}; n = {int(r['n']):,} completers "
-            f"in {int(r['n_accounts'])} accounts).")
-    if e.get("did") is not None and e.get("did_unadjusted") is not None:
-        rr = e["did_unadjusted"].set_index("term").loc["confidential"]
-        text += (f" Without the adjustment the DiD is {_fixed(rr['est'], 2, sign=True)}: "
-                 "part of the raw gap in the changes is the dissatisfied bouncing back, not "
-                 "inflation.")
+def _effect_text(setting: Setting, e: dict, adjust: str) -> tuple[str, list, list]:
+    """The 0-10 answer's DiD as a paragraph, the summary finding and the key finding."""
+    r = e.get("did")
+    how = "doubly robust: adjusted for every wave-1 element and segment"
+    if r is None:
+        r, how = e.get("did_unadjusted"), "unadjusted: the doubly robust DiD could not run"
+    if r is None:
+        return "", [], []
+    prose = setting.prose
+    words = difference_words(r["ci_low"], r["ci_high"], higher="rose", lower="fell",
+                             none="changed no differently")
+    text = (f"Once named, the 0-10 answers of those who had chosen confidentiality {words} "
+            f"beyond the common trend: {prose(r, 2, True)} points (DiD {how}, "
+            f"{format_p_text(r['p_value'])}; n = {int(r['n']):,} completers in "
+            f"{int(r['n_accounts'])} accounts).")
+    alternatives = [f"{name.format(adjust=adjust).replace('DiD ', '').replace('DiD, ', '')} "
+                    f"{_fixed(e[stem]['est'], 2, sign=True)}"
+                    for stem, name in list(_DID_METHODS.values())[1:] if e.get(stem) is not None]
+    if alternatives:
+        text += (" The alternatives: " + "; ".join(alternatives) + ". Adjusting for one "
+                 "element only is right only if that element alone drives the choice; the "
+                 "unadjusted DiD also counts the dissatisfied bouncing back.")
     if e.get("did_ipw") is not None:
         ri = e["did_ipw"].set_index("term").loc["difference"]
-        text += (f" Weighting completers for attrition gives "
-                 f"{prose(ri, 2, True)}.")
+        text += f" Weighting completers for attrition gives {prose(ri, 2, True)}."
     if e.get("lee") is not None:
         lee, f = e["lee"].iloc[0], _fixed
         text += (f" Without any model of who completes, the DiD among those who would complete "
                  f"either way lies between {f(lee['lower'], 2, sign=True)} and "
                  f"{f(lee['upper'], 2, sign=True)} (Lee bounds; {setting.pct} CI "
                  f"{f(lee['ci_low'], 2, sign=True)} to {f(lee['ci_high'], 2, sign=True)}).")
-    return text, [(f"Once named, previously confidential respondents' 0-10 answers changed by "
-                  f"{prose(r, 2, True)} beyond the common "
-                  f"trend (DiD {how}).")]
+    finding = (f"Once named, previously confidential respondents' 0-10 answers {words} beyond "
+               f"the common trend: {prose(r, 2, True)} (DiD {how}).")
+    key = KeyFinding(Q_PANEL, (
+        f"Once named, previously confidential respondents' 0-10 answers {words} beyond the "
+        f"common trend: {{est}} {{ci}}, {{p}} ({{n}}; difference in differences, {how})."
+        + (" Alternatives: " + "; ".join(alternatives) + "." if alternatives else "")),
+        _evidence(r, setting, "nps_mean", n_accounts=int(r["n_accounts"])))
+    return text, [finding], [key]
 
 
 def naming_effects(setting: Setting, panel: Panel, n_boot: int = 499,
                    seed: int = 0) -> NamingEffects:
     """Difference in differences: the extra change of those who had chosen confidentiality.
 
-    Per panel score: the DiD of the completers (unadjusted, and adjusted for the wave-1
-    ``panel.adjust`` score), the inverse-probability weighted DiD (completion modelled on the
-    wave-1 score, role and newly included) and Lee bounds with their Imbens-Manski interval
-    (:mod:`crqlab.models.bias`); standard errors clustered by account.
+    Per panel score, :func:`crqlab.models.bias.did_estimates`: the default is the doubly
+    robust DiD, whose adjustment set is chosen from the data (the propensity of having chosen
+    confidentiality and the change of the named, both on every wave-1 element and segment;
+    :func:`crqlab.models.bias.dr_difference_in_differences`), reported beside the alternatives
+    adjusted for the wave-1 ``panel.adjust`` score only and unadjusted; then the
+    inverse-probability weighted DiD (completion modelled on the wave-1 score, role and newly
+    included) and Lee bounds with their Imbens-Manski interval; standard errors clustered by
+    account.
 
     Notes
     -----
@@ -1193,9 +1328,9 @@ def naming_effects(setting: Setting, panel: Panel, n_boot: int = 499,
     intro = (f"Extra change of those who had chosen confidentiality over the change of those named "
              f"all along, with {setting.pct} intervals clustered by account. Lee bounds carry an "
              f"Imbens-Manski {setting.pct} interval.")
-    text, findings = _effect_text(setting, effects.get("nps_mean", {}), panel.adjust)
+    text, findings, key = _effect_text(setting, effects.get("nps_mean", {}), panel.adjust)
     return NamingEffects(effects, pd.DataFrame(columns), intro, text, notes=notes,
-                         findings=findings, records=records)
+                         findings=findings, records=records, key=key)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1234,19 +1369,34 @@ def _headline_text(setting: Setting, h: pd.DataFrame) -> tuple[str, str]:
     w_c = float(h.loc["inflation", "est"] / did) if did else np.nan
     share = f" ({100 * w_c:.0f}% of the completers)" if np.isfinite(w_c) else ""
     inflation = prose(h.loc["inflation"], 2, True)
+    what = difference_words(h.loc["inflation", "ci_low"], h.loc["inflation", "ci_high"],
+                            higher="is inflation", lower="is deflation",
+                            none="is the implied inflation (not clearly different from zero)")
     text = (f"The headline mean 0-10 answer went from {h.loc['mean_before', 'est']:.2f} to "
             f"{h.loc['mean_after', 'est']:.2f} when confidentiality was removed: a shift of "
             f"{prose(h.loc['shift'], 2, True)}"
             f". Of this, {f(h.loc['trend', 'est'], 2, sign=True)} is the trend that named "
-            f"respondents show too, {inflation} is inflation from naming the previously "
+            f"respondents show too, {inflation} {what} from naming the previously "
             f"confidential respondents{share}, {f(h.loc['reversion', 'est'], 2, sign=True)} is "
             f"reversion and {f(h.loc['attrition', 'est'], 2, sign=True)} is attrition "
             f"(completers' first-wave mean minus everyone's). n = {int(h.loc['shift', 'n']):,} "
             f"in {int(h.loc['shift', 'n_accounts'])} accounts.")
     finding = (f"Removing confidentiality shifted the headline mean 0-10 answer by "
-               f"{f(h.loc['shift', 'est'], 2, sign=True)}, of which {inflation} is implied "
-               "inflation.")
+               f"{f(h.loc['shift', 'est'], 2, sign=True)}, of which {inflation} {what}.")
     return text, finding
+
+
+def _headline_key(setting: Setting, h: pd.DataFrame) -> KeyFinding:
+    """The key finding of the headline decomposition (0-10 answer)."""
+    r = h.loc["inflation"]
+    words = difference_words(r["ci_low"], r["ci_high"], higher="inflated it by",
+                             lower="lowered it by", none="moved it by an amount not clearly "
+                                                         "different from zero,")
+    return KeyFinding(Q_PANEL, (
+        f"Removing confidentiality shifted the headline mean 0-10 answer by "
+        f"{_fixed(h.loc['shift', 'est'], 2, sign=True)}; naming the previously confidential "
+        f"respondents {words} {{est}} {{ci}} ({{n}}; account-cluster bootstrap)."),
+        _evidence(r, setting, "nps_mean", p=False, n_accounts=int(r["n_accounts"])))
 
 
 def _headline_records(setting: Setting, s: str, h: pd.DataFrame) -> list[Record]:
@@ -1263,8 +1413,10 @@ def headline_shift(setting: Setting, panel: Panel, n_boot: int = 499,
                    seed: int = 0) -> HeadlineShift:
     """How much of the headline shift is inflation: trend + inflation + reversion + attrition.
 
-    :func:`crqlab.models.bias.headline_inflation` per panel score (reversion from the wave-1
-    ``panel.adjust`` score), with account-cluster bootstrap intervals.
+    :func:`crqlab.models.bias.headline_inflation` per panel score, with account-cluster
+    bootstrap intervals; its DiD and the reversion are adjusted for the data-chosen set of the
+    doubly robust DiD (every wave-1 element and segment, :func:`crqlab.models.bias.adjustment_set`)
+    by regression, so the decomposition stays exact in every resample.
 
     Notes
     -----
@@ -1273,18 +1425,18 @@ def headline_shift(setting: Setting, panel: Panel, n_boot: int = 499,
     ``tests/notebooks/test_notebook_20.py``.
     """
     notes, heads, records = [], {}, []
-    covariates = [f"{panel.adjust}_w1"] if panel.adjust else []
     for s, p in panel.frames.items():
         h = _attempt(notes, f"The headline decomposition of {setting.labels[s]}",
-                     bias.headline_inflation, p, covariates=covariates, ci=setting.ci,
-                     n_boot=n_boot, seed=seed)
+                     bias.headline_inflation, p, covariates=bias.adjustment_set(p),
+                     ci=setting.ci, n_boot=n_boot, seed=seed)
         if h is not None:
             heads[s] = h.set_index("quantity")
             records += _headline_records(setting, s, h)
-    text, findings, nps_text = "", [], ""
+    text, findings, nps_text, key = "", [], "", []
     if "nps_mean" in heads:
         text, finding = _headline_text(setting, heads["nps_mean"])
         findings.append(finding)
+        key = [_headline_key(setting, heads["nps_mean"])]
     if "nps" in heads:
         h = heads["nps"]
         inflation = setting.prose(h.loc["inflation"], 1, True)
@@ -1292,18 +1444,25 @@ def headline_shift(setting: Setting, panel: Panel, n_boot: int = 499,
                     f"shift of {_fixed(h.loc['shift', 'est'], 1, sign=True)}.")
     table = _headline_table(setting, panel, heads) if heads else None
     return HeadlineShift(heads, table, text, nps_text, notes=notes, findings=findings,
-                         records=records)
+                         records=records, key=key)
 
 
 # --------------------------------------------------------------------------- what-if
+#: Reviewers' names of the columns of a what-if's groups.
+WHAT_IF_COLUMNS = {"share_before": "share of first-wave respondents",
+                   "completion": "completed the next wave", "share_after": "share of completers",
+                   "mean_before": "mean before", "mean_after": "mean after", "change": "change"}
+
+
 def what_if_table(result: bias.WhatIf, digits: int = 3) -> pd.DataFrame:
-    """The groups of a :class:`crqlab.models.bias.WhatIf` as text (changes signed)."""
+    """The groups of a :class:`crqlab.models.bias.WhatIf` as text (changes signed), columns
+    named for reviewers (:data:`WHAT_IF_COLUMNS`)."""
     g = result.groups.copy()
     g.index = [f"{i} ({'chose' if i == 'confidential' else 'waived'} confidentiality)"
                for i in g.index]
     for c in g.columns:
         g[c] = [_fixed(v, digits, sign=c == "change") for v in g[c]]
-    return g
+    return g.rename(columns=WHAT_IF_COLUMNS)
 
 
 def what_if_records(stem: str, result: bias.WhatIf, note: str) -> list[Record]:
@@ -1447,7 +1606,7 @@ def company_a_example(note: str, share: Fraction = Fraction(1, 4),
     """
     worked = company_a(share)
     table = what_if_table(worked)
-    table["share_after (exact)"] = [str(v) for v in worked.groups["share_after"]]
+    table["share of completers (exact)"] = [str(v) for v in worked.groups["share_after"]]
     h = worked.headline
     text = (f"The first-wave headline was {float(h['mean_before']):.1f} (confidential respondents "
             f"below it at 6.3); after naming it is {float(h['mean_after']):.3f} (= "

@@ -22,6 +22,7 @@ cannot run says why in a plain sentence (``notes``) instead of raising.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,6 +36,7 @@ from crqlab.formatting import (
     Finding,
     ci_columns,
     ci_label,
+    difference_words,
     format_decimals,
     format_p,
     format_p_text,
@@ -62,8 +64,11 @@ __all__ = [
     # 4. weighting
     "ResponseModel", "response_model", "Weighted", "weighted_estimates", "weighted_finding",
     "weighted_text", "Diagnostics", "weight_diagnostics", "diagnostics_sentence",
-    # 5.-8. sensitivity, precision, change, context; summary
-    "Sensitivity", "sensitivity", "sensitivity_finding", "sensitivity_text", "delta_curves",
+    "variable_label", "WEIGHT_STATS", "diagnostics_table", "balance_text",
+    # 5.-8. sensitivity, caveats, precision, change, context; findings, summary
+    "Caveats", "caveats", "KeyFinding", "key_findings",
+    "Sensitivity", "conclusions", "sensitivity", "sensitivity_finding", "tipping_text",
+    "sentence_case",
     "Precision", "precision", "precision_findings", "precision_table",
     "Decomposition", "decompose_changes", "decomposition_entries", "decomposition_findings",
     "decomposition_table", "segment_detail",
@@ -80,7 +85,7 @@ NPS_UNITS = {"nps": "NPS, -100 to +100", "nps_mean": "0-10 scale"}
 WORDS = {"response_rate": "response rate", "completion_rate": "completion rate",
          "late_minus_early": "late minus early", "slope": "trend per step",
          "nonrespondent_extrapolated": "non-respondents, extrapolated (assumption)",
-         "adjusted_total": "whole frame, adjusted (assumption)", "respondent_mean": "respondents"}
+         "respondent_mean": "respondents"}
 HEADERS = {"n_accounts": "accounts", "p_value": "p", "n_a": "n (from)", "n_b": "n (to)",
            "n_frame": "invited", "n_eff": "effective n", "deff_kish": "design effect",
            "n": "n", "measure": "measure", "quantity": "quantity"}
@@ -294,7 +299,7 @@ def rates_by_wave(d: Design) -> pd.DataFrame:
     ``tests/studies/test_response_rates.py``; the estimator is validated against R ``prop.test``
     in ``tests/models``.
     """
-    table = rsp.response_rates(d.frame, "wave", responses=d.scores, score=d.crq.column, ci=d.ci)
+    table = rsp.response_rates(d.frame, "wave", responses=d.scores, ci=d.ci)
     return _suppressed_rates(d, table, "measure")
 
 
@@ -325,8 +330,8 @@ def wave_rates_sentence(d: Design, by_wave: pd.DataFrame) -> str:
     """The analysis wave's response and completion, and the range across waves."""
     now, done = headline_rate(d, by_wave), headline_rate(d, by_wave, "completion_rate")
     text = (f"In {d.label}, {d.with_ci(now, 1, percent=True)} of {d.n_invited:,} invited "
-            f"contacts responded and {d.with_ci(done, 1, percent=True)} returned a scored "
-            f"{d.crq.name}.")
+            f"contacts responded and {d.with_ci(done, 1, percent=True)} returned a completed "
+            "questionnaire.")
     shown = by_wave[(by_wave["measure"] == "response_rate") & ~by_wave["suppressed"]]
     if len(shown) < 2:
         return text
@@ -348,7 +353,7 @@ def wave_rates_table(d: Design, by_wave: pd.DataFrame) -> pd.DataFrame:
 
 def group_rates(d: Design, data: pd.DataFrame, by: str) -> pd.DataFrame:
     """Response and completion rate by ``by`` in ``data`` (one wave's frame), suppressed."""
-    table = rsp.response_rates(data, by, responses=d.scores, score=d.crq.column, ci=d.ci)
+    table = rsp.response_rates(data, by, responses=d.scores, ci=d.ci)
     return _suppressed_rates(d, table, "measure")
 
 
@@ -541,8 +546,9 @@ def armstrong_overton(d: Design, by: str | None, nonrespondent_at: float | None 
 
 
 def lateness_entries(d: Design, ao: Lateness) -> list[Entry]:
-    """``ao.<score>.late_minus_early`` (a headline for the CRQ), the slope and extrapolations,
-    and the table ``ao.summary``."""
+    """``ao.<score>.late_minus_early`` (a headline for the CRQ), the slope and the
+    extrapolated non-respondents (an assumption, never a value for the whole frame), and the
+    table ``ao.summary``."""
     out = []
     note = "assumption: non-respondents continue the trend of late respondents"
     for s in ao.trend:
@@ -551,7 +557,7 @@ def lateness_entries(d: Design, ao: Lateness) -> list[Entry]:
             "label": f"{d.score(s).name}: late minus early respondents",
             "headline": s == d.crq.column}))
         out += [Entry(f"ao.{s}.{q}", tr.loc[q], {"note": None if q == "slope" else note})
-                for q in ("slope", "nonrespondent_extrapolated", "adjusted_total")]
+                for q in ("slope", "nonrespondent_extrapolated")]
     table = lateness_table(d, ao)
     return out + ([] if table is None else [Entry("ao.summary", table, {})])
 
@@ -563,31 +569,36 @@ def _x_range(row: pd.Series) -> str:
 
 
 def lateness_finding(d: Design, ao: Lateness, s: str) -> Finding:
-    """Late minus early, the trend per step and what the extrapolation would imply."""
+    """Late minus early (worded by :func:`crqlab.formatting.difference_words`), the trend per
+    step and what non-respondents would score if they continued it - an assumption about the
+    non-respondents only, not an estimate for the whole frame."""
     el, tr = ao.early[s].set_index("quantity"), ao.trend[s].set_index("quantity")
     diff, sl = el.loc["late_minus_early"], tr.loc["slope"]
-    ex, rm, tot = tr.loc["nonrespondent_extrapolated"], tr.loc["respondent_mean"], \
-        tr.loc["adjusted_total"]
+    ex, rm = tr.loc["nonrespondent_extrapolated"], tr.loc["respondent_mean"]
     early, late = el.loc["early"], el.loc["late"]
     by = ao.by.replace("_", " ")
     step = "reminder" if ao.by == "reminders" else "day"
+    words = difference_words(diff["ci_low"], diff["ci_high"], higher="higher than",
+                             lower="lower than", none="not clearly different from")
     return Finding(d.score(s).name, (
         f"({d.label}): respondents at {by} {_x_range(late)} (n = {int(late['n']):,}) scored "
-        f"{d.score_ci(diff, s, signed=True)} against those at {_x_range(early)} "
-        f"(n = {int(early['n']):,}; {format_p_text(diff['p_value'])}). Per extra {step} the score "
-        f"changes by {d.score_ci(sl, s, signed=True, extra=1)} ({format_p_text(sl['p_value'])}; "
-        f"n = {int(sl['n']):,} respondents in {int(sl['n_accounts'])} accounts). If "
-        f"non-respondents continued this trend (placed at {by} {ex['x']:g} - an assumption), "
-        f"they would score {d.score_ci(ex, s)}, and the whole frame {d.score_ci(tot, s)} "
-        f"instead of the respondent mean {d.score_ci(rm, s)}."))
+        f"{words} those at {_x_range(early)} (n = {int(early['n']):,}): "
+        f"{d.score_ci(diff, s, signed=True)}, {format_p_text(diff['p_value'])}. Per extra "
+        f"{step} the score changes by {d.score_ci(sl, s, signed=True, extra=1)} "
+        f"({format_p_text(sl['p_value'])}; n = {int(sl['n']):,} respondents in "
+        f"{int(sl['n_accounts'])} accounts). If non-respondents continued this trend (placed at "
+        f"{by} {ex['x']:g} - an assumption about them, not an observation), they would score "
+        f"{d.score_ci(ex, s)} against {d.score_ci(rm, s)} for respondents; section 5 says what "
+        "such a difference would do to the headline."))
 
 
 def lateness_table(d: Design, ao: Lateness) -> pd.DataFrame | None:
-    """Early, late, their difference, the slope and extrapolations of every score, or ``None``."""
+    """Early, late, their difference, the slope and the extrapolated non-respondents of every
+    score, or ``None``."""
     rows = []
     for s in ao.trend:
-        t = pd.concat([ao.early[s], ao.trend[s][ao.trend[s]["quantity"] != "respondent_mean"]],
-                      ignore_index=True)
+        trend = ao.trend[s][ao.trend[s]["quantity"].isin(["slope", "nonrespondent_extrapolated"])]
+        t = pd.concat([ao.early[s], trend], ignore_index=True)
         t.insert(0, "score", d.score(s).name)
         rows.append(t)
     if not rows:
@@ -707,12 +718,12 @@ def _trim(trim: float | None) -> float | None:
     return trim if trim is not None and trim < 1 else None
 
 
-def _model_frame(d: Design, covariates) -> tuple[pd.DataFrame, list[str], list[str]]:
+def _model_frame(d: Design, covariates, label=str) -> tuple[pd.DataFrame, list[str], list[str]]:
     """The frame with model-ready covariates: categories as text, numbers mean-filled."""
     pf, cov, notes = d.fw.copy(), [], []
     absent = [c for c in covariates if c not in pf.columns]
     if absent:
-        notes.append(f"not in this study's frame: {', '.join(absent)}")
+        notes.append(f"not in this study's frame: {_labels(absent, label)}")
     for c in [c for c in covariates if c in pf.columns]:
         col = pf[c]
         if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
@@ -721,7 +732,7 @@ def _model_frame(d: Design, covariates) -> tuple[pd.DataFrame, list[str], list[s
             col = pd.to_numeric(col, errors="coerce").astype(float)
             if col.isna().any():
                 pf[f"{c}_known"] = col.notna()
-                notes.append(f"{c} unknown for {int(col.isna().sum()):,} contacts "
+                notes.append(f"{label(c)} unknown for {int(col.isna().sum()):,} contacts "
                              "(mean-filled, flagged)")
                 cov.append(f"{c}_known")
             pf[c] = col.fillna(col.mean())
@@ -746,7 +757,7 @@ def _add_previous(d: Design, pf: pd.DataFrame, cov: list[str], notes: list[str])
 
 def response_model(d: Design, covariates, *, use_previous_score: bool = True,
                    trim: float | None = None, se_method: str = "linearization",
-                   n_boot: int = 200, seed: int = 0) -> ResponseModel:
+                   n_boot: int = 200, seed: int = 0, label=str) -> ResponseModel:
     """Fit the response model of the analysis wave and weight both scores to the frame.
 
     Parameters
@@ -760,6 +771,9 @@ def response_model(d: Design, covariates, *, use_previous_score: bool = True,
         Cap the weights at this quantile (e.g. 0.99); ``None`` or 1 and above: no cap.
     se_method, n_boot, seed
         As :func:`crqlab.models.weighting.propensity_adjusted`.
+    label : callable
+        A frame variable's name for reviewers in the notes (the notebook passes the
+        glossary's, ``crqlab.reports.present.label``).
 
     Notes
     -----
@@ -767,13 +781,13 @@ def response_model(d: Design, covariates, *, use_previous_score: bool = True,
     choices here (filling, flags, constant columns) in ``tests/studies/test_response_rates.py``.
     """
     trim = _trim(trim)
-    pf, cov, notes = _model_frame(d, covariates)
+    pf, cov, notes = _model_frame(d, covariates, label)
     if use_previous_score:
         _add_previous(d, pf, cov, notes)
     constant = [c for c in cov if pf[c].nunique() < 2]
     cov = [c for c in cov if c not in constant]
     if constant:
-        notes.append(f"left out as constant in this wave: {', '.join(constant)}")
+        notes.append(f"left out as constant in this wave: {_labels(constant, label)}")
     model = ResponseModel(pf, cov, notes)
     if cov:
         try:
@@ -914,110 +928,196 @@ def weight_diagnostics(d: Design, model: ResponseModel) -> Diagnostics:
     return Diagnostics(ws, bal, entries)
 
 
-def diagnostics_sentence(diag: Diagnostics) -> str:
+def variable_label(variable: str, label=str) -> str:
+    """A balance-table variable for reviewers: ``"Role: operational"`` for ``role=operational``
+    (the name through ``label``)."""
+    name, eq, level = str(variable).partition("=")
+    return f"{label(name)}: {level}" if eq else label(name)
+
+
+#: The weight summary's statistics in words (:func:`crqlab.models.weighting.weight_summary`).
+WEIGHT_STATS = {"n": "respondents weighted", "sum": "sum of the weights",
+                "min": "smallest weight", "p05": "5th percentile", "median": "median weight",
+                "p95": "95th percentile", "max": "largest weight",
+                "max_min_ratio": "largest / smallest weight", "cv": "coefficient of variation",
+                "deff_kish": "design effect of the weights (Kish)",
+                "n_eff": "effective number of respondents"}
+
+
+def diagnostics_table(diag: Diagnostics) -> pd.DataFrame:
+    """The weight summary as text: statistics in words, counts as whole numbers."""
+    rows = [{"statistic": WEIGHT_STATS.get(k, k),
+             "value": (f"{v:,.0f}" if k in ("n", "n_eff") else f"{v:,.2f}" if k != "cv"
+                       else f"{v:.3f}")} for k, v in diag.summary.items()]
+    return pd.DataFrame(rows)
+
+
+def balance_text(diag: Diagnostics, label=str) -> pd.DataFrame:
+    """The balance table with its variables named for reviewers (:func:`variable_label`)."""
+    return diag.balance.assign(variable=[variable_label(v, label)
+                                         for v in diag.balance["variable"]])
+
+
+def diagnostics_sentence(diag: Diagnostics, label=str) -> str:
     """The weights' range, design effect, effective n and the largest imbalance."""
     ws, bal = diag.summary, diag.balance
     worst = bal.loc[bal["asmd_before"].idxmax()]
     return (f"The {int(ws['n']):,} weights range from {ws['min']:.2f} to {ws['max']:.2f} (ratio "
             f"{ws['max_min_ratio']:.1f}); design effect {ws['deff_kish']:.2f}, so the "
             f"{int(ws['n']):,} respondents carry the precision of about {ws['n_eff']:.0f} "
-            f"equally weighted ones. Largest imbalance before weighting: {worst['variable']} "
-            f"({worst['asmd_before']:.2f}); after weighting the largest is "
-            f"{bal['asmd_after'].max():.2f}.")
+            f"equally weighted ones. Largest imbalance before weighting: "
+            f"{variable_label(worst['variable'], label)} ({worst['asmd_before']:.2f}); after "
+            f"weighting the largest is {bal['asmd_after'].max():.2f}.")
 
 
 # ----------------------------------------------------------------------------- 5. sensitivity
 @dataclass
 class Sensitivity:
-    """Delta-adjustment grids per score, the deltas used, and why a score has none."""
+    """Not-at-random sensitivity per score, scaled to the data
+    (:class:`crqlab.models.nonresponse.MnarSensitivity`), and why a score has none."""
 
-    tables: dict
-    deltas: dict
+    results: dict
     notes: list[str]
 
     @property
+    def tables(self) -> dict:
+        """The grid of each score: ``delta, shift, est, se, ci_low, ci_high,
+        nonrespondent_mean`` over the range the data allow."""
+        return {s: r.grid for s, r in self.results.items()}
+
+    @property
     def entries(self) -> list[Entry]:
-        """The tables ``delta.<score>``."""
-        return [Entry(f"delta.{s}", t, {}) for s, t in self.tables.items()]
+        """``mnar.<score>`` (the base estimate, ``n``) with ``mnar.<score>.frame_min`` and
+        ``.frame_max`` (the frame value at the ends of the range), and the tables
+        ``delta.<score>`` (the grid) and ``tipping.<score>`` (the delta that overturns each
+        conclusion)."""
+        out = []
+        for s, r in self.results.items():
+            b = r.bounds
+            n = {"n": int(b["n"])}
+            out += [Entry(f"mnar.{s}.frame_min", float(b["frame_min"]), {
+                        **n, "note": "non-respondents all at the lowest observed score"}),
+                    Entry(f"mnar.{s}.frame_max", float(b["frame_max"]), {
+                        **n, "note": "non-respondents all at the highest observed score"}),
+                    Entry(f"delta.{s}", r.grid, {}),
+                    Entry(f"tipping.{s}", r.tipping, {})]
+        return out
 
 
-def sensitivity(d: Design, model: ResponseModel, crq_deltas, nps_deltas,
-                trim: float | None = None) -> Sensitivity:
-    """The headline of both scores if non-respondents differed by each assumed delta.
+def _previous_value(d: Design, s: str) -> tuple[str, float] | None:
+    """The previous wave's respondent headline of score ``s`` (label, value), if any."""
+    earlier = [w for w in d.waves if w < d.wave]
+    if not earlier:
+        return None
+    w = earlier[-1]
+    pts = wt.score_points(d.scores.loc[d.scores["wave"] == w, s], s)
+    pts = pts[~np.isnan(pts)]
+    return (d.labels[w], float(pts.mean())) if len(pts) else None
 
-    The base is the propensity-weighted estimate when the model was fitted, else the
-    respondent mean. For the mean 0-10 answer, NPS deltas are divided by 20 (rough 0-10
-    equivalents of NPS points). ``trim`` as in :func:`response_model`.
+
+def conclusions(d: Design, s: str) -> dict:
+    """The conclusions whose tipping point is reported, as ``{label: threshold}``: for the NPS
+    that it is positive (more promoters than detractors), and for both scores where it stands
+    against the previous wave's respondents."""
+    out = {"0 (as many detractors as promoters)": 0.0} if s == "nps" else {}
+    prev = _previous_value(d, s)
+    if prev is not None:
+        label, value = prev
+        out[f"the {label} respondents' {format_decimals(value, d.score(s).digits)}"] = value
+    return out
+
+
+def sensitivity(d: Design, model: ResponseModel, trim: float | None = None) -> Sensitivity:
+    """How far non-respondents would have to differ to overturn each conclusion, over the
+    range the data allow.
+
+    :func:`crqlab.models.nonresponse.mnar_sensitivity` per score: the base is the
+    propensity-weighted estimate when the model was fitted (else the respondent mean);
+    non-respondents are assumed to score ``delta`` away from comparable respondents, ``delta``
+    running from the lowest to the highest score observed among respondents (no fixed grid);
+    each conclusion of :func:`conclusions` gets the delta at which it would be overturned.
+    ``trim`` as in :func:`response_model`.
 
     Notes
     -----
-    Every grid value is ``base + (1 - response rate) * delta`` with the weighted (or respondent)
-    base, checked in ``tests/studies/test_response_rates.py``; the delta adjustment itself on
-    simulated frames in ``tests/models/test_nonresponse.py``.
+    The frame value ``base + (1 - response rate) * delta`` and the ends of the range are
+    checked in ``tests/studies/test_response_rates.py``; the estimator (tipping deltas put the
+    adjusted interval's bound on its threshold; the range holds the truth on studies where
+    response follows the relationship itself) in ``tests/models/test_nonresponse.py`` and
+    ``docs/generalisation.md``.
     """
-    deltas = {d.crq.column: [float(x) for x in crq_deltas],
-              d.nps.column: [float(x) for x in nps_deltas]}
-    if d.nps.column != "nps":
-        deltas[d.nps.column] = [x / 20 for x in deltas[d.nps.column]]
     base_cov = model.covariates if model.adjusted is not None else None
-    out = Sensitivity({}, deltas, [])
+    out = Sensitivity({}, [])
     for s in d.score_columns:
         try:
-            out.tables[s] = rsp.delta_sensitivity(model.frame, d.scores, deltas[s], score=s,
-                                                  covariates=base_cov, trim=_trim(trim),
-                                                  ci=d.ci)
+            out.results[s] = rsp.mnar_sensitivity(model.frame, d.scores, score=s,
+                                                  covariates=base_cov,
+                                                  thresholds=conclusions(d, s),
+                                                  trim=_trim(trim), ci=d.ci)
         except NOT_FITTED as exc:
             out.notes.append(f"{d.score(s).name}: sensitivity not computed ({exc}).")
     return out
 
 
-def _needed_shift(d: Design, s: str) -> str:
-    """How far non-respondents must differ to move the headline by a visible step."""
-    rr, digits = d.response_rate, d.score(s).digits
-    if rr >= 1:
-        return ""
-    move = 10.0 if s == "nps" else (0.1 if digits == 2 else 1.0)
-    return (f" A shift of {format_decimals(move, digits)} points in the headline needs "
-            f"non-respondents to differ by {format_decimals(move / (1 - rr), digits)} points at "
-            f"this response rate, but by {format_decimals(move / 0.15, digits)} points at 85% "
-            "response.")
+def _tipping_sentence(d: Design, s: str, row) -> str:
+    """When one conclusion would be overturned, and whether the data allow that delta."""
+    f = functools.partial(format_decimals, digits=d.score(s).digits, signed=True)
+    what = row["conclusion"]
+    low, high = row["delta_low"], row["delta_high"]
+    sides = []
+    if np.isfinite(low):
+        sides.append(f"non-respondents scored more than {format_decimals(-low, d.score(s).digits)}"
+                     f" points below comparable respondents (delta {f(low)})")
+    if np.isfinite(high):
+        sides.append(f"more than {format_decimals(high, d.score(s).digits)} points above them "
+                     f"(delta {f(high)})" if sides else
+                     f"non-respondents scored more than {format_decimals(high, d.score(s).digits)}"
+                     f" points above comparable respondents (delta {f(high)})")
+    if not sides:
+        return f"{sentence_case(what)} whatever non-respondents think."
+    verdict = ("a difference inside the range the data allow" if row["overturned_in_range"]
+               else "more than the observed range of answers allows, so it holds whatever "
+                    "non-respondents think")
+    return f"{sentence_case(what)} unless {' or '.join(sides)}: {verdict}."
 
 
-def sensitivity_finding(d: Design, s: str, table: pd.DataFrame, ao: Lateness) -> Finding:
-    """The frame value under the most and least negative deltas, and for scale the delta
-    that the Armstrong-Overton extrapolation implies."""
-    base, info = table.iloc[0], d.score(s)
-    neg = table[table["delta"] < 0].sort_values("delta")
-    ends = neg.iloc[[0, -1]].drop_duplicates("delta") if len(neg) else neg  # most, least negative
-    parts = [f"if non-respondents scored {format_decimals(r['delta'], info.digits, signed=True)} "
-             f"against comparable respondents, the frame value would be {d.score_ci(r, s)}"
-             for _, r in ends.iterrows()]
-    text = (f"({d.label}, response {_pct(d.response_rate)}, base: {base['base']} estimate, "
-            f"n = {int(base['n']):,} of {int(base['n_frame']):,} invited): "
-            + ("; ".join(parts) + "." if parts else "no negative shift was requested.")
-            + _needed_shift(d, s))
+def sentence_case(text: str) -> str:
+    """``text`` with its first letter in upper case."""
+    return text[:1].upper() + text[1:]
+
+
+def sensitivity_finding(d: Design, s: str, res: Any, ao: Lateness) -> Finding:
+    """The range of the frame value the data allow, the tipping point of each conclusion and,
+    for scale, the delta the Armstrong-Overton extrapolation implies."""
+    b, info = res.bounds, d.score(s)
+    fmt = functools.partial(format_decimals, digits=info.digits)
+    text = (f"({d.label}, response {_pct(b['response_rate'])}, base: the "
+            f"{'propensity-weighted' if b['base'] == 'propensity' else 'respondent'} estimate "
+            f"{d.score_ci(b, s)}, n = {int(b['n']):,} of {int(b['n_frame']):,} invited): "
+            f"non-respondents cannot score outside the answers observed ({fmt(b['score_min'])} "
+            f"to {fmt(b['score_max'])}), so whatever they think the whole frame lies between "
+            f"{fmt(b['frame_min'])} and {fmt(b['frame_max'])}. "
+            + " ".join(_tipping_sentence(d, s, r) for _, r in res.tipping.iterrows()))
     if s in ao.trend:
         tr = ao.trend[s].set_index("quantity")
         implied = tr.loc["nonrespondent_extrapolated", "est"] - tr.loc["respondent_mean", "est"]
-        text += (" For scale: the Armstrong-Overton extrapolation of section 3 corresponds to "
-                 f"delta = {format_decimals(implied, info.digits, signed=True)} (itself an "
-                 "assumption).")
+        text += (" For scale: the extrapolation of late respondents' trend (section 3) "
+                 f"corresponds to delta = {format_decimals(implied, info.digits, signed=True)} "
+                 "(itself an assumption).")
     return Finding(info.name, text)
 
 
-def sensitivity_text(d: Design, s: str, table: pd.DataFrame) -> pd.DataFrame:
-    """A delta grid as text, in the score's digits."""
-    info = d.score(s)
-    return d.ci_columns(table[["delta", "shift", "est", "ci_low", "ci_high", "n", "n_frame"]],
-                        info.digits, info.signed)
-
-
-def delta_curves(sens: Sensitivity, s: str, grid=None, ci: float = 0.95) -> pd.DataFrame:
-    """Score ``s`` under each delta across response rates (default 30% to 100%)."""
-    base = sens.tables[s].iloc[0]
-    grid = np.linspace(0.3, 1.0, 36) if grid is None else grid
-    return rsp.delta_by_response_rate(base["est"] - base["shift"], base["se"], sens.deltas[s],
-                                      grid, ci=ci)
+def tipping_text(d: Design, s: str, res: Any) -> pd.DataFrame:
+    """The tipping points of one score as text: conclusion, the deltas between which it holds
+    (blank: no limit on that side) and whether the data's range reaches them."""
+    f = functools.partial(format_decimals, digits=d.score(s).digits, signed=True)
+    t = res.tipping
+    return pd.DataFrame({
+        "score": d.score(s).name, "conclusion": t["conclusion"],
+        "holds from delta": ["no limit" if not np.isfinite(x) else f(x) for x in t["delta_low"]],
+        "to delta": ["no limit" if not np.isfinite(x) else f(x) for x in t["delta_high"]],
+        "overturned within the data's range": ["yes" if x else "no"
+                                               for x in t["overturned_in_range"]]})
 
 
 # ----------------------------------------------------------------------------- 6. precision
@@ -1196,7 +1296,7 @@ def _last_pair(d: Design) -> tuple:
     return d.waves[-2], d.waves[-1]
 
 
-def decomposition_findings(d: Design, dec: Decomposition) -> list[Finding]:
+def decomposition_findings(d: Design, dec: Decomposition, label=str) -> list[Finding]:
     """The latest change of each score and its two parts."""
     a, b = _last_pair(d)
     out = []
@@ -1210,7 +1310,7 @@ def decomposition_findings(d: Design, dec: Decomposition) -> list[Finding]:
         out.append(Finding(d.score(s).name, (
             f", {d.labels[a]} to {d.labels[b]} (n = {int(tot['n_a']):,} and {int(tot['n_b']):,} "
             f"respondents): change {total}, of which scores changed {within} and who answered "
-            f"changed {comp} (segments: {', '.join(dec.segments)}).")))
+            f"changed {comp} (segments: {_labels(dec.segments, label)}).")))
     return out
 
 
@@ -1281,10 +1381,157 @@ def series_table(series: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+# ----------------------------------------------------------------------------- caveats
+@dataclass
+class Caveats:
+    """Which non-response caveats the data trigger
+    (:func:`crqlab.models.nonresponse.nonresponse_caveats`): ``table`` the checks with their
+    evidence, ``sentences`` one caveat per triggered check (empty when none is), ``clean``
+    one sentence on the checks that found nothing, ``entries`` the table for results.json."""
+
+    table: pd.DataFrame | None
+    sentences: list[str]
+    clean: str
+    entries: list[Entry]
+
+    @property
+    def lines(self) -> list[str]:
+        """The caveats, then the sentence on the quiet checks (when there is one)."""
+        return self.sentences + ([self.clean] if self.clean else [])
+
+
+def _labels(names, label) -> str:
+    """Names for the middle of a sentence: ``label(name)`` with a leading capital lowered
+    (``"Role"`` -> ``"role"``, ``"CRQ index"`` kept)."""
+    def low(text: str) -> str:
+        return text[:1].lower() + text[1:] if text[1:2].islower() else text
+    return ", ".join(low(label(n)) for n in names)
+
+
+def caveats(d: Design, model: ResponseModel, by: str | None, label=str) -> Caveats:
+    """Caveat sentences only where the data show a problem: late respondents scoring
+    differently from early ones (the CRQ score), or respondents differing from the frame on a
+    variable of the response model (significant and a standardised difference of at least
+    0.1). ``label`` names a frame variable for reviewers (the notebook passes the glossary's).
+
+    Notes
+    -----
+    Both triggers and the quiet case tested on hand-made frames in
+    ``tests/studies/test_response_rates.py``; the checks in ``tests/models/test_nonresponse.py``.
+    """
+    frame_vars = [c for c in model.covariates if not c.endswith("_known")]
+    try:
+        t = rsp.nonresponse_caveats(model.frame, d.scores, score=d.crq.column,
+                                    frame_covariates=frame_vars, by=by or "reminders",
+                                    alpha=1 - d.ci, ci=d.ci)
+    except NOT_FITTED as exc:
+        return Caveats(None, [], f"The non-response checks could not be made ({exc}).", [])
+    late, frame = t[t["check"] == "late_respondents"].iloc[0], t[t["check"] == "frame"]
+    sentences, quiet = [], []
+    late_checked = by is not None and pd.notna(late["est"])
+    if late_checked and late["triggered"]:
+        words = difference_words(late["ci_low"], late["ci_high"], higher="higher", lower="lower")
+        sentences.append(
+            f"Late respondents score {words} than early ones on the {d.crq.name} "
+            f"({d.score_ci(late, d.crq.column, signed=True)}, {format_p_text(late['p_value'])}): "
+            "non-respondents may differ the same way, which weighting on frame variables cannot "
+            "correct; section 5 shows how far that could move the headline.")
+    elif late_checked:
+        quiet.append(f"late respondents score like early ones on the {d.crq.name} "
+                     f"({d.score_ci(late, d.crq.column, signed=True)})")
+    hit = frame[frame["triggered"]]
+    if len(hit):
+        sentences.append(
+            f"Respondents differ from everyone invited on {_labels(hit['variable'], label)} "
+            f"(largest standardised difference {hit['asmd'].max():.2f}): figures not weighted "
+            "to the frame are off in that respect; the weighted figures of section 4 correct "
+            "for it.")
+    calm = frame[~frame["triggered"]]
+    if len(calm):
+        quiet.append(f"respondents resemble everyone invited on {_labels(calm['variable'], label)}")
+    clean = ("No sign of non-response bias in these checks: " + "; ".join(quiet) + ".") \
+        if quiet else ""
+    return Caveats(t, sentences, clean, [Entry("nonresponse_caveats", t.drop(columns="rule"), {})])
+
+
+# ----------------------------------------------------------------------------- key findings
+class KeyFinding(NamedTuple):
+    """One finding for results.json: ``results.finding(question, text, **options)``."""
+
+    question: str
+    text: str
+    options: dict
+
+
+def _kind(d: Design, s: str) -> dict:
+    """How a finding's numbers on score ``s`` are written: NPS points or scale points."""
+    return {"kind": "nps" if s == "nps" else "score", "unit": d.score(s).unit}
+
+
+Q_RESPONSE = "How many invited contacts answered, and did late ones answer differently?"
+Q_WEIGHTED = "What are the headline scores once respondents are weighted to the frame?"
+Q_MNAR = "Could non-response that weighting cannot see change the conclusions?"
+
+
+def key_findings(d: Design, now: pd.Series, ao: Lateness, model: ResponseModel,
+                 sens: Sensitivity, cav: Caveats) -> list[KeyFinding]:
+    """Two to four sentences per question with estimate, interval and n, for the report's
+    "Key findings" and the index page: response and lateness, the weighted headlines, and how
+    far not-at-random non-response could move them (tipping points). Every sentence about a
+    difference goes through :func:`crqlab.formatting.difference_words`.
+
+    Notes
+    -----
+    Tested in ``tests/studies/test_response_rates.py`` (each question present with its
+    numbers; no direction word on an interval holding zero; accepted by
+    ``crqlab.reports.results.Recorder.finding``).
+    """
+    out = []
+    if pd.notna(now["est"]):
+        out.append(KeyFinding(Q_RESPONSE, f"In {d.label}, {{est}} {{ci}} of the invited contacts "
+                                          "responded ({n}).", dict(
+            est=now["est"], ci=(now["ci_low"], now["ci_high"]), n=int(now["n"]),
+            quantity="response_rate")))
+    s = d.crq.column
+    if s in ao.early:
+        diff = ao.early[s].set_index("quantity").loc["late_minus_early"]
+        words = difference_words(diff["ci_low"], diff["ci_high"], higher="scored higher than",
+                                 lower="scored lower than",
+                                 none="did not score clearly differently from")
+        out.append(KeyFinding(Q_RESPONSE, (
+            f"Respondents who answered only after reminders {words} early ones on the "
+            f"{d.crq.name}: late minus early {{est}} {{ci}}, {{p}} ({{n}})."), dict(
+            est=diff["est"], ci=(diff["ci_low"], diff["ci_high"]), n=int(diff["n"]),
+            p_value=diff["p_value"], **_kind(d, s))))
+    if model.adjusted is not None:
+        for s in d.score_columns:
+            p, u = model.row(s, "propensity"), model.row(s, "unweighted")
+            out.append(KeyFinding(Q_WEIGHTED, (
+                f"Weighted to everyone invited, the {d.score(s).name} of {d.label} is {{est}} "
+                f"{{ci}} ({{n}}), against {format_decimals(u['est'], d.score(s).digits)} for "
+                f"respondents unweighted."), dict(
+                est=p["est"], ci=(p["ci_low"], p["ci_high"]), n=int(p["n"]),
+                n_accounts=int(p["n_accounts"]), **_kind(d, s))))
+    for s, res in sens.results.items():
+        b, info = res.bounds, d.score(s)
+        fmt = functools.partial(format_decimals, digits=info.digits)
+        rows = res.tipping[res.tipping["threshold"].notna()]
+        tip = " ".join(_tipping_sentence(d, s, r) for _, r in rows.iterrows())
+        out.append(KeyFinding(Q_MNAR, (
+            f"Whatever non-respondents think, the {info.name} of the whole frame lies between "
+            f"{fmt(b['frame_min'])} and {fmt(b['frame_max'])} (base {{est}} {{ci}}, {{n}}). "
+            + tip), dict(est=b["est"], ci=(b["ci_low"], b["ci_high"]), n=int(b["n"]),
+                         **_kind(d, s))))
+    for text in cav.sentences:
+        out.append(KeyFinding(Q_MNAR, text, dict(why_not="a check of the data, not an estimate")))
+    return out
+
+
 # ----------------------------------------------------------------------------- summary
 def summary(d: Design, now: pd.Series, assoc: Fits, ao: Lateness, model: ResponseModel,
-            dec: Decomposition) -> list[Finding | str]:
-    """The report's findings in one list, each with its interval and n (and one caveat)."""
+            dec: Decomposition, cav: Caveats | None = None) -> list[Finding | str]:
+    """The report's findings in one list, each with its interval and n, and the caveats the
+    data trigger (:func:`caveats`; none when no check shows a problem)."""
     lines = [Finding("Response", f", {d.label}: {d.with_ci(now, 1, percent=True)} of "
                                  f"{int(now['n']):,} invited contacts.")]
     for s, t in assoc.tables.items():
@@ -1302,9 +1549,8 @@ def summary(d: Design, now: pd.Series, assoc: Fits, ao: Lateness, model: Respons
             p = model.row(s, "propensity")
             lines.append(Finding(f"{d.score(s).name} weighted to the frame", (
                 f": {d.score_ci(p, s)} (n = {int(p['n']):,}, effective n {p['n_eff']:.0f}).")))
-    lines.append("Weighting cannot correct non-response driven by the relationship itself; "
-                 "section 5 shows how far assumed differences of non-respondents would move the "
-                 "headline.")
+    if cav is not None:
+        lines += cav.sentences
     if len(d.waves) >= 2 and (*_last_pair(d), d.crq.column) in dec.results:
         a, b = _last_pair(d)
         t = dec.results[(a, b, d.crq.column)].set_index(["segment", "component"])

@@ -182,3 +182,17 @@ def test_quality_findings_without_problems_say_so():
                              duplicates=0, repeated_patterns=0, without_row=0)
     assert len(found) == 2 and found[1]["text"].startswith("No straight-lining")
     assert "1 invited account over 1 wave;" in found[0]["text"]
+
+
+def test_completed_responses_is_a_row_of_the_responses_table():
+    from crqlab.data.quality import COMPLETION_RULE, completed_responses
+
+    responses = pd.DataFrame({"wave": [1, 1, 1, 2], "contact_id": ["a", "b", "a", "a"],
+                              "nps": [9.0, np.nan, 8.0, np.nan], "trust_1": [np.nan] * 4})
+    done = completed_responses(responses)
+    # a response without any answer still counts (partials are set aside on reading); a repeat
+    # counts once
+    assert done.to_dict("list") == {"wave": [1, 1, 2], "contact_id": ["a", "b", "a"]}
+    assert "row of the responses table" in COMPLETION_RULE
+    with pytest.raises(ValidationError):
+        completed_responses(pd.DataFrame({"x": [1]}))

@@ -63,13 +63,7 @@ SHARED: dict[str, tuple[tuple[str, str], ...]] = {
 COUNT_FIELDS = ("n", "n_accounts", "n_groups", "n_events")
 
 #: (study or "*", quantity) -> reason: disagreements that need a notebook change.
-KNOWN: dict[tuple[str, str], str] = {
-    ("*", "completion rate per wave"): (
-        "two definitions: notebooks/00_data_quality.ipynb counts response rows (equal to the "
-        "response rate, 51.1% in the sample's 2023 wave), notebooks/30_response_rates.ipynb "
-        "complete CRQ answers (51.1% vs 51.06%: 822 vs 821 of 1,608); one definition belongs in "
-        "crqlab.data.quality, used by both"),
-}
+KNOWN: dict[tuple[str, str], str] = {}
 #: (study or "*", notebook prefix) -> reason: counts recorded as floats. Empty since counts are
 #: cast to whole numbers when recorded (crqlab.reports.results.clean_count).
 KNOWN_FLOAT_COUNTS: dict[tuple[str, str], str] = {}

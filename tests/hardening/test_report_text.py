@@ -49,13 +49,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         + _why("40", "'r_rm' in the repeated-measures label")),
     ("*", "10_morgan_hunt", "raw column name"): _why(
         "10", "result-table columns and item ids (ci_low, bootstrap_ci_high, commitment_1)"),
-    ("*", "20_confidentiality", "package function name"): _why(
-        "20", "crqlab.data and crqlab.models function names"),
-    ("*", "20_confidentiality", "raw column name"): _why(
-        "20", "what_if columns (mean_before, share_after) and safe_verbatims"),
-    ("*", "30_response_rates", "raw column name"): _why(
-        "30", "weight diagnostics and frame variables (deff_kish, n_eff, prev_crq_index_known, "
-        "tenure_years)"),
     ("*", "40_nps_crq", "package function name"): _why("40", "crqlab.categories"),
     ("*", "40_nps_crq", "raw column name"): _why(
         "40", "account_id, account_wave, crq_index_within, nps_mean, r_rm"),

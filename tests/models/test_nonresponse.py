@@ -133,11 +133,14 @@ def test_response_and_completion_rates_by_groups():
                               "crq_index": [5.0, np.nan, 6.0, 4.0, 5.0, 6.0]})
     accounts = pd.DataFrame({"account_id": ["A", "B"], "account_manager": ["Ann", "Bob"]})
     r = response_rates(contacts, by=["wave", "account_manager"], responses=responses,
-                       score="crq_index", accounts=accounts)
+                       accounts=accounts)
     got = r.set_index(["wave", "account_manager", "measure"])
-    # wave 1, Ann: 3 invited, 2 responded, 1 complete with a CRQ score (b has none)
+    # wave 1, Ann: 3 invited, 2 responded, 2 completed questionnaires (b's has no CRQ score
+    # but is a row of the responses table: crqlab.data.quality.completed_responses)
     assert got.loc[(1, "Ann", "response_rate"), "n_events"] == 2
-    assert got.loc[(1, "Ann", "completion_rate"), "n_events"] == 1
+    assert got.loc[(1, "Ann", "completion_rate"), "n_events"] == 2
+    # wave 1, Bob: d responded with a row; e and f neither
+    assert got.loc[(1, "Bob", "completion_rate"), "n_events"] == 1
     assert_allclose(got.loc[(2, "Bob", "response_rate"), "est"], 0.5)
     overall = response_rates(contacts, by=[])
     assert_allclose(overall["est"], 0.6) and overall["n"].iloc[0] == 10

@@ -140,10 +140,32 @@ def test_no_respondent_identifiers_in_the_report(runs):
 def test_headline_entries(runs):
     heads = {k: sorted(n for n, m in r["results"]["entries"].items() if m.get("headline"))
              for k, r in runs.items()}
-    assert heads["a"] == ["headline_inflation.nps_mean", "headline_shift.nps_mean",
-                          "interaction.nps_mean", "share_confidential"]
-    assert heads["b"] == ["interaction.nps_mean", "share_confidential"]
+    # the cross-section's headline is its main result, the CRQ index gap (with how many scores
+    # are lower), never the interaction
+    assert heads["a"] == ["difference.crq_index", "headline_inflation.nps_mean",
+                          "headline_shift.nps_mean", "share_confidential"]
+    assert heads["b"] == ["difference.crq_index", "share_confidential"]
     assert heads["none"] == []
+    note = runs["b"]["results"]["entries"]["difference.crq_index"]["note"]
+    assert note.startswith("confidential respondents clearly lower on ")
+
+
+def test_key_findings(runs):
+    from crqlab.studies.confidentiality import Q_GAP, Q_PANEL, Q_WHO
+
+    found = {k: [(f["question"], f["text"]) for f in r["results"].get("findings", [])]
+             for k, r in runs.items()}
+    assert [q for q, _ in found["a"]].count(Q_PANEL) == 2  # the DiD and the headline inflation
+    assert {Q_WHO, Q_GAP} <= {q for q, _ in found["b"]} and Q_PANEL not in dict(found["b"])
+    assert [q for q, _ in found["none"]] == [Q_WHO]  # why nothing could be estimated
+    for f in runs["a"]["results"]["findings"] + runs["b"]["results"]["findings"]:
+        assert f.get("why_not") or (f["n"] >= 5 and f["ci_low"] <= f["est"] <= f["ci_high"])
+    # the panel's DiD finding is the doubly robust default, recorded as did.nps_mean
+    v = runs["a"]["results"]["values"]
+    did = next(f for f in runs["a"]["results"]["findings"] if "difference in differences" in
+               f["text"])
+    assert did["est"] == v["did.nps_mean.est"] and "doubly robust" in did["text"]
+    assert {"did_single.nps_mean.est", "did_unadjusted.nps_mean.est"} <= set(v)
 
 
 def test_company_a_worked_example_is_exact(runs):

@@ -135,18 +135,29 @@ def test_weighted_headline_and_diagnostics(tiny):
     assert v["weights.max_asmd_after.est"] < v["weights.max_asmd_before.est"]
 
 
-def test_delta_grid_is_the_weighted_base_shifted(tiny):
+def test_delta_range_is_the_weighted_base_shifted_over_the_data(tiny):
     doc = tiny["results"]
     v = doc["values"]
     rr = v[f"response_rate.wave_{v['analysis_wave.est']}.est"]
+    responses = _csv(tiny["study"], "responses")
+    last = responses[responses["wave"] == v["analysis_wave.est"]]
     for score, base in (("crq_index", "crq_index_weighted"), ("nps", "nps_weighted")):
         t = pd.DataFrame(doc["tables"][f"delta.{score}"]["data"],
                          columns=doc["tables"][f"delta.{score}"]["columns"])
-        assert (t["base"] == "propensity").all()
         # frame value = weighted base + (1 - response rate) * delta; interval shifted with it
         assert_allclose(t["est"], v[f"{base}.est"] + (1 - rr) * t["delta"], rtol=1e-8, atol=1e-7)
         assert_allclose(t["ci_high"] - t["ci_low"], v[f"{base}.ci_high"] - v[f"{base}.ci_low"],
                         rtol=1e-6)
+        # no fixed grid: the range ends where non-respondents sit at the extremes observed
+        assert_allclose([v[f"mnar.{score}.frame_min.est"], v[f"mnar.{score}.frame_max.est"]],
+                        [t["est"].min(), t["est"].max()], rtol=1e-8)
+        tip = doc["tables"][f"tipping.{score}"]
+        assert "conclusion" in tip["columns"] and len(tip["data"]) >= 1
+    x = pd.to_numeric(last["nps"], errors="coerce").dropna()
+    lo = 100 * ((x >= 9).mean() - (x <= 6).mean())
+    assert v["mnar.nps.frame_min.est"] < lo < v["mnar.nps.frame_max.est"]
+    questions = {f["question"] for f in doc["findings"]}
+    assert len(questions) == 3 and len(doc["findings"]) >= 5
 
 
 def test_armstrong_overton_and_precision(tiny):
@@ -187,5 +198,5 @@ def test_one_wave_without_lateness_skips_with_reasons(one_wave):
     n_resp = len(_csv(one_wave["study"], "responses"))
     assert "no usable `reminders` or `days_to_respond` column" in text
     assert f"single wave (2023, n = {n_resp:,} respondents)" in text
-    assert "not in this study's frame: tenure_years" in text
+    assert "not in this study's frame: tenure (years)" in text  # labels from the glossary
     assert np.isfinite(v["nps_weighted.est"])

@@ -77,7 +77,8 @@ def test_labels_for_parameters_columns_and_values():
     assert g.column_label("ci_low") == "Lower 95% bound"
     assert g.column_label("trust_1") == "Trust, question 1"
     assert g.column_label("leading_edge") == "Leading Edge"
-    assert g.column_label("prev_crq_index_known") == "Prev crq index known"
+    assert g.column_label("prev_commitment_known") == "Prev commitment known"  # no entry
+    assert g.column_label("prev_crq_index_known") == "Previous wave's CRQ index known"
     assert g.question("notebooks/20_confidentiality.ipynb").startswith("Do named responses")
     assert glossary.describe_value(["role", "tenure_years"]) == "role, Tenure (years)"
     assert glossary.describe_value(2000) == "2,000" and glossary.describe_value(True) == "yes"

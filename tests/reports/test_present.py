@@ -380,3 +380,12 @@ def test_plain_words_for_caught_warnings_and_errors():
                          "detected, results not available"))
     assert present.plain("Too few respondents (n = 3).") == "Too few respondents (n = 3)."
     assert "plain" in present.__all__
+
+
+def test_label_names_columns_from_the_glossary():
+    from crqlab.reports.present import label
+
+    assert label("tenure_years") == "Tenure (years)"
+    assert label("prev_crq_index_known") == "Previous wave's CRQ index known"
+    assert label("trust_2") == "Trust, question 2"  # CRQ items through the instrument
+    assert label("some_new_column") == "Some new column"  # never a raw snake_case name

@@ -17,6 +17,7 @@ from numpy.testing import assert_allclose  # noqa: E402
 from studies.response_frames import design  # noqa: E402
 
 from crqlab.reports import response_plots  # noqa: E402
+from crqlab.reports.present import label  # noqa: E402
 from crqlab.studies import response_rates as rr  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -92,16 +93,24 @@ def test_weights(d, model):
     diag = rr.weight_diagnostics(d, model)
     ax1, ax2 = response_plots.weights(model, diag).axes
     assert sum(p.get_height() for p in ax1.patches) == d.n_responded
-    assert [t.get_text() for t in ax2.get_yticklabels()] == diag.balance["variable"].tolist()
+    # frame variables named by the glossary ("Role: operational", "Company size: small")
+    assert [t.get_text() for t in ax2.get_yticklabels()] == [
+        rr.variable_label(v, label) for v in diag.balance["variable"]]
+    assert "Role: operational" in [t.get_text() for t in ax2.get_yticklabels()]
 
 
-def test_delta_curves(d, model):
-    sens = rr.sensitivity(d, model, [-0.4, 0.0], [-20, 0])
-    ax = response_plots.delta_curves(d, sens).axes[0]
-    curves = [ln for ln in ax.lines if ln.get_label().startswith("delta")]
-    assert [ln.get_label() for ln in curves] == ["delta -0.40", "delta +0.00"]
-    assert len(ax.collections) == 1  # the base interval only
-    assert ax.texts[0].get_text() == "observed 66%"
+def test_sensitivity_range(d, model):
+    sens = rr.sensitivity(d, model)
+    fig = response_plots.sensitivity_range(d, sens)
+    ax = fig.axes[0]
+    frame = [ln for ln in ax.lines if ln.get_label() == "whole frame"]
+    assert len(frame) == 1 and len(ax.collections) == 1  # the line and its shifted interval
+    g = sens.results["crq_index"].grid
+    assert_allclose(frame[0].get_xdata(), g["delta"])  # the whole range the data allow
+    b = sens.results["crq_index"].bounds
+    assert_allclose([g["delta"].min(), g["delta"].max()], [b["delta_min"], b["delta_max"]])
+    nps_lines = [ln.get_label() for ln in fig.axes[1].lines if ln.get_linestyle() == "--"]
+    assert nps_lines[0].endswith("0 (as many detractors as promoters)")
 
 
 def test_precision(d):

@@ -27,6 +27,8 @@ from numpy.testing import assert_allclose
 from crqlab.data.instruments import load_instrument
 from crqlab.data.study import load_study
 from crqlab.measures.nps import nps
+from crqlab.models import bias
+from crqlab.reports.results import Recorder
 from crqlab.studies import confidentiality as cf
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "mini_study"
@@ -287,6 +289,14 @@ def test_who_chooses(panel):
     assert who.text.startswith(f"In wave 1 (2022), {100 * xw['confidential'].mean():.1f}% (95% CI")
     assert "Among newly included contacts" in who.text
     assert who.findings[0].startswith(f"{100 * xw['confidential'].mean():.0f}% of respondents")
+    assert [k.question for k in who.key] == [cf.Q_WHO, cf.Q_WHO]
+    assert who.key[0].options["quantity"] == "share_confidential"
+    words = ("more often than" if gap["ci_low"] > 0 else "less often than" if gap["ci_high"] < 0
+             else "about as often as")
+    assert f"chose it {words} the others" in who.key[1].text
+    rec = Recorder()
+    for k in who.key:
+        rec.finding(k.question, k.text, **k.options)
     assert set(who.bars["group"]) >= {"all respondents", "role: operational"}
     assert who.accounts_shown and (who.accounts["size"] >= 5).all()
     assert_allclose(who.accounts["share"], who.accounts["sum"] / who.accounts["size"])
@@ -327,6 +337,22 @@ def test_compare_scores_against_the_group_means(panel):
     assert cmp.lead[0].startswith("Mean 0-10 answer: ")
     assert f"n = {conf.sum()} confidential and {(~conf).sum()} named" in cmp.verdict
     assert cmp.findings[0].startswith("Confidential respondents' mean 0-10 answer differed")
+    # the main result is the index gap: the headline, with how many scores are lower
+    idx = _value(cmp.records, "difference.crq_index")
+    head = next(r for r in cmp.records if r.name == "difference.crq_index")
+    assert head.options["headline"] and head.options["note"].startswith(
+        "confidential respondents clearly lower on ")
+    lower = sum(1 for s in cmp.compared
+                if _value(cmp.records, f"difference.{s}")["ci_high"] < 0)
+    assert f"clearly lower on {lower} and" in head.options["note"]
+    assert [k.question for k in cmp.key] == [cf.Q_GAP, cf.Q_GAP]
+    assert cmp.key[0].text.startswith("Confidential respondents scored lower than named ones on "
+                                      "the CRQ index: {est} {ci}, {p} ({n}); ") \
+        == (idx["ci_high"] < 0)
+    assert_allclose(cmp.key[0].options["est"], idx["est"])
+    rec = Recorder(min_cell_size=5)
+    for k in cmp.key:
+        rec.finding(k.question, k.text, **k.options)  # plain words, evidence complete
 
 
 def test_compare_scores_with_too_few_answers(panel):
@@ -355,7 +381,12 @@ def test_gap_regression_with_the_interaction(panel):
     assert _names(gap.records)[:4] == ["confidential_effect.nps_mean", "interaction.nps_mean",
                                        "confidential_effect_newly_included.nps_mean",
                                        "clustered_effects.nps_mean"]
-    assert gap.records[1].options["headline"] is True
+    assert "headline" not in gap.records[1].options  # the main result is the score gap
+    # key finding of the interaction: worded by the interval (no direction when it holds 0)
+    i = t.loc["confidential:newly_included"]
+    assert len(gap.key) == 1 and gap.key[0].question == cf.Q_GAP
+    clear = not (i["ci_low"] <= 0 <= i["ci_high"])
+    assert ("neither clearly larger nor clearly smaller" in gap.key[0].text) != clear
     table = next(r.value for r in gap.records if r.name == "clustered_effects.nps_mean")
     assert not table["term"].str.startswith("role[").any()  # control terms are not published
     assert "Interaction: extra gap among newly included" in gap.table.index
@@ -401,7 +432,7 @@ def test_build_panel_completion(built, panel_study):
 
 def test_build_panel_with_an_unknown_adjustment(panel):
     p = cf.build_panel(panel, 1, 2, "nonsense")
-    assert p.adjust == "" and "adjust_for = 'nonsense' is not a score" in p.notes[0]
+    assert p.adjust == "" and "'nonsense' asked for is not a score" in p.notes[0]
 
 
 def test_within_changes(panel, built, panel_study):
@@ -424,24 +455,38 @@ def test_within_changes(panel, built, panel_study):
 def test_naming_effects(panel, built):
     eff = cf.naming_effects(panel, built, n_boot=N_BOOT, seed=2)
     ch = cf.within_changes(panel, built).changes["nps_mean"]
-    raw = eff.effects["nps_mean"]["did_unadjusted"].set_index("term").loc["confidential", "est"]
+    raw = eff.effects["nps_mean"]["did_unadjusted"]["est"]
     # the unadjusted DiD is the difference of the groups' mean changes
     assert_allclose(raw, ch.loc["confidential", "est"] - ch.loc["named", "est"], rtol=1e-9)
     # the planted effect of being named is +1 point (before rounding answers to whole points)
     did = _value(eff.records, "did_unadjusted.nps_mean")
     assert did["ci_low"] < 1.0 < did["ci_high"] and did["ci_low"] > 0
     names = _names(eff.records)
-    assert names[:6] == ["did_unadjusted.nps_mean", "did.nps_mean", "did_ipw.nps_mean",
-                         "lee_bounds.nps_mean.lower", "lee_bounds.nps_mean.upper",
-                         "lee_bounds.nps_mean"]
+    # the doubly robust DiD (adjustment set from the data) first, then its alternatives
+    assert names[:7] == ["did.nps_mean", "did_single.nps_mean", "did_unadjusted.nps_mean",
+                         "did_ipw.nps_mean", "lee_bounds.nps_mean.lower",
+                         "lee_bounds.nps_mean.upper", "lee_bounds.nps_mean"]
+    dr = bias.dr_difference_in_differences(built.frames["nps_mean"]).iloc[0]
+    assert_allclose(_value(eff.records, "did.nps_mean")["est"], dr["est"], rtol=1e-12)
+    assert [c for c in bias.adjustment_set(built.frames["nps_mean"])] == [
+        *(f"{e}_w1" for e in panel.elements), "role", "newly_included"]
+    single = bias.difference_in_differences(built.frames["nps_mean"],
+                                            covariates=["satisfaction_w1"])
+    assert_allclose(_value(eff.records, "did_single.nps_mean")["est"],
+                    single.set_index("term").loc["confidential", "est"], rtol=1e-12)
     lower, upper = (_value(eff.records, f"lee_bounds.nps_mean.{x}") for x in ("lower", "upper"))
     assert lower <= upper
-    assert eff.text.startswith("Being named changed the 0-10 answers")
-    assert "adjusted for wave-1 satisfaction" in eff.text and "Lee bounds" in eff.text
-    assert "DiD adjusted for wave-1 satisfaction" in eff.table.index
-    unadjusted = cf.naming_effects(panel, cf.build_panel(panel, 1, 2, ""), n_boot=N_BOOT)
-    assert "did.nps_mean" not in _names(unadjusted.records)
-    assert "(DiD unadjusted)" in unadjusted.findings[0]
+    assert eff.text.startswith("Once named, the 0-10 answers of those who had chosen "
+                               "confidentiality rose beyond the common trend")
+    assert "doubly robust" in eff.text and "Lee bounds" in eff.text
+    assert list(eff.table.index[:3]) == [
+        "DiD, doubly robust: every wave-1 element and segment (default)",
+        "DiD adjusted for wave-1 satisfaction only", "DiD, unadjusted (parallel trends)"]
+    assert [k.question for k in eff.key] == [cf.Q_PANEL]
+    assert "{est} {ci}, {p} ({n}" in eff.key[0].text
+    without = cf.naming_effects(panel, cf.build_panel(panel, 1, 2, ""), n_boot=N_BOOT)
+    assert "did_single.nps_mean" not in _names(without.records)
+    assert "did.nps_mean" in _names(without.records)
 
 
 def test_headline_shift_adds_up(panel, built):
@@ -453,6 +498,8 @@ def test_headline_shift_adds_up(panel, built):
     assert _names(hs.records)[:3] == ["headline_decomposition.nps_mean",
                                       "headline_inflation.nps_mean", "headline_shift.nps_mean"]
     assert hs.records[1].options["headline"] and not hs.records[4].options["headline"]
+    assert len(hs.key) == 1 and hs.key[0].options["est"] == hs.decompositions["nps_mean"].loc[
+        "inflation", "est"]
     assert hs.text.startswith("The headline mean 0-10 answer went from")
     assert hs.nps_text.startswith("On the Net Promoter Score the implied inflation is")
     assert hs.table.shape == (8, 3)
@@ -489,7 +536,8 @@ def test_what_if_table_and_records():
     assert list(t.index) == ["confidential (chose confidentiality)",
                              "named (waived confidentiality)"]
     assert t.loc["confidential (chose confidentiality)", "change"] == "+1.200"
-    assert t.loc["named (waived confidentiality)", "share_before"] == "0.750"
+    assert t.loc["named (waived confidentiality)", "share of first-wave respondents"] == "0.750"
+    assert not [c for c in t.columns if "_" in c]  # columns named for reviewers
     recs = cf.what_if_records("x", r, "a note")
     assert recs[-1].name == "x.completion" and recs[-1].options["unit"] == "share"
     assert_allclose(recs[-1].value, float(Fraction(53, 80)), rtol=1e-12)
@@ -503,7 +551,7 @@ def test_company_a_example_is_exact():
         (Fraction(69, 10), Fraction(3849, 530), Fraction(96, 265))
     assert (h["trend"], h["inflation"], h["attrition"]) == \
         (Fraction(1, 10), Fraction(121, 530), Fraction(9, 265))
-    assert list(ex.table["share_after (exact)"]) == ["11/53", "42/53"]
+    assert list(ex.table["share of completers (exact)"]) == ["11/53", "42/53"]
     assert "(= 3849/530)" in ex.text and "Shift +0.362 (= 96/265)" in ex.text
     assert ex.sensitivity.loc["25%", "shift"] == "+0.362"
     assert list(ex.sensitivity.index) == ["10%", "20%", "25%", "30%", "40%", "50%"]

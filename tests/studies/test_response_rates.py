@@ -124,7 +124,8 @@ def test_wave_sentence_and_table(d):
     assert now["n"] == 80 and now["n_events"] == 53
     text = rr.wave_rates_sentence(d, t)
     assert text.startswith("In 2022, 66.2% (95% CI 55.4% to 75.7%) of 80 invited contacts "
-                           "responded and 66.2% (95% CI 55.4% to 75.7%) returned a scored CRQ")
+                           "responded and 66.2% (95% CI 55.4% to 75.7%) returned a completed "
+                           "questionnaire.")
     assert text.endswith("Across waves response went from 57.5% (2021, n = 80) to 66.2% (2022, "
                          "n = 80); lowest 57.5% in 2021, highest 66.2% in 2022.")
     one = design(waves=(1,))
@@ -231,14 +232,16 @@ def test_armstrong_overton(d, ao):
     at5 = rr.armstrong_overton(d, "reminders", 5.0).trend["crq_index"]
     assert at5.set_index("quantity").loc["nonrespondent_extrapolated", "x"] == 5
     entries = rr.lateness_entries(d, ao)
+    # the extrapolation is about non-respondents only: no whole-frame value is recorded
     assert _names(entries)[:4] == ["ao.crq_index.late_minus_early", "ao.crq_index.slope",
                                    "ao.crq_index.nonrespondent_extrapolated",
-                                   "ao.crq_index.adjusted_total"]
-    assert entries[0].options["headline"] and not entries[4].options["headline"]
+                                   "ao.nps.late_minus_early"]
+    assert entries[0].options["headline"] and not entries[3].options["headline"]
     assert entries[1].options["note"] is None and "assumption" in entries[2].options["note"]
     assert entries[-1].name == "ao.summary"
     table = entries[-1].value
-    assert len(table) == 2 * 6  # early, late, difference, slope and two extrapolations
+    assert len(table) == 2 * 5  # early, late, difference, slope, extrapolated non-respondents
+    assert "adjusted_total" not in set(table["quantity"])
     assert list(rr.lateness_text(d, table).columns)[2:4] == ["estimate", "95% CI"]
 
 
@@ -248,8 +251,13 @@ def test_lateness_finding_reads_the_tables(d, ao):
     late_n, early_n = int(el.loc["late", "n"]), int(el.loc["early", "n"])
     assert f.lead == "CRQ index"
     assert f.rest.startswith(f"(2022): respondents at reminders 2 (n = {late_n}) scored ")
-    assert f"against those at 0 (n = {early_n}; p = " in f.rest
+    assert f"those at 0 (n = {early_n}): " in f.rest
     assert "Per extra reminder" in f.rest and "placed at reminders 3 - an assumption" in f.rest
+    assert "whole frame" not in f.rest  # the extrapolation says nothing about everyone invited
+    diff = el.loc["late_minus_early"]
+    words = ("not clearly different from" if diff["ci_low"] <= 0 <= diff["ci_high"] else
+             "higher than" if diff["ci_low"] > 0 else "lower than")
+    assert f"scored {words} those at 0" in f.rest
 
 
 def test_lateness_fails_softly_in_one_account():
@@ -358,41 +366,115 @@ def test_weight_diagnostics(d, model):
 
 
 # ----------------------------------------------------------------------------- 5. sensitivity
-def test_sensitivity_is_the_weighted_base_shifted(d, model, ao):
-    sens = rr.sensitivity(d, model, [-0.6, 0], [-20, 0, 10], trim=1.0)
-    t = sens.tables["crq_index"]
-    base = model.row("crq_index", "propensity")["est"]
-    assert (t["base"] == "propensity").all()
-    assert_allclose(t["est"], base + (1 - d.response_rate) * t["delta"], rtol=1e-12)
-    assert sens.tables["nps"]["delta"].tolist() == [-20.0, 0.0, 10.0]
-    assert [(e.name, len(e.value)) for e in sens.entries] == [("delta.crq_index", 2),
-                                                              ("delta.nps", 3)]
-    f = rr.sensitivity_finding(d, "crq_index", t, ao)
-    assert f.rest.startswith("(2022, response 66.2%, base: propensity estimate, n = 53 of 80 "
-                             "invited): if non-respondents scored -0.60 against comparable "
-                             "respondents, the frame value would be ")
-    assert "differ by 0.30 points at this response rate, but by 0.67 points at 85%" in f.rest
-    assert "Armstrong-Overton extrapolation of section 3 corresponds to delta = " in f.rest
-    assert list(rr.sensitivity_text(d, "crq_index", t).columns)[:4] == \
-        ["delta", "shift", "estimate", "95% CI"]
-    curves = rr.delta_curves(sens, "nps")
-    assert len(curves) == 3 * 36 and curves["response_rate"].max() == 1.0
+def test_sensitivity_is_scaled_to_the_data(d, model, ao):
+    sens = rr.sensitivity(d, model, trim=1.0)
+    res = sens.results["crq_index"]
+    base = model.row("crq_index", "propensity")
+    b, g = res.bounds, res.grid
+    assert b["base"] == "propensity"
+    assert_allclose(b["est"], base["est"], rtol=1e-12)
+    # delta runs over every value the observed answers allow: no fixed grid
+    crq = d.scores.loc[d.scores["wave"] == d.wave, "crq_index"].dropna()
+    assert_allclose([b["delta_min"], b["delta_max"]],
+                    [crq.min() - base["est"], crq.max() - base["est"]], rtol=1e-12)
+    assert_allclose(g["est"], base["est"] + (1 - d.response_rate) * g["delta"], rtol=1e-12)
+    assert_allclose([b["frame_min"], b["frame_max"]],
+                    [d.response_rate * base["est"] + (1 - d.response_rate) * crq.min(),
+                     d.response_rate * base["est"] + (1 - d.response_rate) * crq.max()],
+                    rtol=1e-12)
+    # conclusions: the NPS against 0, both scores against the previous wave's respondents
+    prev = d.scores.loc[d.scores["wave"] == 1, "crq_index"].mean()
+    assert rr.conclusions(d, "crq_index") == {f"the 2021 respondents' {prev:.2f}": prev}
+    assert list(rr.conclusions(d, "nps"))[0] == "0 (as many detractors as promoters)"
+    assert rr.conclusions(design(waves=(1,)), "crq_index") == {}
+    tip = res.tipping.set_index("conclusion")
+    assert "the headline stays within its reported interval" in tip.index
+    assert [e.name for e in sens.entries][:4] == ["mnar.crq_index.frame_min",
+                                                  "mnar.crq_index.frame_max", "delta.crq_index",
+                                                  "tipping.crq_index"]
+    f = rr.sensitivity_finding(d, "crq_index", res, ao)
+    assert f.rest.startswith("(2022, response 66.2%, base: the propensity-weighted estimate ")
+    assert "whatever they think the whole frame lies between" in f.rest
+    assert "unless non-respondents scored more than" in f.rest
+    assert "extrapolation of late respondents' trend (section 3) corresponds to delta = " in f.rest
+    text = rr.tipping_text(d, "crq_index", res)
+    assert list(text.columns) == ["score", "conclusion", "holds from delta", "to delta",
+                                  "overturned within the data's range"]
 
 
-def test_sensitivity_without_model_and_for_the_mean_answer():
+def test_sensitivity_without_model_uses_the_respondent_mean():
     d = design(nps_score="nps_mean")
     no_model = rr.ResponseModel(d.fw, [], [])
-    sens = rr.sensitivity(d, no_model, [-0.2], [-20, 0])
-    assert sens.deltas["nps_mean"] == [-1.0, 0.0]  # NPS points / 20: rough 0-10 equivalents
-    t = sens.tables["nps_mean"]
-    assert (t["base"] == "respondents").all()
+    sens = rr.sensitivity(d, no_model)
+    b = sens.results["nps_mean"].bounds
+    assert b["base"] == "respondents"
     mean = d.scores.loc[d.scores["wave"] == 2, "nps_mean"].mean()
-    assert_allclose(t["est"], mean + (1 - d.response_rate) * t["delta"], rtol=1e-12)
-    f = rr.sensitivity_finding(d, "nps_mean", t, rr.Lateness(None))
-    assert "no negative shift" not in f.rest and "Armstrong-Overton" not in f.rest
-    only_up = rr.sensitivity(d, no_model, [0.2], [0]).tables["crq_index"]
-    assert "no negative shift was requested." in rr.sensitivity_finding(
-        d, "crq_index", only_up, rr.Lateness(None)).rest
+    assert_allclose(b["est"], mean, rtol=1e-12)
+    f = rr.sensitivity_finding(d, "nps_mean", sens.results["nps_mean"], rr.Lateness(None))
+    assert "respondent estimate" in f.rest and "late respondents" not in f.rest
+
+
+def test_tipping_sentence_says_whether_the_data_reach_it(d):
+    row = pd.Series({"conclusion": "the headline is above 5", "threshold": 5.0, "holds": True,
+                     "delta_low": -2.0, "delta_high": np.nan, "overturned_in_range": False})
+    text = rr._tipping_sentence(d, "crq_index", row)
+    assert text == ("The headline is above 5 unless non-respondents scored more than 2.00 points "
+                    "below comparable respondents (delta -2.00): more than the observed range of "
+                    "answers allows, so it holds whatever non-respondents think.")
+    inside = rr._tipping_sentence(d, "crq_index", {**row, "overturned_in_range": True})
+    assert inside.endswith("a difference inside the range the data allow.")
+
+
+# ----------------------------------------------------------------------------- caveats, findings
+def test_caveats_only_when_the_data_show_a_problem(d, model, ao):
+    cav = rr.caveats(d, model, ao.by, label=str.upper)
+    t = cav.table.set_index(["check", "variable"])
+    late = t.loc[("late_respondents", "reminders")]
+    frame = t.loc["frame"]
+    assert len(cav.sentences) == int(late["triggered"]) + int(frame["triggered"].any())
+    if not late["triggered"]:
+        assert "late respondents score like early ones" in cav.clean
+    if frame["triggered"].any():
+        assert any(s.startswith("Respondents differ from everyone invited on ") for s in
+                   cav.sentences)
+    # frame variables named through the label the notebook passes (the glossary's)
+    assert "ROLE" in " ".join(cav.lines) and "role" not in " ".join(cav.lines).replace("ROLE", "")
+    assert [e.name for e in cav.entries] == ["nonresponse_caveats"]
+
+
+def test_caveats_trigger_on_a_late_difference_and_stay_quiet_otherwise(d, model):
+    scores = d.scores.copy()
+    fw = d.fw
+    late = fw.loc[fw["responded"] & (fw["reminders"] >= 1), ["wave", "contact_id"]]
+    key = scores.set_index(["wave", "contact_id"]).index
+    shift = key.isin(pd.MultiIndex.from_frame(late))
+    scores.loc[shift, "crq_index"] = scores.loc[shift, "crq_index"] - 1.5
+    d2 = rr.Design(d.frame, scores, d.wave, d.labels, d.crq, d.nps, d.min_cell, d.ci)
+    cav = rr.caveats(d2, model, "reminders")
+    assert cav.sentences[0].startswith("Late respondents score lower than early ones on the "
+                                       "CRQ index (")
+    none = rr.caveats(d, rr.ResponseModel(d.fw, [], []), None)
+    assert none.sentences == [] and none.clean == ""  # nothing checked: nothing said
+
+
+def test_key_findings_are_accepted_by_the_recorder(d, model, ao):
+    by_wave = rr.rates_by_wave(d)
+    sens = rr.sensitivity(d, model)
+    cav = rr.caveats(d, model, ao.by)
+    found = rr.key_findings(d, rr.headline_rate(d, by_wave), ao, model, sens, cav)
+    questions = [f.question for f in found]
+    assert questions[:2] == [rr.Q_RESPONSE, rr.Q_RESPONSE]
+    assert questions.count(rr.Q_WEIGHTED) == 2 and questions.count(rr.Q_MNAR) >= 2
+    rec = Recorder(min_cell_size=3)
+    for f in found:
+        rec.finding(f.question, f.text, **f.options)  # no machine-room text, evidence complete
+    doc = rec.as_dict()["findings"]
+    assert doc[0]["est"] == pytest.approx(53 / 80) and doc[0]["n"] == 80
+    late = found[1]
+    diff = ao.early["crq_index"].set_index("quantity").loc["late_minus_early"]
+    if diff["ci_low"] <= 0 <= diff["ci_high"]:
+        assert "did not score clearly differently from" in late.text
+        assert "lower than" not in late.text
 
 
 # ----------------------------------------------------------------------------- 6. precision
@@ -496,13 +578,16 @@ def test_summary_lists_every_finding(d, model, ao, dec):
     assert [getattr(f, "lead", "") for f in lines] == [
         "Response", "Accounts that answer more", "Accounts that answer more",
         "Late minus early respondents", "Late minus early respondents",
-        "CRQ index weighted to the frame", "NPS weighted to the frame", "",
+        "CRQ index weighted to the frame", "NPS weighted to the frame",
         "CRQ index change 2021 to 2022"]
     assert str(lines[0]) == "Response, 2022: 66.2% (95% CI 55.4% to 75.7%) of 80 invited contacts."
-    assert lines[7].startswith("Weighting cannot correct")
+    cav = rr.Caveats(None, ["A caveat the data triggered."], "", [])
+    with_caveat = rr.summary(d, rr.headline_rate(d, by_wave), rr.Fits(), rr.Lateness(None),
+                             rr.ResponseModel(d.fw, [], []), rr.Decomposition([]), cav)
+    assert with_caveat[1:] == ["A caveat the data triggered."]  # no fixed caveat text
     bare = rr.summary(d, rr.headline_rate(d, by_wave), rr.Fits(), rr.Lateness(None),
                       rr.ResponseModel(d.fw, [], []), rr.Decomposition([]))
-    assert [getattr(f, "lead", "") for f in bare] == ["Response", ""]
+    assert [getattr(f, "lead", "") for f in bare] == ["Response"]
 
 
 def test_frames_are_what_the_tests_assume():
