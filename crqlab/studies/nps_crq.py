@@ -22,7 +22,17 @@ import numpy as np
 import pandas as pd
 
 from crqlab.errors import ConvergenceError, InsufficientDataError, ValidationError
-from crqlab.formatting import format_ci, format_ci_text, format_fixed, format_p, format_p_text
+from crqlab.formatting import (
+    NO_CLEAR_DIFFERENCE as NO_CLEAR,
+    claim_words,
+    difference_words,
+    format_ci,
+    format_ci_text,
+    format_fixed,
+    format_p,
+    format_p_text,
+    is_clear,
+)
 from crqlab.measures.categories import CATEGORIES, relationship_category
 from crqlab.measures.nps import NPS_CATEGORIES, nps_category
 from crqlab.measures.scoring import score_items
@@ -167,7 +177,21 @@ def _capital(text: str) -> str:
 
 
 def _significant(low: float, high: float) -> bool:
-    return low > 0 or high < 0
+    """Whether the interval excludes zero (:func:`crqlab.formatting.is_clear`)."""
+    return is_clear(low, high)
+
+
+def _apart(a: Mapping, b: Mapping, keys: tuple[str, str, str] = ("est", "ci_low",
+                                                                 "ci_high")) -> tuple[float, float]:
+    """Conservative bounds of ``a - b`` from two intervals: ``(low_a - high_b, high_a - low_b)``.
+
+    They exclude zero only when the two intervals do not overlap, which implies a difference at
+    least at the intervals' level; used where no test of the difference itself is run (two
+    correlations or shares estimated on the same respondents), so that the words of
+    :func:`crqlab.formatting.difference_words` never claim more than the intervals show.
+    """
+    _, lo, hi = keys
+    return float(a[lo]) - float(b[hi]), float(a[hi]) - float(b[lo])
 
 
 def _tested(table: pd.DataFrame, label_col: str, rows_label: str, design: Design,
@@ -280,18 +304,18 @@ def _correlation_table(corr: pd.DataFrame, design: Design) -> pd.DataFrame:
 
 
 def _high_correlation_claim(r: Mapping) -> str:
-    """Whether "highly correlated" (r of 0.5 or more) holds, by the interval of r."""
-    if r["ci_low"] >= 0.5:
-        return ("The whole interval lies above 0.5: the claim that NPS and CRQ are \"highly "
-                "correlated\" holds between respondents.")
-    if r["est"] >= 0.5:
-        return ("The estimate is strong, but the interval reaches below 0.5, so \"highly "
-                "correlated\" is not established with confidence.")
-    if r["ci_high"] >= 0.5:
-        return ("The interval reaches 0.5, so a strong correlation cannot be ruled out, but the "
-                "estimate is below it.")
-    return ("The whole interval lies below 0.5: NPS and CRQ are related, but \"highly "
-            "correlated\" overstates it between respondents: the two share "
+    """Whether "highly correlated" (r of 0.5 or more) holds, by the interval of r
+    (:func:`crqlab.formatting.claim_words` against 0.5)."""
+    verdict = claim_words(r["ci_low"], r["ci_high"], direction=1, null=0.5)
+    claim = "the claim that NPS and CRQ are \"highly correlated\" (r above 0.5)"
+    if verdict == "the claim holds":
+        return f"The whole interval lies above 0.5: {claim} holds between respondents."
+    if verdict == "the data cannot tell":
+        where = "the estimate is strong" if r["est"] >= 0.5 else "the estimate is below 0.5"
+        return (f"The interval reaches across 0.5 ({where}): the data cannot tell whether "
+                "NPS and CRQ are \"highly correlated\" (r above 0.5) between respondents.")
+    return (f"The whole interval lies below 0.5: the data contradict {claim} between "
+            "respondents; NPS and CRQ are related, and share "
             f"{format_fixed(100 * r['est'] ** 2, 0)}% of their variance (r²).")
 
 
@@ -301,13 +325,17 @@ def _respondent_text(corr: pd.DataFrame, design: Design) -> str:
     top = pear.loc[design.elements, "est"].idxmax()
     low = pear.loc[design.elements, "est"].idxmin()
     r = pear.loc[design.index_name]
+    gap = difference_words(*_apart(pear.loc[top], pear.loc[low]),
+                           higher="their intervals do not overlap, so the order is clear",
+                           lower="their intervals do not overlap, so the order is clear",
+                           none="no clear difference: their intervals overlap")
     return (f"Across {int(r['n']):,} respondents the NPS answer and the CRQ index correlate "
             f"r = {design.ci_text(r)}, Spearman ρ = {format_fixed(by_method['spearman'])}, "
             f"Kendall τ-b = {format_fixed(by_method['kendall'])}: a {strength(r['est'])} "
             "association by Cohen's conventions (0.1 weak, 0.3 moderate, 0.5 strong). "
-            f"{_high_correlation_claim(r)} Among the elements, NPS goes most closely with {top} "
-            f"(r = {design.ci_text(pear.loc[top])}) and least with {low} "
-            f"(r = {design.ci_text(pear.loc[low])}).")
+            f"{_high_correlation_claim(r)} Among the elements, the highest estimate is for {top} "
+            f"(r = {design.ci_text(pear.loc[top])}) and the lowest for {low} "
+            f"(r = {design.ci_text(pear.loc[low])}): {gap}.")
 
 
 def account_correlations(data: pd.DataFrame, design: Design, r_respondents: Mapping) -> Step:
@@ -366,14 +394,16 @@ def _account_text(step: Step, acc: pd.DataFrame, design: Design, r_resp: Mapping
                      f"({int(row['n']):,} respondents; effective n "
                      f"{format_fixed(row['n_eff'], 0)})")
     first = rows.iloc[0]
-    compare = ("higher than" if first["ci_low"] > r_resp["ci_high"] else
-               "lower than" if first["ci_high"] < r_resp["ci_low"] else "similar to")
+    compare = difference_words(*_apart(first, r_resp), higher="higher than",
+                               lower="lower than", none="not clearly different from")
     how = {"higher than": "more consistently than", "lower than": "less consistently than",
-           "similar to": "about as consistently as"}[compare]
+           "not clearly different from": "about as consistently as"}[compare]
     step.text.append(
         f"Between accounts, mean NPS answer and mean CRQ index correlate {'; '.join(parts)}. "
         f"The account-level correlation is {compare} the respondent-level one "
-        f"(r = {format_fixed(r_resp['est'])}): averaging over an account's respondents removes "
+        f"(r = {design.ci_text(r_resp)}"
+        + ("; no clear difference: the intervals overlap" if compare.startswith("not") else "")
+        + "): averaging over an account's respondents removes "
         f"individual noise, so the two measures rank accounts {how} they rank people.")
     step.summary.append(f"Accounts: mean NPS answer and mean CRQ index correlate r = "
                         f"{design.ci_text(first)} ({int(first['n_accounts']):,} accounts, "
@@ -411,8 +441,8 @@ def repeated_measures(data: pd.DataFrame, design: Design, r_respondents: Mapping
 
 
 def _rm_text(step: Step, row: Mapping, design: Design, r_resp: Mapping) -> None:
-    moves = ("rises with it" if row["ci_low"] > 0 else "falls" if row["ci_high"] < 0
-             else "shows no clear change with it")
+    moves = difference_words(row["ci_low"], row["ci_high"], higher="rises with it",
+                             lower="falls", none="shows no clear change with it")
     step.text.append(
         f"Within accounts, from wave to wave, r_rm = {design.ci_text(row)} "
         f"(t({format_fixed(row['df'], 0)}) = {format_fixed(row['stat'])}, "
@@ -445,11 +475,11 @@ def within_between(data: pd.DataFrame, design: Design) -> Step:
 def _within_between_text(t: pd.DataFrame, design: Design) -> list[str]:
     w, b = t.loc[f"{design.index_name}_within"], t.loc[f"{design.index_name}_between"]
     c = t.loc["contextual"]
-    if c["p_value"] < 1 - design.ci:
-        same = ("the association is stronger between accounts than within them" if c["est"] > 0
-                else "the association is stronger within accounts than between them")
-    else:
-        same = "the within- and between-account associations do not differ detectably"
+    same = difference_words(
+        c["ci_low"], c["ci_high"],
+        higher="the association is stronger between accounts than within them",
+        lower="the association is stronger within accounts than between them",
+        none="no clear difference between the within- and between-account associations")
     variance = (f"Variance components: between accounts {format_fixed(t.loc['var_account', 'est'])}"
                 f", residual {format_fixed(t.loc['var_residual', 'est'])} (NPS answer points²); "
                 f"intraclass correlation {format_fixed(t.loc['icc', 'est'])}.")
@@ -509,7 +539,7 @@ def _drivers_text(step: Step, rw: pd.DataFrame, gd: pd.DataFrame, r2: Mapping,
                   design: Design) -> None:
     order = rw.sort_values("est", ascending=False)
     first, second = order.iloc[0], order.iloc[1]
-    clear = first["share_ci_low"] > second["share_ci_high"]
+    clear = is_clear(*_apart(first, second, SHARE))
     if list(order["predictor"]) == list(gd.sort_values("est", ascending=False)["predictor"]):
         agree = "Relative weights and dominance analysis give the same order."
     elif first["predictor"] == gd.loc[gd["est"].idxmax(), "predictor"]:
@@ -525,10 +555,12 @@ def _drivers_text(step: Step, rw: pd.DataFrame, gd: pd.DataFrame, r2: Mapping,
         f"{first['predictor']} carries {share['first']} of the explained variance, "
         f"{second['predictor']} {share['second']}; "
         + ("the leader's interval lies wholly above the runner-up's. " if clear else
-           "their intervals overlap, so their order is uncertain. ")
+           f"{NO_CLEAR} between them: their intervals overlap, so their order is uncertain. ")
         + f"{agree} This is what CRQ adds to NPS: the NPS answer says whether customers would "
         "recommend, the element weights say which part of the relationship goes with it.")
-    step.record("drivers.top", first["predictor"], label="Strongest driver of NPS")
+    note = {} if clear else {"note": f"largest estimate; {NO_CLEAR} from "
+                                     f"{second['predictor']} (intervals overlap)"}
+    step.record("drivers.top", first["predictor"], label="Strongest driver of NPS", **note)
     step.summary.append(f"Drivers: the elements explain R² = {design.ci_text(r2)} of NPS "
                         f"answers; {first['predictor']} carries "
                         f"{format_fixed(100 * first['share'], 0)}% of it.")
@@ -550,7 +582,7 @@ def crosstab(data: pd.DataFrame, design: Design) -> Step:
                 p_value=test["p_value"], n=int(test["n"]))
     step.record("crosstab.cramers_v", test["cramers_v"], n=int(test["n"]))
     step.table, step.shown = xtab, _crosstab_table(xtab)
-    step.text.append(_crosstab_text(xtab, test))
+    step.text.append(_crosstab_text(xtab, test, 1 - design.ci))
     return step
 
 
@@ -568,7 +600,7 @@ def _crosstab_table(xtab: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def _crosstab_text(xtab: pd.DataFrame, test: Mapping) -> str:
+def _crosstab_text(xtab: pd.DataFrame, test: Mapping, alpha: float = 0.05) -> str:
     share = xtab.set_index(["nps_category", "relationship_category"])["row_share"]
     parts = []
     amb, rat = share.get(("promoter", "Ambassadors")), share.get(("promoter", "Rationals"))
@@ -581,14 +613,18 @@ def _crosstab_text(xtab: pd.DataFrame, test: Mapping) -> str:
     if all(pd.notna(s) for s in strong):
         parts.append(f"{format_fixed(100 * sum(strong), 0)}% of detractors nonetheless have a "
                      "strong relationship (Ambassadors or Rationals)")
+    associated = test["p_value"] < alpha  # the chi-square test at the report's level
     overlap = ("but far from interchangeable: an NPS category does not tell which kind of "
                "relationship lies behind it" if test["cramers_v"] < 0.5 else "closely")
     rough = (f" Some expected counts are below 5 (smallest {format_fixed(test['min_expected'])}"
              "), so the p-value is approximate." if test["min_expected"] < 5 else "")
+    verdict = ("are associated" if associated else
+               f"show {NO_CLEAR}: no clear association at the {format_fixed(alpha)} level")
     return ("; ".join(parts) + ". " if parts else "") + (
-        f"NPS category and relationship category are associated (χ²({int(test['df'])}) = "
+        f"NPS category and relationship category {verdict} (χ²({int(test['df'])}) = "
         f"{format_fixed(test['stat'], 1)}, {format_p_text(test['p_value'])}, Cramér's V = "
-        f"{format_fixed(test['cramers_v'])}, n = {int(test['n']):,}), {overlap}.{rough}")
+        f"{format_fixed(test['cramers_v'])}, n = {int(test['n']):,})"
+        + (f", {overlap}." if associated else ".") + rough)
 
 
 def hidden_risk(data: pd.DataFrame, design: Design, accounts: pd.DataFrame | None,
@@ -735,9 +771,13 @@ def _retention_records(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: 
                                                   "p_value": row["boot_p_value"], "n": row["n"]},
                         n_accounts=n_acc)
     best = pv.iloc[0]
+    second = pv.iloc[1] if len(pv) > 1 else None
+    unclear = second is not None and not is_clear(second["diff_ci_low"], second["diff_ci_high"])
     step.record("best_predictor", best["predictor"], n=int(best["n"]),
                 n_accounts=int(best["n_accounts"]), headline=True,
-                label="Best predictor of retention next wave (highest AUC)")
+                label="Highest AUC for retention next wave",
+                note=(f"{NO_CLEAR} from the runner-up, {second['predictor'].replace('_', ' ')}: "
+                      "the interval of the AUC difference includes zero") if unclear else None)
     step.record("retention.n_events", n_events, n=n_units)
     step.record("auc_diff.nps_vs_crq_index", {"est": nps_crq["est"],
                                               "ci_low": nps_crq["boot_ci_low"],
@@ -763,19 +803,32 @@ def _retention_verdict(pv: pd.DataFrame, design: Design) -> tuple[str, str | Non
     best, nps_row = pv.iloc[0], pv.set_index("predictor").loc["nps"]
     if best["predictor"] == "nps":
         rest = pv.iloc[1:]
-        if all(_significant(lo, hi) for lo, hi in zip(rest["diff_ci_low"], rest["diff_ci_high"])):
-            return ("NPS predicts retention significantly better than every other measure here, "
-                    "unlike Keiningham et al. (2007), who found NPS no better than other "
-                    "measures."), None
-        return ("NPS ranks first, but not significantly ahead of every other measure: consistent "
-                "with Keiningham et al. (2007), who found NPS no better than other measures."), None
-    sig = _significant(nps_row["diff_ci_low"], nps_row["diff_ci_high"])
+        unclear = [design.label(p) for p, lo, hi in zip(rest["predictor"], rest["diff_ci_low"],
+                                                        rest["diff_ci_high"])
+                   if difference_words(lo, hi, higher="x", lower="x") == NO_CLEAR]
+        if not unclear:
+            return ("NPS predicts retention better than every other measure here (every "
+                    "difference's interval excludes zero), unlike Keiningham et al. (2007), who "
+                    "found NPS no better than other measures."), None
+        return ("NPS has the highest AUC, but there is no clear difference from "
+                f"{', '.join(unclear)} (the intervals of the differences include zero): "
+                "consistent with Keiningham et al. (2007), who found NPS no better than other "
+                "measures."), None
+    other = design.label(best["predictor"])
+    words = difference_words(-nps_row["diff_ci_high"], -nps_row["diff_ci_low"],
+                             higher=f"{other} predicts better",
+                             lower=f"NPS predicts better than {other}")
     where = (f"NPS (net score) ranks {int(nps_row['rank'])} of {len(pv)} with AUC "
-             f"{design.ci_text(nps_row)}; its difference from {design.label(best['predictor'])} "
+             f"{design.ci_text(nps_row)}; its difference from {other} "
              f"is {_diff_text(nps_row, design)}.")
-    return (f"NPS is not the best predictor of retention: {design.label(best['predictor'])} is "
-            f"{'significantly better' if sig else 'better, though not significantly'}, in line "
-            "with Keiningham et al. (2007), who found NPS no better than other measures."), where
+    if words == NO_CLEAR:
+        return (f"NPS does not have the highest AUC ({other} does), but there is {NO_CLEAR} "
+                f"between them (AUC difference {design.ci_text(nps_row, 3, keys=DIFF)}): "
+                "consistent with Keiningham et al. (2007), who found NPS no better than other "
+                "measures."), where
+    return (f"NPS is not the best predictor of retention: {words} (AUC difference "
+            f"{design.ci_text(nps_row, 3, keys=DIFF)}), in line with Keiningham et al. (2007), "
+            "who found NPS no better than other measures."), where
 
 
 def _diff_text(row: Mapping, design: Design) -> str:
@@ -786,19 +839,21 @@ def _diff_text(row: Mapping, design: Design) -> str:
 def _retention_text(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: int,
                     n_events: int, design: Design) -> None:
     best, second = pv.iloc[0], pv.iloc[1]
-    lead = ("a significant lead." if _significant(second["diff_ci_low"], second["diff_ci_high"])
-            else "the lead is not significant.")
+    lead = difference_words(-second["diff_ci_high"], -second["diff_ci_low"],
+                            higher="a clear lead.", lower="a clear lead.",
+                            none=f"{NO_CLEAR} (the interval includes zero).")
     text = [f"Over {n_units:,} account-waves ({int(best['n_accounts']):,} accounts; "
             f"{n_events:,} retained, {n_units - n_events:,} lost), "
-            f"{design.label(best['predictor'])} ranks first with AUC {design.ci_text(best)}. "
+            f"{design.label(best['predictor'])} has the highest AUC, {design.ci_text(best)}. "
             f"{_capital(design.label(second['predictor']))} is next, AUC difference "
             f"{_diff_text(second, design)}: {lead}"]
     verdict, where = _retention_verdict(pv, design)
     text += [where] if where else []
-    crq_sig = _significant(nps_crq["boot_ci_low"], nps_crq["boot_ci_high"])
+    crq_words = difference_words(nps_crq["boot_ci_low"], nps_crq["boot_ci_high"],
+                                 higher="NPS predicts retention better than the CRQ index",
+                                 lower="the CRQ index predicts retention better than NPS")
     text.append(f"NPS minus CRQ index: AUC difference {design.ci_text(nps_crq, 3, keys=BOOT)}, "
-                f"bootstrap {format_p_text(nps_crq['boot_p_value'])}: "
-                + ("a significant difference." if crq_sig else "not a significant difference."))
+                f"bootstrap {format_p_text(nps_crq['boot_p_value'])}: {crq_words}.")
     text.append(verdict)
     fewer = min(n_events, n_units - n_events)
     if fewer < 10:
@@ -806,8 +861,12 @@ def _retention_text(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: int
                     "account-waves the intervals are wide and the ranking is fragile.")
     step.text.append(" ".join(text))
     nps_row = pv.set_index("predictor").loc["nps"]
-    step.summary.append(f"Retention: {design.label(best['predictor'])} ranks first (AUC "
-                        f"{design.ci_text(best)}); NPS AUC {design.ci_text(nps_row)}. {verdict}")
+    versus = difference_words(-second["diff_ci_high"], -second["diff_ci_low"],
+                              higher="a clear lead over", lower="a clear lead over",
+                              none=f"{NO_CLEAR} from")
+    step.summary.append(f"Retention: {design.label(best['predictor'])} has the highest AUC "
+                        f"({design.ci_text(best)}), {versus} {design.label(second['predictor'])}; "
+                        f"NPS AUC {design.ci_text(nps_row)}. {verdict}")
 
 
 # -- volatility ----------------------------------------------------------------------------
@@ -831,9 +890,10 @@ def volatility(data: pd.DataFrame, design: Design) -> Step:
         accounts=vol["n_accounts"].map(_count))
     v = vol.set_index("measure")
     diff = v.loc["difference"]
-    verdict = ("satisfaction is more volatile than trust" if diff["ci_low"] > 0 else
-               "trust is more volatile than satisfaction" if diff["ci_high"] < 0 else
-               "the two do not differ detectably in volatility")
+    verdict = difference_words(diff["ci_low"], diff["ci_high"],
+                               higher="satisfaction is more volatile than trust",
+                               lower="trust is more volatile than satisfaction",
+                               none=f"{NO_CLEAR} in volatility between the two")
     step.text.append(
         f"Over {int(diff['n_accounts']):,} accounts seen in two or more waves, the wave-to-wave "
         f"SD of an account's mean satisfaction averages {d.ci_text(v.loc['satisfaction'], 3)} "

@@ -86,6 +86,10 @@ def _value(step, name):
     return next(r.value for r in step.records if r.name == name)
 
 
+def _record(step, name):
+    return next(r for r in step.records if r.name == name)
+
+
 # -- set-up ------------------------------------------------------------------------------------
 def test_scored_frame_and_describe_on_the_fixture_study():
     study = load_study(FIXTURE)
@@ -137,22 +141,28 @@ def test_respondent_correlations_record_the_estimator_and_word_it(data, design):
     assert f"r = {r['est']:.2f} [95% CI {r['ci_low']:.2f} to {r['ci_high']:.2f}]" in step.text[0]
     pear = expected[expected["method"] == "pearson"].set_index("y").loc[ELEMENTS, "est"]
     assert pear.idxmax() == "commitment"  # planted: commitment drives the answer
-    assert "most closely with commitment" in step.text[0]
+    assert "the highest estimate is for commitment" in step.text[0]
+    assert step.text[0].endswith("their intervals do not overlap, so the order is clear.")
     assert list(step.shown.columns) == ["NPS answer with", "Pearson r", "Spearman ρ",
                                         "Kendall τ-b", "n"]
     assert step.shown["NPS answer with"].iloc[0] == "CRQ index" and step.shown["n"].iloc[0] == "360"
     assert step.summary[0].startswith("Respondents: NPS answer and CRQ index correlate r = ")
 
 
-@pytest.mark.parametrize("r, start", [
-    ({"est": 0.7, "ci_low": 0.6, "ci_high": 0.8}, "The whole interval lies above 0.5"),
-    ({"est": 0.55, "ci_low": 0.45, "ci_high": 0.65}, "The estimate is strong"),
-    ({"est": 0.45, "ci_low": 0.4, "ci_high": 0.52}, "The interval reaches 0.5"),
-    ({"est": 0.3, "ci_low": 0.2, "ci_high": 0.4}, "The whole interval lies below 0.5"),
+@pytest.mark.parametrize("r, start, words", [
+    ({"est": 0.7, "ci_low": 0.6, "ci_high": 0.8}, "The whole interval lies above 0.5",
+     "holds between respondents"),
+    ({"est": 0.55, "ci_low": 0.45, "ci_high": 0.65}, "The interval reaches across 0.5 (the "
+     "estimate is strong)", "the data cannot tell"),
+    ({"est": 0.45, "ci_low": 0.4, "ci_high": 0.52}, "The interval reaches across 0.5 (the "
+     "estimate is below 0.5)", "the data cannot tell"),
+    ({"est": 0.3, "ci_low": 0.2, "ci_high": 0.4}, "The whole interval lies below 0.5",
+     "the data contradict"),
 ])
-def test_high_correlation_claim_follows_the_interval(r, start):
+def test_high_correlation_claim_follows_the_interval(r, start, words):
     claim = nps_crq._high_correlation_claim(r)
-    assert claim.startswith(start)
+    assert claim.startswith(start) and words in claim
+    assert ("holds" in claim) == (r["ci_low"] > 0.5)  # "holds" only when the interval says so
     if r["est"] == 0.3:
         assert "share 9% of their variance" in claim  # 0.3² = 9%
 
@@ -341,8 +351,11 @@ def test_retention_ranks_the_measures_like_the_estimator(data, design):
     assert step.plot_n == {"n": 48, "n_accounts": 24}
     best = design.label(ref["predictor"].iloc[0])
     assert step.text[0].startswith("Over 48 account-waves (24 accounts; ")
-    assert f"{best} ranks first with AUC" in step.text[0]
-    assert step.summary[0].startswith(f"Retention: {best} ranks first")
+    assert f"{best} has the highest AUC, " in step.text[0]
+    assert step.summary[0].startswith(f"Retention: {best} has the highest AUC (")
+    second = design.label(ref["predictor"].iloc[1])
+    assert f"), no clear difference from {second}; NPS AUC" in step.summary[0]  # planted: small n
+    assert _record(step, "best_predictor").options["note"].startswith("no clear difference from")
 
 
 def test_retention_cannot_run_without_an_observed_consistent_outcome(data, design):
@@ -374,16 +387,20 @@ def _ranking(best: str, highs: list[float]) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("best, highs, start", [
-    ("nps", [-0.01, -0.05], "NPS predicts retention significantly better than every other"),
-    ("nps", [-0.01, 0.05], "NPS ranks first, but not significantly ahead of every other"),
-    ("commitment", [-0.01, 0.05], "NPS is not the best predictor of retention: commitment is "
-                                  "significantly better"),
-    ("trust", [0.05, -0.01], "NPS is not the best predictor of retention: trust is better, "
-                             "though not significantly"),
+    ("nps", [-0.01, -0.05], "NPS predicts retention better than every other measure here"),
+    ("nps", [-0.01, 0.05], "NPS has the highest AUC, but there is no clear difference from "
+                           "trust (the intervals"),
+    ("commitment", [-0.01, 0.05], "NPS is not the best predictor of retention: commitment "
+                                  "predicts better (AUC difference -0.100 [95% CI -0.200 to "
+                                  "-0.010])"),
+    ("trust", [0.05, -0.01], "NPS does not have the highest AUC (trust does), but there is no "
+                             "clear difference between them (AUC difference -0.100 [95% CI "
+                             "-0.200 to 0.050])"),
 ])
 def test_retention_verdict(best, highs, start, design):
     verdict, rank = nps_crq._retention_verdict(_ranking(best, highs), design)
     assert verdict.startswith(start)
+    assert "significantly" not in verdict and "though not" not in verdict
     assert (rank is None) == (best == "nps")
     if rank:
         assert rank.startswith("NPS (net score) ranks 2 of 3 with AUC 0.70 [95% CI 0.60 to 0.80]")
@@ -420,3 +437,38 @@ def test_step_skip_records_the_reason_in_order():
     assert step.skip("part", "too few") is step
     assert step.records == [("x", 1.0, {"n": 3}), ("skipped.part", "too few", {})]
     assert step.skipped == ["too few"]
+
+
+# -- the one wording rule (issue 16 item 3): words of direction follow the intervals ------------
+def test_apart_gives_conservative_bounds_that_exclude_zero_only_without_overlap():
+    a, b = {"est": 0.5, "ci_low": 0.4, "ci_high": 0.6}, {"est": 0.3, "ci_low": 0.2, "ci_high": 0.35}
+    assert nps_crq._apart(a, b) == pytest.approx((0.05, 0.4))
+    assert nps_crq._apart(a, {"est": 0.4, "ci_low": 0.3, "ci_high": 0.45})[0] < 0  # overlap
+
+
+def test_account_comparison_without_a_clear_difference_says_so(data, design):
+    step = nps_crq.account_correlations(data, design, {"est": 0.6, "ci_low": 0.0, "ci_high": 0.99})
+    assert "is not clearly different from the respondent-level one" in step.text[0]
+    assert "no clear difference: the intervals overlap" in step.text[0]
+    assert "higher than" not in step.text[0] and "lower than" not in step.text[0]
+
+
+def test_within_between_and_crosstab_words_follow_the_statistics(design):
+    t = pd.DataFrame({
+        "term": ["crq_index_within", "crq_index_between", "contextual", "var_account",
+                 "var_residual", "icc"],
+        "est": [1.0, 1.2, 0.2, 0.5, 2.0, 0.2], "ci_low": [0.8, 0.9, -0.1, np.nan, np.nan, np.nan],
+        "ci_high": [1.2, 1.5, 0.5, np.nan, np.nan, np.nan], "p_value": [0.0, 0.0, 0.01, *[np.nan] * 3],
+        "n": [300] * 6, "n_accounts": [30] * 6}).set_index("term")
+    words = nps_crq._within_between_text(t, design)[1]
+    # p = 0.01 but the interval holds zero: the interval decides, as everywhere
+    assert "no clear difference between the within- and between-account associations" in words
+    t.loc["contextual", ["ci_low", "ci_high"]] = [0.05, 0.5]
+    assert "stronger between accounts than within them" in nps_crq._within_between_text(t, design)[1]
+    xtab = pd.DataFrame({"nps_category": ["promoter"], "relationship_category": ["Ambassadors"],
+                         "row_share": [0.5]})
+    test = {"df": 8, "stat": 9.0, "p_value": 0.34, "cramers_v": 0.1, "n": 200, "min_expected": 6}
+    calm = nps_crq._crosstab_text(xtab, test, 0.05)
+    assert "show no clear difference: no clear association at the 0.05 level" in calm
+    assert "are associated" not in calm and "interchangeable" not in calm
+    assert "are associated" in nps_crq._crosstab_text(xtab, test | {"p_value": 0.01}, 0.05)
