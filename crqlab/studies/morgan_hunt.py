@@ -31,11 +31,14 @@ import pandas as pd
 from crqlab.data.privacy import suppress_small
 from crqlab.errors import ConvergenceError, CrqlabError, InstrumentError, InsufficientDataError
 from crqlab.formatting import (
+    NO_CLEAR_DIFFERENCE,
     Caution,
     Finding,
+    claim_words,
     format_ci_text,
     format_fixed,
     format_p_text,
+    is_clear,
     text,
 )
 from crqlab.models import sem, validity
@@ -45,7 +48,8 @@ __all__ = ["RETENTION", "NOT_ESTIMABLE", "USUAL_CAUSES", "LOADING_MIN", "CR_MIN"
            "Settings", "Design", "FitOutcome", "Measurement", "Paths", "Structural",
            "Indirect", "Groups", "arrow", "node_labels", "choose_waves", "describe_waves",
            "design", "model_columns", "complete", "fit_model", "fit_entries", "measurement",
-           "measurements", "standardised_paths", "path_entries", "path_reading", "compare",
+           "measurements", "standardised_paths", "path_entries", "path_claims", "path_reading",
+           "compare", "same_label",
            "structural", "kmv_crq", "kmv_classic", "indirect", "role_groups",
            "group_comparison"]
 
@@ -661,28 +665,48 @@ def path_entries(fit: sem.SemFit, hyp: pd.DataFrame, headline_path=None) -> list
             for r in hyp.itertuples()] + [_entry(f"hypotheses.{name}", hyp)]
 
 
+def path_claims(hyp: pd.DataFrame) -> pd.Series:
+    """Morgan & Hunt's claim for each hypothesised path (its ``sign``, ``+`` when absent),
+    judged by the path's interval: :func:`crqlab.formatting.claim_words` - ``"the claim
+    holds"`` only when the whole interval lies on the hypothesised side of zero."""
+    signs = hyp["sign"] if "sign" in hyp else pd.Series("+", index=hyp.index)
+    return pd.Series([claim_words(lo, hi, direction=-1 if s == "-" else 1)
+                      for lo, hi, s in zip(hyp["ci_low"], hyp["ci_high"], signs)],
+                     index=hyp.index, dtype=object)
+
+
 def path_reading(hyp: pd.DataFrame, settings: Settings) -> list:
-    """Which hypothesised paths hold, in words (a paragraph's parts)."""
+    """Which hypothesised paths hold, in words (a paragraph's parts).
+
+    A path is supported when Morgan & Hunt's test says so (``supported``: significant at
+    ``alpha`` with the hypothesised sign) *and* its interval supports the claim
+    (:func:`path_claims`); a path whose interval holds zero is "the data cannot tell", never
+    a weak support.
+    """
     def one(r):
         return f"{arrow(r.source, r.target)} {settings.interval(r.std_all, r.ci_low, r.ci_high)}"
 
-    held = [one(r) for r in hyp[hyp["supported"]].itertuples()]
-    failed = hyp[~hyp["supported"]]
+    claims = path_claims(hyp)
+    holds = hyp["supported"].astype(bool) & (claims == "the claim holds")
+    held = [one(r) for r in hyp[holds].itertuples()]
     parts = [Finding(f"{len(held)} of {len(hyp)} hypothesised paths are supported",
                      ": " + "; ".join(held) + "." if held else ".")]
-    wrong = failed[failed["p_value"] < settings.alpha]
+    wrong = hyp[~holds & (claims == "the data contradict the claim")]
     if len(wrong):
-        parts.append("Significant but with the opposite sign: "
-                     + "; ".join(one(r) for r in wrong.itertuples()) + ".")
-    weak = failed[~(failed["p_value"] < settings.alpha)]
+        parts.append("The data contradict the claim (the interval lies on the opposite side of "
+                     "zero): " + "; ".join(one(r) for r in wrong.itertuples()) + ".")
+    weak = hyp[~holds & (claims != "the data contradict the claim")]
     if len(weak) > 4:
-        parts.append(f"The other {len(weak)} are not significant (standardised estimates between "
-                     f"{format_fixed(weak['std_all'].min())} and "
-                     f"{format_fixed(weak['std_all'].max())}, all "
+        parts.append(f"For the other {len(weak)} the data cannot tell (standardised estimates "
+                     f"between {format_fixed(weak['std_all'].min())} and "
+                     f"{format_fixed(weak['std_all'].max())}, every interval holds zero or the "
+                     f"test is not significant, all "
                      f"{format_p_text(weak['p_value'].min()).replace('=', '≥')}).")
     elif len(weak):
-        parts.append("Not significant: " + "; ".join(
-            f"{one(r)}, {format_p_text(r.p_value)}" for r in weak.itertuples()) + ".")
+        parts.append("The data cannot tell (the interval holds zero or the test is not "
+                     "significant): " + "; ".join(
+                         f"{one(r)}, {format_p_text(r.p_value)}" for r in weak.itertuples())
+                     + ".")
     return parts
 
 
@@ -927,11 +951,16 @@ def indirect(fit: sem.SemFit | None, design: Design, settings: Settings) -> Indi
 
 def _indirect_finding(focal, f_mc, f_b, mc, boot, n_acc: int, s: Settings) -> Finding:
     num = format_fixed
-    excludes = (f_b["ci_low"] > 0) or (f_b["ci_high"] < 0)
     widen = np.nanmedian((boot["ci_high"] - boot["ci_low"]) / (mc["ci_high"] - mc["ci_low"]))
-    reading = ("The bootstrap interval excludes zero: the effect runs through trust and "
-               "commitment." if excludes else
-               "The bootstrap interval includes zero: the mediated effect is not established.")
+    claim = claim_words(f_b["ci_low"], f_b["ci_high"], direction=1)
+    reading = {
+        "the claim holds": "The bootstrap interval lies above zero: the claim that the effect "
+                           "runs through trust and commitment holds.",
+        "the data cannot tell": "The bootstrap interval includes zero: the data cannot tell "
+                                "whether the effect runs through trust and commitment.",
+        "the data contradict the claim": "The bootstrap interval lies below zero: the data "
+                                         "contradict the claim of a positive mediated effect.",
+    }[claim]
     return Finding(
         f"{arrow(*focal)}: {num(f_mc['est'], 3)}",
         f"standardised ({s.level} Monte Carlo CI {num(f_mc['ci_low'], 3)} to "
@@ -962,13 +991,22 @@ class Groups:
     summary: list = field(default_factory=list)
 
 
+def same_label(value: Any) -> str:
+    """A role or segment value as it is compared: case and spacing ignored
+    (``" Key  decision maker"`` and ``"key decision maker"`` are the same role)."""
+    return " ".join(str(value).split()).casefold()
+
+
 def role_groups(rows: pd.DataFrame, focal_role: str, min_cell: int):
     """Respondents with ``role_group`` (``focal_role`` or ``"other roles"``), the group sizes
     (``group, n, n_accounts``) and the sizes as published (small groups suppressed with their
-    complement: the two groups partition the respondents)."""
+    complement: the two groups partition the respondents). Roles match ``focal_role``
+    ignoring case and spacing (:func:`same_label`); the group keeps the parameter's spelling."""
     rows = rows.copy()
     role = rows["role"].astype("string")
-    rows["role_group"] = role.where(role.isna(), role.where(role == focal_role, "other roles"))
+    focal = (role.map(same_label, na_action="ignore") == same_label(focal_role)).fillna(False)
+    rows["role_group"] = pd.Series(np.where(focal.astype(bool), focal_role, "other roles"),
+                                   index=rows.index, dtype="string").where(role.notna())
     sizes = (rows.groupby("role_group")
              .agg(n=("role_group", "size"), n_accounts=("account_id", "nunique")).reset_index()
              .rename(columns={"role_group": "group"}))
@@ -1006,6 +1044,13 @@ def group_comparison(fit: sem.SemFit | None, design: Design, settings: Settings)
     if skip:
         return Groups(notes=[skip[1]], entries=[skip[0]])
     rows, sizes, sized = role_groups(fit.data, settings.focal_role, design.min_cell)
+    present = sorted(set(design.data["role"].dropna().astype(str)), key=same_label)
+    if not (rows["role_group"] == settings.focal_role).any():
+        entry, note = _skip("groups.role", "No group comparison: no respondent's role matches "
+                            "the `focal_role` parameter ({focal!r}, compared ignoring case and "
+                            "spacing). The roles present are: {roles}.",
+                            focal=settings.focal_role, roles="; ".join(present))
+        return Groups(notes=[note], entries=[entry])
     out = Groups(sizes=sized, entries=[_entry("groups.role.sizes", sized,
                                               min_cell_size=design.min_cell)])
     small = sizes[sizes["n"] < design.min_group]
@@ -1052,8 +1097,8 @@ def _compared(out: Groups, comp, sizes: pd.DataFrame, settings: Settings) -> Non
     out.entries.append(_entry("groups.role.differences", diffs))
     out.notes.append(_group_reading(comp, diffs, sizes, test, settings))
     differ = test["p_value"] < settings.alpha
-    out.summary = [f"Key decision makers vs other contacts: paths "
-                   f"{'differ' if differ else 'do not differ'} as a set (Δχ² = "
+    out.summary = [f"{settings.focal_role} vs other contacts: paths "
+                   f"{'differ' if differ else f'show {NO_CLEAR_DIFFERENCE}'} as a set (Δχ² = "
                    f"{format_fixed(test['stat'], 2)}, {int(test['df'])} df, "
                    f"{format_p_text(test['p_value'])})."]
     per_group = comp.by_group[comp.by_group["op"] == "~"]
@@ -1068,18 +1113,21 @@ def _compared(out: Groups, comp, sizes: pd.DataFrame, settings: Settings) -> Non
 
 def _group_reading(comp, diffs, sizes, test, settings: Settings) -> str:
     alpha, df = settings.alpha, int(test["df"])
-    sig = diffs[diffs["p_value"] < alpha]
+    # a path differs when its interval (at the report's level) excludes zero
+    sig = diffs[[is_clear(lo, hi) for lo, hi in zip(diffs["ci_low"], diffs["ci_high"])]]
     ref, other = comp.groups[0], comp.groups[1]
     groups = ", ".join(f"{g} n = {int(n):,}" for g, n in zip(sizes["group"], sizes["n"]))
     words = (f"Groups: {groups}. "
              f"Holding all {df} paths equal across groups "
              + ("worsens the fit significantly" if test["p_value"] < alpha
-                else "does not worsen the fit significantly")
+                else f"does not clearly worsen the fit ({NO_CLEAR_DIFFERENCE} as a set)")
              + f" (Δχ² = {format_fixed(test['stat'], 2)} on {df} df, "
                f"{format_p_text(test['p_value'])}). ")
     if sig.empty:
-        return words + f"No single path differs at {alpha:g}."
-    return words + (f"Paths that differ at {alpha:g} ({other} minus {ref}, unstandardised): "
+        return words + (f"No single path differs: {NO_CLEAR_DIFFERENCE} for each (every "
+                        f"{settings.level} interval of a difference holds zero).")
+    return words + (f"Paths whose {settings.level} interval of the difference excludes zero "
+                    f"({other} minus {ref}, unstandardised): "
                     + "; ".join(f"{arrow(r.rhs, r.lhs)} "
                                 f"{settings.interval(r.est, r.ci_low, r.ci_high)}, "
                                 f"{format_p_text(r.p_value)}" for r in sig.itertuples())

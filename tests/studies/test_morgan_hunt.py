@@ -312,16 +312,32 @@ def test_path_reading_names_supported_wrong_signed_and_weak_paths():
     parts = mh.path_reading(hyp, SETTINGS)
     assert parts[0] == Finding("1 of 4 hypothesised paths are supported",
                                ": service → trust 0.50 [95% CI 0.40 to 0.60].")
-    assert parts[1] == ("Significant but with the opposite sign: trust → commitment -0.20 "
-                        "[95% CI -0.30 to -0.10].")
-    assert parts[2] == ("Not significant: commitment → NPS answer 0.05 [95% CI -0.10 to 0.20], "
+    assert parts[1] == ("The data contradict the claim (the interval lies on the opposite side "
+                        "of zero): trust → commitment -0.20 [95% CI -0.30 to -0.10].")
+    assert parts[2] == ("The data cannot tell (the interval holds zero or the test is not "
+                        "significant): commitment → NPS answer 0.05 [95% CI -0.10 to 0.20], "
                         "p = 0.400; satisfaction → commitment 0.01 [95% CI -0.10 to 0.10], "
                         "p = 0.900.")
     many = pd.concat([hyp.iloc[[2]]] * 5, ignore_index=True).assign(supported=False)
     parts = mh.path_reading(many, SETTINGS)
     assert str(parts[0]) == "0 of 5 hypothesised paths are supported."
-    assert parts[1] == ("The other 5 are not significant (standardised estimates between 0.05 "
-                        "and 0.05, all p ≥ 0.400).")
+    assert parts[1] == ("For the other 5 the data cannot tell (standardised estimates between "
+                        "0.05 and 0.05, every interval holds zero or the test is not "
+                        "significant, all p ≥ 0.400).")
+
+
+def test_a_path_is_supported_only_when_its_interval_supports_the_claim():
+    """Significant by the Wald test of the raw path, but the interval of the standardised path
+    holds zero: 'the data cannot tell', not supported; a negative hypothesis holds below 0."""
+    hyp = pd.DataFrame({"source": ["service", "trust"], "target": ["trust", "commitment"],
+                        "sign": ["+", "-"], "std_all": [0.2, -0.3], "ci_low": [-0.01, -0.4],
+                        "ci_high": [0.4, -0.2], "p_value": [0.04, 0.001],
+                        "supported": [True, True]})
+    assert mh.path_claims(hyp).tolist() == ["the data cannot tell", "the claim holds"]
+    parts = mh.path_reading(hyp, SETTINGS)
+    assert str(parts[0]) == ("1 of 2 hypothesised paths are supported: trust → commitment "
+                             "-0.30 [95% CI -0.40 to -0.20].")
+    assert str(parts[1]).startswith("The data cannot tell") and "service → trust" in parts[1]
 
 
 def test_bic_verdict_and_fit_conventions():
@@ -440,6 +456,33 @@ def test_role_groups_fold_other_roles_and_suppress_small_groups():
     assert sizes.set_index("group").loc["sales", "n"] == 0  # an absent role still shows
 
 
+def test_roles_match_ignoring_case_and_spacing():
+    """Issue 16: 'key decision maker' against data 'Key decision maker' skipped the comparison
+    with 186 present."""
+    rows = pd.DataFrame({"role": ["Key decision maker", " key  DECISION maker", "ops", None],
+                         "account_id": list("abcd")})
+    out, sizes, _ = mh.role_groups(rows, "key decision maker", min_cell=1)
+    assert list(out["role_group"].fillna("-")) == ["key decision maker"] * 2 + ["other roles",
+                                                                                 "-"]
+    assert dict(zip(sizes["group"], sizes["n"])) == {"key decision maker": 2, "other roles": 1}
+    assert mh.same_label("  Key\tDecision  Maker ") == "key decision maker"
+
+
+def test_a_focal_role_that_matches_nothing_says_so_and_lists_the_roles(crq, respondents):
+    capital = respondents.assign(role=respondents["role"].str.title())
+    d = mh.design(_study(capital), 0, SETTINGS)
+    fit = mh.kmv_crq(d, SETTINGS).fits["kmv_crq"]
+    g = mh.group_comparison(fit, d, SETTINGS)  # 'key decision maker' vs 'Key Decision Maker'
+    assert _names(g.entries)[:2] == ["groups.role.sizes", "proper.kmv_crq_groups"]
+    sales = mh.group_comparison(fit, d, mh.Settings(**{**SETTINGS.__dict__,
+                                                       "focal_role": "sales"}))
+    assert sales.entries == [("skipped.groups.role", "No group comparison: no respondent's role "
+                              "matches the `focal_role` parameter ('sales', compared ignoring "
+                              "case and spacing). The roles present are: Key Decision Maker; "
+                              "Operational.", {})]
+    assert str(sales.notes[0]).startswith("Not estimated.")
+
+
 def test_group_comparison_runs_and_words_the_tests(crq, design):
     g = mh.group_comparison(crq.fits["kmv_crq"], design, SETTINGS)
     names = _names(g.entries)
@@ -455,7 +498,7 @@ def test_group_comparison_runs_and_words_the_tests(crq, design):
     words = _texts(g.notes)[0]
     assert words.startswith("Groups: key decision maker n = 100, other roles n = 200. Holding "
                             "all 7 paths equal across groups ")
-    assert g.summary[0].startswith("Key decision makers vs other contacts: paths ")
+    assert g.summary[0].startswith("key decision maker vs other contacts: paths ")
 
 
 def test_group_comparison_cannot_run_because(crq, design, respondents):
@@ -512,10 +555,12 @@ def test_group_reading_names_the_paths_that_differ():
     words = mh._group_reading(comp, diffs, sizes, test, SETTINGS)
     assert words == ("Groups: kdm n = 120, other roles n = 1,480. Holding all 2 paths equal "
                      "across groups worsens the fit significantly (Δχ² = 9.12 on 2 df, "
-                     "p = 0.010). Paths that differ at 0.05 (other roles minus kdm, "
-                     "unstandardised): trust → commitment 0.31 [95% CI 0.10 to 0.52], "
+                     "p = 0.010). Paths whose 95% interval of the difference excludes zero "
+                     "(other roles minus kdm, unstandardised): trust → commitment 0.31 [95% CI "
+                     "0.10 to 0.52], "
                      "p = 0.004. With 2 paths tested, about 0.1 would differ by chance alone.")
-    calm = mh._group_reading(comp, diffs.assign(p_value=0.5), sizes,
+    calm = mh._group_reading(comp, diffs.assign(ci_low=-0.1), sizes,
                              test.replace(0.0104, 0.3), SETTINGS)
-    assert calm.endswith("does not worsen the fit significantly (Δχ² = 9.12 on 2 df, "
-                         "p = 0.300). No single path differs at 0.05.")
+    assert calm.endswith("does not clearly worsen the fit (no clear difference as a set) "
+                         "(Δχ² = 9.12 on 2 df, p = 0.300). No single path differs: no clear "
+                         "difference for each (every 95% interval of a difference holds zero).")
