@@ -373,7 +373,7 @@ def test_structural_fits_compares_and_records_in_order(crq, design):
     hyp = crq.hypotheses["kmv_crq"].set_index(["source", "target"])
     assert path.value == hyp.loc[("trust", "commitment"), "std_all"]
     assert path.options["ci"][0] < path.value < path.options["ci"][1]
-    assert path.options["n"] == 300 and path.options["label"] == "Path trust → commitment (kmv_crq)"
+    assert path.options["n"] == 300 and path.options["label"] == "Path trust → commitment, CRQ form of KMV"
     d_bic = entries["model_comparison.kmv_crq.delta_bic"].value
     fm = {n: f.fit_measures for n, f in crq.fits.items()}
     assert d_bic == pytest.approx(fm["kmv_crq_rival"]["bic"] - fm["kmv_crq"]["bic"])
@@ -383,8 +383,11 @@ def test_structural_fits_compares_and_records_in_order(crq, design):
     assert str(crq.paths["kmv_crq_rival"].reading[0]) == "Rival model."
     assert _texts(crq.notes)[0].startswith("n = 300 respondents in ")
     assert "is binary and enters the ML fit" in crq.choices[0]
-    assert crq.summary[0].startswith("KMV model (kmv_crq): ")
-    assert crq.summary[1].startswith("Preferred by BIC (kmv_crq vs rival): ")
+    assert crq.summary[0].startswith("CRQ form of KMV: 7 of 7 hypothesised paths supported")
+    assert crq.summary[1].startswith("Preferred by BIC (CRQ form of KMV vs its rival): ")
+    assert "kmv_crq" not in " ".join(crq.summary)  # no model identifiers in words
+    assert entries["model_comparison.kmv_crq.winner"].value in ("CRQ form of KMV", "neither",
+                                                               "rival of the CRQ form of KMV")
 
 
 def test_structural_with_one_or_no_proper_model(design):
@@ -564,3 +567,69 @@ def test_group_reading_names_the_paths_that_differ():
     assert calm.endswith("does not clearly worsen the fit (no clear difference as a set) "
                          "(Δχ² = 9.12 on 2 df, p = 0.300). No single path differs: no clear "
                          "difference for each (every 95% interval of a difference holds zero).")
+
+
+# -- the study's own bias: the confidentiality-controlled fit (issue 16 item 2) ----------------
+@pytest.fixture(scope="module")
+def inflated():
+    """A study whose named answers are inflated most by the less committed (the ``commitment``
+    structure of crqlab.synth, the independent simulator of issue 16), and its planted path:
+    the correlation of the commitment latent with the honest 0-10 answer over the frame."""
+    from crqlab import synth
+    from generalisation.coverage import respondents as synthetic_respondents
+
+    study = synth.generate("sample", seed=2, **synth.STRUCTURES["commitment"])
+    lat = study.latent[study.latent["wave"] == 3]
+    truth = float(np.corrcoef(lat["latent_commitment"], lat["honest_nps"])[0, 1])
+    return synthetic_respondents(study), truth
+
+
+def test_confidential_fit_is_closer_to_the_planted_path_than_the_reported_one(inflated):
+    frame, truth = inflated
+    settings = mh.Settings(seed=3, n_boot=10, n_draws=500)
+    d = mh.design(_study(frame), 0, settings)  # wave 3, all named; wave 4 offers confidentiality
+    crq = mh.kmv_crq(d, settings)
+    reported = crq.hypotheses["kmv_crq"].set_index(["source", "target"]).loc[("commitment", "nps")]
+    c = mh.confidential_fit(crq.hypotheses["kmv_crq"], d, settings)
+    row = c.table.set_index(["source", "target"]).loc[("commitment", "nps")]
+    assert row["reported_std_all"] == reported["std_all"]
+    # planted 0.69: the reported path is flattened by the inflation (0.53); the confidential
+    # respondents' path is not, and its interval holds the truth
+    assert abs(row["confidential_std_all"] - truth) < abs(reported["std_all"] - truth) - 0.1
+    assert row["confidential_ci_low"] <= truth <= row["confidential_ci_high"]
+    assert not reported["ci_low"] <= truth <= reported["ci_high"]
+    assert row["confidential_n"] == c.fit.n and c.fit.n < len(d.confidential)
+    head = [e for e in c.entries if e.options.get("headline")]
+    assert [e.name for e in head] == ["path.kmv_crq_confidential.commitment_nps"]
+    assert head[0].options["label"] == ("Path commitment → NPS answer, CRQ form of KMV, "
+                                        "confidential respondents only")
+    words = str(c.notes[-1])
+    assert words.startswith("Controlled for the study's own bias. Fitted to the ")
+    assert "The reported value lies below the confidential respondents' interval" in words
+    assert words.endswith(mh.CONFIDENTIAL_ASSUMPTIONS)
+
+
+def test_confidential_fit_cannot_run_because(respondents):
+    d = mh.design(_study(respondents), 0, SETTINGS)  # no confidential column
+    assert mh.confidential_fit(None, d, SETTINGS).entries == [(
+        "skipped.kmv_crq_confidential", "No respondent answered confidentially, so the paths "
+        "cannot be set beside a fit free of named-answer inflation.", {})]
+    few = respondents.assign(confidential=np.arange(len(respondents)) < 40)
+    d = mh.design(_study(few), 0, SETTINGS)
+    assert mh.confidential_fit(None, d, SETTINGS).entries[0].value == (
+        "Too few confidential respondents for the confidentiality-controlled fit: n = 40 "
+        "answered every item, at least 60 needed (the `min_group_size` parameter).")
+
+
+def test_estimator_and_missing_reach_the_fit_and_the_report(design):
+    fit = mh.fit_model(design.model, design.data, "KMV", SETTINGS).fit
+    assert fit.estimator == "MLR" and fit.missing == "listwise"  # the Likert default
+    ml = mh.fit_model(design.model, design.data, "KMV",
+                      mh.Settings(**{**SETTINGS.__dict__, "estimator": "ML"})).fit
+    np.testing.assert_allclose(fit.parameters["est"], ml.parameters["est"], rtol=1e-6)  # same
+    assert not np.allclose(fit.parameters["se"], ml.parameters["se"])  # robust SEs differ
+    note = str(mh.estimator_note(SETTINGS))
+    assert note.startswith("How the models are estimated. Fitted by maximum likelihood with "
+                           "robust standard errors") and "listwise deletion" in note
+    assert "full-information" in str(mh.estimator_note(
+        mh.Settings(**{**SETTINGS.__dict__, "missing": "fiml"})))
