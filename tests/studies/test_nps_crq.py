@@ -472,3 +472,49 @@ def test_within_between_and_crosstab_words_follow_the_statistics(design):
     assert "show no clear difference: no clear association at the 0.05 level" in calm
     assert "are associated" not in calm and "interchangeable" not in calm
     assert "are associated" in nps_crq._crosstab_text(xtab, test | {"p_value": 0.01}, 0.05)
+
+
+# -- the study's own bias: the correlation among confidential respondents (issue 16 item 2) ----
+@pytest.fixture(scope="module")
+def inflated():
+    """A study whose named answers are inflated most by the less committed (the ``commitment``
+    structure of crqlab.synth) and its planted correlation: the honest 0-10 answer with the
+    honest CRQ index over every invited contact of every wave."""
+    from crqlab import synth
+    from generalisation.coverage import respondents as synthetic_respondents
+
+    study = synth.generate("sample", seed=2, **synth.STRUCTURES["commitment"])
+    truth = float(np.corrcoef(study.latent["honest_nps"], study.latent["honest_crq_index"])[0, 1])
+    return synthetic_respondents(study), truth
+
+
+def test_confidential_correlation_is_closer_to_the_planted_one(inflated):
+    frame, truth = inflated
+    design = _design(frame)
+    reported = nps_crq.respondent_correlations(frame, design).headline
+    step = nps_crq.confidential_correlation(frame, design, reported)
+    r = _value(step, "corr.nps_crq_index.confidential")
+    conf = frame[frame["confidential"].eq(True)].dropna(subset=["nps", "crq_index"])
+    ref = association.correlations(conf, x="nps", y=["crq_index"], methods=("pearson",)).iloc[0]
+    assert r["est"] == ref["est"] and r["n"] == len(conf)
+    # inflation that goes with commitment flattens the reported r; confidential answers are free
+    # of it and their interval holds the planted value
+    assert abs(r["est"] - truth) < abs(reported["est"] - truth) - 0.05
+    assert r["ci_low"] <= truth <= r["ci_high"] and not reported["ci_high"] >= truth
+    rec = _record(step, "corr.nps_crq_index.confidential")
+    assert rec.options["headline"] and rec.options["n_accounts"] == conf["account_id"].nunique()
+    assert step.text[0].startswith("Controlled for the study's own bias: among the ")
+    # the words follow the statistics: "below" only when the reported r is under the interval
+    where = "below" if reported["est"] < r["ci_low"] else "inside"
+    assert f"The reported value lies {where} the confidential respondents' interval" in step.text[0]
+    assert step.text[0].endswith(nps_crq.CONFIDENTIAL_ASSUMPTIONS)
+    assert step.shown["respondents"].tolist() == ["all (as reported)", "confidential only"]
+
+
+def test_confidential_correlation_cannot_run_because(data, design):
+    none = nps_crq.confidential_correlation(data, design, {"est": 0.5})
+    assert _names(none) == ["skipped.corr_confidential"] and none.table is None
+    assert none.skipped[0].startswith("No respondent answered confidentially")
+    few = data.assign(confidential=np.arange(len(data)) < 6)
+    assert nps_crq.confidential_correlation(few, design, {"est": 0.5}).skipped == [
+        "Fewer than 10 confidential respondents with both scores: too few for a correlation."]
