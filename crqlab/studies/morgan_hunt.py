@@ -49,7 +49,7 @@ __all__ = ["RETENTION", "MODEL_TITLES", "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMAB
            "HTMT_MAX", "CFI_MIN", "TLI_MIN", "RMSEA_MAX", "SRMR_MAX", "WaveError", "Entry",
            "Settings", "Design", "FitOutcome", "Measurement", "Paths", "Structural",
            "Indirect", "Groups", "Controlled", "ESTIMATOR_WHY", "estimator_note",
-           "confidential_fit", "arrow", "node_labels", "choose_waves", "describe_waves",
+           "confidential_fit", "QUESTION", "findings", "arrow", "node_labels", "choose_waves", "describe_waves",
            "design", "model_columns", "complete", "fit_model", "fit_entries", "measurement",
            "measurements", "standardised_paths", "path_entries", "path_claims", "path_reading",
            "compare", "same_label",
@@ -291,6 +291,7 @@ def design(study, wave: int, settings: Settings) -> Design:
     out.notes.append("The study has the Morgan-Hunt battery: the original KMV model is fitted "
                      "below." if out.have_battery else "The study has no Morgan-Hunt battery, "
                      "so only the CRQ form of KMV is fitted.")
+    out.notes.append(estimator_note(settings))
     return out
 
 
@@ -298,11 +299,11 @@ def _wave_notes(wave: int) -> list:
     if wave == 0:
         return [Finding("Which wave, and why.", text(
             "By default the models are fitted to the latest wave whose accounts have a known "
-            "retention outcome (`retained_next_wave`: whether the account was still a customer "
+            "retention outcome ('Retained next wave': whether the account was still a customer "
             "at the next wave). That wave has one answer per contact, so respondents are "
             "independent apart from sharing accounts (which the account-cluster bootstrap "
             "respects), and it is the newest wave in which commitment can be checked against "
-            "what customers then did. Pooling waves (`wave = -1`) gives more respondents but "
+            "what customers then did. Pooling waves (the 'Wave analysed' parameter at -1) gives more respondents but "
             "counts returning contacts several times and mixes waves whose means drift; the "
             "later wave without a retention outcome would drop out of any model with retention "
             "anyway."))]
@@ -319,22 +320,22 @@ def _wave_notes(wave: int) -> list:
 def _retention_notes(out: Design, has_retention: bool) -> None:
     if out.with_retention:
         out.notes.append(text(
-            "Retention (`retained_next_wave`) is known for {known:,} of these responses. It is "
+            "Retention ('Retained next wave') is known for {known:,} of these responses. It is "
             "a 0/1 outcome fitted like a continuous variable (a linear probability path): its "
             "path is a difference in retention probability, its standard error approximate.",
             known=int(out.data[RETENTION].notna().sum())))
     elif has_retention:
         out.notes.append(Finding(f"No retention outcome in {out.wave_text}", text(
-            "(`retained_next_wave` is empty: the next wave has not happened yet). The models "
+            "('Retained next wave' is empty: the next wave has not happened yet). The models "
             "are fitted without it; commitment drives the NPS answer only.")))
         out.entries.append(_entry("skipped.retention",
                                   f"no retention outcome observed in {out.wave_text}"))
     else:
         out.notes.append(Finding("No retention outcome.", text(
-            "The accounts table has no `retained_next_wave` column, so the models are fitted "
+            "The accounts table has no 'Retained next wave' column, so the models are fitted "
             "without it; commitment drives the NPS answer only.")))
         out.entries.append(_entry("skipped.retention",
-                                  "the study has no retained_next_wave column"))
+                                  "the study has no 'Retained next wave' column"))
 
 
 def _sample_notes(out: Design, error: str | None, settings: Settings) -> None:
@@ -352,8 +353,8 @@ def _sample_notes(out: Design, error: str | None, settings: Settings) -> None:
         elif n < settings.min_n:
             skip = _skip("kmv_crq", "Too few respondents for structural equation modelling: "
                          "n = {n_complete} complete respondents in {wave_text}, and these models "
-                         "need at least {min_n} (the `min_n` parameter; a common rule of thumb). "
-                         "Fit a larger wave, or pool waves with `wave = -1`.", n_complete=n,
+                         "need at least {min_n} (the parameter 'Fewest respondents for a model'; a common rule of thumb). "
+                         "Fit a larger wave, or pool waves (the 'Wave analysed' parameter at -1).", n_complete=n,
                          wave_text=out.wave_text, min_n=settings.min_n)
         else:
             out.can_fit = True
@@ -505,7 +506,7 @@ def measurement(instrument, key: str, title: str, data: pd.DataFrame,
     if absent or len(rows) < settings.min_n:
         entry, note = _skip(f"{key}_cfa", "Too few respondents for the measurement model of the "
                             "{title}: n = {n} answered every item, and a CFA needs at least "
-                            "{min_n} (the `min_n` parameter){lack}.", title=title, n=len(rows),
+                            "{min_n} (the parameter 'Fewest respondents for a model'){lack}.", title=title, n=len(rows),
                             min_n=settings.min_n,
                             lack=f"; the data lack the columns {absent}" if absent else "")
         out.entries, out.notes = [entry], [note]
@@ -912,7 +913,7 @@ def kmv_crq(design: Design, settings: Settings) -> Structural:
 def kmv_classic(design: Design, settings: Settings) -> Structural:
     """Morgan & Hunt's original KMV model and its rival, when the study has the battery."""
     if design.battery is None:
-        skip = _skip("kmv_classic", "The study has no Morgan-Hunt battery (no `kmv` battery in "
+        skip = _skip("kmv_classic", "The study has no Morgan-Hunt battery (no Morgan-Hunt battery in "
                      "study.yaml), so the original KMV model and its rival are not fitted.")
     elif design.battery_missing:
         skip = _skip("kmv_classic", "The Morgan-Hunt battery is declared but the responses lack "
@@ -1105,7 +1106,7 @@ def _group_skip(fit, design: Design):
                      "fit (see above)." if design.can_fit else
                      "No group comparison: see the data section.")
     if "role" not in design.data.columns or design.data["role"].isna().all():
-        return _skip("groups.role", "No group comparison: the study has no `role` column.")
+        return _skip("groups.role", "No group comparison: the study records no role of its contacts.")
     return None
 
 
@@ -1128,7 +1129,7 @@ def group_comparison(fit: sem.SemFit | None, design: Design, settings: Settings)
     present = sorted(set(design.data["role"].dropna().astype(str)), key=same_label)
     if not (rows["role_group"] == settings.focal_role).any():
         entry, note = _skip("groups.role", "No group comparison: no respondent's role matches "
-                            "the `focal_role` parameter ({focal!r}, compared ignoring case and "
+                            "the parameter 'Role compared with the others' ({focal!r}, compared ignoring case and "
                             "spacing). The roles present are: {roles}.",
                             focal=settings.focal_role, roles="; ".join(present))
         return Groups(notes=[note], entries=[entry])
@@ -1140,7 +1141,7 @@ def group_comparison(fit: sem.SemFit | None, design: Design, settings: Settings)
         what = ", ".join(f"{g} ({'size suppressed' if shown.loc[g, 'suppressed'] else n} "
                          "complete respondents)" for g, n in zip(small["group"], small["n"]))
         skip = _skip("groups.role", "Group comparison skipped: {what}; each group needs at least "
-                     "{min_group} (the `min_group_size` parameter).", what=what,
+                     "{min_group} (the parameter 'Smallest role group compared').", what=what,
                      min_group=design.min_group)
     else:
         try:
@@ -1277,8 +1278,8 @@ def confidential_fit(reported: pd.DataFrame | None, design: Design,
     if absent or len(rows) < design.min_group:
         return _controlled_skip(
             "Too few confidential respondents for the confidentiality-controlled fit: n = "
-            "{n} answered every item, at least {need} needed (the `min_group_size` "
-            "parameter).", n=len(rows), need=design.min_group)
+            "{n} answered every item, at least {need} needed (the parameter 'Smallest role group "
+            "compared').", n=len(rows), need=design.min_group)
     outcome = fit_model(model, rows if settings.missing == "listwise" else conf,
                         MODEL_TITLES[model.name], settings)
     out = Controlled(outcome.fit, notes=list(outcome.notes), entries=list(outcome.entries))
@@ -1328,3 +1329,72 @@ def _controlled_reading(table: pd.DataFrame, fit: sem.SemFit, design: Design,
     else:
         words += "."
     return Finding("Controlled for the study's own bias.", f"{words} {CONFIDENTIAL_ASSUMPTIONS}")
+
+
+# ------------------------------------------------------------------------------------------
+# 8. Findings for the index page and the Key findings box
+# ------------------------------------------------------------------------------------------
+
+#: The research question of notebook 10 (the glossary's, ``crqlab/reports/glossary.yaml``).
+QUESTION = "Does trust drive commitment, and commitment advocacy and retention?"
+
+
+def _path_row(structural: Structural, name: str, source: str, target: str):
+    table = structural.hypotheses.get(name)
+    if table is None:
+        return None
+    hit = table[(table["source"] == source) & (table["target"] == target)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def findings(crq: Structural, indirect: Indirect, controlled: Controlled,
+             settings: Settings) -> list[dict]:
+    """The notebook's findings in plain words (``results.finding(**f)`` for each ``f``): the
+    path trust → commitment, the path commitment → NPS answer beside its
+    confidentiality-controlled value, and the mediated effect, each with estimate, interval
+    and n; one finding saying why when the model has no reportable fit.
+
+    Every claim is worded by :func:`crqlab.formatting.claim_words` on the interval shown.
+    """
+    out: list[dict] = []
+    fit = crq.fits.get("kmv_crq")
+    if fit is None:
+        return [{"question": QUESTION, "text": "The CRQ form of the KMV model could not be "
+                 "estimated on these data, so the study cannot say whether trust drives "
+                 "commitment (see the data and structural sections).",
+                 "why_not": "no reportable fit of the model"}]
+    k = int(fit.data["account_id"].nunique())
+    tc = _path_row(crq, "kmv_crq", "trust", "commitment")
+    if tc is not None:
+        verdict = claim_words(tc["ci_low"], tc["ci_high"], direction=1)
+        out.append({"question": QUESTION, "quantity": "path.kmv_crq.trust_commitment",
+                    "est": tc["std_all"], "ci": (tc["ci_low"], tc["ci_high"]), "n": int(tc["n"]),
+                    "n_accounts": k, "text": (
+                        "Trust → commitment: a standardised path of {est} {ci} ({n}); Morgan & "
+                        f"Hunt's claim that trust drives commitment: {verdict}.")})
+    cn = _path_row(crq, "kmv_crq", "commitment", "nps")
+    if cn is not None:
+        verdict = claim_words(cn["ci_low"], cn["ci_high"], direction=1)
+        words = (f"Commitment → NPS answer: a standardised path of {{est}} {{ci}} ({{n}}); the "
+                 f"claim that commitment drives advocacy: {verdict}.")
+        if controlled.table is not None:
+            c = controlled.table.set_index(["source", "target"]).loc[("commitment", "nps")]
+            words += (" Among confidential respondents only, free of named-answer inflation, "
+                      f"the path is {settings.interval(c['confidential_std_all'], c['confidential_ci_low'], c['confidential_ci_high'])} "
+                      f"(n = {int(c['confidential_n']):,}).")
+        out.append({"question": QUESTION, "quantity": "path.kmv_crq.commitment_nps",
+                    "est": cn["std_all"], "ci": (cn["ci_low"], cn["ci_high"]), "n": int(cn["n"]),
+                    "n_accounts": k, "text": words})
+    if indirect.table is not None and indirect.focal is not None:
+        row = indirect.table[indirect.table["effect"] == arrow(*indirect.focal)].iloc[0]
+        boot = pd.notna(row["bootstrap_ci_low"])
+        lo, hi = ((row["bootstrap_ci_low"], row["bootstrap_ci_high"]) if boot else
+                  (row["monte_carlo_ci_low"], row["monte_carlo_ci_high"]))
+        verdict = claim_words(lo, hi, direction=1)
+        out.append({"question": QUESTION, "quantity": "indirect." + "_".join(indirect.focal),
+                    "est": row["est"], "ci": (lo, hi), "n": int(row["n"]), "n_accounts": k,
+                    "text": (f"The effect {arrow(*indirect.focal)}, mediated by trust and "
+                             "commitment: {est} {ci} standardised ("
+                             + ("account-cluster bootstrap" if boot else "Monte Carlo")
+                             + " interval; {n}); the claim of mediation: " + verdict + ".")})
+    return out

@@ -19,6 +19,9 @@ ASSERTED = (
     ("nonresponse", "CRQ index, whole frame as reported", "mnar_range"),
     ("morgan_hunt", "commitment -> NPS answer (standardised)", "kmv_crq"),
     ("nps_crq_correlation", "Pearson r, 0-10 answer and CRQ index", "pearson"),
+    # the confidentiality-controlled values shown beside them (issue 16 item 2)
+    ("morgan_hunt", "commitment -> NPS answer, confidential respondents only", "confidential"),
+    ("nps_crq_correlation", "Pearson r, confidential respondents only", "confidential"),
 )
 
 _CRQ_DID = ("adjusting the change of the CRQ index for the wave-1 elements that make up the "

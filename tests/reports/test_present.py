@@ -380,3 +380,18 @@ def test_plain_words_for_caught_warnings_and_errors():
                          "detected, results not available"))
     assert present.plain("Too few respondents (n = 3).") == "Too few respondents (n = 3)."
     assert "plain" in present.__all__
+
+
+def test_labelled_tables_take_their_labels_from_the_glossary():
+    from crqlab.reports.present import glossary_label, labelled
+
+    assert glossary_label("ci_low") == "Lower 95% bound"
+    assert glossary_label("commitment_1") == "Commitment, question 1"
+    assert glossary_label("bootstrap_ci_high") == "Upper 95% bound (account-cluster bootstrap)"
+    assert glossary_label(3) == 3
+    table = pd.DataFrame({"item": ["commitment_1", "<b>x</b>"], "std_all": [0.8, 0.7],
+                          "p_value": [0.001, 0.2]}, index=["rmsea", "cfi"])
+    out = labelled(table, index=True)
+    assert list(out.columns) == ["Question", "Standardised estimate", "p"]
+    assert out["Question"].tolist() == ["Commitment, question 1", "<b>x</b>"]
+    assert list(out.index) == ["RMSEA", "CFI"] and list(table.columns)[0] == "item"  # a copy

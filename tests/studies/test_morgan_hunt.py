@@ -114,19 +114,21 @@ def test_default_design_fits_the_latest_wave_with_retention(design, respondents)
     assert text[0].startswith("300 responses from ")
     assert text[0].endswith("accounts in wave 1 (W1).")
     assert text[1].startswith("Which wave, and why. By default")
-    assert "Retention (`retained_next_wave`) is known for 300 of these responses." in text[2]
+    assert "Retention ('Retained next wave') is known for 300 of these responses." in text[2]
     assert text[3].startswith("300 respondents in") and "(0 left out" in text[3]
     assert text[4] == "The study has no Morgan-Hunt battery, so only the CRQ form of KMV is fitted."
+    assert text[5].startswith("How the models are estimated. Fitted by maximum likelihood with "
+                              "robust standard errors")  # MLR, the default for Likert answers
 
 
 def test_wave_without_retention_and_study_without_the_column(respondents):
     d = mh.design(_study(respondents), 2, SETTINGS)
     assert d.model.outcomes == ["nps"] and not d.with_retention
     assert d.entries[0] == ("skipped.retention", "no retention outcome observed in wave 2 (W2)", {})
-    assert str(d.notes[1]).startswith("No retention outcome in wave 2 (W2) (`retained_next_wave`")
+    assert str(d.notes[1]).startswith("No retention outcome in wave 2 (W2) ('Retained next wave'")
     d = mh.design(_study(respondents.drop(columns=mh.RETENTION)), -1, SETTINGS)
     assert d.fit_waves == [1, 2] and d.wave_text == "waves 1 (W1), 2 (W2) pooled"
-    assert d.entries[0].value == "the study has no retained_next_wave column"
+    assert d.entries[0].value == "the study has no 'Retained next wave' column"
     assert str(d.notes[1]).startswith("Pooled waves.")
     assert d.entries[1].value == 600 and d.can_fit
 
@@ -137,9 +139,10 @@ def test_too_few_absent_columns_and_an_instrument_without_kmv(respondents):
     assert not d.can_fit and skipped.name == "skipped.kmv_crq"
     assert skipped.value.startswith("Too few respondents for structural equation modelling: "
                                     "n = 300 complete respondents in wave 1 (W1), and these "
-                                    "models need at least 301 (the `min_n` parameter")
-    assert d.notes[-2] == Finding("Not estimated.", d.notes[-2].rest)
-    assert str(d.notes[-2].rest) == skipped.value
+                                    "models need at least 301 (the parameter "
+                                    "'Fewest respondents for a model'")
+    assert d.notes[-3] == Finding("Not estimated.", d.notes[-3].rest)
+    assert str(d.notes[-3].rest) == skipped.value
     d = mh.design(_study(respondents.drop(columns="trust_1")), 1, SETTINGS)
     assert d.entries[-1].value == "The data lack the model's columns ['trust_1']."
     assert d.entries[0].value == 0 and not d.can_fit
@@ -159,7 +162,7 @@ def test_battery_declared_but_not_answered(respondents):
                                                "responses lack ['termination_costs_1'")
     assert classic.fits == {} and classic.summary == []
     none = mh.kmv_classic(mh.design(_study(respondents), 0, SETTINGS), SETTINGS)
-    assert none.entries[0].value == ("The study has no Morgan-Hunt battery (no `kmv` battery in "
+    assert none.entries[0].value == ("The study has no Morgan-Hunt battery (no Morgan-Hunt battery in "
                                      "study.yaml), so the original KMV model and its rival are "
                                      "not fitted.")
 
@@ -237,10 +240,10 @@ def test_measurement_too_few_or_lacking_columns(design):
     m = mh.measurement(CRQ, "crq", "CRQ (crq)", design.data, mh.Settings(min_n=400))
     assert m.entries == [("skipped.crq_cfa", "Too few respondents for the measurement model of "
                           "the CRQ (crq): n = 300 answered every item, and a CFA needs at least "
-                          "400 (the `min_n` parameter).", {})]
+                          "400 (the parameter 'Fewest respondents for a model').", {})]
     assert m.fit is None and m.htmt is None and m.notes[0].lead == "Not estimated."
     m = mh.measurement(CRQ, "crq", "CRQ (crq)", design.data.drop(columns="trust_2"), SETTINGS)
-    assert m.entries[0].value.endswith("at least 150 (the `min_n` parameter); the data lack "
+    assert m.entries[0].value.endswith("at least 150 (the parameter 'Fewest respondents for a model'); the data lack "
                                        "the columns ['trust_2'].")
 
 
@@ -480,7 +483,7 @@ def test_a_focal_role_that_matches_nothing_says_so_and_lists_the_roles(crq, resp
     sales = mh.group_comparison(fit, d, mh.Settings(**{**SETTINGS.__dict__,
                                                        "focal_role": "sales"}))
     assert sales.entries == [("skipped.groups.role", "No group comparison: no respondent's role "
-                              "matches the `focal_role` parameter ('sales', compared ignoring "
+                              "matches the parameter 'Role compared with the others' ('sales', compared ignoring "
                               "case and spacing). The roles present are: Key Decision Maker; "
                               "Operational.", {})]
     assert str(sales.notes[0]).startswith("Not estimated.")
@@ -510,12 +513,12 @@ def test_group_comparison_cannot_run_because(crq, design, respondents):
         "No group comparison: the CRQ form of KMV has no reportable fit (see above).")
     no_role = mh.design(_study(respondents.drop(columns="role")), 0, SETTINGS)
     assert mh.group_comparison(fit, no_role, SETTINGS).entries[0].value == (
-        "No group comparison: the study has no `role` column.")
+        "No group comparison: the study records no role of its contacts.")
     big = mh.design(_study(respondents, min_cell=5), 0, mh.Settings(min_group_size=150))
     g = mh.group_comparison(fit, big, SETTINGS)
     assert g.entries[-1].value == ("Group comparison skipped: key decision maker (100 complete "
                                    "respondents); each group needs at least 150 (the "
-                                   "`min_group_size` parameter).")
+                                   "parameter 'Smallest role group compared').")
     private = mh.design(_study(respondents, min_cell=120), 0, SETTINGS)
     g = mh.group_comparison(fit, private, SETTINGS)
     assert g.entries[-1].value.startswith("Group comparison skipped: key decision maker (size "
@@ -618,7 +621,7 @@ def test_confidential_fit_cannot_run_because(respondents):
     d = mh.design(_study(few), 0, SETTINGS)
     assert mh.confidential_fit(None, d, SETTINGS).entries[0].value == (
         "Too few confidential respondents for the confidentiality-controlled fit: n = 40 "
-        "answered every item, at least 60 needed (the `min_group_size` parameter).")
+        "answered every item, at least 60 needed (the parameter 'Smallest role group compared').")
 
 
 def test_estimator_and_missing_reach_the_fit_and_the_report(design):
