@@ -43,7 +43,8 @@ __all__ = ["NOT_ESTIMABLE", "Record", "Step", "Design", "AnswerPairs", "strength
            "scored_frame", "describe", "sample", "answer_pairs", "respondent_correlations",
            "confidential_rows", "confidential_correlation", "CONFIDENTIAL_ASSUMPTIONS",
            "account_correlations", "repeated_measures", "within_between", "drivers", "crosstab",
-           "hidden_risk", "net_score_frame", "retention", "volatility", "summary"]
+           "hidden_risk", "net_score_frame", "retention", "volatility", "summary", "QUESTION",
+           "findings"]
 
 #: Errors that mean "the data cannot support this analysis": the section says why and goes on.
 NOT_ESTIMABLE = (InsufficientDataError, ConvergenceError)
@@ -137,8 +138,14 @@ class Design:
 
     def label(self, name: str) -> str:
         """How a measure is called in text and tables (``nps`` is the net score)."""
-        return {"nps": "NPS (net score)", "nps_mean": "mean NPS answer",
-                self.index_name: "CRQ index"}.get(name, name)
+        i = self.index_name
+        return {"nps": "NPS (net score)", "nps_mean": "mean NPS answer", i: "CRQ index",
+                f"{i}_within": "CRQ index, within accounts",
+                f"{i}_between": "CRQ index, between accounts",
+                "contextual": "contextual effect (between minus within)",
+                "var_account": "variance between accounts", "var_residual": "residual variance",
+                "icc": "intraclass correlation", "account_wave": "account and wave",
+                "account_id": "account", "account_name": "account name"}.get(name, name)
 
     def ci_text(self, row: Mapping, digits: int = 2, scale: float = 1.0, unit: str = "",
                 keys: tuple[str, str, str] = ("est", "ci_low", "ci_high")) -> str:
@@ -171,6 +178,11 @@ def _cell(row: Mapping, digits: int = 2,
 
 def _count(v: Any) -> str:
     return "–" if pd.isna(v) else f"{int(v):,}"
+
+
+def _words(name: str) -> str:
+    """A column name as words (``retained_next_wave`` -> ``retained next wave``)."""
+    return str(name).replace("_", " ")
 
 
 def _capital(text: str) -> str:
@@ -458,7 +470,9 @@ def _account_table(acc: pd.DataFrame, design: Design, units: list[str]) -> pd.Da
                                   "n": "n respondents"})
     table.index = table.index.set_levels(table.index.levels[0].map(design.label), level=0)
     table.index.names = ["NPS answer with", "unit"]
-    return table.reset_index()
+    table = table.reset_index()
+    table["unit"] = table["unit"].map(design.label)
+    return table
 
 
 def _account_text(step: Step, acc: pd.DataFrame, design: Design, r_resp: Mapping) -> None:
@@ -499,7 +513,8 @@ def repeated_measures(data: pd.DataFrame, design: Design, r_respondents: Mapping
         try:
             rows.append(association.rm_corr(data, x="nps", y=t, within="wave", ci=d.ci))
         except NOT_ESTIMABLE as exc:
-            step.skip(f"rm_corr_{t}", f"Repeated-measures correlation with {t}: {exc}.")
+            step.skip(f"rm_corr_{t}", f"Repeated-measures correlation with {d.label(t)}: "
+                      f"{exc}.")
     if not rows:
         return step
     rm = pd.concat(rows, ignore_index=True)
@@ -507,7 +522,8 @@ def repeated_measures(data: pd.DataFrame, design: Design, r_respondents: Mapping
         top = row["y"] == d.index_name
         step.record(f"rm_corr.nps_{row['y']}", row, n_accounts=int(row["n_groups"]),
                     headline=top,
-                    label="NPS vs CRQ index within accounts across waves, r_rm" if top else None)
+                    label="NPS vs CRQ index within accounts across waves, repeated-measures r"
+                    if top else None)
     step.record("rm_corr", rm)
     step.table = rm
     step.shown = _tested(rm, "y", "NPS answer with", d).assign(
@@ -521,13 +537,14 @@ def _rm_text(step: Step, row: Mapping, design: Design, r_resp: Mapping) -> None:
     moves = difference_words(row["ci_low"], row["ci_high"], higher="rises with it",
                              lower="falls", none="shows no clear change with it")
     step.text.append(
-        f"Within accounts, from wave to wave, r_rm = {design.ci_text(row)} "
+        f"Within accounts, from wave to wave, the repeated-measures r = {design.ci_text(row)} "
         f"(t({format_fixed(row['df'], 0)}) = {format_fixed(row['stat'])}, "
         f"{format_p_text(row['p_value'])}; {int(row['n']):,} account-waves from "
         f"{int(row['n_groups']):,} accounts). When an account's CRQ index rises, its NPS answer "
         f"{moves}: a {strength(row['est'])} co-movement, compared with "
         f"r = {format_fixed(r_resp['est'])} between respondents.")
-    step.summary.append(f"Across waves within accounts: r_rm = {design.ci_text(row)} "
+    step.summary.append(f"Across waves within accounts: repeated-measures r = "
+                        f"{design.ci_text(row)} "
                         f"({int(row['n_groups']):,} accounts).")
 
 
@@ -774,7 +791,8 @@ def _hidden_risk_table(listed: pd.DataFrame) -> pd.DataFrame:
     shown["share_hidden_risk"] = shown["share_hidden_risk"].map(lambda v: f"{100 * v:.0f}%")
     return shown.rename(columns={"n": "respondents", "n_promoters": "promoters",
                                  "n_hidden_risk": "hidden-risk promoters",
-                                 "share_hidden_risk": "share of promoters"})
+                                 "share_hidden_risk": "share of promoters",
+                                 "account_id": "account ID", "account_name": "account name"})
 
 
 # -- which measure predicts retention? -------------------------------------------------------
@@ -791,11 +809,11 @@ def _retention_problem(data: pd.DataFrame, design: Design, outcome: str) -> str 
     """Why the outcome cannot be predicted on these data (None when it can be tried)."""
     d = design
     if outcome not in data.columns:
-        return (f"The study has no `{outcome}` column in its accounts table, so there is no "
+        return (f"The study has no '{_words(outcome)}' column in its accounts table, so there is no "
                 f"outcome to predict ({d.n_accounts:,} accounts, {d.n_respondents:,} "
                 "responses).")
     if data[outcome].notna().sum() == 0:
-        return (f"`{outcome}` is not observed for any of the {d.n_accounts:,} accounts "
+        return (f"'{_words(outcome)}' is not observed for any of the {d.n_accounts:,} accounts "
                 f"({len(d.waves)} wave{'s' if len(d.waves) > 1 else ''}: whether an account is "
                 "retained is only known once the next wave has happened).")
     return None
@@ -819,10 +837,11 @@ def retention(data: pd.DataFrame, design: Design, outcome: str, n_boot: int,
     except NOT_ESTIMABLE as exc:
         return step.skip("retention", f"Predictive validity: {exc}.")
     except ValidationError as exc:  # e.g. respondents of one account-wave disagree on it
-        return step.skip("retention", f"`{outcome}` cannot be used as an account outcome: {exc}")
+        return step.skip("retention", f"'{_words(outcome)}' cannot be used as an account "
+                         f"outcome: {exc}")
     units = prediction.outcome_units(pv_data, outcome, measures).dropna(subset=measures)
     n_units, n_events = len(units), int(units[outcome].sum())
-    _retention_records(step, pv, pairs.iloc[0], n_units, n_events)
+    _retention_records(step, pv, pairs.iloc[0], n_units, n_events, design)
     step.table, step.shown = pv, _ranking_table(pv, design)
     step.plot = pv.assign(measure=pv["predictor"].map(design.label))
     step.plot_n = {"n": n_units, "n_accounts": int(pv.iloc[0]["n_accounts"])}
@@ -831,7 +850,7 @@ def retention(data: pd.DataFrame, design: Design, outcome: str, n_boot: int,
 
 
 def _retention_records(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: int,
-                       n_events: int) -> None:
+                       n_events: int, design: Design) -> None:
     step.record("retention.ranking", pv)
     for _, row in pv.iterrows():
         m, n_acc = row["predictor"], int(row["n_accounts"])
@@ -850,10 +869,10 @@ def _retention_records(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: 
     best = pv.iloc[0]
     second = pv.iloc[1] if len(pv) > 1 else None
     unclear = second is not None and not is_clear(second["diff_ci_low"], second["diff_ci_high"])
-    step.record("best_predictor", best["predictor"], n=int(best["n"]),
+    step.record("best_predictor", design.label(best["predictor"]), n=int(best["n"]),
                 n_accounts=int(best["n_accounts"]), headline=True,
                 label="Highest AUC for retention next wave",
-                note=(f"{NO_CLEAR} from the runner-up, {second['predictor'].replace('_', ' ')}: "
+                note=(f"{NO_CLEAR} from the runner-up, {design.label(second['predictor'])}: "
                       "the interval of the AUC difference includes zero") if unclear else None)
     step.record("retention.n_events", n_events, n=n_units)
     step.record("auc_diff.nps_vs_crq_index", {"est": nps_crq["est"],
@@ -988,3 +1007,77 @@ def volatility(data: pd.DataFrame, design: Design) -> Step:
 def summary(*steps: Step) -> list[str]:
     """The summary lines of ``steps``, in order."""
     return [line for step in steps for line in step.summary]
+
+
+# -- findings for the index page and the Key findings box ------------------------------------
+#: The research question of notebook 40 (the glossary's, ``crqlab/reports/glossary.yaml``).
+QUESTION = "How closely do NPS and CRQ move, and which predicts retention?"
+
+
+def _recorded(step: Step, name: str):
+    return next((r for r in step.records if r.name == name), None)
+
+
+def findings(corr: Step, confidential: Step, retention_step: Step, design: Design) -> list[dict]:
+    """The notebook's findings in plain words (``results.finding(**f)`` for each ``f``): the
+    NPS/CRQ correlation with the "highly correlated" claim judged by its interval, the same
+    among confidential respondents, and which measure predicts retention, each with estimate,
+    interval and n; a finding saying why where a part could not run.
+
+    Every difference, ranking and claim is worded by :func:`crqlab.formatting.difference_words`
+    or :func:`crqlab.formatting.claim_words`.
+    """
+    d, out = design, []
+    r = corr.headline
+    if r is None or pd.isna(r["est"]):
+        out.append({"question": QUESTION, "why_not": "no correlation could be estimated",
+                    "text": "The correlation of the NPS answer with the CRQ index could not be "
+                            "estimated on these data (see the correlation section)."})
+    else:
+        claim = claim_words(r["ci_low"], r["ci_high"], direction=1, null=0.5)
+        out.append({"question": QUESTION, "quantity": f"corr.nps_{d.index_name}.pearson",
+                    "est": r["est"], "ci": (r["ci_low"], r["ci_high"]), "n": int(r["n"]),
+                    "text": "Between respondents, the NPS answer and the CRQ index correlate "
+                            "r = {est} {ci} ({n}): a " + strength(r["est"]) + " association. "
+                            "The claim that NPS and CRQ are highly correlated (r above 0.5): "
+                            + claim + "."})
+    if confidential.table is not None:
+        c = confidential.table.iloc[1]
+        rec = _recorded(confidential, f"corr.nps_{d.index_name}.confidential")
+        where = difference_words(r["est"] - c["ci_high"], r["est"] - c["ci_low"],
+                                 higher="above", lower="below", none="inside")
+        out.append({"question": QUESTION, "quantity": rec.name, "est": c["est"],
+                    "ci": (c["ci_low"], c["ci_high"]), "n": int(c["n"]),
+                    "n_accounts": rec.options.get("n_accounts"),
+                    "text": "Among confidential respondents only, whose answers carry no "
+                            "named-answer inflation, r = {est} {ci} ({n}); the reported value "
+                            f"lies {where} this interval."})
+    pv = retention_step.table
+    if pv is None:
+        out.append({"question": QUESTION, "why_not": "retention could not be analysed",
+                    "text": "Which measure predicts retention could not be tested on these data: "
+                            + (retention_step.skipped[0] if retention_step.skipped else
+                               "see the retention section.")})
+        return out
+    best, second = pv.iloc[0], pv.iloc[1]
+    lead = difference_words(-second["diff_ci_high"], -second["diff_ci_low"],
+                            higher="a clear lead over", lower="a clear lead over",
+                            none=f"{NO_CLEAR} from")
+    out.append({"question": QUESTION, "quantity": f"auc.{best['predictor']}", "est": best["est"],
+                "ci": (best["ci_low"], best["ci_high"]), "n": int(best["n"]),
+                "n_accounts": int(best["n_accounts"]),
+                "text": f"For retention next wave, {d.label(best['predictor'])} has the highest "
+                        "AUC, {est} {ci} ({n}), with " + lead + " "
+                        + d.label(second["predictor"]) + "."})
+    diff = _recorded(retention_step, "auc_diff.nps_vs_crq_index")
+    if diff is not None:
+        v = diff.value
+        words = difference_words(v["ci_low"], v["ci_high"],
+                                 higher="NPS predicts retention better than the CRQ index",
+                                 lower="the CRQ index predicts retention better than NPS")
+        out.append({"question": QUESTION, "quantity": diff.name, "est": v["est"],
+                    "ci": (v["ci_low"], v["ci_high"]), "n": int(v["n"]),
+                    "n_accounts": int(best["n_accounts"]),
+                    "text": "AUC of NPS minus that of the CRQ index: {est} {ci} ({n}): "
+                            + words + "."})
+    return out

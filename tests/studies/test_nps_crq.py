@@ -189,7 +189,7 @@ def test_account_correlations_per_account_and_account_wave(data, design):
     assert "correlation is higher than the respondent-level one" in step.text[0]
     assert "more consistently than they rank people" in step.text[0]
     assert step.shown["units"].iloc[0] == "24" and step.shown["unit"].tolist()[:2] == [
-        "account", "account_wave"]
+        "account", "account and wave"]
     assert step.summary[0].endswith("(24 accounts, weighted by respondents).")
 
 
@@ -341,7 +341,7 @@ def test_retention_ranks_the_measures_like_the_estimator(data, design):
                                          predictors=measures, n_boot=N_BOOT, seed=4)
     pd.testing.assert_frame_equal(step.table, ref)
     aucs = {m: _value(step, f"auc.{m}")["est"] for m in measures}
-    assert _value(step, "best_predictor") == max(aucs, key=aucs.get)
+    assert _value(step, "best_predictor") == design.label(max(aucs, key=aucs.get))
     units = prediction.outcome_units(nps_crq.net_score_frame(data), "retained_next_wave",
                                      measures).dropna(subset=measures)
     assert len(units) == 48  # 24 accounts x the 2 waves whose outcome is known
@@ -361,7 +361,7 @@ def test_retention_ranks_the_measures_like_the_estimator(data, design):
 def test_retention_cannot_run_without_an_observed_consistent_outcome(data, design):
     absent = nps_crq.retention(data.drop(columns="retained_next_wave"), design,
                                "retained_next_wave", n_boot=N_BOOT, seed=4)
-    assert "no `retained_next_wave` column" in absent.skipped[0]
+    assert "no 'retained next wave' column" in absent.skipped[0]
     assert "(24 accounts, 360 responses)" in absent.skipped[0]
     unobserved = nps_crq.retention(data.assign(retained_next_wave=np.nan), design,
                                    "retained_next_wave", n_boot=N_BOOT, seed=4)
@@ -370,7 +370,7 @@ def test_retention_cannot_run_without_an_observed_consistent_outcome(data, desig
     mixed.loc[mixed.index[0], "retained_next_wave"] = 1 - mixed.loc[mixed.index[1],
                                                                     "retained_next_wave"]
     disagree = nps_crq.retention(mixed, design, "retained_next_wave", n_boot=N_BOOT, seed=4)
-    assert disagree.skipped[0].startswith("`retained_next_wave` cannot be used as an account "
+    assert disagree.skipped[0].startswith("'retained next wave' cannot be used as an account "
                                           "outcome: ")
     for step in (absent, unobserved, disagree):
         assert _names(step) == ["skipped.retention"] and step.table is None
@@ -518,3 +518,40 @@ def test_confidential_correlation_cannot_run_because(data, design):
     few = data.assign(confidential=np.arange(len(data)) < 6)
     assert nps_crq.confidential_correlation(few, design, {"est": 0.5}).skipped == [
         "Fewer than 10 confidential respondents with both scores: too few for a correlation."]
+
+
+# -- findings (issue 17 item 1) ------------------------------------------------------------------
+def test_findings_answer_the_question_with_estimate_interval_and_n(data, design):
+    from crqlab.reports import results
+    from crqlab.reports.rendering import finding_text
+
+    corr = nps_crq.respondent_correlations(data, design)
+    conf = nps_crq.confidential_correlation(
+        data.assign(confidential=np.arange(len(data)) % 3 == 0), design, corr.headline)
+    ret = nps_crq.retention(data, design, "retained_next_wave", n_boot=N_BOOT, seed=4)
+    found = nps_crq.findings(corr, conf, ret, design)
+    assert [f["quantity"] for f in found] == [
+        "corr.nps_crq_index.pearson", "corr.nps_crq_index.confidential",
+        f"auc.{ret.table['predictor'].iloc[0]}", "auc_diff.nps_vs_crq_index"]
+    assert {f["question"] for f in found} == {nps_crq.QUESTION}
+    r = corr.headline
+    assert found[0]["est"] == r["est"] and found[0]["ci"] == (r["ci_low"], r["ci_high"])
+    claim = "holds" if r["ci_low"] > 0.5 else "cannot tell" if r["ci_high"] > 0.5 else "contradict"
+    assert claim in found[0]["text"]
+    second = ret.table.iloc[1]
+    lead = "a clear lead" if second["diff_ci_high"] < 0 else "no clear difference from"
+    assert lead in found[2]["text"]
+    rec = results.Recorder(min_cell_size=5)
+    for f in found:  # each is a valid finding: evidence present, no machine-room text
+        rec.finding(**f)
+    assert all("{" not in finding_text(f) for f in rec.as_dict()["findings"])
+
+
+def test_findings_say_why_when_a_part_cannot_run(one_wave):
+    data, design = one_wave
+    corr = nps_crq.respondent_correlations(data, design)
+    none = nps_crq.findings(corr, nps_crq.Step(), nps_crq.retention(
+        data.drop(columns="retained_next_wave"), design, "retained_next_wave", 10, 1), design)
+    assert len(none) == 2 and none[1]["why_not"] == "retention could not be analysed"
+    assert none[1]["text"].startswith("Which measure predicts retention could not be tested on "
+                                      "these data: The study has no 'retained next wave' column")
