@@ -636,3 +636,26 @@ def test_estimator_and_missing_reach_the_fit_and_the_report(design):
                            "robust standard errors") and "listwise deletion" in note
     assert "full-information" in str(mh.estimator_note(
         mh.Settings(**{**SETTINGS.__dict__, "missing": "fiml"})))
+
+
+# -- findings (issue 17 item 1) ------------------------------------------------------------------
+def test_findings_answer_the_question_with_estimate_interval_and_n(crq, design):
+    from crqlab.reports import results
+
+    ind = mh.indirect(crq.fits["kmv_crq"], design, SETTINGS)
+    found = mh.findings(crq, ind, mh.Controlled(), SETTINGS)
+    assert [f["quantity"] for f in found] == [
+        "path.kmv_crq.trust_commitment", "path.kmv_crq.commitment_nps",
+        "indirect.service_trust_commitment_nps"]
+    assert {f["question"] for f in found} == {mh.QUESTION}
+    tc = crq.hypotheses["kmv_crq"].set_index(["source", "target"]).loc[("trust", "commitment")]
+    assert found[0]["est"] == tc["std_all"] and found[0]["n"] == 300
+    assert found[0]["text"].endswith("trust drives commitment: the claim holds.")  # planted 0.4+
+    row = ind.table.iloc[0]
+    assert found[2]["ci"] == (row["bootstrap_ci_low"], row["bootstrap_ci_high"])
+    rec = results.Recorder(min_cell_size=5)
+    for f in found:  # valid findings: evidence present, nothing from the machine room
+        rec.finding(**f)
+    assert len(rec.as_dict()["findings"]) == 3
+    none = mh.findings(mh.Structural("kmv_crq"), mh.Indirect(), mh.Controlled(), SETTINGS)
+    assert none[0]["why_not"] == "no reportable fit of the model"
