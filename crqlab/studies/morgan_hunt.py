@@ -878,7 +878,8 @@ def structural(model: sem.SemModel, rival: sem.SemModel, frame: pd.DataFrame, fa
         label = out.labels[name]
         out.paths[name] = Paths([Finding(f"{label[0].upper()}{label[1:]}.")]
                                 + path_reading(hyp, settings), hyp[_PATH_COLUMNS])
-    choices = list(dict.fromkeys(n for f in out.fits.values() for n in f.notes))
+    choices = list(dict.fromkeys(n.replace(RETENTION, "retention (retained next wave)")
+                                 for f in out.fits.values() for n in f.notes))
     if choices:
         out.choices = ["Modelling choices: " + " ".join(f"({i + 1}) {n}"
                                                          for i, n in enumerate(choices))]
@@ -1296,7 +1297,8 @@ def confidential_fit(reported: pd.DataFrame | None, design: Design,
     if reported is not None:
         theirs = reported[cols].rename(columns={c: f"reported_{c}" for c in cols[2:]})
         mine = theirs.merge(mine, on=["source", "target"], how="right")
-    out.table = mine.assign(path=[arrow(a, b) for a, b in zip(mine["source"], mine["target"])])
+    mine.insert(0, "path", [arrow(a, b) for a, b in zip(mine["source"], mine["target"])])
+    out.table = mine
     out.notes.append(_controlled_reading(out.table, fit, design, settings))
     row = out.table.set_index(["source", "target"]).loc[("commitment", "nps")]
     out.summary = [f"Confidential respondents only: commitment → NPS answer "

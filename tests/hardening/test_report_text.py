@@ -45,9 +45,7 @@ def _why(nb: str, what: str) -> str:
 KNOWN: dict[tuple[str, str, str], str] = {
     ("*", "index", "raw column name"): (
         "headline labels, notes and values recorded by the notebooks: "
-        + _why("00", "the note 'item customer_care'") + "; "
-        + _why("10", "'(kmv_crq)' in path labels and the model name 'kmv_crq' as a value") + "; "
-        + _why("40", "'r_rm' in the repeated-measures label")),
+        + _why("00", "the note 'item customer_care'")),
     ("*", "00_data_quality", "absolute path"): _why(
         "00", "the study folder's absolute path (it prints Study.summary())"),
     ("*", "00_data_quality", "raw column name"): _why(
@@ -59,8 +57,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("*", "01_scorecard", "raw column name"): _why(
         "01", "parameter and column names (benchmark_csv, strength_elements, "
         "percentile_ci_low, account_manager)"),
-    ("*", "10_morgan_hunt", "raw column name"): _why(
-        "10", "result-table columns and item ids (ci_low, bootstrap_ci_high, commitment_1)"),
     ("*", "20_confidentiality", "package function name"): _why(
         "20", "crqlab.data and crqlab.models function names"),
     ("*", "20_confidentiality", "raw column name"): _why(
@@ -68,9 +64,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("*", "30_response_rates", "raw column name"): _why(
         "30", "weight diagnostics and frame variables (deff_kish, n_eff, prev_crq_index_known, "
         "tenure_years)"),
-    ("*", "40_nps_crq", "package function name"): _why("40", "crqlab.categories"),
-    ("*", "40_nps_crq", "raw column name"): _why(
-        "40", "account_id, account_wave, crq_index_within, nps_mean, r_rm"),
 }
 
 
