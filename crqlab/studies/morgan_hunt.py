@@ -45,11 +45,13 @@ from crqlab.formatting import (
 )
 from crqlab.models import sem, validity
 
-__all__ = ["RETENTION", "MODEL_TITLES", "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE", "USUAL_CAUSES", "LOADING_MIN", "CR_MIN", "AVE_MIN",
+__all__ = ["RETENTION", "MODEL_TITLES", "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE",
+           "USUAL_CAUSES", "LOADING_MIN", "CR_MIN", "AVE_MIN",
            "HTMT_MAX", "CFI_MIN", "TLI_MIN", "RMSEA_MAX", "SRMR_MAX", "WaveError", "Entry",
            "Settings", "Design", "FitOutcome", "Measurement", "Paths", "Structural",
            "Indirect", "Groups", "Controlled", "ESTIMATOR_WHY", "estimator_note",
-           "confidential_fit", "QUESTION", "findings", "arrow", "node_labels", "choose_waves", "describe_waves",
+           "confidential_fit", "QUESTION", "findings", "arrow", "node_labels", "choose_waves",
+           "describe_waves",
            "design", "model_columns", "complete", "fit_model", "fit_entries", "measurement",
            "measurements", "standardised_paths", "path_entries", "path_claims", "path_reading",
            "compare", "same_label",
@@ -303,7 +305,8 @@ def _wave_notes(wave: int) -> list:
             "at the next wave). That wave has one answer per contact, so respondents are "
             "independent apart from sharing accounts (which the account-cluster bootstrap "
             "respects), and it is the newest wave in which commitment can be checked against "
-            "what customers then did. Pooling waves (the 'Wave analysed' parameter at -1) gives more respondents but "
+            "what customers then did. Pooling waves (the 'Wave analysed' parameter at -1) gives "
+            "more respondents but "
             "counts returning contacts several times and mixes waves whose means drift; the "
             "later wave without a retention outcome would drop out of any model with retention "
             "anyway."))]
@@ -353,8 +356,9 @@ def _sample_notes(out: Design, error: str | None, settings: Settings) -> None:
         elif n < settings.min_n:
             skip = _skip("kmv_crq", "Too few respondents for structural equation modelling: "
                          "n = {n_complete} complete respondents in {wave_text}, and these models "
-                         "need at least {min_n} (the parameter 'Fewest respondents for a model'; a common rule of thumb). "
-                         "Fit a larger wave, or pool waves (the 'Wave analysed' parameter at -1).", n_complete=n,
+                         "need at least {min_n} (the parameter 'Fewest respondents for a "
+                         "model'; a common rule of thumb). Fit a larger wave, or pool waves (the "
+                         "'Wave analysed' parameter at -1).", n_complete=n,
                          wave_text=out.wave_text, min_n=settings.min_n)
         else:
             out.can_fit = True
@@ -506,7 +510,8 @@ def measurement(instrument, key: str, title: str, data: pd.DataFrame,
     if absent or len(rows) < settings.min_n:
         entry, note = _skip(f"{key}_cfa", "Too few respondents for the measurement model of the "
                             "{title}: n = {n} answered every item, and a CFA needs at least "
-                            "{min_n} (the parameter 'Fewest respondents for a model'){lack}.", title=title, n=len(rows),
+                            "{min_n} (the parameter 'Fewest respondents for a model'){lack}.",
+                            title=title, n=len(rows),
                             min_n=settings.min_n,
                             lack=f"; the data lack the columns {absent}" if absent else "")
         out.entries, out.notes = [entry], [note]
@@ -914,7 +919,7 @@ def kmv_crq(design: Design, settings: Settings) -> Structural:
 def kmv_classic(design: Design, settings: Settings) -> Structural:
     """Morgan & Hunt's original KMV model and its rival, when the study has the battery."""
     if design.battery is None:
-        skip = _skip("kmv_classic", "The study has no Morgan-Hunt battery (no Morgan-Hunt battery in "
+        skip = _skip("kmv_classic", "The study has no Morgan-Hunt battery (none declared in "
                      "study.yaml), so the original KMV model and its rival are not fitted.")
     elif design.battery_missing:
         skip = _skip("kmv_classic", "The Morgan-Hunt battery is declared but the responses lack "
@@ -1107,7 +1112,8 @@ def _group_skip(fit, design: Design):
                      "fit (see above)." if design.can_fit else
                      "No group comparison: see the data section.")
     if "role" not in design.data.columns or design.data["role"].isna().all():
-        return _skip("groups.role", "No group comparison: the study records no role of its contacts.")
+        return _skip("groups.role", "No group comparison: the study records no role of its "
+                     "contacts.")
     return None
 
 
@@ -1130,7 +1136,8 @@ def group_comparison(fit: sem.SemFit | None, design: Design, settings: Settings)
     present = sorted(set(design.data["role"].dropna().astype(str)), key=same_label)
     if not (rows["role_group"] == settings.focal_role).any():
         entry, note = _skip("groups.role", "No group comparison: no respondent's role matches "
-                            "the parameter 'Role compared with the others' ({focal!r}, compared ignoring case and "
+                            "the parameter 'Role compared with the others' ({focal!r}, compared "
+                            "ignoring case and "
                             "spacing). The roles present are: {roles}.",
                             focal=settings.focal_role, roles="; ".join(present))
         return Groups(notes=[note], entries=[entry])
@@ -1301,8 +1308,9 @@ def confidential_fit(reported: pd.DataFrame | None, design: Design,
     out.table = mine
     out.notes.append(_controlled_reading(out.table, fit, design, settings))
     row = out.table.set_index(["source", "target"]).loc[("commitment", "nps")]
-    out.summary = [f"Confidential respondents only: commitment → NPS answer "
-                   f"{settings.interval(row['confidential_std_all'], row['confidential_ci_low'], row['confidential_ci_high'])} "
+    est = settings.interval(row["confidential_std_all"], row["confidential_ci_low"],
+                            row["confidential_ci_high"])
+    out.summary = [f"Confidential respondents only: commitment → NPS answer {est} "
                    f"(n = {fit.n:,})."]
     return out
 
@@ -1381,9 +1389,10 @@ def findings(crq: Structural, indirect: Indirect, controlled: Controlled,
                  f"claim that commitment drives advocacy: {verdict}.")
         if controlled.table is not None:
             c = controlled.table.set_index(["source", "target"]).loc[("commitment", "nps")]
+            est = settings.interval(c["confidential_std_all"], c["confidential_ci_low"],
+                                    c["confidential_ci_high"])
             words += (" Among confidential respondents only, free of named-answer inflation, "
-                      f"the path is {settings.interval(c['confidential_std_all'], c['confidential_ci_low'], c['confidential_ci_high'])} "
-                      f"(n = {int(c['confidential_n']):,}).")
+                      f"the path is {est} (n = {int(c['confidential_n']):,}).")
         out.append({"question": QUESTION, "quantity": "path.kmv_crq.commitment_nps",
                     "est": cn["std_all"], "ci": (cn["ci_low"], cn["ci_high"]), "n": int(cn["n"]),
                     "n_accounts": k, "text": words})

@@ -809,8 +809,8 @@ def _retention_problem(data: pd.DataFrame, design: Design, outcome: str) -> str 
     """Why the outcome cannot be predicted on these data (None when it can be tried)."""
     d = design
     if outcome not in data.columns:
-        return (f"The study has no '{_words(outcome)}' column in its accounts table, so there is no "
-                f"outcome to predict ({d.n_accounts:,} accounts, {d.n_respondents:,} "
+        return (f"The study has no '{_words(outcome)}' column in its accounts table, so there "
+                f"is no outcome to predict ({d.n_accounts:,} accounts, {d.n_respondents:,} "
                 "responses).")
     if data[outcome].notna().sum() == 0:
         return (f"'{_words(outcome)}' is not observed for any of the {d.n_accounts:,} accounts "

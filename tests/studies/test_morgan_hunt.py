@@ -162,7 +162,7 @@ def test_battery_declared_but_not_answered(respondents):
                                                "responses lack ['termination_costs_1'")
     assert classic.fits == {} and classic.summary == []
     none = mh.kmv_classic(mh.design(_study(respondents), 0, SETTINGS), SETTINGS)
-    assert none.entries[0].value == ("The study has no Morgan-Hunt battery (no Morgan-Hunt battery in "
+    assert none.entries[0].value == ("The study has no Morgan-Hunt battery (none declared in "
                                      "study.yaml), so the original KMV model and its rival are "
                                      "not fitted.")
 
@@ -243,7 +243,8 @@ def test_measurement_too_few_or_lacking_columns(design):
                           "400 (the parameter 'Fewest respondents for a model').", {})]
     assert m.fit is None and m.htmt is None and m.notes[0].lead == "Not estimated."
     m = mh.measurement(CRQ, "crq", "CRQ (crq)", design.data.drop(columns="trust_2"), SETTINGS)
-    assert m.entries[0].value.endswith("at least 150 (the parameter 'Fewest respondents for a model'); the data lack "
+    assert m.entries[0].value.endswith("at least 150 (the parameter 'Fewest respondents for a "
+                                       "model'); the data lack "
                                        "the columns ['trust_2'].")
 
 
@@ -376,7 +377,8 @@ def test_structural_fits_compares_and_records_in_order(crq, design):
     hyp = crq.hypotheses["kmv_crq"].set_index(["source", "target"])
     assert path.value == hyp.loc[("trust", "commitment"), "std_all"]
     assert path.options["ci"][0] < path.value < path.options["ci"][1]
-    assert path.options["n"] == 300 and path.options["label"] == "Path trust → commitment, CRQ form of KMV"
+    assert path.options["n"] == 300
+    assert path.options["label"] == "Path trust → commitment, CRQ form of KMV"
     d_bic = entries["model_comparison.kmv_crq.delta_bic"].value
     fm = {n: f.fit_measures for n, f in crq.fits.items()}
     assert d_bic == pytest.approx(fm["kmv_crq_rival"]["bic"] - fm["kmv_crq"]["bic"])
@@ -483,7 +485,8 @@ def test_a_focal_role_that_matches_nothing_says_so_and_lists_the_roles(crq, resp
     sales = mh.group_comparison(fit, d, mh.Settings(**{**SETTINGS.__dict__,
                                                        "focal_role": "sales"}))
     assert sales.entries == [("skipped.groups.role", "No group comparison: no respondent's role "
-                              "matches the parameter 'Role compared with the others' ('sales', compared ignoring "
+                              "matches the parameter 'Role compared with the others' ('sales', "
+                              "compared ignoring "
                               "case and spacing). The roles present are: Key Decision Maker; "
                               "Operational.", {})]
     assert str(sales.notes[0]).startswith("Not estimated.")

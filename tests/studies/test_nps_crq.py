@@ -458,13 +458,15 @@ def test_within_between_and_crosstab_words_follow_the_statistics(design):
         "term": ["crq_index_within", "crq_index_between", "contextual", "var_account",
                  "var_residual", "icc"],
         "est": [1.0, 1.2, 0.2, 0.5, 2.0, 0.2], "ci_low": [0.8, 0.9, -0.1, np.nan, np.nan, np.nan],
-        "ci_high": [1.2, 1.5, 0.5, np.nan, np.nan, np.nan], "p_value": [0.0, 0.0, 0.01, *[np.nan] * 3],
+        "ci_high": [1.2, 1.5, 0.5, np.nan, np.nan, np.nan],
+        "p_value": [0.0, 0.0, 0.01, *[np.nan] * 3],
         "n": [300] * 6, "n_accounts": [30] * 6}).set_index("term")
     words = nps_crq._within_between_text(t, design)[1]
     # p = 0.01 but the interval holds zero: the interval decides, as everywhere
     assert "no clear difference between the within- and between-account associations" in words
     t.loc["contextual", ["ci_low", "ci_high"]] = [0.05, 0.5]
-    assert "stronger between accounts than within them" in nps_crq._within_between_text(t, design)[1]
+    words = nps_crq._within_between_text(t, design)[1]
+    assert "stronger between accounts than within them" in words
     xtab = pd.DataFrame({"nps_category": ["promoter"], "relationship_category": ["Ambassadors"],
                          "row_share": [0.5]})
     test = {"df": 8, "stat": 9.0, "p_value": 0.34, "cramers_v": 0.1, "n": 200, "min_expected": 6}
