@@ -1044,14 +1044,15 @@ def findings(corr: Step, confidential: Step, retention_step: Step, design: Desig
     if confidential.table is not None:
         c = confidential.table.iloc[1]
         rec = _recorded(confidential, f"corr.nps_{d.index_name}.confidential")
-        where = difference_words(r["est"] - c["ci_high"], r["est"] - c["ci_low"],
-                                 higher="above", lower="below", none="inside")
+        where = ("" if r is None or pd.isna(r["est"]) else "; the reported value lies "
+                 + difference_words(r["est"] - c["ci_high"], r["est"] - c["ci_low"],
+                                    higher="above", lower="below", none="inside")
+                 + " this interval")
         out.append({"question": QUESTION, "quantity": rec.name, "est": c["est"],
                     "ci": (c["ci_low"], c["ci_high"]), "n": int(c["n"]),
                     "n_accounts": rec.options.get("n_accounts"),
                     "text": "Among confidential respondents only, whose answers carry no "
-                            "named-answer inflation, r = {est} {ci} ({n}); the reported value "
-                            f"lies {where} this interval."})
+                            "named-answer inflation, r = {est} {ci} ({n})" + where + "."})
     pv = retention_step.table
     if pv is None:
         out.append({"question": QUESTION, "why_not": "retention could not be analysed",

@@ -192,8 +192,8 @@ def test_kmv_report_reads_the_numbers_and_names_nobody(kmv_run):
     assert "is preferred" in text or "does not separate" in text
     assert "Convergent validity" in text and "Discriminant validity" in text
     assert "account-cluster bootstrap CI" in text
-    assert "How the models are estimated. Fitted by maximum likelihood with robust" in text
-    assert "Controlled for the study's own bias" in text
+    assert "How the models are estimated.** Fitted by maximum likelihood with robust" in text
+    assert "Controlled for the study" in text and "Fitted to the " in text
     assert "Morgan-Hunt battery: the original KMV model is fitted" in text
     ids = confidential_identifiers(load_study(kmv_run["study"]))
     assert find_leaks([kmv_run["path"]], ids) == []
