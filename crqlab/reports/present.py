@@ -382,29 +382,59 @@ def show_notes(notes: Iterable[object]) -> None:
             say(paragraph(note))
 
 
+#: Columns of result tables whose values are names (items, constructs): shown by their
+#: glossary labels too (``commitment_1`` as "Commitment, question 1").
+NAME_COLUMNS = ("item", "latent", "latent_a", "latent_b", "source", "target", "model")
+
+
+def label(name: object) -> object:
+    """The reviewers' name of a column, item, frame variable or parameter, from the glossary
+    (``ci_low`` -> "Lower 95% bound", ``commitment_1`` -> "Commitment, question 1",
+    ``tenure_years`` -> "Tenure (years)"); values that are not text unchanged.
+
+    Notes
+    -----
+    :meth:`crqlab.reports.glossary.Glossary.column_label`, so every label a notebook shows
+    comes from the glossary; tested in ``tests/reports/test_present.py``.
+    """
+    from crqlab.reports.glossary import load
+
+    return load().column_label(name) if isinstance(name, str) else name
+
+
+def labelled(table, *, columns: bool = True, index: bool = False,
+             values: Iterable[str] = NAME_COLUMNS):
+    """A copy of ``table`` for reviewers: column names (and, with ``index``, index labels) by
+    their glossary labels, and the values of the ``values`` columns too (item and construct
+    names). Tested in ``tests/reports/test_present.py``."""
+    import pandas as pd
+
+    t = table.to_frame() if isinstance(table, pd.Series) else table.copy()
+    for c in values:
+        if c in t.columns:
+            t[c] = t[c].map(label)
+    if index:
+        t.index = t.index.map(label)
+    if columns:
+        t.columns = t.columns.map(label)
+    return t
+
+
 def show_result_table(table, digits: int = 3,
-                      counts: Iterable[str] = ("n", "df", "n_items", "n_accounts")) -> None:
+                      counts: Iterable[str] = ("n", "df", "n_items", "n_accounts", "n_groups",
+                                               "reported_n", "confidential_n"),
+                      labels: bool = True) -> None:
     """Display a result table for reviewers: ``p_value`` as ``"< 0.001"`` or ``"0.013"``,
     ``counts`` columns as integers with thousands separators, other numbers to ``digits``
-    decimals, ``"–"`` for missing values, no index."""
+    decimals, ``"–"`` for missing values, no index; with ``labels`` the columns, and the
+    names in :data:`NAME_COLUMNS`, by their glossary labels (:func:`labelled`)."""
     formatter: dict[str, Any] = {c: format_p for c in table.columns if c == "p_value"}
     formatter.update({c: "{:,.0f}" for c in table.columns if c in tuple(counts)})
+    if labels:
+        formatter = {label(c): f for c, f in formatter.items()}
+        table = labelled(table)
     show_table(table, formatter=formatter, precision=digits, na_rep="–", thousands=",",
                hide_index=True)
 
 
-def label(name: object) -> str:
-    """The reviewers' name of a column, frame variable or segment (``"Tenure (years)"`` for
-    ``tenure_years``): :meth:`crqlab.reports.glossary.Glossary.column_label`, so that every label
-    a notebook shows comes from the glossary.
-
-    Notes
-    -----
-    Tested in ``tests/reports/test_present.py``.
-    """
-    from crqlab.reports.glossary import load
-
-    return load().column_label(str(name))
-
-
-__all__ += ["label"]  # added by issue 17 for notebooks 20 and 30 (kept apart: parallel additions)
+__all__ += ["NAME_COLUMNS", "label", "labelled"]

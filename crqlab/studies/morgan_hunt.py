@@ -20,6 +20,7 @@ its verdict only, never its numbers.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -31,21 +32,29 @@ import pandas as pd
 from crqlab.data.privacy import suppress_small
 from crqlab.errors import ConvergenceError, CrqlabError, InstrumentError, InsufficientDataError
 from crqlab.formatting import (
+    NO_CLEAR_DIFFERENCE,
     Caution,
     Finding,
+    claim_words,
+    difference_words,
     format_ci_text,
     format_fixed,
     format_p_text,
+    is_clear,
     text,
 )
 from crqlab.models import sem, validity
 
-__all__ = ["RETENTION", "NOT_ESTIMABLE", "USUAL_CAUSES", "LOADING_MIN", "CR_MIN", "AVE_MIN",
+__all__ = ["RETENTION", "MODEL_TITLES", "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE",
+           "USUAL_CAUSES", "LOADING_MIN", "CR_MIN", "AVE_MIN",
            "HTMT_MAX", "CFI_MIN", "TLI_MIN", "RMSEA_MAX", "SRMR_MAX", "WaveError", "Entry",
            "Settings", "Design", "FitOutcome", "Measurement", "Paths", "Structural",
-           "Indirect", "Groups", "arrow", "node_labels", "choose_waves", "describe_waves",
+           "Indirect", "Groups", "Controlled", "ESTIMATOR_WHY", "estimator_note",
+           "confidential_fit", "QUESTION", "findings", "arrow", "node_labels", "choose_waves",
+           "describe_waves",
            "design", "model_columns", "complete", "fit_model", "fit_entries", "measurement",
-           "measurements", "standardised_paths", "path_entries", "path_reading", "compare",
+           "measurements", "standardised_paths", "path_entries", "path_claims", "path_reading",
+           "compare", "same_label",
            "structural", "kmv_crq", "kmv_classic", "indirect", "role_groups",
            "group_comparison"]
 
@@ -63,6 +72,11 @@ USUAL_CAUSES = ("Usual causes: too few respondents for the number of parameters,
 LOADING_MIN, CR_MIN, AVE_MIN, HTMT_MAX = 0.7, 0.7, 0.5, 0.85
 CFI_MIN, TLI_MIN, RMSEA_MAX, SRMR_MAX = 0.95, 0.95, 0.06, 0.08
 _NAMES = {"nps": "NPS answer", RETENTION: "retention"}
+#: The models as a reader names them (never their identifiers).
+MODEL_TITLES = {"kmv_crq": "CRQ form of KMV", "kmv_crq_rival": "rival of the CRQ form of KMV",
+                "kmv_crq_confidential": "CRQ form of KMV, confidential respondents only",
+                "kmv_classic": "Morgan & Hunt's KMV model",
+                "kmv_classic_rival": "rival of Morgan & Hunt's KMV model"}
 _PATH_COLUMNS = ["source", "target", "sign", "std_all", "ci_low", "ci_high", "est", "se",
                  "p_value", "supported", "n"]
 
@@ -104,6 +118,8 @@ class Settings:
     min_group_size: int = 100
     focal_role: str = "key decision maker"
     std_limit: float = 1.0
+    estimator: str = "MLR"
+    missing: str = "listwise"
 
     @property
     def level(self) -> str:
@@ -188,6 +204,9 @@ class Design:
     instrument, battery : the CRQ instrument; the Morgan-Hunt battery (``kmv``) or None.
     battery_missing : battery items the responses lack.
     min_cell, min_group : the study's minimum cell size; the smallest group fitted.
+    confidential : respondents of every wave who answered confidentially (None without the
+        ``confidential`` column), for the confidentiality-controlled fit.
+    wave_label : names a wave (``wave_label(3)`` is ``"2022"``).
     can_fit : whether the CRQ structural models can be fitted at all.
     notes, entries : what the data section says and records.
     """
@@ -204,6 +223,8 @@ class Design:
     min_cell: int
     min_group: int
     can_fit: bool = False
+    confidential: pd.DataFrame | None = None
+    wave_label: Any = str
     notes: list = field(default_factory=list)
     entries: list = field(default_factory=list)
 
@@ -260,6 +281,10 @@ def design(study, wave: int, settings: Settings) -> Design:
                  rival, study.instrument, battery,
                  [] if battery is None else [i for i in battery.items if i not in data.columns],
                  min_cell, max(int(settings.min_group_size), min_cell))
+    out.wave_label = study.wave_label
+    if "confidential" in respondents.columns:
+        flag = respondents["confidential"].map(lambda v: bool(v) if pd.notna(v) else False)
+        out.confidential = respondents[flag.astype(bool)].copy()
     out.notes.append(Finding(f"{len(data):,} responses", f"from {data['account_id'].nunique():,} "
                              f"accounts in {out.wave_text}."))
     out.notes += _wave_notes(wave)
@@ -268,6 +293,7 @@ def design(study, wave: int, settings: Settings) -> Design:
     out.notes.append("The study has the Morgan-Hunt battery: the original KMV model is fitted "
                      "below." if out.have_battery else "The study has no Morgan-Hunt battery, "
                      "so only the CRQ form of KMV is fitted.")
+    out.notes.append(estimator_note(settings))
     return out
 
 
@@ -275,11 +301,12 @@ def _wave_notes(wave: int) -> list:
     if wave == 0:
         return [Finding("Which wave, and why.", text(
             "By default the models are fitted to the latest wave whose accounts have a known "
-            "retention outcome (`retained_next_wave`: whether the account was still a customer "
+            "retention outcome ('Retained next wave': whether the account was still a customer "
             "at the next wave). That wave has one answer per contact, so respondents are "
             "independent apart from sharing accounts (which the account-cluster bootstrap "
             "respects), and it is the newest wave in which commitment can be checked against "
-            "what customers then did. Pooling waves (`wave = -1`) gives more respondents but "
+            "what customers then did. Pooling waves (the 'Wave analysed' parameter at -1) gives "
+            "more respondents but "
             "counts returning contacts several times and mixes waves whose means drift; the "
             "later wave without a retention outcome would drop out of any model with retention "
             "anyway."))]
@@ -296,22 +323,22 @@ def _wave_notes(wave: int) -> list:
 def _retention_notes(out: Design, has_retention: bool) -> None:
     if out.with_retention:
         out.notes.append(text(
-            "Retention (`retained_next_wave`) is known for {known:,} of these responses. It is "
+            "Retention ('Retained next wave') is known for {known:,} of these responses. It is "
             "a 0/1 outcome fitted like a continuous variable (a linear probability path): its "
             "path is a difference in retention probability, its standard error approximate.",
             known=int(out.data[RETENTION].notna().sum())))
     elif has_retention:
         out.notes.append(Finding(f"No retention outcome in {out.wave_text}", text(
-            "(`retained_next_wave` is empty: the next wave has not happened yet). The models "
+            "('Retained next wave' is empty: the next wave has not happened yet). The models "
             "are fitted without it; commitment drives the NPS answer only.")))
         out.entries.append(_entry("skipped.retention",
                                   f"no retention outcome observed in {out.wave_text}"))
     else:
         out.notes.append(Finding("No retention outcome.", text(
-            "The accounts table has no `retained_next_wave` column, so the models are fitted "
+            "The accounts table has no 'Retained next wave' column, so the models are fitted "
             "without it; commitment drives the NPS answer only.")))
         out.entries.append(_entry("skipped.retention",
-                                  "the study has no retained_next_wave column"))
+                                  "the study has no 'Retained next wave' column"))
 
 
 def _sample_notes(out: Design, error: str | None, settings: Settings) -> None:
@@ -329,8 +356,9 @@ def _sample_notes(out: Design, error: str | None, settings: Settings) -> None:
         elif n < settings.min_n:
             skip = _skip("kmv_crq", "Too few respondents for structural equation modelling: "
                          "n = {n_complete} complete respondents in {wave_text}, and these models "
-                         "need at least {min_n} (the `min_n` parameter; a common rule of thumb). "
-                         "Fit a larger wave, or pool waves with `wave = -1`.", n_complete=n,
+                         "need at least {min_n} (the parameter 'Fewest respondents for a "
+                         "model'; a common rule of thumb). Fit a larger wave, or pool waves (the "
+                         "'Wave analysed' parameter at -1).", n_complete=n,
                          wave_text=out.wave_text, min_n=settings.min_n)
         else:
             out.can_fit = True
@@ -344,6 +372,31 @@ def _sample_notes(out: Design, error: str | None, settings: Settings) -> None:
 # ------------------------------------------------------------------------------------------
 # Fitting with the convergence guard
 # ------------------------------------------------------------------------------------------
+
+#: Why each estimator and missing-data choice, in words (the report states the one it used).
+ESTIMATOR_WHY = {
+    "MLR": "maximum likelihood with robust standard errors and the Yuan-Bentler scaled "
+           "chi-square (MLR, as lavaan's estimator of that name): survey answers on a 1-7 scale "
+           "are skewed and bounded, and MLR keeps the ML estimates while correcting their "
+           "standard errors and the fit test for that; it is the default for Likert data",
+    "ML": "plain maximum likelihood (ML), which assumes normally distributed answers: its "
+          "standard errors and chi-square are too optimistic for skewed 1-7 answers (MLR "
+          "corrects them)",
+    "listwise": "respondents with a missing answer on a model's items are left out of that "
+                "model (listwise deletion); the account-cluster bootstrap needs complete rows",
+    "fiml": "every respondent contributes the answers they gave (full-information maximum "
+            "likelihood, valid when answers are missing at random given the observed ones); "
+            "the account-cluster bootstrap needs complete rows, so the indirect effects have "
+            "Monte Carlo intervals only",
+}
+
+
+def estimator_note(settings: Settings) -> Finding:
+    """Which estimator and missing-data handling the fits use, and why (a report's note)."""
+    return Finding("How the models are estimated.",
+                   "Fitted by " + ESTIMATOR_WHY[settings.estimator] + "; "
+                   + ESTIMATOR_WHY[settings.missing] + ". The role comparison's multi-group "
+                   "tests use plain ML on complete answers.")
 
 @dataclass
 class FitOutcome:
@@ -366,7 +419,8 @@ def _guard(name: str, what: str, proper: bool, reasons, fit=None) -> FitOutcome:
 
 def fit_model(model: sem.SemModel, frame: pd.DataFrame, what: str,
               settings: Settings) -> FitOutcome:
-    """Fit ``model`` (maximum likelihood, guard set to flag) and apply the guard.
+    """Fit ``model`` (``settings.estimator`` and ``settings.missing``, guard set to flag) and
+    apply the guard.
 
     Notes
     -----
@@ -375,7 +429,8 @@ def fit_model(model: sem.SemModel, frame: pd.DataFrame, what: str,
     """
     try:
         fit = sem.fit_sem(model, frame, on_improper="flag", ci=settings.ci, seed=settings.seed,
-                          std_limit=settings.std_limit)
+                          std_limit=settings.std_limit, estimator=settings.estimator,
+                          missing=settings.missing)
     except NOT_ESTIMABLE as exc:
         entry, note = _skip(model.name, "The {what} could not be fitted: {exc}", what=what,
                             exc=exc)
@@ -455,13 +510,15 @@ def measurement(instrument, key: str, title: str, data: pd.DataFrame,
     if absent or len(rows) < settings.min_n:
         entry, note = _skip(f"{key}_cfa", "Too few respondents for the measurement model of the "
                             "{title}: n = {n} answered every item, and a CFA needs at least "
-                            "{min_n} (the `min_n` parameter){lack}.", title=title, n=len(rows),
+                            "{min_n} (the parameter 'Fewest respondents for a model'){lack}.",
+                            title=title, n=len(rows),
                             min_n=settings.min_n,
                             lack=f"; the data lack the columns {absent}" if absent else "")
         out.entries, out.notes = [entry], [note]
         return out
     ht, out.notes = _htmt(rows, model, settings)
-    outcome = fit_model(model, rows, f"{title} CFA", settings)
+    outcome = fit_model(model, rows if settings.missing == "listwise" else data,
+                        f"{title} CFA", settings)
     out.fit, out.notes, out.entries = outcome.fit, out.notes + outcome.notes, outcome.entries
     if ht is not None:
         out.htmt = ht[["latent_a", "latent_b", "htmt", "ci_low", "ci_high", "n"]]
@@ -651,38 +708,61 @@ def standardised_paths(fit: sem.SemFit, settings: Settings) -> pd.DataFrame:
 
 
 def path_entries(fit: sem.SemFit, hyp: pd.DataFrame, headline_path=None) -> list[Entry]:
-    """Each path (``path.<model>.<source>_<target>``) and the table ``hypotheses.<model>``."""
+    """Each path (``path.<model>.<source>_<target>``) and the table ``hypotheses.<model>``;
+    ``headline_path`` is one ``(source, target)`` or a set of them."""
     name, k = fit.model.name, fit.data["account_id"].nunique()
+    heads = ({headline_path} if isinstance(headline_path, tuple) else set(headline_path or ()))
+    title = MODEL_TITLES.get(name, name.replace("_", " "))
     return [_entry(f"path.{name}.{r.source}_{r.target}", r.std_all, ci=(r.ci_low, r.ci_high),
-                   p_value=r.p_value, n=r.n, n_accounts=k, unit="standardised (std_all)",
-                   headline=(r.source, r.target) == headline_path,
-                   label=f"Path {arrow(r.source, r.target)} ({name})",
+                   p_value=r.p_value, n=r.n, n_accounts=k, unit="standardised",
+                   headline=(r.source, r.target) in heads,
+                   label=f"Path {arrow(r.source, r.target)}, {title}",
                    note="Monte Carlo interval; p from the Wald z test of the raw path")
             for r in hyp.itertuples()] + [_entry(f"hypotheses.{name}", hyp)]
 
 
+def path_claims(hyp: pd.DataFrame) -> pd.Series:
+    """Morgan & Hunt's claim for each hypothesised path (its ``sign``, ``+`` when absent),
+    judged by the path's interval: :func:`crqlab.formatting.claim_words` - ``"the claim
+    holds"`` only when the whole interval lies on the hypothesised side of zero."""
+    signs = hyp["sign"] if "sign" in hyp else pd.Series("+", index=hyp.index)
+    return pd.Series([claim_words(lo, hi, direction=-1 if s == "-" else 1)
+                      for lo, hi, s in zip(hyp["ci_low"], hyp["ci_high"], signs)],
+                     index=hyp.index, dtype=object)
+
+
 def path_reading(hyp: pd.DataFrame, settings: Settings) -> list:
-    """Which hypothesised paths hold, in words (a paragraph's parts)."""
+    """Which hypothesised paths hold, in words (a paragraph's parts).
+
+    A path is supported when Morgan & Hunt's test says so (``supported``: significant at
+    ``alpha`` with the hypothesised sign) *and* its interval supports the claim
+    (:func:`path_claims`); a path whose interval holds zero is "the data cannot tell", never
+    a weak support.
+    """
     def one(r):
         return f"{arrow(r.source, r.target)} {settings.interval(r.std_all, r.ci_low, r.ci_high)}"
 
-    held = [one(r) for r in hyp[hyp["supported"]].itertuples()]
-    failed = hyp[~hyp["supported"]]
+    claims = path_claims(hyp)
+    holds = hyp["supported"].astype(bool) & (claims == "the claim holds")
+    held = [one(r) for r in hyp[holds].itertuples()]
     parts = [Finding(f"{len(held)} of {len(hyp)} hypothesised paths are supported",
                      ": " + "; ".join(held) + "." if held else ".")]
-    wrong = failed[failed["p_value"] < settings.alpha]
+    wrong = hyp[~holds & (claims == "the data contradict the claim")]
     if len(wrong):
-        parts.append("Significant but with the opposite sign: "
-                     + "; ".join(one(r) for r in wrong.itertuples()) + ".")
-    weak = failed[~(failed["p_value"] < settings.alpha)]
+        parts.append("The data contradict the claim (the interval lies on the opposite side of "
+                     "zero): " + "; ".join(one(r) for r in wrong.itertuples()) + ".")
+    weak = hyp[~holds & (claims != "the data contradict the claim")]
     if len(weak) > 4:
-        parts.append(f"The other {len(weak)} are not significant (standardised estimates between "
-                     f"{format_fixed(weak['std_all'].min())} and "
-                     f"{format_fixed(weak['std_all'].max())}, all "
+        parts.append(f"For the other {len(weak)} the data cannot tell (standardised estimates "
+                     f"between {format_fixed(weak['std_all'].min())} and "
+                     f"{format_fixed(weak['std_all'].max())}, every interval holds zero or the "
+                     f"test is not significant, all "
                      f"{format_p_text(weak['p_value'].min()).replace('=', '≥')}).")
     elif len(weak):
-        parts.append("Not significant: " + "; ".join(
-            f"{one(r)}, {format_p_text(r.p_value)}" for r in weak.itertuples()) + ".")
+        parts.append("The data cannot tell (the interval holds zero or the test is not "
+                     "significant): " + "; ".join(
+                         f"{one(r)}, {format_p_text(r.p_value)}" for r in weak.itertuples())
+                     + ".")
     return parts
 
 
@@ -732,9 +812,11 @@ def compare(out: Structural, settings: Settings) -> None:
     d_bic, d_aic = b["bic"] - a["bic"], b["aic"] - a["aic"]
     out.winner = "none" if abs(d_bic) < 2 else (a["model"] if d_bic > 0 else b["model"])
     out.entries += [
-        _entry(f"model_comparison.{family}.winner", out.winner, headline=family == "kmv_crq",
+        _entry(f"model_comparison.{family}.winner",
+               "neither" if out.winner == "none" else MODEL_TITLES.get(out.winner, out.winner),
+               headline=family == "kmv_crq",
                label="Model preferred by BIC (KMV vs rival)" if family == "kmv_crq" else None,
-               note="lower BIC by at least 2; 'none' when closer"),
+               note="lower BIC by at least 2; neither when closer"),
         _entry(f"model_comparison.{family}.delta_bic", d_bic, n=int(a["n"]),
                note="BIC of the rival minus BIC of the mediated model (positive favours "
                     "mediation)"),
@@ -783,7 +865,8 @@ def structural(model: sem.SemModel, rival: sem.SemModel, frame: pd.DataFrame, fa
     """
     out = Structural(family, {model.name: "KMV model", rival.name: "rival model"})
     for m in (model, rival):
-        outcome = fit_model(m, frame, f"{out.labels[m.name]} ({m.name})", settings)
+        title = MODEL_TITLES.get(m.name, "user model")
+        outcome = fit_model(m, frame, f"{out.labels[m.name]} ({title})", settings)
         out.notes += outcome.notes
         out.entries += outcome.entries
         if outcome.fit is not None:
@@ -800,7 +883,8 @@ def structural(model: sem.SemModel, rival: sem.SemModel, frame: pd.DataFrame, fa
         label = out.labels[name]
         out.paths[name] = Paths([Finding(f"{label[0].upper()}{label[1:]}.")]
                                 + path_reading(hyp, settings), hyp[_PATH_COLUMNS])
-    choices = list(dict.fromkeys(n for f in out.fits.values() for n in f.notes))
+    choices = list(dict.fromkeys(n.replace(RETENTION, "retention (retained next wave)")
+                                 for f in out.fits.values() for n in f.notes))
     if choices:
         out.choices = ["Modelling choices: " + " ".join(f"({i + 1}) {n}"
                                                          for i, n in enumerate(choices))]
@@ -812,11 +896,12 @@ def _structural_summary(out: Structural, name: str) -> list[str]:
     lines = []
     if name in out.fits:
         h, fm = out.paths[name].table, out.fits[name].fit_measures
-        lines.append(f"{out.labels[name]} ({name}): {int(h['supported'].sum())} of {len(h)} "
+        held = int((h["supported"].astype(bool) & (path_claims(h) == "the claim holds")).sum())
+        lines.append(f"{MODEL_TITLES.get(name, out.labels[name])}: {held} of {len(h)} "
                      f"hypothesised paths supported; CFI {format_fixed(fm['cfi'], 3)}, RMSEA "
                      f"{format_fixed(fm['rmsea'], 3)}.")
     if out.winner is not None:
-        lines.append(f"Preferred by BIC ({name} vs rival): "
+        lines.append(f"Preferred by BIC ({MODEL_TITLES.get(name, 'the model')} vs its rival): "
                      + (out.labels.get(out.winner, out.winner) if out.winner != "none"
                         else "neither (difference below 2)") + ".")
     return lines
@@ -834,7 +919,7 @@ def kmv_crq(design: Design, settings: Settings) -> Structural:
 def kmv_classic(design: Design, settings: Settings) -> Structural:
     """Morgan & Hunt's original KMV model and its rival, when the study has the battery."""
     if design.battery is None:
-        skip = _skip("kmv_classic", "The study has no Morgan-Hunt battery (no `kmv` battery in "
+        skip = _skip("kmv_classic", "The study has no Morgan-Hunt battery (none declared in "
                      "study.yaml), so the original KMV model and its rival are not fitted.")
     elif design.battery_missing:
         skip = _skip("kmv_classic", "The Morgan-Hunt battery is declared but the responses lack "
@@ -876,9 +961,10 @@ def _chain_entries(chains, mc, boot, focal, n_acc: int) -> tuple[list, pd.DataFr
                               unit="standardised", headline=is_focal,
                               label=f"Indirect effect {arrow(*c)}" if is_focal else None,
                               note="Monte Carlo interval"))
-        entries.append(_entry(f"{key}.bootstrap", b.est, ci=(b.ci_low, b.ci_high), se=b.se,
-                              n=b.n, n_accounts=n_acc, unit="standardised",
-                              note=f"account-cluster bootstrap, {b.n_draws} resamples"))
+        if not np.isnan(b.ci_low):  # no bootstrap with FIML (it resamples complete rows)
+            entries.append(_entry(f"{key}.bootstrap", b.est, ci=(b.ci_low, b.ci_high),
+                                  se=b.se, n=b.n, n_accounts=n_acc, unit="standardised",
+                                  note=f"account-cluster bootstrap, {b.n_draws} resamples"))
         rows.append({"effect": arrow(*c), "est": m.est, "mc_ci_low": m.ci_low,
                      "mc_ci_high": m.ci_high, "boot_ci_low": b.ci_low,
                      "boot_ci_high": b.ci_high, "n": m.n})
@@ -902,8 +988,12 @@ def indirect(fit: sem.SemFit | None, design: Design, settings: Settings) -> Indi
         return Indirect(notes=[note], entries=[entry])
     s = settings
     mc = sem.indirect_effects(fit, standardized=True, n_draws=s.n_draws, ci=s.ci, seed=s.seed)
-    boot = sem.indirect_effects(fit, method="bootstrap", cluster="account_id", n_boot=s.n_boot,
-                                standardized=True, ci=s.ci, seed=s.seed)
+    if fit.missing != "listwise":  # the bootstrap resamples complete rows: Monte Carlo only
+        boot = mc.assign(n_draws=0, n_failed=0)
+        boot["ci_low"] = boot["ci_high"] = boot["se"] = np.nan
+    else:
+        boot = sem.indirect_effects(fit, method="bootstrap", cluster="account_id",
+                                    n_boot=s.n_boot, standardized=True, ci=s.ci, seed=s.seed)
     n_acc = fit.data["account_id"].nunique()
     chains = mc["effect"].str.split(" -> ")
     focal = next((c for c in chains if c[0] == "service" and c[-1] == "nps"),
@@ -915,6 +1005,12 @@ def indirect(fit: sem.SemFit | None, design: Design, settings: Settings) -> Indi
         tuple(focal), entries=entries)
     f_mc = mc[mc["effect"] == " -> ".join(focal)].iloc[0]
     f_b = boot[boot["effect"] == " -> ".join(focal)].iloc[0]
+    if np.isnan(f_b["ci_low"]):
+        out.notes.append(_indirect_finding_mc(focal, f_mc, len(mc), n_acc, s))
+        out.summary = [f"Indirect effect {arrow(*focal)}: "
+                       f"{s.interval(f_mc['est'], f_mc['ci_low'], f_mc['ci_high'], 3)} "
+                       "(Monte Carlo)."]
+        return out
     out.notes.append(_indirect_finding(focal, f_mc, f_b, mc, boot, n_acc, s))
     if boot["n_failed"].iloc[0]:
         out.notes.append(f"{int(boot['n_failed'].iloc[0])} of {s.n_boot} bootstrap refits did "
@@ -925,13 +1021,34 @@ def indirect(fit: sem.SemFit | None, design: Design, settings: Settings) -> Indi
     return out
 
 
+def _mediation_reading(low: float, high: float, which: str) -> str:
+    """Whether the interval of the focal indirect effect supports mediation
+    (:func:`crqlab.formatting.claim_words`)."""
+    return {
+        "the claim holds": f"The {which} interval lies above zero: the claim that the effect "
+                           "runs through trust and commitment holds.",
+        "the data cannot tell": f"The {which} interval includes zero: the data cannot tell "
+                                "whether the effect runs through trust and commitment.",
+        "the data contradict the claim": f"The {which} interval lies below zero: the data "
+                                         "contradict the claim of a positive mediated effect.",
+    }[claim_words(low, high, direction=1)]
+
+
+def _indirect_finding_mc(focal, f_mc, k: int, n_acc: int, s: Settings) -> Finding:
+    num = format_fixed
+    return Finding(
+        f"{arrow(*focal)}: {num(f_mc['est'], 3)}",
+        f"standardised ({s.level} Monte Carlo CI {num(f_mc['ci_low'], 3)} to "
+        f"{num(f_mc['ci_high'], 3)}; n = {int(f_mc['n']):,} respondents in {n_acc:,} accounts). "
+        f"{_mediation_reading(f_mc['ci_low'], f_mc['ci_high'], 'Monte Carlo')} With FIML there "
+        f"is no account-cluster bootstrap (it resamples complete rows), so none of the {k} "
+        "chains' intervals allows for contacts of one account answering alike.")
+
+
 def _indirect_finding(focal, f_mc, f_b, mc, boot, n_acc: int, s: Settings) -> Finding:
     num = format_fixed
-    excludes = (f_b["ci_low"] > 0) or (f_b["ci_high"] < 0)
     widen = np.nanmedian((boot["ci_high"] - boot["ci_low"]) / (mc["ci_high"] - mc["ci_low"]))
-    reading = ("The bootstrap interval excludes zero: the effect runs through trust and "
-               "commitment." if excludes else
-               "The bootstrap interval includes zero: the mediated effect is not established.")
+    reading = _mediation_reading(f_b["ci_low"], f_b["ci_high"], "bootstrap")
     return Finding(
         f"{arrow(*focal)}: {num(f_mc['est'], 3)}",
         f"standardised ({s.level} Monte Carlo CI {num(f_mc['ci_low'], 3)} to "
@@ -962,13 +1079,22 @@ class Groups:
     summary: list = field(default_factory=list)
 
 
+def same_label(value: Any) -> str:
+    """A role or segment value as it is compared: case and spacing ignored
+    (``" Key  decision maker"`` and ``"key decision maker"`` are the same role)."""
+    return " ".join(str(value).split()).casefold()
+
+
 def role_groups(rows: pd.DataFrame, focal_role: str, min_cell: int):
     """Respondents with ``role_group`` (``focal_role`` or ``"other roles"``), the group sizes
     (``group, n, n_accounts``) and the sizes as published (small groups suppressed with their
-    complement: the two groups partition the respondents)."""
+    complement: the two groups partition the respondents). Roles match ``focal_role``
+    ignoring case and spacing (:func:`same_label`); the group keeps the parameter's spelling."""
     rows = rows.copy()
     role = rows["role"].astype("string")
-    rows["role_group"] = role.where(role.isna(), role.where(role == focal_role, "other roles"))
+    focal = (role.map(same_label, na_action="ignore") == same_label(focal_role)).fillna(False)
+    rows["role_group"] = pd.Series(np.where(focal.astype(bool), focal_role, "other roles"),
+                                   index=rows.index, dtype="string").where(role.notna())
     sizes = (rows.groupby("role_group")
              .agg(n=("role_group", "size"), n_accounts=("account_id", "nunique")).reset_index()
              .rename(columns={"role_group": "group"}))
@@ -986,7 +1112,8 @@ def _group_skip(fit, design: Design):
                      "fit (see above)." if design.can_fit else
                      "No group comparison: see the data section.")
     if "role" not in design.data.columns or design.data["role"].isna().all():
-        return _skip("groups.role", "No group comparison: the study has no `role` column.")
+        return _skip("groups.role", "No group comparison: the study records no role of its "
+                     "contacts.")
     return None
 
 
@@ -1006,6 +1133,14 @@ def group_comparison(fit: sem.SemFit | None, design: Design, settings: Settings)
     if skip:
         return Groups(notes=[skip[1]], entries=[skip[0]])
     rows, sizes, sized = role_groups(fit.data, settings.focal_role, design.min_cell)
+    present = sorted(set(design.data["role"].dropna().astype(str)), key=same_label)
+    if not (rows["role_group"] == settings.focal_role).any():
+        entry, note = _skip("groups.role", "No group comparison: no respondent's role matches "
+                            "the parameter 'Role compared with the others' ({focal!r}, compared "
+                            "ignoring case and "
+                            "spacing). The roles present are: {roles}.",
+                            focal=settings.focal_role, roles="; ".join(present))
+        return Groups(notes=[note], entries=[entry])
     out = Groups(sizes=sized, entries=[_entry("groups.role.sizes", sized,
                                               min_cell_size=design.min_cell)])
     small = sizes[sizes["n"] < design.min_group]
@@ -1014,7 +1149,7 @@ def group_comparison(fit: sem.SemFit | None, design: Design, settings: Settings)
         what = ", ".join(f"{g} ({'size suppressed' if shown.loc[g, 'suppressed'] else n} "
                          "complete respondents)" for g, n in zip(small["group"], small["n"]))
         skip = _skip("groups.role", "Group comparison skipped: {what}; each group needs at least "
-                     "{min_group} (the `min_group_size` parameter).", what=what,
+                     "{min_group} (the parameter 'Smallest role group compared').", what=what,
                      min_group=design.min_group)
     else:
         try:
@@ -1052,8 +1187,8 @@ def _compared(out: Groups, comp, sizes: pd.DataFrame, settings: Settings) -> Non
     out.entries.append(_entry("groups.role.differences", diffs))
     out.notes.append(_group_reading(comp, diffs, sizes, test, settings))
     differ = test["p_value"] < settings.alpha
-    out.summary = [f"Key decision makers vs other contacts: paths "
-                   f"{'differ' if differ else 'do not differ'} as a set (Δχ² = "
+    out.summary = [f"{settings.focal_role} vs other contacts: paths "
+                   f"{'differ' if differ else f'show {NO_CLEAR_DIFFERENCE}'} as a set (Δχ² = "
                    f"{format_fixed(test['stat'], 2)}, {int(test['df'])} df, "
                    f"{format_p_text(test['p_value'])})."]
     per_group = comp.by_group[comp.by_group["op"] == "~"]
@@ -1068,20 +1203,209 @@ def _compared(out: Groups, comp, sizes: pd.DataFrame, settings: Settings) -> Non
 
 def _group_reading(comp, diffs, sizes, test, settings: Settings) -> str:
     alpha, df = settings.alpha, int(test["df"])
-    sig = diffs[diffs["p_value"] < alpha]
+    # a path differs when its interval (at the report's level) excludes zero
+    sig = diffs[[is_clear(lo, hi) for lo, hi in zip(diffs["ci_low"], diffs["ci_high"])]]
     ref, other = comp.groups[0], comp.groups[1]
     groups = ", ".join(f"{g} n = {int(n):,}" for g, n in zip(sizes["group"], sizes["n"]))
     words = (f"Groups: {groups}. "
              f"Holding all {df} paths equal across groups "
              + ("worsens the fit significantly" if test["p_value"] < alpha
-                else "does not worsen the fit significantly")
+                else f"does not clearly worsen the fit ({NO_CLEAR_DIFFERENCE} as a set)")
              + f" (Δχ² = {format_fixed(test['stat'], 2)} on {df} df, "
                f"{format_p_text(test['p_value'])}). ")
     if sig.empty:
-        return words + f"No single path differs at {alpha:g}."
-    return words + (f"Paths that differ at {alpha:g} ({other} minus {ref}, unstandardised): "
+        return words + (f"No single path differs: {NO_CLEAR_DIFFERENCE} for each (every "
+                        f"{settings.level} interval of a difference holds zero).")
+    return words + (f"Paths whose {settings.level} interval of the difference excludes zero "
+                    f"({other} minus {ref}, unstandardised): "
                     + "; ".join(f"{arrow(r.rhs, r.lhs)} "
                                 f"{settings.interval(r.est, r.ci_low, r.ci_high)}, "
                                 f"{format_p_text(r.p_value)}" for r in sig.itertuples())
                     + f". With {len(diffs)} paths tested, about {len(diffs) * alpha:.1f} would "
                       "differ by chance alone.")
+
+
+# ------------------------------------------------------------------------------------------
+# 7. The study's own bias: the CRQ form of KMV on confidential respondents
+# ------------------------------------------------------------------------------------------
+
+#: The assumptions of the confidentiality-controlled fit, in one sentence.
+CONFIDENTIAL_ASSUMPTIONS = (
+    "It assumes that confidential answers carry no named-answer inflation and that the paths "
+    "of the respondents who choose confidentiality are everyone's; they are a selected group "
+    "(often less satisfied or committed), from the wave(s) that offered confidentiality, and "
+    "fewer, so their intervals are wider.")
+
+
+@dataclass
+class Controlled:
+    """The CRQ form of KMV fitted to the confidential respondents only, beside the reported fit:
+    ``table`` (``source, target``, the reported and the confidential standardised path with
+    their intervals and n); None where it did not run."""
+
+    fit: sem.SemFit | None = None
+    table: pd.DataFrame | None = None
+    notes: list = field(default_factory=list)
+    entries: list = field(default_factory=list)
+    summary: list = field(default_factory=list)
+
+
+def _controlled_skip(template: str, **values: Any) -> Controlled:
+    entry, note = _skip("kmv_crq_confidential", template, **values)
+    return Controlled(notes=[note], entries=[entry])
+
+
+def confidential_fit(reported: pd.DataFrame | None, design: Design,
+                     settings: Settings) -> Controlled:
+    """The CRQ form of KMV (NPS answer as its outcome) fitted to the respondents who answered
+    confidentially, in every wave that offered it, beside the ``reported`` paths
+    (:func:`standardised_paths` of the reported fit, or None).
+
+    Named answers are inflated, and when the inflation varies with commitment it acts as a
+    common factor of the 0-10 answer and the CRQ items and moves the paths (issue 16: the
+    commitment → NPS answer path). Confidential answers are free of it. The fit needs
+    ``min_group`` complete respondents (the smallest group fitted anywhere in the notebook).
+
+    Notes
+    -----
+    The fit is :func:`fit_model` (the notebook's estimator) with Monte Carlo intervals
+    (:func:`standardised_paths`). Validated on planted truth (``crqlab.synth`` structures whose
+    inflation goes with commitment): ``tests/studies/test_morgan_hunt.py`` (closer to the
+    planted path than the reported fit) and ``tests/generalisation`` (coverage over three
+    structures x 20 seeds, ``docs/generalisation.md``).
+    """
+    if design.model is None or not design.can_fit:
+        return _controlled_skip("No confidentiality-controlled fit: see the data section.")
+    conf = design.confidential
+    if conf is None or conf.empty:
+        return _controlled_skip("No respondent answered confidentially, so the paths cannot be "
+                                "set beside a fit free of named-answer inflation.")
+    model = dataclasses.replace(sem.kmv_crq_model(design.instrument, outcomes=("nps",)),
+                                name="kmv_crq_confidential")
+    rows, absent = complete(model, conf)
+    if absent or len(rows) < design.min_group:
+        return _controlled_skip(
+            "Too few confidential respondents for the confidentiality-controlled fit: n = "
+            "{n} answered every item, at least {need} needed (the parameter 'Smallest role group "
+            "compared').", n=len(rows), need=design.min_group)
+    outcome = fit_model(model, rows if settings.missing == "listwise" else conf,
+                        MODEL_TITLES[model.name], settings)
+    out = Controlled(outcome.fit, notes=list(outcome.notes), entries=list(outcome.entries))
+    if outcome.fit is None:
+        return out
+    fit = outcome.fit
+    hyp = standardised_paths(fit, settings)
+    out.entries += path_entries(fit, hyp, headline_path=("commitment", "nps"))
+    out.entries.append(_entry("sample.kmv_crq_confidential", fit.n, n=fit.n,
+                              n_accounts=fit.data["account_id"].nunique(),
+                              label="complete confidential respondents, CRQ model"))
+    cols = ["source", "target", "std_all", "ci_low", "ci_high", "n"]
+    mine = hyp[cols].rename(columns={c: f"confidential_{c}" for c in cols[2:]})
+    if reported is not None:
+        theirs = reported[cols].rename(columns={c: f"reported_{c}" for c in cols[2:]})
+        mine = theirs.merge(mine, on=["source", "target"], how="right")
+    mine.insert(0, "path", [arrow(a, b) for a, b in zip(mine["source"], mine["target"])])
+    out.table = mine
+    out.notes.append(_controlled_reading(out.table, fit, design, settings))
+    row = out.table.set_index(["source", "target"]).loc[("commitment", "nps")]
+    est = settings.interval(row["confidential_std_all"], row["confidential_ci_low"],
+                            row["confidential_ci_high"])
+    out.summary = [f"Confidential respondents only: commitment → NPS answer {est} "
+                   f"(n = {fit.n:,})."]
+    return out
+
+
+def _controlled_reading(table: pd.DataFrame, fit: sem.SemFit, design: Design,
+                        settings: Settings) -> Finding:
+    s = settings
+    row = table.set_index(["source", "target"]).loc[("commitment", "nps")]
+    waves = sorted(int(w) for w in fit.data["wave"].unique())
+    mine = s.interval(row["confidential_std_all"], row["confidential_ci_low"],
+                      row["confidential_ci_high"])
+    words = (f"Fitted to the {fit.n:,} respondents who answered confidentially "
+             f"({fit.data['account_id'].nunique():,} accounts; "
+             f"{describe_waves(waves, design.wave_label)}), the standardised path commitment → "
+             f"NPS answer is {mine}")
+    if "reported_std_all" in table and pd.notna(row.get("reported_std_all")):
+        rep = row["reported_std_all"]
+        where = difference_words(rep - row["confidential_ci_high"],
+                                 rep - row["confidential_ci_low"], higher="above",
+                                 lower="below", none="inside")
+        words += (f", against {s.interval(rep, row['reported_ci_low'], row['reported_ci_high'])} "
+                  f"from the {int(row['reported_n']):,} respondents of {design.wave_text} as "
+                  f"reported. The reported value lies {where} the confidential respondents' "
+                  "interval: " + ("no sign that named answers shape it." if where == "inside"
+                                  else "named-answer inflation may be shaping the reported path."))
+    else:
+        words += "."
+    return Finding("Controlled for the study's own bias.", f"{words} {CONFIDENTIAL_ASSUMPTIONS}")
+
+
+# ------------------------------------------------------------------------------------------
+# 8. Findings for the index page and the Key findings box
+# ------------------------------------------------------------------------------------------
+
+#: The research question of notebook 10 (the glossary's, ``crqlab/reports/glossary.yaml``).
+QUESTION = "Does trust drive commitment, and commitment advocacy and retention?"
+
+
+def _path_row(structural: Structural, name: str, source: str, target: str):
+    table = structural.hypotheses.get(name)
+    if table is None:
+        return None
+    hit = table[(table["source"] == source) & (table["target"] == target)]
+    return None if hit.empty else hit.iloc[0]
+
+
+def findings(crq: Structural, indirect: Indirect, controlled: Controlled,
+             settings: Settings) -> list[dict]:
+    """The notebook's findings in plain words (``results.finding(**f)`` for each ``f``): the
+    path trust → commitment, the path commitment → NPS answer beside its
+    confidentiality-controlled value, and the mediated effect, each with estimate, interval
+    and n; one finding saying why when the model has no reportable fit.
+
+    Every claim is worded by :func:`crqlab.formatting.claim_words` on the interval shown.
+    """
+    out: list[dict] = []
+    fit = crq.fits.get("kmv_crq")
+    if fit is None:
+        return [{"question": QUESTION, "text": "The CRQ form of the KMV model could not be "
+                 "estimated on these data, so the study cannot say whether trust drives "
+                 "commitment (see the data and structural sections).",
+                 "why_not": "no reportable fit of the model"}]
+    k = int(fit.data["account_id"].nunique())
+    tc = _path_row(crq, "kmv_crq", "trust", "commitment")
+    if tc is not None:
+        verdict = claim_words(tc["ci_low"], tc["ci_high"], direction=1)
+        out.append({"question": QUESTION, "quantity": "path.kmv_crq.trust_commitment",
+                    "est": tc["std_all"], "ci": (tc["ci_low"], tc["ci_high"]), "n": int(tc["n"]),
+                    "n_accounts": k, "text": (
+                        "Trust → commitment: a standardised path of {est} {ci} ({n}); Morgan & "
+                        f"Hunt's claim that trust drives commitment: {verdict}.")})
+    cn = _path_row(crq, "kmv_crq", "commitment", "nps")
+    if cn is not None:
+        verdict = claim_words(cn["ci_low"], cn["ci_high"], direction=1)
+        words = (f"Commitment → NPS answer: a standardised path of {{est}} {{ci}} ({{n}}); the "
+                 f"claim that commitment drives advocacy: {verdict}.")
+        if controlled.table is not None:
+            c = controlled.table.set_index(["source", "target"]).loc[("commitment", "nps")]
+            est = settings.interval(c["confidential_std_all"], c["confidential_ci_low"],
+                                    c["confidential_ci_high"])
+            words += (" Among confidential respondents only, free of named-answer inflation, "
+                      f"the path is {est} (n = {int(c['confidential_n']):,}).")
+        out.append({"question": QUESTION, "quantity": "path.kmv_crq.commitment_nps",
+                    "est": cn["std_all"], "ci": (cn["ci_low"], cn["ci_high"]), "n": int(cn["n"]),
+                    "n_accounts": k, "text": words})
+    if indirect.table is not None and indirect.focal is not None:
+        row = indirect.table[indirect.table["effect"] == arrow(*indirect.focal)].iloc[0]
+        boot = pd.notna(row["bootstrap_ci_low"])
+        lo, hi = ((row["bootstrap_ci_low"], row["bootstrap_ci_high"]) if boot else
+                  (row["monte_carlo_ci_low"], row["monte_carlo_ci_high"]))
+        verdict = claim_words(lo, hi, direction=1)
+        out.append({"question": QUESTION, "quantity": "indirect." + "_".join(indirect.focal),
+                    "est": row["est"], "ci": (lo, hi), "n": int(row["n"]), "n_accounts": k,
+                    "text": (f"The effect {arrow(*indirect.focal)}, mediated by trust and "
+                             "commitment: {est} {ci} standardised ("
+                             + ("account-cluster bootstrap" if boot else "Monte Carlo")
+                             + " interval; {n}); the claim of mediation: " + verdict + ".")})
+    return out

@@ -22,7 +22,17 @@ import numpy as np
 import pandas as pd
 
 from crqlab.errors import ConvergenceError, InsufficientDataError, ValidationError
-from crqlab.formatting import format_ci, format_ci_text, format_fixed, format_p, format_p_text
+from crqlab.formatting import (
+    NO_CLEAR_DIFFERENCE as NO_CLEAR,
+    claim_words,
+    difference_words,
+    format_ci,
+    format_ci_text,
+    format_fixed,
+    format_p,
+    format_p_text,
+    is_clear,
+)
 from crqlab.measures.categories import CATEGORIES, relationship_category
 from crqlab.measures.nps import NPS_CATEGORIES, nps_category
 from crqlab.measures.scoring import score_items
@@ -31,8 +41,10 @@ from crqlab.stats import cluster_bootstrap_sums
 
 __all__ = ["NOT_ESTIMABLE", "Record", "Step", "Design", "AnswerPairs", "strength",
            "scored_frame", "describe", "sample", "answer_pairs", "respondent_correlations",
+           "confidential_rows", "confidential_correlation", "CONFIDENTIAL_ASSUMPTIONS",
            "account_correlations", "repeated_measures", "within_between", "drivers", "crosstab",
-           "hidden_risk", "net_score_frame", "retention", "volatility", "summary"]
+           "hidden_risk", "net_score_frame", "retention", "volatility", "summary", "QUESTION",
+           "findings"]
 
 #: Errors that mean "the data cannot support this analysis": the section says why and goes on.
 NOT_ESTIMABLE = (InsufficientDataError, ConvergenceError)
@@ -126,8 +138,14 @@ class Design:
 
     def label(self, name: str) -> str:
         """How a measure is called in text and tables (``nps`` is the net score)."""
-        return {"nps": "NPS (net score)", "nps_mean": "mean NPS answer",
-                self.index_name: "CRQ index"}.get(name, name)
+        i = self.index_name
+        return {"nps": "NPS (net score)", "nps_mean": "mean NPS answer", i: "CRQ index",
+                f"{i}_within": "CRQ index, within accounts",
+                f"{i}_between": "CRQ index, between accounts",
+                "contextual": "contextual effect (between minus within)",
+                "var_account": "variance between accounts", "var_residual": "residual variance",
+                "icc": "intraclass correlation", "account_wave": "account and wave",
+                "account_id": "account", "account_name": "account name"}.get(name, name)
 
     def ci_text(self, row: Mapping, digits: int = 2, scale: float = 1.0, unit: str = "",
                 keys: tuple[str, str, str] = ("est", "ci_low", "ci_high")) -> str:
@@ -162,12 +180,31 @@ def _count(v: Any) -> str:
     return "–" if pd.isna(v) else f"{int(v):,}"
 
 
+def _words(name: str) -> str:
+    """A column name as words (``retained_next_wave`` -> ``retained next wave``)."""
+    return str(name).replace("_", " ")
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
 def _significant(low: float, high: float) -> bool:
-    return low > 0 or high < 0
+    """Whether the interval excludes zero (:func:`crqlab.formatting.is_clear`)."""
+    return is_clear(low, high)
+
+
+def _apart(a: Mapping, b: Mapping, keys: tuple[str, str, str] = ("est", "ci_low",
+                                                                 "ci_high")) -> tuple[float, float]:
+    """Conservative bounds of ``a - b`` from two intervals: ``(low_a - high_b, high_a - low_b)``.
+
+    They exclude zero only when the two intervals do not overlap, which implies a difference at
+    least at the intervals' level; used where no test of the difference itself is run (two
+    correlations or shares estimated on the same respondents), so that the words of
+    :func:`crqlab.formatting.difference_words` never claim more than the intervals show.
+    """
+    _, lo, hi = keys
+    return float(a[lo]) - float(b[hi]), float(a[hi]) - float(b[lo])
 
 
 def _tested(table: pd.DataFrame, label_col: str, rows_label: str, design: Design,
@@ -267,6 +304,82 @@ def respondent_correlations(data: pd.DataFrame, design: Design) -> Step:
     return step
 
 
+#: The assumptions of the confidentiality-controlled correlation, in one sentence.
+CONFIDENTIAL_ASSUMPTIONS = (
+    "It assumes that confidential answers carry no named-answer inflation and that the "
+    "respondents who choose confidentiality relate the NPS answer and the CRQ index as everyone "
+    "does; they are a selected group (often less satisfied), and a narrower spread of scores "
+    "would pull their r towards zero.")
+
+
+def confidential_rows(data: pd.DataFrame) -> pd.DataFrame:
+    """The responses given confidentially (``confidential`` true; none without the column)."""
+    if "confidential" not in data.columns:
+        return data.iloc[0:0]
+    flag = data["confidential"].map(lambda v: bool(v) if pd.notna(v) else False).astype(bool)
+    return data[flag]
+
+
+def confidential_correlation(data: pd.DataFrame, design: Design, reported: Mapping) -> Step:
+    """The NPS/CRQ correlation controlled for the study's own bias: Pearson r among the
+    respondents who answered confidentially, beside the ``reported`` r of all respondents.
+
+    Named answers are inflated (notebook 20 measures it), and when the inflation varies with
+    the relationship it acts as a common factor of the 0-10 answer and the CRQ items, moving
+    the reported correlation. Confidential answers are free of it.
+
+    Notes
+    -----
+    The estimator is :func:`crqlab.models.association.correlations` (Fisher interval). Validated
+    on planted truth (``crqlab.synth`` structures with ``inflation_commitment`` away from 0):
+    ``tests/studies/test_nps_crq.py`` (closer to the honest correlation than the reported one)
+    and ``tests/generalisation`` (coverage over three structures x 20 seeds,
+    ``docs/generalisation.md``).
+    """
+    d, step = design, Step()
+    conf = confidential_rows(data)
+    conf = conf[conf["nps"].notna() & conf[d.index_name].notna()]
+    if conf.empty:
+        return step.skip("corr_confidential", "No respondent answered confidentially, so the "
+                         "study cannot set its correlation beside one free of named-answer "
+                         "inflation.")
+    if len(conf) < max(d.min_cell, 10):
+        return step.skip("corr_confidential", f"Fewer than {max(d.min_cell, 10)} confidential "
+                         "respondents with both scores: too few for a correlation.")
+    try:
+        r = association.correlations(conf, x="nps", y=[d.index_name], methods=("pearson",),
+                                     ci=d.ci).iloc[0]
+    except NOT_ESTIMABLE as exc:
+        return step.skip("corr_confidential", f"Correlation among confidential respondents: "
+                         f"{exc}.")
+    n_acc = int(conf["account_id"].nunique())
+    waves = sorted(int(w) for w in conf["wave"].unique())
+    step.record(f"corr.nps_{d.index_name}.confidential", r, n_accounts=n_acc, headline=True,
+                label="NPS answer vs CRQ index, Pearson r (confidential respondents only)",
+                note="confidential answers only, assumed free of named-answer inflation")
+    step.table = pd.DataFrame([{"respondents": "all (as reported)", **{
+        k: reported.get(k, np.nan) for k in ("est", "ci_low", "ci_high", "n")}},
+        {"respondents": "confidential only", **{k: r[k] for k in ("est", "ci_low", "ci_high",
+                                                                  "n")}}])
+    step.shown = pd.DataFrame({"respondents": step.table["respondents"],
+                               f"Pearson r [{d.pct} CI]": step.table.apply(_cell, axis=1),
+                               "n": step.table["n"].map(_count)})
+    where = difference_words(reported["est"] - r["ci_high"], reported["est"] - r["ci_low"],
+                             higher="above", lower="below", none="inside")
+    reading = ("no sign that named answers shape the reported correlation" if where == "inside"
+               else "named-answer inflation may be shaping the reported correlation")
+    step.text.append(
+        f"Controlled for the study's own bias: among the {len(conf):,} respondents who answered "
+        f"confidentially ({n_acc:,} accounts; wave{'s' if len(waves) > 1 else ''} "
+        f"{', '.join(d.wave_labels.get(w, str(w)) for w in waves)}), r = {d.ci_text(r)}, "
+        f"against r = {d.ci_text(reported)} over all {int(reported['n']):,} respondents as "
+        f"reported. The reported value lies {where} the confidential respondents' interval: "
+        f"{reading}. {CONFIDENTIAL_ASSUMPTIONS}")
+    step.summary.append(f"Confidential respondents only: r = {d.ci_text(r)} (n = {len(conf):,}), "
+                        f"against r = {format_fixed(reported['est'])} as reported.")
+    return step
+
+
 def _correlation_table(corr: pd.DataFrame, design: Design) -> pd.DataFrame:
     targets = list(design.targets)
     wide = (corr.assign(value=corr.apply(_cell, axis=1))
@@ -280,18 +393,18 @@ def _correlation_table(corr: pd.DataFrame, design: Design) -> pd.DataFrame:
 
 
 def _high_correlation_claim(r: Mapping) -> str:
-    """Whether "highly correlated" (r of 0.5 or more) holds, by the interval of r."""
-    if r["ci_low"] >= 0.5:
-        return ("The whole interval lies above 0.5: the claim that NPS and CRQ are \"highly "
-                "correlated\" holds between respondents.")
-    if r["est"] >= 0.5:
-        return ("The estimate is strong, but the interval reaches below 0.5, so \"highly "
-                "correlated\" is not established with confidence.")
-    if r["ci_high"] >= 0.5:
-        return ("The interval reaches 0.5, so a strong correlation cannot be ruled out, but the "
-                "estimate is below it.")
-    return ("The whole interval lies below 0.5: NPS and CRQ are related, but \"highly "
-            "correlated\" overstates it between respondents: the two share "
+    """Whether "highly correlated" (r of 0.5 or more) holds, by the interval of r
+    (:func:`crqlab.formatting.claim_words` against 0.5)."""
+    verdict = claim_words(r["ci_low"], r["ci_high"], direction=1, null=0.5)
+    claim = "the claim that NPS and CRQ are \"highly correlated\" (r above 0.5)"
+    if verdict == "the claim holds":
+        return f"The whole interval lies above 0.5: {claim} holds between respondents."
+    if verdict == "the data cannot tell":
+        where = "the estimate is strong" if r["est"] >= 0.5 else "the estimate is below 0.5"
+        return (f"The interval reaches across 0.5 ({where}): the data cannot tell whether "
+                "NPS and CRQ are \"highly correlated\" (r above 0.5) between respondents.")
+    return (f"The whole interval lies below 0.5: the data contradict {claim} between "
+            "respondents; NPS and CRQ are related, and share "
             f"{format_fixed(100 * r['est'] ** 2, 0)}% of their variance (r²).")
 
 
@@ -301,13 +414,17 @@ def _respondent_text(corr: pd.DataFrame, design: Design) -> str:
     top = pear.loc[design.elements, "est"].idxmax()
     low = pear.loc[design.elements, "est"].idxmin()
     r = pear.loc[design.index_name]
+    gap = difference_words(*_apart(pear.loc[top], pear.loc[low]),
+                           higher="their intervals do not overlap, so the order is clear",
+                           lower="their intervals do not overlap, so the order is clear",
+                           none="no clear difference: their intervals overlap")
     return (f"Across {int(r['n']):,} respondents the NPS answer and the CRQ index correlate "
             f"r = {design.ci_text(r)}, Spearman ρ = {format_fixed(by_method['spearman'])}, "
             f"Kendall τ-b = {format_fixed(by_method['kendall'])}: a {strength(r['est'])} "
             "association by Cohen's conventions (0.1 weak, 0.3 moderate, 0.5 strong). "
-            f"{_high_correlation_claim(r)} Among the elements, NPS goes most closely with {top} "
-            f"(r = {design.ci_text(pear.loc[top])}) and least with {low} "
-            f"(r = {design.ci_text(pear.loc[low])}).")
+            f"{_high_correlation_claim(r)} Among the elements, the highest estimate is for {top} "
+            f"(r = {design.ci_text(pear.loc[top])}) and the lowest for {low} "
+            f"(r = {design.ci_text(pear.loc[low])}): {gap}.")
 
 
 def account_correlations(data: pd.DataFrame, design: Design, r_respondents: Mapping) -> Step:
@@ -353,7 +470,9 @@ def _account_table(acc: pd.DataFrame, design: Design, units: list[str]) -> pd.Da
                                   "n": "n respondents"})
     table.index = table.index.set_levels(table.index.levels[0].map(design.label), level=0)
     table.index.names = ["NPS answer with", "unit"]
-    return table.reset_index()
+    table = table.reset_index()
+    table["unit"] = table["unit"].map(design.label)
+    return table
 
 
 def _account_text(step: Step, acc: pd.DataFrame, design: Design, r_resp: Mapping) -> None:
@@ -366,14 +485,16 @@ def _account_text(step: Step, acc: pd.DataFrame, design: Design, r_resp: Mapping
                      f"({int(row['n']):,} respondents; effective n "
                      f"{format_fixed(row['n_eff'], 0)})")
     first = rows.iloc[0]
-    compare = ("higher than" if first["ci_low"] > r_resp["ci_high"] else
-               "lower than" if first["ci_high"] < r_resp["ci_low"] else "similar to")
+    compare = difference_words(*_apart(first, r_resp), higher="higher than",
+                               lower="lower than", none="not clearly different from")
     how = {"higher than": "more consistently than", "lower than": "less consistently than",
-           "similar to": "about as consistently as"}[compare]
+           "not clearly different from": "about as consistently as"}[compare]
     step.text.append(
         f"Between accounts, mean NPS answer and mean CRQ index correlate {'; '.join(parts)}. "
         f"The account-level correlation is {compare} the respondent-level one "
-        f"(r = {format_fixed(r_resp['est'])}): averaging over an account's respondents removes "
+        f"(r = {design.ci_text(r_resp)}"
+        + ("; no clear difference: the intervals overlap" if compare.startswith("not") else "")
+        + "): averaging over an account's respondents removes "
         f"individual noise, so the two measures rank accounts {how} they rank people.")
     step.summary.append(f"Accounts: mean NPS answer and mean CRQ index correlate r = "
                         f"{design.ci_text(first)} ({int(first['n_accounts']):,} accounts, "
@@ -392,7 +513,8 @@ def repeated_measures(data: pd.DataFrame, design: Design, r_respondents: Mapping
         try:
             rows.append(association.rm_corr(data, x="nps", y=t, within="wave", ci=d.ci))
         except NOT_ESTIMABLE as exc:
-            step.skip(f"rm_corr_{t}", f"Repeated-measures correlation with {t}: {exc}.")
+            step.skip(f"rm_corr_{t}", f"Repeated-measures correlation with {d.label(t)}: "
+                      f"{exc}.")
     if not rows:
         return step
     rm = pd.concat(rows, ignore_index=True)
@@ -400,7 +522,8 @@ def repeated_measures(data: pd.DataFrame, design: Design, r_respondents: Mapping
         top = row["y"] == d.index_name
         step.record(f"rm_corr.nps_{row['y']}", row, n_accounts=int(row["n_groups"]),
                     headline=top,
-                    label="NPS vs CRQ index within accounts across waves, r_rm" if top else None)
+                    label="NPS vs CRQ index within accounts across waves, repeated-measures r"
+                    if top else None)
     step.record("rm_corr", rm)
     step.table = rm
     step.shown = _tested(rm, "y", "NPS answer with", d).assign(
@@ -411,16 +534,17 @@ def repeated_measures(data: pd.DataFrame, design: Design, r_respondents: Mapping
 
 
 def _rm_text(step: Step, row: Mapping, design: Design, r_resp: Mapping) -> None:
-    moves = ("rises with it" if row["ci_low"] > 0 else "falls" if row["ci_high"] < 0
-             else "shows no clear change with it")
+    moves = difference_words(row["ci_low"], row["ci_high"], higher="rises with it",
+                             lower="falls", none="shows no clear change with it")
     step.text.append(
-        f"Within accounts, from wave to wave, r_rm = {design.ci_text(row)} "
+        f"Within accounts, from wave to wave, the repeated-measures r = {design.ci_text(row)} "
         f"(t({format_fixed(row['df'], 0)}) = {format_fixed(row['stat'])}, "
         f"{format_p_text(row['p_value'])}; {int(row['n']):,} account-waves from "
         f"{int(row['n_groups']):,} accounts). When an account's CRQ index rises, its NPS answer "
         f"{moves}: a {strength(row['est'])} co-movement, compared with "
         f"r = {format_fixed(r_resp['est'])} between respondents.")
-    step.summary.append(f"Across waves within accounts: r_rm = {design.ci_text(row)} "
+    step.summary.append(f"Across waves within accounts: repeated-measures r = "
+                        f"{design.ci_text(row)} "
                         f"({int(row['n_groups']):,} accounts).")
 
 
@@ -445,11 +569,11 @@ def within_between(data: pd.DataFrame, design: Design) -> Step:
 def _within_between_text(t: pd.DataFrame, design: Design) -> list[str]:
     w, b = t.loc[f"{design.index_name}_within"], t.loc[f"{design.index_name}_between"]
     c = t.loc["contextual"]
-    if c["p_value"] < 1 - design.ci:
-        same = ("the association is stronger between accounts than within them" if c["est"] > 0
-                else "the association is stronger within accounts than between them")
-    else:
-        same = "the within- and between-account associations do not differ detectably"
+    same = difference_words(
+        c["ci_low"], c["ci_high"],
+        higher="the association is stronger between accounts than within them",
+        lower="the association is stronger within accounts than between them",
+        none="no clear difference between the within- and between-account associations")
     variance = (f"Variance components: between accounts {format_fixed(t.loc['var_account', 'est'])}"
                 f", residual {format_fixed(t.loc['var_residual', 'est'])} (NPS answer points²); "
                 f"intraclass correlation {format_fixed(t.loc['icc', 'est'])}.")
@@ -509,7 +633,7 @@ def _drivers_text(step: Step, rw: pd.DataFrame, gd: pd.DataFrame, r2: Mapping,
                   design: Design) -> None:
     order = rw.sort_values("est", ascending=False)
     first, second = order.iloc[0], order.iloc[1]
-    clear = first["share_ci_low"] > second["share_ci_high"]
+    clear = is_clear(*_apart(first, second, SHARE))
     if list(order["predictor"]) == list(gd.sort_values("est", ascending=False)["predictor"]):
         agree = "Relative weights and dominance analysis give the same order."
     elif first["predictor"] == gd.loc[gd["est"].idxmax(), "predictor"]:
@@ -525,10 +649,12 @@ def _drivers_text(step: Step, rw: pd.DataFrame, gd: pd.DataFrame, r2: Mapping,
         f"{first['predictor']} carries {share['first']} of the explained variance, "
         f"{second['predictor']} {share['second']}; "
         + ("the leader's interval lies wholly above the runner-up's. " if clear else
-           "their intervals overlap, so their order is uncertain. ")
+           f"{NO_CLEAR} between them: their intervals overlap, so their order is uncertain. ")
         + f"{agree} This is what CRQ adds to NPS: the NPS answer says whether customers would "
         "recommend, the element weights say which part of the relationship goes with it.")
-    step.record("drivers.top", first["predictor"], label="Strongest driver of NPS")
+    note = {} if clear else {"note": f"largest estimate; {NO_CLEAR} from "
+                                     f"{second['predictor']} (intervals overlap)"}
+    step.record("drivers.top", first["predictor"], label="Strongest driver of NPS", **note)
     step.summary.append(f"Drivers: the elements explain R² = {design.ci_text(r2)} of NPS "
                         f"answers; {first['predictor']} carries "
                         f"{format_fixed(100 * first['share'], 0)}% of it.")
@@ -550,7 +676,7 @@ def crosstab(data: pd.DataFrame, design: Design) -> Step:
                 p_value=test["p_value"], n=int(test["n"]))
     step.record("crosstab.cramers_v", test["cramers_v"], n=int(test["n"]))
     step.table, step.shown = xtab, _crosstab_table(xtab)
-    step.text.append(_crosstab_text(xtab, test))
+    step.text.append(_crosstab_text(xtab, test, 1 - design.ci))
     return step
 
 
@@ -568,7 +694,7 @@ def _crosstab_table(xtab: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def _crosstab_text(xtab: pd.DataFrame, test: Mapping) -> str:
+def _crosstab_text(xtab: pd.DataFrame, test: Mapping, alpha: float = 0.05) -> str:
     share = xtab.set_index(["nps_category", "relationship_category"])["row_share"]
     parts = []
     amb, rat = share.get(("promoter", "Ambassadors")), share.get(("promoter", "Rationals"))
@@ -581,14 +707,18 @@ def _crosstab_text(xtab: pd.DataFrame, test: Mapping) -> str:
     if all(pd.notna(s) for s in strong):
         parts.append(f"{format_fixed(100 * sum(strong), 0)}% of detractors nonetheless have a "
                      "strong relationship (Ambassadors or Rationals)")
+    associated = test["p_value"] < alpha  # the chi-square test at the report's level
     overlap = ("but far from interchangeable: an NPS category does not tell which kind of "
                "relationship lies behind it" if test["cramers_v"] < 0.5 else "closely")
     rough = (f" Some expected counts are below 5 (smallest {format_fixed(test['min_expected'])}"
              "), so the p-value is approximate." if test["min_expected"] < 5 else "")
+    verdict = ("are associated" if associated else
+               f"show {NO_CLEAR}: no clear association at the {format_fixed(alpha)} level")
     return ("; ".join(parts) + ". " if parts else "") + (
-        f"NPS category and relationship category are associated (χ²({int(test['df'])}) = "
+        f"NPS category and relationship category {verdict} (χ²({int(test['df'])}) = "
         f"{format_fixed(test['stat'], 1)}, {format_p_text(test['p_value'])}, Cramér's V = "
-        f"{format_fixed(test['cramers_v'])}, n = {int(test['n']):,}), {overlap}.{rough}")
+        f"{format_fixed(test['cramers_v'])}, n = {int(test['n']):,})"
+        + (f", {overlap}." if associated else ".") + rough)
 
 
 def hidden_risk(data: pd.DataFrame, design: Design, accounts: pd.DataFrame | None,
@@ -661,7 +791,8 @@ def _hidden_risk_table(listed: pd.DataFrame) -> pd.DataFrame:
     shown["share_hidden_risk"] = shown["share_hidden_risk"].map(lambda v: f"{100 * v:.0f}%")
     return shown.rename(columns={"n": "respondents", "n_promoters": "promoters",
                                  "n_hidden_risk": "hidden-risk promoters",
-                                 "share_hidden_risk": "share of promoters"})
+                                 "share_hidden_risk": "share of promoters",
+                                 "account_id": "account ID", "account_name": "account name"})
 
 
 # -- which measure predicts retention? -------------------------------------------------------
@@ -678,11 +809,11 @@ def _retention_problem(data: pd.DataFrame, design: Design, outcome: str) -> str 
     """Why the outcome cannot be predicted on these data (None when it can be tried)."""
     d = design
     if outcome not in data.columns:
-        return (f"The study has no `{outcome}` column in its accounts table, so there is no "
-                f"outcome to predict ({d.n_accounts:,} accounts, {d.n_respondents:,} "
+        return (f"The study has no '{_words(outcome)}' column in its accounts table, so there "
+                f"is no outcome to predict ({d.n_accounts:,} accounts, {d.n_respondents:,} "
                 "responses).")
     if data[outcome].notna().sum() == 0:
-        return (f"`{outcome}` is not observed for any of the {d.n_accounts:,} accounts "
+        return (f"'{_words(outcome)}' is not observed for any of the {d.n_accounts:,} accounts "
                 f"({len(d.waves)} wave{'s' if len(d.waves) > 1 else ''}: whether an account is "
                 "retained is only known once the next wave has happened).")
     return None
@@ -706,10 +837,11 @@ def retention(data: pd.DataFrame, design: Design, outcome: str, n_boot: int,
     except NOT_ESTIMABLE as exc:
         return step.skip("retention", f"Predictive validity: {exc}.")
     except ValidationError as exc:  # e.g. respondents of one account-wave disagree on it
-        return step.skip("retention", f"`{outcome}` cannot be used as an account outcome: {exc}")
+        return step.skip("retention", f"'{_words(outcome)}' cannot be used as an account "
+                         f"outcome: {exc}")
     units = prediction.outcome_units(pv_data, outcome, measures).dropna(subset=measures)
     n_units, n_events = len(units), int(units[outcome].sum())
-    _retention_records(step, pv, pairs.iloc[0], n_units, n_events)
+    _retention_records(step, pv, pairs.iloc[0], n_units, n_events, design)
     step.table, step.shown = pv, _ranking_table(pv, design)
     step.plot = pv.assign(measure=pv["predictor"].map(design.label))
     step.plot_n = {"n": n_units, "n_accounts": int(pv.iloc[0]["n_accounts"])}
@@ -718,7 +850,7 @@ def retention(data: pd.DataFrame, design: Design, outcome: str, n_boot: int,
 
 
 def _retention_records(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: int,
-                       n_events: int) -> None:
+                       n_events: int, design: Design) -> None:
     step.record("retention.ranking", pv)
     for _, row in pv.iterrows():
         m, n_acc = row["predictor"], int(row["n_accounts"])
@@ -735,9 +867,13 @@ def _retention_records(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: 
                                                   "p_value": row["boot_p_value"], "n": row["n"]},
                         n_accounts=n_acc)
     best = pv.iloc[0]
-    step.record("best_predictor", best["predictor"], n=int(best["n"]),
+    second = pv.iloc[1] if len(pv) > 1 else None
+    unclear = second is not None and not is_clear(second["diff_ci_low"], second["diff_ci_high"])
+    step.record("best_predictor", design.label(best["predictor"]), n=int(best["n"]),
                 n_accounts=int(best["n_accounts"]), headline=True,
-                label="Best predictor of retention next wave (highest AUC)")
+                label="Highest AUC for retention next wave",
+                note=(f"{NO_CLEAR} from the runner-up, {design.label(second['predictor'])}: "
+                      "the interval of the AUC difference includes zero") if unclear else None)
     step.record("retention.n_events", n_events, n=n_units)
     step.record("auc_diff.nps_vs_crq_index", {"est": nps_crq["est"],
                                               "ci_low": nps_crq["boot_ci_low"],
@@ -763,19 +899,32 @@ def _retention_verdict(pv: pd.DataFrame, design: Design) -> tuple[str, str | Non
     best, nps_row = pv.iloc[0], pv.set_index("predictor").loc["nps"]
     if best["predictor"] == "nps":
         rest = pv.iloc[1:]
-        if all(_significant(lo, hi) for lo, hi in zip(rest["diff_ci_low"], rest["diff_ci_high"])):
-            return ("NPS predicts retention significantly better than every other measure here, "
-                    "unlike Keiningham et al. (2007), who found NPS no better than other "
-                    "measures."), None
-        return ("NPS ranks first, but not significantly ahead of every other measure: consistent "
-                "with Keiningham et al. (2007), who found NPS no better than other measures."), None
-    sig = _significant(nps_row["diff_ci_low"], nps_row["diff_ci_high"])
+        unclear = [design.label(p) for p, lo, hi in zip(rest["predictor"], rest["diff_ci_low"],
+                                                        rest["diff_ci_high"])
+                   if difference_words(lo, hi, higher="x", lower="x") == NO_CLEAR]
+        if not unclear:
+            return ("NPS predicts retention better than every other measure here (every "
+                    "difference's interval excludes zero), unlike Keiningham et al. (2007), who "
+                    "found NPS no better than other measures."), None
+        return ("NPS has the highest AUC, but there is no clear difference from "
+                f"{', '.join(unclear)} (the intervals of the differences include zero): "
+                "consistent with Keiningham et al. (2007), who found NPS no better than other "
+                "measures."), None
+    other = design.label(best["predictor"])
+    words = difference_words(-nps_row["diff_ci_high"], -nps_row["diff_ci_low"],
+                             higher=f"{other} predicts better",
+                             lower=f"NPS predicts better than {other}")
     where = (f"NPS (net score) ranks {int(nps_row['rank'])} of {len(pv)} with AUC "
-             f"{design.ci_text(nps_row)}; its difference from {design.label(best['predictor'])} "
+             f"{design.ci_text(nps_row)}; its difference from {other} "
              f"is {_diff_text(nps_row, design)}.")
-    return (f"NPS is not the best predictor of retention: {design.label(best['predictor'])} is "
-            f"{'significantly better' if sig else 'better, though not significantly'}, in line "
-            "with Keiningham et al. (2007), who found NPS no better than other measures."), where
+    if words == NO_CLEAR:
+        return (f"NPS does not have the highest AUC ({other} does), but there is {NO_CLEAR} "
+                f"between them (AUC difference {design.ci_text(nps_row, 3, keys=DIFF)}): "
+                "consistent with Keiningham et al. (2007), who found NPS no better than other "
+                "measures."), where
+    return (f"NPS is not the best predictor of retention: {words} (AUC difference "
+            f"{design.ci_text(nps_row, 3, keys=DIFF)}), in line with Keiningham et al. (2007), "
+            "who found NPS no better than other measures."), where
 
 
 def _diff_text(row: Mapping, design: Design) -> str:
@@ -786,19 +935,21 @@ def _diff_text(row: Mapping, design: Design) -> str:
 def _retention_text(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: int,
                     n_events: int, design: Design) -> None:
     best, second = pv.iloc[0], pv.iloc[1]
-    lead = ("a significant lead." if _significant(second["diff_ci_low"], second["diff_ci_high"])
-            else "the lead is not significant.")
+    lead = difference_words(-second["diff_ci_high"], -second["diff_ci_low"],
+                            higher="a clear lead.", lower="a clear lead.",
+                            none=f"{NO_CLEAR} (the interval includes zero).")
     text = [f"Over {n_units:,} account-waves ({int(best['n_accounts']):,} accounts; "
             f"{n_events:,} retained, {n_units - n_events:,} lost), "
-            f"{design.label(best['predictor'])} ranks first with AUC {design.ci_text(best)}. "
+            f"{design.label(best['predictor'])} has the highest AUC, {design.ci_text(best)}. "
             f"{_capital(design.label(second['predictor']))} is next, AUC difference "
             f"{_diff_text(second, design)}: {lead}"]
     verdict, where = _retention_verdict(pv, design)
     text += [where] if where else []
-    crq_sig = _significant(nps_crq["boot_ci_low"], nps_crq["boot_ci_high"])
+    crq_words = difference_words(nps_crq["boot_ci_low"], nps_crq["boot_ci_high"],
+                                 higher="NPS predicts retention better than the CRQ index",
+                                 lower="the CRQ index predicts retention better than NPS")
     text.append(f"NPS minus CRQ index: AUC difference {design.ci_text(nps_crq, 3, keys=BOOT)}, "
-                f"bootstrap {format_p_text(nps_crq['boot_p_value'])}: "
-                + ("a significant difference." if crq_sig else "not a significant difference."))
+                f"bootstrap {format_p_text(nps_crq['boot_p_value'])}: {crq_words}.")
     text.append(verdict)
     fewer = min(n_events, n_units - n_events)
     if fewer < 10:
@@ -806,8 +957,12 @@ def _retention_text(step: Step, pv: pd.DataFrame, nps_crq: Mapping, n_units: int
                     "account-waves the intervals are wide and the ranking is fragile.")
     step.text.append(" ".join(text))
     nps_row = pv.set_index("predictor").loc["nps"]
-    step.summary.append(f"Retention: {design.label(best['predictor'])} ranks first (AUC "
-                        f"{design.ci_text(best)}); NPS AUC {design.ci_text(nps_row)}. {verdict}")
+    versus = difference_words(-second["diff_ci_high"], -second["diff_ci_low"],
+                              higher="a clear lead over", lower="a clear lead over",
+                              none=f"{NO_CLEAR} from")
+    step.summary.append(f"Retention: {design.label(best['predictor'])} has the highest AUC "
+                        f"({design.ci_text(best)}), {versus} {design.label(second['predictor'])}; "
+                        f"NPS AUC {design.ci_text(nps_row)}. {verdict}")
 
 
 # -- volatility ----------------------------------------------------------------------------
@@ -831,9 +986,10 @@ def volatility(data: pd.DataFrame, design: Design) -> Step:
         accounts=vol["n_accounts"].map(_count))
     v = vol.set_index("measure")
     diff = v.loc["difference"]
-    verdict = ("satisfaction is more volatile than trust" if diff["ci_low"] > 0 else
-               "trust is more volatile than satisfaction" if diff["ci_high"] < 0 else
-               "the two do not differ detectably in volatility")
+    verdict = difference_words(diff["ci_low"], diff["ci_high"],
+                               higher="satisfaction is more volatile than trust",
+                               lower="trust is more volatile than satisfaction",
+                               none=f"{NO_CLEAR} in volatility between the two")
     step.text.append(
         f"Over {int(diff['n_accounts']):,} accounts seen in two or more waves, the wave-to-wave "
         f"SD of an account's mean satisfaction averages {d.ci_text(v.loc['satisfaction'], 3)} "
@@ -851,3 +1007,78 @@ def volatility(data: pd.DataFrame, design: Design) -> Step:
 def summary(*steps: Step) -> list[str]:
     """The summary lines of ``steps``, in order."""
     return [line for step in steps for line in step.summary]
+
+
+# -- findings for the index page and the Key findings box ------------------------------------
+#: The research question of notebook 40 (the glossary's, ``crqlab/reports/glossary.yaml``).
+QUESTION = "How closely do NPS and CRQ move, and which predicts retention?"
+
+
+def _recorded(step: Step, name: str):
+    return next((r for r in step.records if r.name == name), None)
+
+
+def findings(corr: Step, confidential: Step, retention_step: Step, design: Design) -> list[dict]:
+    """The notebook's findings in plain words (``results.finding(**f)`` for each ``f``): the
+    NPS/CRQ correlation with the "highly correlated" claim judged by its interval, the same
+    among confidential respondents, and which measure predicts retention, each with estimate,
+    interval and n; a finding saying why where a part could not run.
+
+    Every difference, ranking and claim is worded by :func:`crqlab.formatting.difference_words`
+    or :func:`crqlab.formatting.claim_words`.
+    """
+    d, out = design, []
+    r = corr.headline
+    if r is None or pd.isna(r["est"]):
+        out.append({"question": QUESTION, "why_not": "no correlation could be estimated",
+                    "text": "The correlation of the NPS answer with the CRQ index could not be "
+                            "estimated on these data (see the correlation section)."})
+    else:
+        claim = claim_words(r["ci_low"], r["ci_high"], direction=1, null=0.5)
+        out.append({"question": QUESTION, "quantity": f"corr.nps_{d.index_name}.pearson",
+                    "est": r["est"], "ci": (r["ci_low"], r["ci_high"]), "n": int(r["n"]),
+                    "text": "Between respondents, the NPS answer and the CRQ index correlate "
+                            "r = {est} {ci} ({n}): a " + strength(r["est"]) + " association. "
+                            "The claim that NPS and CRQ are highly correlated (r above 0.5): "
+                            + claim + "."})
+    if confidential.table is not None:
+        c = confidential.table.iloc[1]
+        rec = _recorded(confidential, f"corr.nps_{d.index_name}.confidential")
+        where = ("" if r is None or pd.isna(r["est"]) else "; the reported value lies "
+                 + difference_words(r["est"] - c["ci_high"], r["est"] - c["ci_low"],
+                                    higher="above", lower="below", none="inside")
+                 + " this interval")
+        out.append({"question": QUESTION, "quantity": rec.name, "est": c["est"],
+                    "ci": (c["ci_low"], c["ci_high"]), "n": int(c["n"]),
+                    "n_accounts": rec.options.get("n_accounts"),
+                    "text": "Among confidential respondents only, whose answers carry no "
+                            "named-answer inflation, r = {est} {ci} ({n})" + where + "."})
+    pv = retention_step.table
+    if pv is None:
+        out.append({"question": QUESTION, "why_not": "retention could not be analysed",
+                    "text": "Which measure predicts retention could not be tested on these data: "
+                            + (retention_step.skipped[0] if retention_step.skipped else
+                               "see the retention section.")})
+        return out
+    best, second = pv.iloc[0], pv.iloc[1]
+    lead = difference_words(-second["diff_ci_high"], -second["diff_ci_low"],
+                            higher="a clear lead over", lower="a clear lead over",
+                            none=f"{NO_CLEAR} from")
+    out.append({"question": QUESTION, "quantity": f"auc.{best['predictor']}", "est": best["est"],
+                "ci": (best["ci_low"], best["ci_high"]), "n": int(best["n"]),
+                "n_accounts": int(best["n_accounts"]),
+                "text": f"For retention next wave, {d.label(best['predictor'])} has the highest "
+                        "AUC, {est} {ci} ({n}), with " + lead + " "
+                        + d.label(second["predictor"]) + "."})
+    diff = _recorded(retention_step, "auc_diff.nps_vs_crq_index")
+    if diff is not None:
+        v = diff.value
+        words = difference_words(v["ci_low"], v["ci_high"],
+                                 higher="NPS predicts retention better than the CRQ index",
+                                 lower="the CRQ index predicts retention better than NPS")
+        out.append({"question": QUESTION, "quantity": diff.name, "est": v["est"],
+                    "ci": (v["ci_low"], v["ci_high"]), "n": int(v["n"]),
+                    "n_accounts": int(best["n_accounts"]),
+                    "text": "AUC of NPS minus that of the CRQ index: {est} {ci} ({n}): "
+                            + words + "."})
+    return out

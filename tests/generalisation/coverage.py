@@ -24,12 +24,15 @@ planted:
   (``population``) is reported beside it, and so is the data-scaled not-at-random range of
   :func:`crqlab.models.nonresponse.mnar_sensitivity`.
 * ``morgan_hunt`` - notebook 10's CRQ form of the KMV model (wave 3, the latest with
-  retention): the standardised path commitment -> NPS answer with its Monte Carlo interval.
-  Truth: the correlation of the commitment latent with the honest 0-10 answer over the
-  wave's whole frame (the standardised path when commitment is its only cause).
+  retention; MLR, the notebook's default): the standardised path commitment -> NPS answer with
+  its Monte Carlo interval, and beside it the confidentiality-controlled path (the model fitted
+  to the confidential respondents of wave 4). Truth: the correlation of the commitment latent
+  with the honest 0-10 answer over the wave's whole frame (the standardised path when
+  commitment is its only cause).
 * ``nps_crq_correlation`` - notebook 40: Pearson correlation of the 0-10 answer with the CRQ
-  index over all waves' respondents (Fisher interval). Truth: the same correlation of the
-  honest answers of every invited contact in every wave.
+  index over all waves' respondents (Fisher interval), and beside it the same among the
+  confidential respondents only. Truth: the same correlation of the honest answers of every
+  invited contact in every wave.
 
 Every row: ``estimator, quantity, method, default, structure, seed, est, ci_low, ci_high,
 truth``; ``default`` marks the method each notebook reports (the headline).
@@ -53,6 +56,9 @@ CRQ = load_instrument("crq")
 ELEMENTS = list(CRQ.elements)
 NR_COVARIATES = ["role", "tenure_years", "size"]   # notebook 30's default response model
 XS_WAVE, MH_WAVE = 4, 3
+#: The confidentiality-controlled quantities (issue 16 item 2), beside the reported ones.
+CONTROLLED_PATH = "commitment -> NPS answer, confidential respondents only"
+CONTROLLED_R = "Pearson r, confidential respondents only"
 
 
 def respondents(study) -> pd.DataFrame:
@@ -166,25 +172,47 @@ def nonresponse_adjusted(study, resp: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def morgan_hunt(study, resp: pd.DataFrame, seed: int) -> list[dict]:
-    data = resp[resp["wave"] == MH_WAVE]
-    fit = sem.fit_sem(sem.kmv_crq_model(CRQ), data, on_improper="flag", seed=seed)
+def _commitment_nps(model, data: pd.DataFrame, seed: int):
+    """Notebook 10's fit (MLR, its default) and the standardised path commitment -> NPS answer
+    with its Monte Carlo interval."""
+    fit = sem.fit_sem(model, data, on_improper="flag", seed=seed, estimator="MLR")
     hyp = fit.hypotheses().set_index(["source", "target"])
     mc = sem.indirect_effects(fit, chains=[("commitment", "nps")], standardized=True,
                               n_draws=2000, seed=seed).iloc[0]
+    return fit, hyp.loc[("commitment", "nps"), "std_all"], mc
+
+
+def morgan_hunt(study, resp: pd.DataFrame, seed: int) -> list[dict]:
+    """The reported path (wave 3) and the confidentiality-controlled one: the CRQ form of KMV
+    with the NPS answer as outcome, fitted to the confidential respondents of wave 4
+    (``crqlab.studies.morgan_hunt.confidential_fit``)."""
     lat = study.latent[study.latent["wave"] == MH_WAVE]
     truth = float(np.corrcoef(lat["latent_commitment"], lat["honest_nps"])[0, 1])
-    return [_row("morgan_hunt", "commitment -> NPS answer (standardised)",
+    fit, est, mc = _commitment_nps(sem.kmv_crq_model(CRQ), resp[resp["wave"] == MH_WAVE], seed)
+    rows = [_row("morgan_hunt", "commitment -> NPS answer (standardised)",
                  "kmv_crq" if fit.proper else "kmv_crq (improper)", True,
-                 hyp.loc[("commitment", "nps"), "std_all"], mc["ci_low"], mc["ci_high"], truth)]
+                 est, mc["ci_low"], mc["ci_high"], truth)]
+    conf = resp[resp["confidential"].eq(True)]
+    fit, est, mc = _commitment_nps(sem.kmv_crq_model(CRQ, outcomes=("nps",)), conf, seed)
+    rows.append(_row("morgan_hunt", CONTROLLED_PATH,
+                     "confidential" if fit.proper else "confidential (improper)", False,
+                     est, mc["ci_low"], mc["ci_high"], truth))
+    return rows
 
 
 def nps_crq_correlation(study, resp: pd.DataFrame) -> list[dict]:
-    r = association.correlations(resp, x="nps", y="crq_index", methods=("pearson",)).iloc[0]
+    """The reported correlation (every wave's respondents) and the confidentiality-controlled
+    one (``crqlab.studies.nps_crq.confidential_correlation``: confidential respondents only)."""
     lat = study.latent
     truth = float(np.corrcoef(lat["honest_nps"], lat["honest_crq_index"])[0, 1])
-    return [_row("nps_crq_correlation", "Pearson r, 0-10 answer and CRQ index", "pearson", True,
-                 r["est"], r["ci_low"], r["ci_high"], truth)]
+    rows = []
+    for quantity, method, default, data in (
+            ("Pearson r, 0-10 answer and CRQ index", "pearson", True, resp),
+            (CONTROLLED_R, "confidential", False, resp[resp["confidential"].eq(True)])):
+        r = association.correlations(data, x="nps", y="crq_index", methods=("pearson",)).iloc[0]
+        rows.append(_row("nps_crq_correlation", quantity, method, default, r["est"], r["ci_low"],
+                         r["ci_high"], truth))
+    return rows
 
 
 def sample_designs(structure: str, seed: int, n_truth: int,

@@ -31,7 +31,8 @@ def test_smoke_every_estimator_on_every_structure(smoke):
     values = smoke[["est", "ci_low", "ci_high", "truth"]].to_numpy(float)
     assert np.isfinite(values).all()
     assert (smoke["ci_low"] <= smoke["est"]).all() and (smoke["est"] <= smoke["ci_high"]).all()
-    assert set(smoke.loc[smoke["estimator"] == "morgan_hunt", "method"]) == {"kmv_crq"}  # proper
+    assert set(smoke.loc[smoke["estimator"] == "morgan_hunt", "method"]) == {
+        "kmv_crq", "confidential"}  # both fits proper
 
 
 def test_smoke_defaults_near_their_truth(smoke):

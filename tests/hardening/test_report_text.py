@@ -42,17 +42,7 @@ def _why(nb: str, what: str) -> str:
 
 
 #: (study or "*", page, check) -> reason: failures of the notebooks' own text, for their next pass.
-KNOWN: dict[tuple[str, str, str], str] = {
-    ("*", "index", "raw column name"): (
-        "headline labels, notes and values recorded by the notebooks: "
-        + _why("10", "'(kmv_crq)' in path labels and the model name 'kmv_crq' as a value") + "; "
-        + _why("40", "'r_rm' in the repeated-measures label")),
-    ("*", "10_morgan_hunt", "raw column name"): _why(
-        "10", "result-table columns and item ids (ci_low, bootstrap_ci_high, commitment_1)"),
-    ("*", "40_nps_crq", "package function name"): _why("40", "crqlab.categories"),
-    ("*", "40_nps_crq", "raw column name"): _why(
-        "40", "account_id, account_wave, crq_index_within, nps_mean, r_rm"),
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def _run(study: str):

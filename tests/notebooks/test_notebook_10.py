@@ -99,11 +99,13 @@ def test_committed_notebook_keeps_the_contract():
     for name, kind in [("study_dir", "str"), ("results_path", "str"), ("seed", "int"),
                        ("wave", "int"), ("n_boot", "int"), ("n_draws", "int"), ("ci", "float"),
                        ("alpha", "float"), ("min_n", "int"), ("min_group_size", "int"),
-                       ("focal_role", "str"), ("std_limit", "float")]:
+                       ("focal_role", "str"), ("std_limit", "float"), ("estimator", "str"),
+                       ("missing", "str")]:
         assert params[name].type == kind, name
     assert params["study_dir"].default == "../data/raw/sample"
     assert params["results_path"].default == ""
     assert params["wave"].default == 0 and params["std_limit"].default == 1.0
+    assert params["estimator"].default == "MLR" and params["missing"].default == "listwise"
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
@@ -129,9 +131,14 @@ def test_kmv_study_runs_every_section(kmv_run):
         assert v[f"{stem}.n"] > 200, stem
     assert 0 <= v["path.kmv_crq.trust_commitment.p_value"] <= 1
     assert v["indirect.service_trust_commitment_nps.bootstrap.n_accounts"] > 50
-    assert v["model_comparison.kmv_crq.winner.est"] in ("kmv_crq", "kmv_crq_rival", "none")
-    assert v["model_comparison.kmv_classic.winner.est"] in ("kmv_classic", "kmv_classic_rival",
-                                                            "none")
+    assert v["model_comparison.kmv_crq.winner.est"] in (
+        "CRQ form of KMV", "rival of the CRQ form of KMV", "neither")  # words, not identifiers
+    assert v["model_comparison.kmv_classic.winner.est"] in (
+        "Morgan & Hunt's KMV model", "rival of Morgan & Hunt's KMV model", "neither")
+    # the confidentiality-controlled fit: wave 2's confidential respondents (issue 16 item 2)
+    stem = "path.kmv_crq_confidential.commitment_nps"
+    assert v[f"{stem}.ci_low"] <= v[f"{stem}.est"] <= v[f"{stem}.ci_high"]
+    assert 100 <= v[f"{stem}.n"] == v["sample.kmv_crq_confidential.n"] < v["sample.kmv_crq.n"]
     assert v["proper.kmv_crq.est"] is True and v["proper.crq_cfa.est"] is True
     # the role comparison ran (focal_role operational vs the others) with its tests
     assert {"groups.role.test.stat", "groups.role.test.df", "groups.role.test.p_value",
@@ -142,7 +149,13 @@ def test_kmv_study_runs_every_section(kmv_run):
     headline = {k for k, e in entries.items() if e.get("headline")}
     assert headline == {"path.kmv_crq.trust_commitment", "fit.kmv_crq.cfi", "fit.kmv_crq.rmsea",
                         "model_comparison.kmv_crq.winner",
-                        "indirect.service_trust_commitment_nps"}
+                        "indirect.service_trust_commitment_nps",
+                        "path.kmv_crq_confidential.commitment_nps"}
+    found = kmv_run["doc"]["findings"]
+    assert [f["quantity"] for f in found] == ["path.kmv_crq.trust_commitment",
+                                              "path.kmv_crq.commitment_nps",
+                                              "indirect.service_trust_commitment_nps"]
+    assert all(f["n"] > 200 and f["ci_low"] <= f["est"] <= f["ci_high"] for f in found)
     tables = kmv_run["doc"]["tables"]
     assert {"model_comparison.kmv_crq", "model_comparison.kmv_classic", "hypotheses.kmv_crq",
             "validity.crq", "validity.kmv", "indirect_effects", "groups.role.differences",
@@ -156,7 +169,8 @@ def test_recorded_numbers_are_the_packages(kmv_run):
     study = load_study(kmv_run["study"])
     data = study.respondents()
     wave_1 = data[data["wave"] == 1]
-    crq = fit_sem(kmv_crq_model(study.instrument), wave_1)
+    # the notebook's default estimator for 1-7 answers is MLR (robust SEs and test statistic)
+    crq = fit_sem(kmv_crq_model(study.instrument), wave_1, estimator="MLR")
     hyp = crq.hypotheses().set_index(["source", "target"])
     # R: (crqlab.models.sem, itself validated against lavaan in tests/models/test_sem.py)
     assert_allclose(v["path.kmv_crq.trust_commitment.est"],
@@ -167,7 +181,7 @@ def test_recorded_numbers_are_the_packages(kmv_run):
     assert_allclose(v["fit.kmv_crq.rmsea.ci_high"], crq.fit_measures["rmsea_ci_high"], rtol=1e-8)
     assert v["fit.kmv_crq.cfi.n"] == crq.n
     battery = study.batteries["kmv"]
-    classic = fit_sem(kmv_classic_model(battery), wave_1)
+    classic = fit_sem(kmv_classic_model(battery), wave_1, estimator="MLR")
     assert_allclose(v["fit.kmv_classic.bic.est"], classic.fit_measures["bic"], rtol=1e-8)
     assert v["fit.kmv_classic.bic.n"] == classic.n
 
@@ -178,6 +192,8 @@ def test_kmv_report_reads_the_numbers_and_names_nobody(kmv_run):
     assert "is preferred" in text or "does not separate" in text
     assert "Convergent validity" in text and "Discriminant validity" in text
     assert "account-cluster bootstrap CI" in text
+    assert "How the models are estimated.** Fitted by maximum likelihood with robust" in text
+    assert "Controlled for the study" in text and "Fitted to the " in text
     assert "Morgan-Hunt battery: the original KMV model is fitted" in text
     ids = confidential_identifiers(load_study(kmv_run["study"]))
     assert find_leaks([kmv_run["path"]], ids) == []
@@ -186,7 +202,7 @@ def test_kmv_report_reads_the_numbers_and_names_nobody(kmv_run):
 def test_no_retention_outcome_fits_without_it_and_says_so(no_retention_run):
     assert notebook_errors(no_retention_run["nb"]) == []
     v = no_retention_run["doc"]["values"]
-    assert "no retained_next_wave column" in v["skipped.retention.est"]
+    assert "no 'Retained next wave' column" in v["skipped.retention.est"]
     assert not [k for k in v if "retained_next_wave" in k]
     assert v["path.kmv_crq.commitment_nps.ci_low"] < v["path.kmv_crq.commitment_nps.est"]
     assert "indirect.service_trust_commitment_nps.est" in v

@@ -34,7 +34,10 @@ N_BOOT = 200  # small: the tests check wiring, not interval precision
 ONE_WAVE = dict(wave_labels=("2021",), wave_dates=("2021-03-01",), confidentiality=("optional",),
                 response_rate=(0.55,), wave_shift=(0.0,))
 MEASURES = ("nps", "nps_mean", "crq_index", "commitment", "trust", "satisfaction")
-HEADLINE = {"corr.nps_crq_index.pearson", "rm_corr.nps_crq_index", "auc.nps", "best_predictor"}
+HEADLINE = {"corr.nps_crq_index.pearson", "corr.nps_crq_index.confidential",
+            "rm_corr.nps_crq_index", "auc.nps", "best_predictor"}
+#: How the measures are named in words (``crqlab.studies.nps_crq.Design.label``).
+LABELS = {"nps": "NPS (net score)", "nps_mean": "mean NPS answer", "crq_index": "CRQ index"}
 
 
 def _execute(study: Path, out: Path) -> dict:
@@ -117,7 +120,14 @@ def test_three_waves_run_without_error_and_record_every_section(three_waves):
         for field in ("est", "ci_low", "ci_high"):
             assert f"{stem}.{field}" in v, f"{stem}.{field}"
         assert f"{stem}.n" in v or f"{stem}.n_accounts" in v, stem  # volatility counts accounts
-    assert v["best_predictor.est"] in MEASURES
+    assert v["best_predictor.est"] in [LABELS.get(m, m) for m in MEASURES]
+    # beside the reported correlation, the same among confidential respondents (issue 16)
+    stem = "corr.nps_crq_index.confidential"
+    assert v[f"{stem}.ci_low"] <= v[f"{stem}.est"] <= v[f"{stem}.ci_high"]
+    assert 10 <= v[f"{stem}.n"] < v["corr.nps_crq_index.pearson.n"]
+    found = three_waves["doc"]["findings"]
+    assert len(found) == 4 and found[0]["quantity"] == "corr.nps_crq_index.pearson"
+    assert all(f["ci_low"] <= f["est"] <= f["ci_high"] and f["n"] > 0 for f in found)
     assert {"crosstab.chisq.stat", "crosstab.chisq.p_value", "volatility.difference.p_value",
             "auc_diff.nps_vs_crq_index.est"} <= set(v)
     assert not any(k.startswith("skipped.") for k in v)
@@ -141,7 +151,8 @@ def test_recorded_numbers_are_the_package_numbers(three_waves):
                                [rm["est"], rm["ci_low"]], rtol=1e-9)
     # the best predictor is the measure with the highest recorded AUC
     aucs = {m: v[f"auc.{m}.est"] for m in MEASURES}
-    assert v["best_predictor.est"] == max(aucs, key=aucs.get)
+    best = max(aucs, key=aucs.get)
+    assert v["best_predictor.est"] == LABELS.get(best, best)
     # Fisher and Wald intervals contain their estimate
     for stem in ("corr.nps_crq_index.pearson", "rm_corr.nps_crq_index",
                  "within_between.crq_index_within", "volatility.difference"):
@@ -184,5 +195,5 @@ def test_one_wave_skips_change_volatility_and_retention_with_a_reason(one_wave):
 def test_missing_retention_column_skips_predictive_validity(no_outcome):
     assert notebook_errors(no_outcome["nb"]) == []
     v = no_outcome["doc"]["values"]
-    assert "no `retained_next_wave` column" in v["skipped.retention.est"]
+    assert "no 'retained next wave' column" in v["skipped.retention.est"]
     assert "corr.nps_crq_index.pearson.est" in v

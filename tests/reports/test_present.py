@@ -389,3 +389,16 @@ def test_label_names_columns_from_the_glossary():
     assert label("prev_crq_index_known") == "Previous wave's CRQ index known"
     assert label("trust_2") == "Trust, question 2"  # CRQ items through the instrument
     assert label("some_new_column") == "Some new column"  # never a raw snake_case name
+def test_labelled_tables_take_their_labels_from_the_glossary():
+    from crqlab.reports.present import label, labelled
+
+    assert label("ci_low") == "Lower 95% bound"
+    assert label("commitment_1") == "Commitment, question 1"
+    assert label("bootstrap_ci_high") == "Upper 95% bound (account-cluster bootstrap)"
+    assert label(3) == 3
+    table = pd.DataFrame({"item": ["commitment_1", "<b>x</b>"], "std_all": [0.8, 0.7],
+                          "p_value": [0.001, 0.2]}, index=["rmsea", "cfi"])
+    out = labelled(table, index=True)
+    assert list(out.columns) == ["Question", "Standardised estimate", "p"]
+    assert out["Question"].tolist() == ["Commitment, question 1", "<b>x</b>"]
+    assert list(out.index) == ["RMSEA", "CFI"] and list(table.columns)[0] == "item"  # a copy

@@ -114,19 +114,21 @@ def test_default_design_fits_the_latest_wave_with_retention(design, respondents)
     assert text[0].startswith("300 responses from ")
     assert text[0].endswith("accounts in wave 1 (W1).")
     assert text[1].startswith("Which wave, and why. By default")
-    assert "Retention (`retained_next_wave`) is known for 300 of these responses." in text[2]
+    assert "Retention ('Retained next wave') is known for 300 of these responses." in text[2]
     assert text[3].startswith("300 respondents in") and "(0 left out" in text[3]
     assert text[4] == "The study has no Morgan-Hunt battery, so only the CRQ form of KMV is fitted."
+    assert text[5].startswith("How the models are estimated. Fitted by maximum likelihood with "
+                              "robust standard errors")  # MLR, the default for Likert answers
 
 
 def test_wave_without_retention_and_study_without_the_column(respondents):
     d = mh.design(_study(respondents), 2, SETTINGS)
     assert d.model.outcomes == ["nps"] and not d.with_retention
     assert d.entries[0] == ("skipped.retention", "no retention outcome observed in wave 2 (W2)", {})
-    assert str(d.notes[1]).startswith("No retention outcome in wave 2 (W2) (`retained_next_wave`")
+    assert str(d.notes[1]).startswith("No retention outcome in wave 2 (W2) ('Retained next wave'")
     d = mh.design(_study(respondents.drop(columns=mh.RETENTION)), -1, SETTINGS)
     assert d.fit_waves == [1, 2] and d.wave_text == "waves 1 (W1), 2 (W2) pooled"
-    assert d.entries[0].value == "the study has no retained_next_wave column"
+    assert d.entries[0].value == "the study has no 'Retained next wave' column"
     assert str(d.notes[1]).startswith("Pooled waves.")
     assert d.entries[1].value == 600 and d.can_fit
 
@@ -137,9 +139,10 @@ def test_too_few_absent_columns_and_an_instrument_without_kmv(respondents):
     assert not d.can_fit and skipped.name == "skipped.kmv_crq"
     assert skipped.value.startswith("Too few respondents for structural equation modelling: "
                                     "n = 300 complete respondents in wave 1 (W1), and these "
-                                    "models need at least 301 (the `min_n` parameter")
-    assert d.notes[-2] == Finding("Not estimated.", d.notes[-2].rest)
-    assert str(d.notes[-2].rest) == skipped.value
+                                    "models need at least 301 (the parameter "
+                                    "'Fewest respondents for a model'")
+    assert d.notes[-3] == Finding("Not estimated.", d.notes[-3].rest)
+    assert str(d.notes[-3].rest) == skipped.value
     d = mh.design(_study(respondents.drop(columns="trust_1")), 1, SETTINGS)
     assert d.entries[-1].value == "The data lack the model's columns ['trust_1']."
     assert d.entries[0].value == 0 and not d.can_fit
@@ -159,7 +162,7 @@ def test_battery_declared_but_not_answered(respondents):
                                                "responses lack ['termination_costs_1'")
     assert classic.fits == {} and classic.summary == []
     none = mh.kmv_classic(mh.design(_study(respondents), 0, SETTINGS), SETTINGS)
-    assert none.entries[0].value == ("The study has no Morgan-Hunt battery (no `kmv` battery in "
+    assert none.entries[0].value == ("The study has no Morgan-Hunt battery (none declared in "
                                      "study.yaml), so the original KMV model and its rival are "
                                      "not fitted.")
 
@@ -237,10 +240,11 @@ def test_measurement_too_few_or_lacking_columns(design):
     m = mh.measurement(CRQ, "crq", "CRQ (crq)", design.data, mh.Settings(min_n=400))
     assert m.entries == [("skipped.crq_cfa", "Too few respondents for the measurement model of "
                           "the CRQ (crq): n = 300 answered every item, and a CFA needs at least "
-                          "400 (the `min_n` parameter).", {})]
+                          "400 (the parameter 'Fewest respondents for a model').", {})]
     assert m.fit is None and m.htmt is None and m.notes[0].lead == "Not estimated."
     m = mh.measurement(CRQ, "crq", "CRQ (crq)", design.data.drop(columns="trust_2"), SETTINGS)
-    assert m.entries[0].value.endswith("at least 150 (the `min_n` parameter); the data lack "
+    assert m.entries[0].value.endswith("at least 150 (the parameter 'Fewest respondents for a "
+                                       "model'); the data lack "
                                        "the columns ['trust_2'].")
 
 
@@ -312,16 +316,32 @@ def test_path_reading_names_supported_wrong_signed_and_weak_paths():
     parts = mh.path_reading(hyp, SETTINGS)
     assert parts[0] == Finding("1 of 4 hypothesised paths are supported",
                                ": service → trust 0.50 [95% CI 0.40 to 0.60].")
-    assert parts[1] == ("Significant but with the opposite sign: trust → commitment -0.20 "
-                        "[95% CI -0.30 to -0.10].")
-    assert parts[2] == ("Not significant: commitment → NPS answer 0.05 [95% CI -0.10 to 0.20], "
+    assert parts[1] == ("The data contradict the claim (the interval lies on the opposite side "
+                        "of zero): trust → commitment -0.20 [95% CI -0.30 to -0.10].")
+    assert parts[2] == ("The data cannot tell (the interval holds zero or the test is not "
+                        "significant): commitment → NPS answer 0.05 [95% CI -0.10 to 0.20], "
                         "p = 0.400; satisfaction → commitment 0.01 [95% CI -0.10 to 0.10], "
                         "p = 0.900.")
     many = pd.concat([hyp.iloc[[2]]] * 5, ignore_index=True).assign(supported=False)
     parts = mh.path_reading(many, SETTINGS)
     assert str(parts[0]) == "0 of 5 hypothesised paths are supported."
-    assert parts[1] == ("The other 5 are not significant (standardised estimates between 0.05 "
-                        "and 0.05, all p ≥ 0.400).")
+    assert parts[1] == ("For the other 5 the data cannot tell (standardised estimates between "
+                        "0.05 and 0.05, every interval holds zero or the test is not "
+                        "significant, all p ≥ 0.400).")
+
+
+def test_a_path_is_supported_only_when_its_interval_supports_the_claim():
+    """Significant by the Wald test of the raw path, but the interval of the standardised path
+    holds zero: 'the data cannot tell', not supported; a negative hypothesis holds below 0."""
+    hyp = pd.DataFrame({"source": ["service", "trust"], "target": ["trust", "commitment"],
+                        "sign": ["+", "-"], "std_all": [0.2, -0.3], "ci_low": [-0.01, -0.4],
+                        "ci_high": [0.4, -0.2], "p_value": [0.04, 0.001],
+                        "supported": [True, True]})
+    assert mh.path_claims(hyp).tolist() == ["the data cannot tell", "the claim holds"]
+    parts = mh.path_reading(hyp, SETTINGS)
+    assert str(parts[0]) == ("1 of 2 hypothesised paths are supported: trust → commitment "
+                             "-0.30 [95% CI -0.40 to -0.20].")
+    assert str(parts[1]).startswith("The data cannot tell") and "service → trust" in parts[1]
 
 
 def test_bic_verdict_and_fit_conventions():
@@ -357,7 +377,8 @@ def test_structural_fits_compares_and_records_in_order(crq, design):
     hyp = crq.hypotheses["kmv_crq"].set_index(["source", "target"])
     assert path.value == hyp.loc[("trust", "commitment"), "std_all"]
     assert path.options["ci"][0] < path.value < path.options["ci"][1]
-    assert path.options["n"] == 300 and path.options["label"] == "Path trust → commitment (kmv_crq)"
+    assert path.options["n"] == 300
+    assert path.options["label"] == "Path trust → commitment, CRQ form of KMV"
     d_bic = entries["model_comparison.kmv_crq.delta_bic"].value
     fm = {n: f.fit_measures for n, f in crq.fits.items()}
     assert d_bic == pytest.approx(fm["kmv_crq_rival"]["bic"] - fm["kmv_crq"]["bic"])
@@ -367,8 +388,11 @@ def test_structural_fits_compares_and_records_in_order(crq, design):
     assert str(crq.paths["kmv_crq_rival"].reading[0]) == "Rival model."
     assert _texts(crq.notes)[0].startswith("n = 300 respondents in ")
     assert "is binary and enters the ML fit" in crq.choices[0]
-    assert crq.summary[0].startswith("KMV model (kmv_crq): ")
-    assert crq.summary[1].startswith("Preferred by BIC (kmv_crq vs rival): ")
+    assert crq.summary[0].startswith("CRQ form of KMV: 7 of 7 hypothesised paths supported")
+    assert crq.summary[1].startswith("Preferred by BIC (CRQ form of KMV vs its rival): ")
+    assert "kmv_crq" not in " ".join(crq.summary)  # no model identifiers in words
+    assert entries["model_comparison.kmv_crq.winner"].value in ("CRQ form of KMV", "neither",
+                                                               "rival of the CRQ form of KMV")
 
 
 def test_structural_with_one_or_no_proper_model(design):
@@ -440,6 +464,34 @@ def test_role_groups_fold_other_roles_and_suppress_small_groups():
     assert sizes.set_index("group").loc["sales", "n"] == 0  # an absent role still shows
 
 
+def test_roles_match_ignoring_case_and_spacing():
+    """Issue 16: 'key decision maker' against data 'Key decision maker' skipped the comparison
+    with 186 present."""
+    rows = pd.DataFrame({"role": ["Key decision maker", " key  DECISION maker", "ops", None],
+                         "account_id": list("abcd")})
+    out, sizes, _ = mh.role_groups(rows, "key decision maker", min_cell=1)
+    assert list(out["role_group"].fillna("-")) == ["key decision maker"] * 2 + ["other roles",
+                                                                                 "-"]
+    assert dict(zip(sizes["group"], sizes["n"])) == {"key decision maker": 2, "other roles": 1}
+    assert mh.same_label("  Key\tDecision  Maker ") == "key decision maker"
+
+
+def test_a_focal_role_that_matches_nothing_says_so_and_lists_the_roles(crq, respondents):
+    capital = respondents.assign(role=respondents["role"].str.title())
+    d = mh.design(_study(capital), 0, SETTINGS)
+    fit = mh.kmv_crq(d, SETTINGS).fits["kmv_crq"]
+    g = mh.group_comparison(fit, d, SETTINGS)  # 'key decision maker' vs 'Key Decision Maker'
+    assert _names(g.entries)[:2] == ["groups.role.sizes", "proper.kmv_crq_groups"]
+    sales = mh.group_comparison(fit, d, mh.Settings(**{**SETTINGS.__dict__,
+                                                       "focal_role": "sales"}))
+    assert sales.entries == [("skipped.groups.role", "No group comparison: no respondent's role "
+                              "matches the parameter 'Role compared with the others' ('sales', "
+                              "compared ignoring "
+                              "case and spacing). The roles present are: Key Decision Maker; "
+                              "Operational.", {})]
+    assert str(sales.notes[0]).startswith("Not estimated.")
+
+
 def test_group_comparison_runs_and_words_the_tests(crq, design):
     g = mh.group_comparison(crq.fits["kmv_crq"], design, SETTINGS)
     names = _names(g.entries)
@@ -455,7 +507,7 @@ def test_group_comparison_runs_and_words_the_tests(crq, design):
     words = _texts(g.notes)[0]
     assert words.startswith("Groups: key decision maker n = 100, other roles n = 200. Holding "
                             "all 7 paths equal across groups ")
-    assert g.summary[0].startswith("Key decision makers vs other contacts: paths ")
+    assert g.summary[0].startswith("key decision maker vs other contacts: paths ")
 
 
 def test_group_comparison_cannot_run_because(crq, design, respondents):
@@ -464,12 +516,12 @@ def test_group_comparison_cannot_run_because(crq, design, respondents):
         "No group comparison: the CRQ form of KMV has no reportable fit (see above).")
     no_role = mh.design(_study(respondents.drop(columns="role")), 0, SETTINGS)
     assert mh.group_comparison(fit, no_role, SETTINGS).entries[0].value == (
-        "No group comparison: the study has no `role` column.")
+        "No group comparison: the study records no role of its contacts.")
     big = mh.design(_study(respondents, min_cell=5), 0, mh.Settings(min_group_size=150))
     g = mh.group_comparison(fit, big, SETTINGS)
     assert g.entries[-1].value == ("Group comparison skipped: key decision maker (100 complete "
                                    "respondents); each group needs at least 150 (the "
-                                   "`min_group_size` parameter).")
+                                   "parameter 'Smallest role group compared').")
     private = mh.design(_study(respondents, min_cell=120), 0, SETTINGS)
     g = mh.group_comparison(fit, private, SETTINGS)
     assert g.entries[-1].value.startswith("Group comparison skipped: key decision maker (size "
@@ -512,10 +564,101 @@ def test_group_reading_names_the_paths_that_differ():
     words = mh._group_reading(comp, diffs, sizes, test, SETTINGS)
     assert words == ("Groups: kdm n = 120, other roles n = 1,480. Holding all 2 paths equal "
                      "across groups worsens the fit significantly (Δχ² = 9.12 on 2 df, "
-                     "p = 0.010). Paths that differ at 0.05 (other roles minus kdm, "
-                     "unstandardised): trust → commitment 0.31 [95% CI 0.10 to 0.52], "
+                     "p = 0.010). Paths whose 95% interval of the difference excludes zero "
+                     "(other roles minus kdm, unstandardised): trust → commitment 0.31 [95% CI "
+                     "0.10 to 0.52], "
                      "p = 0.004. With 2 paths tested, about 0.1 would differ by chance alone.")
-    calm = mh._group_reading(comp, diffs.assign(p_value=0.5), sizes,
+    calm = mh._group_reading(comp, diffs.assign(ci_low=-0.1), sizes,
                              test.replace(0.0104, 0.3), SETTINGS)
-    assert calm.endswith("does not worsen the fit significantly (Δχ² = 9.12 on 2 df, "
-                         "p = 0.300). No single path differs at 0.05.")
+    assert calm.endswith("does not clearly worsen the fit (no clear difference as a set) "
+                         "(Δχ² = 9.12 on 2 df, p = 0.300). No single path differs: no clear "
+                         "difference for each (every 95% interval of a difference holds zero).")
+
+
+# -- the study's own bias: the confidentiality-controlled fit (issue 16 item 2) ----------------
+@pytest.fixture(scope="module")
+def inflated():
+    """A study whose named answers are inflated most by the less committed (the ``commitment``
+    structure of crqlab.synth, the independent simulator of issue 16), and its planted path:
+    the correlation of the commitment latent with the honest 0-10 answer over the frame."""
+    from crqlab import synth
+    from generalisation.coverage import respondents as synthetic_respondents
+
+    study = synth.generate("sample", seed=2, **synth.STRUCTURES["commitment"])
+    lat = study.latent[study.latent["wave"] == 3]
+    truth = float(np.corrcoef(lat["latent_commitment"], lat["honest_nps"])[0, 1])
+    return synthetic_respondents(study), truth
+
+
+def test_confidential_fit_is_closer_to_the_planted_path_than_the_reported_one(inflated):
+    frame, truth = inflated
+    settings = mh.Settings(seed=3, n_boot=10, n_draws=500)
+    d = mh.design(_study(frame), 0, settings)  # wave 3, all named; wave 4 offers confidentiality
+    crq = mh.kmv_crq(d, settings)
+    reported = crq.hypotheses["kmv_crq"].set_index(["source", "target"]).loc[("commitment", "nps")]
+    c = mh.confidential_fit(crq.hypotheses["kmv_crq"], d, settings)
+    row = c.table.set_index(["source", "target"]).loc[("commitment", "nps")]
+    assert row["reported_std_all"] == reported["std_all"]
+    # planted 0.69: the reported path is flattened by the inflation (0.53); the confidential
+    # respondents' path is not, and its interval holds the truth
+    assert abs(row["confidential_std_all"] - truth) < abs(reported["std_all"] - truth) - 0.1
+    assert row["confidential_ci_low"] <= truth <= row["confidential_ci_high"]
+    assert not reported["ci_low"] <= truth <= reported["ci_high"]
+    assert row["confidential_n"] == c.fit.n and c.fit.n < len(d.confidential)
+    head = [e for e in c.entries if e.options.get("headline")]
+    assert [e.name for e in head] == ["path.kmv_crq_confidential.commitment_nps"]
+    assert head[0].options["label"] == ("Path commitment → NPS answer, CRQ form of KMV, "
+                                        "confidential respondents only")
+    words = str(c.notes[-1])
+    assert words.startswith("Controlled for the study's own bias. Fitted to the ")
+    assert "The reported value lies below the confidential respondents' interval" in words
+    assert words.endswith(mh.CONFIDENTIAL_ASSUMPTIONS)
+
+
+def test_confidential_fit_cannot_run_because(respondents):
+    d = mh.design(_study(respondents), 0, SETTINGS)  # no confidential column
+    assert mh.confidential_fit(None, d, SETTINGS).entries == [(
+        "skipped.kmv_crq_confidential", "No respondent answered confidentially, so the paths "
+        "cannot be set beside a fit free of named-answer inflation.", {})]
+    few = respondents.assign(confidential=np.arange(len(respondents)) < 40)
+    d = mh.design(_study(few), 0, SETTINGS)
+    assert mh.confidential_fit(None, d, SETTINGS).entries[0].value == (
+        "Too few confidential respondents for the confidentiality-controlled fit: n = 40 "
+        "answered every item, at least 60 needed (the parameter 'Smallest role group compared').")
+
+
+def test_estimator_and_missing_reach_the_fit_and_the_report(design):
+    fit = mh.fit_model(design.model, design.data, "KMV", SETTINGS).fit
+    assert fit.estimator == "MLR" and fit.missing == "listwise"  # the Likert default
+    ml = mh.fit_model(design.model, design.data, "KMV",
+                      mh.Settings(**{**SETTINGS.__dict__, "estimator": "ML"})).fit
+    np.testing.assert_allclose(fit.parameters["est"], ml.parameters["est"], rtol=1e-6)  # same
+    assert not np.allclose(fit.parameters["se"], ml.parameters["se"])  # robust SEs differ
+    note = str(mh.estimator_note(SETTINGS))
+    assert note.startswith("How the models are estimated. Fitted by maximum likelihood with "
+                           "robust standard errors") and "listwise deletion" in note
+    assert "full-information" in str(mh.estimator_note(
+        mh.Settings(**{**SETTINGS.__dict__, "missing": "fiml"})))
+
+
+# -- findings (issue 17 item 1) ------------------------------------------------------------------
+def test_findings_answer_the_question_with_estimate_interval_and_n(crq, design):
+    from crqlab.reports import results
+
+    ind = mh.indirect(crq.fits["kmv_crq"], design, SETTINGS)
+    found = mh.findings(crq, ind, mh.Controlled(), SETTINGS)
+    assert [f["quantity"] for f in found] == [
+        "path.kmv_crq.trust_commitment", "path.kmv_crq.commitment_nps",
+        "indirect.service_trust_commitment_nps"]
+    assert {f["question"] for f in found} == {mh.QUESTION}
+    tc = crq.hypotheses["kmv_crq"].set_index(["source", "target"]).loc[("trust", "commitment")]
+    assert found[0]["est"] == tc["std_all"] and found[0]["n"] == 300
+    assert found[0]["text"].endswith("trust drives commitment: the claim holds.")  # planted 0.4+
+    row = ind.table.iloc[0]
+    assert found[2]["ci"] == (row["bootstrap_ci_low"], row["bootstrap_ci_high"])
+    rec = results.Recorder(min_cell_size=5)
+    for f in found:  # valid findings: evidence present, nothing from the machine room
+        rec.finding(**f)
+    assert len(rec.as_dict()["findings"]) == 3
+    none = mh.findings(mh.Structural("kmv_crq"), mh.Indirect(), mh.Controlled(), SETTINGS)
+    assert none[0]["why_not"] == "no reportable fit of the model"

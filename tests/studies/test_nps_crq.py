@@ -86,6 +86,10 @@ def _value(step, name):
     return next(r.value for r in step.records if r.name == name)
 
 
+def _record(step, name):
+    return next(r for r in step.records if r.name == name)
+
+
 # -- set-up ------------------------------------------------------------------------------------
 def test_scored_frame_and_describe_on_the_fixture_study():
     study = load_study(FIXTURE)
@@ -137,22 +141,28 @@ def test_respondent_correlations_record_the_estimator_and_word_it(data, design):
     assert f"r = {r['est']:.2f} [95% CI {r['ci_low']:.2f} to {r['ci_high']:.2f}]" in step.text[0]
     pear = expected[expected["method"] == "pearson"].set_index("y").loc[ELEMENTS, "est"]
     assert pear.idxmax() == "commitment"  # planted: commitment drives the answer
-    assert "most closely with commitment" in step.text[0]
+    assert "the highest estimate is for commitment" in step.text[0]
+    assert step.text[0].endswith("their intervals do not overlap, so the order is clear.")
     assert list(step.shown.columns) == ["NPS answer with", "Pearson r", "Spearman ρ",
                                         "Kendall τ-b", "n"]
     assert step.shown["NPS answer with"].iloc[0] == "CRQ index" and step.shown["n"].iloc[0] == "360"
     assert step.summary[0].startswith("Respondents: NPS answer and CRQ index correlate r = ")
 
 
-@pytest.mark.parametrize("r, start", [
-    ({"est": 0.7, "ci_low": 0.6, "ci_high": 0.8}, "The whole interval lies above 0.5"),
-    ({"est": 0.55, "ci_low": 0.45, "ci_high": 0.65}, "The estimate is strong"),
-    ({"est": 0.45, "ci_low": 0.4, "ci_high": 0.52}, "The interval reaches 0.5"),
-    ({"est": 0.3, "ci_low": 0.2, "ci_high": 0.4}, "The whole interval lies below 0.5"),
+@pytest.mark.parametrize("r, start, words", [
+    ({"est": 0.7, "ci_low": 0.6, "ci_high": 0.8}, "The whole interval lies above 0.5",
+     "holds between respondents"),
+    ({"est": 0.55, "ci_low": 0.45, "ci_high": 0.65}, "The interval reaches across 0.5 (the "
+     "estimate is strong)", "the data cannot tell"),
+    ({"est": 0.45, "ci_low": 0.4, "ci_high": 0.52}, "The interval reaches across 0.5 (the "
+     "estimate is below 0.5)", "the data cannot tell"),
+    ({"est": 0.3, "ci_low": 0.2, "ci_high": 0.4}, "The whole interval lies below 0.5",
+     "the data contradict"),
 ])
-def test_high_correlation_claim_follows_the_interval(r, start):
+def test_high_correlation_claim_follows_the_interval(r, start, words):
     claim = nps_crq._high_correlation_claim(r)
-    assert claim.startswith(start)
+    assert claim.startswith(start) and words in claim
+    assert ("holds" in claim) == (r["ci_low"] > 0.5)  # "holds" only when the interval says so
     if r["est"] == 0.3:
         assert "share 9% of their variance" in claim  # 0.3² = 9%
 
@@ -179,7 +189,7 @@ def test_account_correlations_per_account_and_account_wave(data, design):
     assert "correlation is higher than the respondent-level one" in step.text[0]
     assert "more consistently than they rank people" in step.text[0]
     assert step.shown["units"].iloc[0] == "24" and step.shown["unit"].tolist()[:2] == [
-        "account", "account_wave"]
+        "account", "account and wave"]
     assert step.summary[0].endswith("(24 accounts, weighted by respondents).")
 
 
@@ -331,7 +341,7 @@ def test_retention_ranks_the_measures_like_the_estimator(data, design):
                                          predictors=measures, n_boot=N_BOOT, seed=4)
     pd.testing.assert_frame_equal(step.table, ref)
     aucs = {m: _value(step, f"auc.{m}")["est"] for m in measures}
-    assert _value(step, "best_predictor") == max(aucs, key=aucs.get)
+    assert _value(step, "best_predictor") == design.label(max(aucs, key=aucs.get))
     units = prediction.outcome_units(nps_crq.net_score_frame(data), "retained_next_wave",
                                      measures).dropna(subset=measures)
     assert len(units) == 48  # 24 accounts x the 2 waves whose outcome is known
@@ -341,14 +351,17 @@ def test_retention_ranks_the_measures_like_the_estimator(data, design):
     assert step.plot_n == {"n": 48, "n_accounts": 24}
     best = design.label(ref["predictor"].iloc[0])
     assert step.text[0].startswith("Over 48 account-waves (24 accounts; ")
-    assert f"{best} ranks first with AUC" in step.text[0]
-    assert step.summary[0].startswith(f"Retention: {best} ranks first")
+    assert f"{best} has the highest AUC, " in step.text[0]
+    assert step.summary[0].startswith(f"Retention: {best} has the highest AUC (")
+    second = design.label(ref["predictor"].iloc[1])
+    assert f"), no clear difference from {second}; NPS AUC" in step.summary[0]  # planted: small n
+    assert _record(step, "best_predictor").options["note"].startswith("no clear difference from")
 
 
 def test_retention_cannot_run_without_an_observed_consistent_outcome(data, design):
     absent = nps_crq.retention(data.drop(columns="retained_next_wave"), design,
                                "retained_next_wave", n_boot=N_BOOT, seed=4)
-    assert "no `retained_next_wave` column" in absent.skipped[0]
+    assert "no 'retained next wave' column" in absent.skipped[0]
     assert "(24 accounts, 360 responses)" in absent.skipped[0]
     unobserved = nps_crq.retention(data.assign(retained_next_wave=np.nan), design,
                                    "retained_next_wave", n_boot=N_BOOT, seed=4)
@@ -357,7 +370,7 @@ def test_retention_cannot_run_without_an_observed_consistent_outcome(data, desig
     mixed.loc[mixed.index[0], "retained_next_wave"] = 1 - mixed.loc[mixed.index[1],
                                                                     "retained_next_wave"]
     disagree = nps_crq.retention(mixed, design, "retained_next_wave", n_boot=N_BOOT, seed=4)
-    assert disagree.skipped[0].startswith("`retained_next_wave` cannot be used as an account "
+    assert disagree.skipped[0].startswith("'retained next wave' cannot be used as an account "
                                           "outcome: ")
     for step in (absent, unobserved, disagree):
         assert _names(step) == ["skipped.retention"] and step.table is None
@@ -374,16 +387,20 @@ def _ranking(best: str, highs: list[float]) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("best, highs, start", [
-    ("nps", [-0.01, -0.05], "NPS predicts retention significantly better than every other"),
-    ("nps", [-0.01, 0.05], "NPS ranks first, but not significantly ahead of every other"),
-    ("commitment", [-0.01, 0.05], "NPS is not the best predictor of retention: commitment is "
-                                  "significantly better"),
-    ("trust", [0.05, -0.01], "NPS is not the best predictor of retention: trust is better, "
-                             "though not significantly"),
+    ("nps", [-0.01, -0.05], "NPS predicts retention better than every other measure here"),
+    ("nps", [-0.01, 0.05], "NPS has the highest AUC, but there is no clear difference from "
+                           "trust (the intervals"),
+    ("commitment", [-0.01, 0.05], "NPS is not the best predictor of retention: commitment "
+                                  "predicts better (AUC difference -0.100 [95% CI -0.200 to "
+                                  "-0.010])"),
+    ("trust", [0.05, -0.01], "NPS does not have the highest AUC (trust does), but there is no "
+                             "clear difference between them (AUC difference -0.100 [95% CI "
+                             "-0.200 to 0.050])"),
 ])
 def test_retention_verdict(best, highs, start, design):
     verdict, rank = nps_crq._retention_verdict(_ranking(best, highs), design)
     assert verdict.startswith(start)
+    assert "significantly" not in verdict and "though not" not in verdict
     assert (rank is None) == (best == "nps")
     if rank:
         assert rank.startswith("NPS (net score) ranks 2 of 3 with AUC 0.70 [95% CI 0.60 to 0.80]")
@@ -420,3 +437,123 @@ def test_step_skip_records_the_reason_in_order():
     assert step.skip("part", "too few") is step
     assert step.records == [("x", 1.0, {"n": 3}), ("skipped.part", "too few", {})]
     assert step.skipped == ["too few"]
+
+
+# -- the one wording rule (issue 16 item 3): words of direction follow the intervals ------------
+def test_apart_gives_conservative_bounds_that_exclude_zero_only_without_overlap():
+    a, b = {"est": 0.5, "ci_low": 0.4, "ci_high": 0.6}, {"est": 0.3, "ci_low": 0.2, "ci_high": 0.35}
+    assert nps_crq._apart(a, b) == pytest.approx((0.05, 0.4))
+    assert nps_crq._apart(a, {"est": 0.4, "ci_low": 0.3, "ci_high": 0.45})[0] < 0  # overlap
+
+
+def test_account_comparison_without_a_clear_difference_says_so(data, design):
+    step = nps_crq.account_correlations(data, design, {"est": 0.6, "ci_low": 0.0, "ci_high": 0.99})
+    assert "is not clearly different from the respondent-level one" in step.text[0]
+    assert "no clear difference: the intervals overlap" in step.text[0]
+    assert "higher than" not in step.text[0] and "lower than" not in step.text[0]
+
+
+def test_within_between_and_crosstab_words_follow_the_statistics(design):
+    t = pd.DataFrame({
+        "term": ["crq_index_within", "crq_index_between", "contextual", "var_account",
+                 "var_residual", "icc"],
+        "est": [1.0, 1.2, 0.2, 0.5, 2.0, 0.2], "ci_low": [0.8, 0.9, -0.1, np.nan, np.nan, np.nan],
+        "ci_high": [1.2, 1.5, 0.5, np.nan, np.nan, np.nan],
+        "p_value": [0.0, 0.0, 0.01, *[np.nan] * 3],
+        "n": [300] * 6, "n_accounts": [30] * 6}).set_index("term")
+    words = nps_crq._within_between_text(t, design)[1]
+    # p = 0.01 but the interval holds zero: the interval decides, as everywhere
+    assert "no clear difference between the within- and between-account associations" in words
+    t.loc["contextual", ["ci_low", "ci_high"]] = [0.05, 0.5]
+    words = nps_crq._within_between_text(t, design)[1]
+    assert "stronger between accounts than within them" in words
+    xtab = pd.DataFrame({"nps_category": ["promoter"], "relationship_category": ["Ambassadors"],
+                         "row_share": [0.5]})
+    test = {"df": 8, "stat": 9.0, "p_value": 0.34, "cramers_v": 0.1, "n": 200, "min_expected": 6}
+    calm = nps_crq._crosstab_text(xtab, test, 0.05)
+    assert "show no clear difference: no clear association at the 0.05 level" in calm
+    assert "are associated" not in calm and "interchangeable" not in calm
+    assert "are associated" in nps_crq._crosstab_text(xtab, test | {"p_value": 0.01}, 0.05)
+
+
+# -- the study's own bias: the correlation among confidential respondents (issue 16 item 2) ----
+@pytest.fixture(scope="module")
+def inflated():
+    """A study whose named answers are inflated most by the less committed (the ``commitment``
+    structure of crqlab.synth) and its planted correlation: the honest 0-10 answer with the
+    honest CRQ index over every invited contact of every wave."""
+    from crqlab import synth
+    from generalisation.coverage import respondents as synthetic_respondents
+
+    study = synth.generate("sample", seed=2, **synth.STRUCTURES["commitment"])
+    truth = float(np.corrcoef(study.latent["honest_nps"], study.latent["honest_crq_index"])[0, 1])
+    return synthetic_respondents(study), truth
+
+
+def test_confidential_correlation_is_closer_to_the_planted_one(inflated):
+    frame, truth = inflated
+    design = _design(frame)
+    reported = nps_crq.respondent_correlations(frame, design).headline
+    step = nps_crq.confidential_correlation(frame, design, reported)
+    r = _value(step, "corr.nps_crq_index.confidential")
+    conf = frame[frame["confidential"].eq(True)].dropna(subset=["nps", "crq_index"])
+    ref = association.correlations(conf, x="nps", y=["crq_index"], methods=("pearson",)).iloc[0]
+    assert r["est"] == ref["est"] and r["n"] == len(conf)
+    # inflation that goes with commitment flattens the reported r; confidential answers are free
+    # of it and their interval holds the planted value
+    assert abs(r["est"] - truth) < abs(reported["est"] - truth) - 0.05
+    assert r["ci_low"] <= truth <= r["ci_high"] and not reported["ci_high"] >= truth
+    rec = _record(step, "corr.nps_crq_index.confidential")
+    assert rec.options["headline"] and rec.options["n_accounts"] == conf["account_id"].nunique()
+    assert step.text[0].startswith("Controlled for the study's own bias: among the ")
+    # the words follow the statistics: "below" only when the reported r is under the interval
+    where = "below" if reported["est"] < r["ci_low"] else "inside"
+    assert f"The reported value lies {where} the confidential respondents' interval" in step.text[0]
+    assert step.text[0].endswith(nps_crq.CONFIDENTIAL_ASSUMPTIONS)
+    assert step.shown["respondents"].tolist() == ["all (as reported)", "confidential only"]
+
+
+def test_confidential_correlation_cannot_run_because(data, design):
+    none = nps_crq.confidential_correlation(data, design, {"est": 0.5})
+    assert _names(none) == ["skipped.corr_confidential"] and none.table is None
+    assert none.skipped[0].startswith("No respondent answered confidentially")
+    few = data.assign(confidential=np.arange(len(data)) < 6)
+    assert nps_crq.confidential_correlation(few, design, {"est": 0.5}).skipped == [
+        "Fewer than 10 confidential respondents with both scores: too few for a correlation."]
+
+
+# -- findings (issue 17 item 1) ------------------------------------------------------------------
+def test_findings_answer_the_question_with_estimate_interval_and_n(data, design):
+    from crqlab.reports import results
+    from crqlab.reports.rendering import finding_text
+
+    corr = nps_crq.respondent_correlations(data, design)
+    conf = nps_crq.confidential_correlation(
+        data.assign(confidential=np.arange(len(data)) % 3 == 0), design, corr.headline)
+    ret = nps_crq.retention(data, design, "retained_next_wave", n_boot=N_BOOT, seed=4)
+    found = nps_crq.findings(corr, conf, ret, design)
+    assert [f["quantity"] for f in found] == [
+        "corr.nps_crq_index.pearson", "corr.nps_crq_index.confidential",
+        f"auc.{ret.table['predictor'].iloc[0]}", "auc_diff.nps_vs_crq_index"]
+    assert {f["question"] for f in found} == {nps_crq.QUESTION}
+    r = corr.headline
+    assert found[0]["est"] == r["est"] and found[0]["ci"] == (r["ci_low"], r["ci_high"])
+    claim = "holds" if r["ci_low"] > 0.5 else "cannot tell" if r["ci_high"] > 0.5 else "contradict"
+    assert claim in found[0]["text"]
+    second = ret.table.iloc[1]
+    lead = "a clear lead" if second["diff_ci_high"] < 0 else "no clear difference from"
+    assert lead in found[2]["text"]
+    rec = results.Recorder(min_cell_size=5)
+    for f in found:  # each is a valid finding: evidence present, no machine-room text
+        rec.finding(**f)
+    assert all("{" not in finding_text(f) for f in rec.as_dict()["findings"])
+
+
+def test_findings_say_why_when_a_part_cannot_run(one_wave):
+    data, design = one_wave
+    corr = nps_crq.respondent_correlations(data, design)
+    none = nps_crq.findings(corr, nps_crq.Step(), nps_crq.retention(
+        data.drop(columns="retained_next_wave"), design, "retained_next_wave", 10, 1), design)
+    assert len(none) == 2 and none[1]["why_not"] == "retention could not be analysed"
+    assert none[1]["text"].startswith("Which measure predicts retention could not be tested on "
+                                      "these data: The study has no 'retained next wave' column")
