@@ -23,7 +23,9 @@ the change of CFI and RMSEA. **Rule** (:data:`RULE`): a step holds when CFI drop
 .010 and RMSEA rises by at most .015 (Chen 2007) *and* the difference test is not significant
 at ``alpha`` (``rule="chen+test"``, the default); ``rule="chen"`` uses the fit changes only
 (large samples, where the test rejects trivial differences), ``rule="test"`` the test only.
-With MLR the robust CFI and RMSEA are used. A failing metric or scalar step is followed by a
+With MLR the robust CFI and RMSEA are used. The ladder is read only if the configural model
+fits acceptably (CFI at least .90 and RMSEA at most .10, robust ones under MLR); otherwise the
+level is ``"none"``. A failing metric, scalar or strict step is followed by a
 search for **partial invariance**: the constraint whose release lowers the chi-square most is
 freed (its equality across groups dropped, lavaan's ``group.partial``), one at a time, until
 the step holds or ``max_free`` constraints are freed; every release is reported.

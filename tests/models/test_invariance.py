@@ -188,3 +188,13 @@ def test_full_ladder_reaches_strict_step(hs):
     assert strict["df"] == 9 and strict["against"] == "scalar_partial_2"
     assert res.level in ("strict", "partial strict", "partial scalar")
     assert invariance_verdict(res).count("Rule:") == 1
+
+
+def test_a_poor_configural_model_stops_the_ladder(hs):
+    one = "g =~ x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9"
+    res = measurement_invariance(one, hs, "school", steps=("metric",))
+    assert res.level == "none" and res.tests.empty
+    assert res.fits.loc[0, "cfi"] < 0.90  # the one-factor model misfits in both schools
+    words = invariance_verdict(res)
+    assert words.startswith("even the configural model fits poorly")
+    assert "compare neither means nor relationships" in words

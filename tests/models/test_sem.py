@@ -656,7 +656,7 @@ def _r_model(name: str) -> str:
     import re
 
     src = (REF_DIR / "make_lavaan_syntax.R").read_text(encoding="utf-8")
-    return re.search(name + r' <- "(.*?)"', src, re.S).group(1)
+    return re.search(name + r' <- "(.*?)"', src, re.DOTALL).group(1)
 
 
 SYNTAX_CASES = {"hs_stdlv": ("hs_model", "hs", {"std_lv": True}),
