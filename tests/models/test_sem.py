@@ -723,3 +723,20 @@ def test_no_marker_and_no_scale_is_refused_not_hung(data):
     # lavaan fixes a labelled marker at 1, semopy would free it: refused with the fixes
     with pytest.raises(ValueError, match="marker"):
         fit_sem("visual =~ a*x1 + x2 + x3\ntextual =~ x4 + x5 + x6", data["hs"])
+
+
+def test_conveniences_under_fiml_give_equivalent_fits():
+    bfi = pd.read_csv(REF_DIR.parent / "psych" / "bfi.csv")
+    model = "agree =~ A1 + a*A2 + A3 + A4 + A5\nconsc =~ C1 + C2 + b*C3 + C4 + C5\nab := a*b"
+    marker = fit_sem(model, bfi, missing="fiml")
+    unit = fit_sem(model, bfi, missing="fiml", std_lv=True)
+    # two identifications of one model: the same likelihood (planted equivalence)
+    assert_allclose(unit.fit_measures["chisq"], marker.fit_measures["chisq"], rtol=1e-7)
+    assert_allclose(unit.fit_measures["logl"], marker.fit_measures["logl"], rtol=1e-9)
+    assert unit.fit_measures["df"] == marker.fit_measures["df"] == 34
+    # ab's standardised value does not depend on the scaling (A1 is reverse keyed: the
+    # marker orients agreeableness negatively, flipping the sign)
+    d_m = marker.parameters.query("op == ':='").iloc[0]
+    d_u = unit.parameters.query("op == ':='").iloc[0]
+    assert_allclose(abs(d_m["std_all"]), abs(d_u["std_all"]), rtol=1e-4)
+    assert d_m["se"] > 0 and d_u["se"] > 0 and marker.missing == "fiml"
