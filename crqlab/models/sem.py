@@ -358,6 +358,7 @@ class _Prepared:
     syntax: str
     defined: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
+    fixed_labels: tuple[tuple[str, str, str, str], ...] = ()  # (lhs, op, rhs, label)
 
 
 _OPERATORS = ("=~", "~~", ":=", "~")  # longest first
@@ -449,12 +450,17 @@ def _prepare_syntax(syntax: str, std_lv: bool = False) -> _Prepared:
             first.setdefault(sp[0], _terms(sp[2])[0])
     no_marker = {lat for lat, (m, _) in first.items()
                  if std_lv or (m is not None and m.upper() == "NA")}
-    for lat, (mult, var) in first.items():
-        if (lat not in no_marker and mult is not None and not _is_number(mult)
-                and not mult.startswith(("start(", "_free_"))):
-            raise ValueError(f"{lat} =~ {mult}*{var}: a label on the marker (first) indicator; "
-                             f"lavaan fixes that loading at 1 - write 1*{var}, NA*{var} with "
-                             f"'{lat} ~~ 1*{lat}', or fit with std_lv=True")
+    # a label on a marker: lavaan fixes that loading at 1, and every loading sharing the
+    # label with it (semopy would free the labelled marker and fix the next indicator)
+    fixed_labels = {mult for lat, (mult, _) in first.items()
+                    if lat not in no_marker and mult is not None and not _is_number(mult)
+                    and not mult.startswith(("start(", "_free_"))}
+    for stmt, sp in parsed:
+        if sp is not None and sp[1] in ("~", "~~") and any(
+                m in fixed_labels for m, _ in _terms(sp[2])):
+            raise ValueError(f"{stmt!r}: label shared with a marker loading (fixed at 1); "
+                             "use another label, or std_lv=True")
+    labelled_fixed: dict[tuple[str, str, str], str] = {}
     out, notes = [], []
     for stmt, sp in parsed:
         if sp is not None and sp[1] == ":=":
@@ -466,9 +472,15 @@ def _prepare_syntax(syntax: str, std_lv: bool = False) -> _Prepared:
                 if ((mult is not None and mult.upper() == "NA")
                         or (lhs in no_marker and mult is None)):
                     mult = f"_free_{lhs}_{var}".replace(".", "_")
+                elif mult in fixed_labels:
+                    labelled_fixed[(lhs, "=~", var)] = mult
+                    mult = "1"
                 terms.append(var if mult is None else f"{mult}*{var}")
             stmt = f"{lhs} =~ {' + '.join(terms)}"
         out.append(stmt)
+    if labelled_fixed:
+        notes.append("loadings labelled like a marker are fixed at 1 with it, as lavaan does: "
+                     + ", ".join(f"{a} =~ {c}" for a, _, c in labelled_fixed))
     if std_lv:
         fixed = [lat for lat in indicators if lat not in variances]
         out += [f"{lat} ~~ 1*{lat}" for lat in fixed]
@@ -482,12 +494,13 @@ def _prepare_syntax(syntax: str, std_lv: bool = False) -> _Prepared:
         notes.append("single-indicator latent variables measured without error (residual "
                      "variance fixed at 0, as lavaan does): "
                      + ", ".join(f"{lat} =~ {ind}" for lat, ind in single))
-    changed = bool(defined or notes or any(
+    changed = bool(defined or notes or labelled_fixed or any(
         sp is not None and sp[1] == "=~" and any(m is not None and m.upper() == "NA"
                                                  for m, _ in _terms(sp[2]))
         for _, sp in parsed))
     text = "\n".join(out) + "\n" if changed else syntax  # untouched syntax stays byte-equal
-    return _Prepared(text, tuple(defined), tuple(notes))
+    return _Prepared(text, tuple(defined), tuple(notes), tuple(
+        (lhs, op, rhs, label) for (lhs, op, rhs), label in labelled_fixed.items()))
 
 
 _DEFINED_FUNCTIONS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs,
@@ -559,7 +572,8 @@ def _defined_rows(params: pd.DataFrame, theta: np.ndarray, vcov: np.ndarray, def
     with np.errstate(all="ignore"):
         std_vals = values(np.zeros(0), std, {k: -1 for k in free})
     q = z_crit(ci)
-    z = point / se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, point / se, np.nan)  # a function of fixed values: no test
     return pd.DataFrame({"lhs": [n for n, *_ in codes], "op": ":=",
                          "rhs": [e for _, e, _ in codes], "label": [n for n, *_ in codes],
                          "free": 0, "est": point, "se": se, "z": z,
@@ -1393,7 +1407,8 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         loading 1). ``True``: by a unit (residual) variance, every loading free (lavaan's
         ``std.lv = TRUE``). Either way ``NA*x`` frees a loading.
 
-    The syntax also takes lavaan's habits: equality labels (``a*x2 + a*x3``: one parameter);
+    The syntax also takes lavaan's habits: equality labels (``a*x2 + a*x3``: one parameter;
+    a label on a marker loading fixes it, and the loadings sharing its label, at 1);
     ``name := expression`` defined parameters of labels (``ind := a*b``), reported as
     ``op == ":="`` rows with delta-method SEs, ``+ - * / ^`` and ``sqrt, exp, log, abs, tanh,
     pnorm``; a single-indicator latent variable gets its indicator's residual variance fixed
@@ -1456,7 +1471,10 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         fit = fit_sem(work, data, on_improper=on_improper, ci=ci, seed=seed,
                       max_iter=max_iter, std_limit=std_limit, estimator=estimator,
                       missing=missing)
-        params = fit.parameters
+        params = fit.parameters.copy()
+        for lhs, op, rhs, label in prep.fixed_labels:  # the user's label on fixed loadings
+            params.loc[(params["lhs"] == lhs) & (params["op"] == op)
+                       & (params["rhs"] == rhs), "label"] = label
         if prep.defined:
             params = pd.concat([params, _defined_rows(params, fit._theta, fit._vcov,
                                                       prep.defined, ci)], ignore_index=True)

@@ -661,6 +661,7 @@ def _r_model(name: str) -> str:
 
 SYNTAX_CASES = {"hs_stdlv": ("hs_model", "hs", {"std_lv": True}),
                 "hs_labels": ("hs_labels", "hs", {}),
+                "hs_marker_label": ("hs_marker_label", "hs", {}),
                 "hs_single": ("hs_single", "hs", {}),
                 "pd_defined": ("pd_defined", "pd", {}),
                 "pd_defined_mlr": ("pd_defined", "pd", {"estimator": "MLR"}),
@@ -720,9 +721,15 @@ def test_no_marker_and_no_scale_is_refused_not_hung(data):
     # looped forever on such a latent before crqlab dropped its None marker)
     with pytest.raises(ConvergenceError, match="not identified"):
         fit_sem("visual =~ NA*x1 + b*x2 + c*x3\ntextual =~ x4 + x5 + x6", data["hs"])
-    # lavaan fixes a labelled marker at 1, semopy would free it: refused with the fixes
+    # lavaan fixes a labelled marker at 1 (semopy would free it): the label kept on the row
+    fixed = fit_sem("visual =~ a*x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nd := 2*a", data["hs"])
+    row = fixed.parameters.query("lhs == 'visual' and rhs == 'x1'").iloc[0]
+    assert row["est"] == 1 and row["free"] == 0 and row["label"] == "a"
+    assert fixed.parameters.query("op == ':='")["est"].iloc[0] == 2
+    # such a label on a regression would tie a free path to a fixed loading: refused
     with pytest.raises(ValueError, match="marker"):
-        fit_sem("visual =~ a*x1 + x2 + x3\ntextual =~ x4 + x5 + x6", data["hs"])
+        fit_sem("visual =~ a*x1 + x2 + x3\ntextual =~ x4 + x5 + x6\ntextual ~ a*visual",
+                data["hs"])
 
 
 def test_conveniences_under_fiml_give_equivalent_fits():

@@ -25,6 +25,10 @@ speed =~ x7 + x8 + x9"
 hs_labels <- "visual =~ x1 + a*x2 + a*x3
 textual =~ x4 + b*x5 + b*x6
 speed =~ x7 + x8 + x9"
+# a label on the marker: lavaan fixes x1 at 1 and, through the label, x2 too
+hs_marker_label <- "visual =~ a*x1 + a*x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9"
 hs_single <- "visual =~ x1 + x2 + x3
 textual =~ x4 + x5 + x6
 speed =~ x7"
@@ -54,6 +58,8 @@ out <- list()
 out$hs_stdlv <- export(cfa(hs_model, data = hs, std.lv = TRUE),
                        "cfa(hs_model, data = HolzingerSwineford1939, std.lv = TRUE)")
 out$hs_labels <- export(cfa(hs_labels, data = hs), "cfa(hs_labels, data = HolzingerSwineford1939)")
+out$hs_marker_label <- export(cfa(hs_marker_label, data = hs),
+                              "cfa(hs_marker_label, data = HolzingerSwineford1939)")
 out$hs_single <- export(cfa(hs_single, data = hs), "cfa(hs_single, data = HolzingerSwineford1939)")
 out$pd_defined <- export(sem(pd_defined, data = pd), "sem(pd_defined, data = PoliticalDemocracy)")
 out$pd_defined_mlr <- export(sem(pd_defined, data = pd, estimator = "MLR"),
