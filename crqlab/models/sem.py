@@ -607,11 +607,12 @@ def _semopy_model(syntax: str):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)  # semopy logs "No fixed loadings" for std.lv models
+        before = logging.root.manager.disable
+        logging.disable(max(before, logging.WARNING))  # semopy: "No fixed loadings" (std.lv)
         try:
             sm = semopy.Model(syntax, mimic_lavaan=True)
         finally:
-            logging.disable(logging.NOTSET)
+            logging.disable(before)
     # semopy's starting values loop forever over a latent without a fixed (marker) loading
     # (first_manifs is a defaultdict returning None): keep only real markers
     sm.first_manifs = {k: v for k, v in sm.first_manifs.items() if v is not None}
