@@ -437,6 +437,9 @@ class InvarianceResult:
     estimator, rule : str
     alpha : float
     n : int
+        Rows used (complete on the model's variables, group known).
+    n_by_group : dict
+        Rows used per group.
     """
 
     fits: pd.DataFrame
@@ -450,6 +453,7 @@ class InvarianceResult:
     rule: str
     alpha: float
     n: int
+    n_by_group: dict = field(default_factory=dict)
 
 
 def _holds(test: dict, d_cfi: float, d_rmsea: float, rule: str, alpha: float) -> bool:
@@ -610,7 +614,9 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
                             partial=pd.DataFrame(partial_rows, columns=part_cols),
                             parameters={k: f.parameters for k, f in fits.items()},
                             level=level, freed=freed, groups=levels, estimator=estimator,
-                            rule=rule, alpha=alpha, n=n)
+                            rule=rule, alpha=alpha, n=n,
+                            n_by_group={lv: grp.n for lv, grp in
+                                        zip(levels, base.problem.groups)})
 
 
 def _keys_of(fit: _MultiFit) -> list[tuple]:
@@ -673,4 +679,6 @@ def invariance_verdict(result: InvarianceResult) -> str:
                     f"rises by at most {RULE['d_rmsea']:.3f} (Chen 2007)",
             "test": f"a step holds when the difference test is not significant at "
                     f"{result.alpha:g}"}[result.rule]
-    return f"{text}. Rule: {rule}; estimator {result.estimator}, n = {result.n}."
+    sizes = ", ".join(f"{g} {k}" for g, k in result.n_by_group.items())
+    return (f"{text}. Rule: {rule}; estimator {result.estimator}, n = {result.n}"
+            + (f" ({sizes})." if sizes else "."))

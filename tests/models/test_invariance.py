@@ -151,7 +151,9 @@ def test_partial_search_frees_what_lavaan_refits_say(ladder, est):
 def test_verdict_words(ladder, hs):
     text = invariance_verdict(ladder["MLR"])
     assert "partial" in text and "x3 ~1, x7 ~1" in text and "Chen 2007" in text
-    assert "n = 301" in text and "estimator MLR" in text
+    # R: table(HolzingerSwineford1939$school)
+    assert "n = 301 (Grant-White 145, Pasteur 156)" in text and "estimator MLR" in text
+    assert ladder["MLR"].n_by_group == {"Grant-White": 145, "Pasteur": 156}
     metric_only = measurement_invariance(HS, hs, "school", steps=("metric", "scalar"),
                                          max_free=0)
     assert metric_only.level == "metric"
