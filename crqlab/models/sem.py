@@ -1447,8 +1447,9 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     estimate, SE, std_all and fit measure (see ``tests/models/test_sem.py`` for tolerances).
     MLR and FIML are computed in :mod:`crqlab.models.likelihood` and validated there against
     lavaan's ``estimator = "MLR"`` and ``missing = "fiml"``. ``std_lv``, equality labels,
-    ``:=`` definitions (ML and MLR SEs) and single-indicator factors agree with lavaan 0.6 on
-    HolzingerSwineford1939 and PoliticalDemocracy to 1e-4 in estimates and SEs
+    ``:=`` definitions (ML, MLR and WLSMV SEs) and single-indicator factors agree with lavaan
+    0.6 on HolzingerSwineford1939 (also its 3-category version, WLSMV) and PoliticalDemocracy
+    to 1e-4 in estimates and SEs
     (``tests/results/lavaan/make_lavaan_syntax.R``, ``tests/models/test_sem.py``).
     """
     from crqlab.models import likelihood  # it builds on this module's engine
@@ -1459,12 +1460,6 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     if estimator not in (*likelihood.ESTIMATORS, "WLSMV"):
         raise ValueError(f"estimator must be one of {(*likelihood.ESTIMATORS, 'WLSMV')}, got "
                          f"{estimator!r}")
-    if estimator == "WLSMV":  # ordinal items: crqlab.models.ordinal (it refuses missing="fiml")
-        from crqlab.models import ordinal
-
-        return ordinal.fit_wlsmv(sem_model, data, missing=missing, on_improper=on_improper,
-                                 ci=ci, max_iter=max_iter, std_limit=std_limit)
-    likelihood.check_options(estimator, missing)
     prep = _prepare_syntax(sem_model.syntax, std_lv)
     if prep.syntax is not sem_model.syntax:
         work = SemModel(sem_model.name, prep.syntax, sem_model.paths, sem_model.indicators,
@@ -1480,6 +1475,12 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
             params = pd.concat([params, _defined_rows(params, fit._theta, fit._vcov,
                                                       prep.defined, ci)], ignore_index=True)
         return replace(fit, model=sem_model, parameters=params)
+    if estimator == "WLSMV":  # ordinal items: crqlab.models.ordinal (it refuses missing="fiml")
+        from crqlab.models import ordinal
+
+        return ordinal.fit_wlsmv(sem_model, data, missing=missing, on_improper=on_improper,
+                                 ci=ci, max_iter=max_iter, std_limit=std_limit)
+    likelihood.check_options(estimator, missing)
     if missing == "fiml":
         return likelihood.fit_fiml(sem_model, data, estimator=estimator,
                                    on_improper=on_improper, ci=ci, seed=seed,

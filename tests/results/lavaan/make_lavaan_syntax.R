@@ -52,6 +52,14 @@ dem60 ~ a*ind60
 gnp ~ b*dem60
 ab := a*b"
 pd2 <- pd
+# ordinal items (3 categories, ../ordinal/hs3.csv from make_ordinal.R): WLSMV with := and std.lv
+hs3 <- read.csv("../ordinal/hs3.csv")
+hs3_defined <- "visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9
+textual ~ a*visual
+speed ~ b*textual + visual
+ab := a*b"
 pd2$x1b <- pd$y5  # a single indicator with another name (y5, the 1965 press freedom)
 
 out <- list()
@@ -68,6 +76,12 @@ out$pd_stdlv <- export(sem(pd_defined, data = pd, std.lv = TRUE),
                        "sem(pd_defined, data = PoliticalDemocracy, std.lv = TRUE)")
 out$pd_single <- export(sem(pd_single, data = pd2),
                         "sem(pd_single, data = PoliticalDemocracy with x1b = y5)")
+out$hs3_wlsmv_defined <- export(sem(hs3_defined, data = hs3, ordered = TRUE,
+                                     estimator = "WLSMV"),
+                                 "sem(hs3_defined, data = hs3, ordered = TRUE, estimator = 'WLSMV')")
+out$hs3_wlsmv_stdlv <- export(sem(hs3_defined, data = hs3, ordered = TRUE, estimator = "WLSMV",
+                                  std.lv = TRUE),
+                              "sem(hs3_defined, data = hs3, ordered = TRUE, estimator = 'WLSMV', std.lv = TRUE)")
 out$meta <- list(lavaan_version = as.character(packageVersion("lavaan")),
                  r_version = R.version.string)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null"),
