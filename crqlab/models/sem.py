@@ -39,8 +39,11 @@ reasons.
 """
 from __future__ import annotations
 
+import ast
+import logging
+import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
@@ -345,6 +348,240 @@ def _as_model(model) -> SemModel:
 
 
 # ----------------------------------------------------------------------------------------------
+# lavaan conveniences: std.lv, NA*, single indicators, := defined parameters
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Syntax as semopy takes it, the ``:=`` definitions and what was added (for the notes)."""
+
+    syntax: str
+    defined: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...]
+    fixed_labels: tuple[tuple[str, str, str, str], ...] = ()  # (lhs, op, rhs, label)
+
+
+_OPERATORS = ("=~", "~~", ":=", "~")  # longest first
+_IDENT = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+
+
+def _statements(syntax: str) -> list[str]:
+    """lavaan statements: comments (# or !) removed, split at newlines and ';', a statement
+    ending with or continued by an operator joined with the next line (lavaan's rule)."""
+    lines = []
+    for raw in syntax.splitlines():
+        line = re.split(r"[#!]", raw, maxsplit=1)[0]
+        lines += [part.strip() for part in line.split(";")]
+    out: list[str] = []
+    for line in lines:
+        if not line:
+            continue
+        if out and (out[-1].endswith(("+", "*", "~", "=")) or line.startswith(("+", "*"))):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
+
+
+def _split_statement(stmt: str) -> tuple[str, str, str] | None:
+    for op in _OPERATORS:
+        if op in stmt:
+            lhs, rhs = stmt.split(op, 1)
+            if op == "~" and rhs.startswith("~"):
+                continue
+            return lhs.strip(), op, rhs.strip()
+    return None
+
+
+def _terms(rhs: str) -> list[tuple[str | None, str]]:
+    """``a*x1 + 1*x2 + x3`` -> [("a", "x1"), ("1", "x2"), (None, "x3")]."""
+    out = []
+    for term in rhs.split("+"):
+        term = term.strip()
+        if not term:
+            continue
+        mult, _, var = term.rpartition("*")
+        out.append((mult.strip() or None, var.strip()))
+    return out
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _prepare_syntax(syntax: str, std_lv: bool = False) -> _Prepared:
+    """Rewrite lavaan syntax for semopy with lavaan's conveniences.
+
+    - ``name := expression`` lines are taken out (computed after the fit, see
+      :func:`_defined_rows`);
+    - ``NA*x`` (a free loading; semopy would read ``NA`` as an equality label) becomes a
+      private label;
+    - ``std_lv``: every loading without a fixed value or a user label is freed and every
+      latent variable's (residual) variance is fixed at 1 (lavaan's ``std.lv = TRUE``), unless
+      the syntax fixes or frees that variance itself;
+    - a latent variable with a single indicator gets that indicator's residual variance fixed
+      at 0 (lavaan's ``auto.fix.single``), unless the syntax says otherwise.
+    """
+    stmts = _statements(syntax)
+    parsed = [(s, _split_statement(s)) for s in stmts]
+    defined, indicators, variances = [], {}, set()
+    for stmt, sp in parsed:
+        if sp is None:
+            continue
+        lhs, op, rhs = sp
+        if op == ":=":
+            if not _IDENT.match(lhs):
+                raise ValueError(f"defined parameter name {lhs!r} is not a name "
+                                 f"(statement {stmt!r})")
+            defined.append((lhs, re.sub(r"\s+", "", rhs)))  # lavaan shows it unspaced
+        elif op == "=~":
+            indicators.setdefault(lhs, []).extend(v for _, v in _terms(rhs))
+        elif op == "~~":
+            variances |= {lhs for _, v in _terms(rhs) if v == lhs}
+    # marker identification (lavaan): the first indicator of each latent is fixed at 1 unless
+    # it is NA* (then no loading is fixed); semopy fixes the first *unlabelled* one instead
+    first: dict[str, tuple[str | None, str]] = {}
+    for _, sp in parsed:
+        if sp is not None and sp[1] == "=~" and _terms(sp[2]):
+            first.setdefault(sp[0], _terms(sp[2])[0])
+    no_marker = {lat for lat, (m, _) in first.items()
+                 if std_lv or (m is not None and m.upper() == "NA")}
+    # a label on a marker: lavaan fixes that loading at 1, and every loading sharing the
+    # label with it (semopy would free the labelled marker and fix the next indicator)
+    fixed_labels = {mult for lat, (mult, _) in first.items()
+                    if lat not in no_marker and mult is not None and not _is_number(mult)
+                    and not mult.startswith(("start(", "_free_"))}
+    for stmt, sp in parsed:
+        if sp is not None and sp[1] in ("~", "~~") and any(
+                m in fixed_labels for m, _ in _terms(sp[2])):
+            raise ValueError(f"{stmt!r}: label shared with a marker loading (fixed at 1); "
+                             "use another label, or std_lv=True")
+    labelled_fixed: dict[tuple[str, str, str], str] = {}
+    out, notes = [], []
+    for stmt, sp in parsed:
+        if sp is not None and sp[1] == ":=":
+            continue
+        if sp is not None and sp[1] == "=~":
+            lhs, _, rhs = sp
+            terms = []
+            for mult, var in _terms(rhs):
+                if ((mult is not None and mult.upper() == "NA")
+                        or (lhs in no_marker and mult is None)):
+                    mult = f"_free_{lhs}_{var}".replace(".", "_")
+                elif mult in fixed_labels:
+                    labelled_fixed[(lhs, "=~", var)] = mult
+                    mult = "1"
+                terms.append(var if mult is None else f"{mult}*{var}")
+            stmt = f"{lhs} =~ {' + '.join(terms)}"
+        out.append(stmt)
+    if labelled_fixed:
+        notes.append("loadings labelled like a marker are fixed at 1 with it, as lavaan does: "
+                     + ", ".join(f"{a} =~ {c}" for a, _, c in labelled_fixed))
+    if std_lv:
+        fixed = [lat for lat in indicators if lat not in variances]
+        out += [f"{lat} ~~ 1*{lat}" for lat in fixed]
+        if fixed:
+            notes.append("latent variables identified by unit (residual) variances, loadings "
+                         "free (lavaan's std.lv = TRUE): " + ", ".join(fixed))
+    single = [(lat, inds[0]) for lat, inds in indicators.items()
+              if len(set(inds)) == 1 and inds[0] not in variances]
+    out += [f"{ind} ~~ 0*{ind}" for _, ind in single]
+    if single:
+        notes.append("single-indicator latent variables measured without error (residual "
+                     "variance fixed at 0, as lavaan does): "
+                     + ", ".join(f"{lat} =~ {ind}" for lat, ind in single))
+    changed = bool(defined or notes or labelled_fixed or any(
+        sp is not None and sp[1] == "=~" and any(m is not None and m.upper() == "NA"
+                                                 for m, _ in _terms(sp[2]))
+        for _, sp in parsed))
+    text = "\n".join(out) + "\n" if changed else syntax  # untouched syntax stays byte-equal
+    return _Prepared(text, tuple(defined), tuple(notes), tuple(
+        (lhs, op, rhs, label) for (lhs, op, rhs), label in labelled_fixed.items()))
+
+
+_DEFINED_FUNCTIONS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs,
+                      "tanh": np.tanh, "pnorm": _st.norm.cdf}
+_DEFINED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load,
+                  ast.Constant, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub,
+                  ast.UAdd)
+
+
+def _compile_defined(name: str, expr: str, known: set[str]):
+    """A safe, compiled ``:=`` expression (R's ``^`` read as power)."""
+    try:
+        tree = ast.parse(expr.replace("^", "**"), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"defined parameter {name!r}: cannot read {expr!r}") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _DEFINED_NODES):
+            raise ValueError(f"defined parameter {name!r}: {type(node).__name__} is not "
+                             f"allowed in {expr!r}")
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id in _DEFINED_FUNCTIONS):
+            raise ValueError(f"defined parameter {name!r}: only {sorted(_DEFINED_FUNCTIONS)} "
+                             f"may be called in {expr!r}")
+        if (isinstance(node, ast.Name) and node.id not in known
+                and node.id not in _DEFINED_FUNCTIONS):
+            raise ValueError(f"defined parameter {name!r}: {node.id!r} in {expr!r} is not a "
+                             f"parameter label; labels: {sorted(known)}")
+    return compile(tree, f"<{name}>", "eval")
+
+
+def _defined_rows(params: pd.DataFrame, theta: np.ndarray, vcov: np.ndarray, defined,
+                  ci: float) -> pd.DataFrame:
+    """Rows ``name := expression`` with delta-method SEs, as lavaan's parameterEstimates.
+
+    The gradient of each definition with respect to the free parameters is taken by central
+    differences (lavaan: numerically too); ``std_all`` evaluates the definition on the
+    ``std_all`` values of the labelled parameters (lavaan's standardizedSolution).
+    """
+    lab = params[params["label"].astype(str) != ""].drop_duplicates("label")
+    free = dict(zip(lab["label"], lab["free"].astype(int) - 1))
+    est = dict(zip(lab["label"], lab["est"]))
+    std = dict(zip(lab["label"], lab["std_all"]))
+    codes = []
+    for name, expr in defined:
+        codes.append((name, expr, _compile_defined(name, expr, set(est) | {n for n, *_ in
+                                                                        codes})))
+
+    def values(th, base, where):
+        env = dict(_DEFINED_FUNCTIONS)
+        env.update({k: (th[i] if i >= 0 else base[k]) for k, i in where.items()})
+        out = []
+        for name, _, code in codes:
+            # eval of an AST checked by _compile_defined: names, numbers, + - * / ** and the
+            # functions of _DEFINED_FUNCTIONS only
+            env[name] = float(eval(code, {"__builtins__": {}}, env))
+            out.append(env[name])
+        return np.array(out)
+
+    point = values(theta, est, free)
+    jac = np.zeros((len(codes), len(theta)))
+    for j in sorted({i for i in free.values() if i >= 0}):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        jac[:, j] = (values(up, est, free) - values(down, est, free)) / (2 * h)
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.einsum("ij,jk,ik->i", jac, vcov, jac))
+    with np.errstate(all="ignore"):
+        std_vals = values(np.zeros(0), std, {k: -1 for k in free})
+    q = z_crit(ci)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, point / se, np.nan)  # a function of fixed values: no test
+    return pd.DataFrame({"lhs": [n for n, *_ in codes], "op": ":=",
+                         "rhs": [e for _, e, _ in codes], "label": [n for n, *_ in codes],
+                         "free": 0, "est": point, "se": se, "z": z,
+                         "p_value": 2 * _st.norm.sf(np.abs(z)), "ci_low": point - q * se,
+                         "ci_high": point + q * se, "std_all": std_vals})
+
+
+# ----------------------------------------------------------------------------------------------
 # Estimation engine: semopy's matrices, lavaan's ML
 # ----------------------------------------------------------------------------------------------
 
@@ -370,7 +607,15 @@ def _semopy_model(syntax: str):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sm = semopy.Model(syntax, mimic_lavaan=True)
+        before = logging.root.manager.disable
+        logging.disable(max(before, logging.WARNING))  # semopy: "No fixed loadings" (std.lv)
+        try:
+            sm = semopy.Model(syntax, mimic_lavaan=True)
+        finally:
+            logging.disable(before)
+    # semopy's starting values loop forever over a latent without a fixed (marker) loading
+    # (first_manifs is a defaultdict returning None): keep only real markers
+    sm.first_manifs = {k: v for k, v in sm.first_manifs.items() if v is not None}
     _canonical_parameter_order(sm)
     return sm
 
@@ -471,6 +716,14 @@ class _Group:
         self.sm.load(data=pd.DataFrame(x, columns=self.observed))
         self.start = np.array(self.sm.param_vals, dtype=float)
         self.table, self.k = _param_triples(self.sm)
+        # a latent without a marker (std.lv): semopy starts its loadings at 0, a saddle point
+        # of the discrepancy; start them at sqrt(var / 2) (half the item's variance explained)
+        no_marker = set(self.sm.vars["latent"]) - set(self.sm.first_manifs)
+        free_load = self.table[(self.table["op"] == "=~") & (self.table["free"] >= 0)
+                               & self.table["lhs"].isin(no_marker)]
+        for r in free_load.itertuples():
+            i = self.observed.index(r.rhs)
+            self.start[r.free] = np.sqrt(self.S[i, i] / 2)
         self.fixed_x = sorted(set(self.observed) & set(self.sm.vars["exogenous"]))
         self._prepare_locations()
 
@@ -1115,7 +1368,7 @@ def _enforce(policy: str, name: str, reasons: list[str]) -> None:
 @_single_threaded
 def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float = 0.95,
             seed: int = 0, max_iter: int = 300, std_limit: float = 1.0,
-            estimator: str = "ML", missing: str = "listwise") -> SemFit:
+            estimator: str = "ML", missing: str = "listwise", std_lv: bool = False) -> SemFit:
     """Fit a model by maximum likelihood, as ``lavaan::sem()`` does, behind a guard.
 
     Parameters
@@ -1150,6 +1403,17 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         ``"listwise"`` (default) drops incomplete rows. ``"fiml"``: full-information ML over
         the missing-data patterns (lavaan's ``missing = "ml"``), with intercepts, observed-
         information standard errors and the chi-square against the EM-saturated model.
+    std_lv : bool
+        ``False`` (default): each latent variable is scaled by its first indicator (marker
+        loading 1). ``True``: by a unit (residual) variance, every loading free (lavaan's
+        ``std.lv = TRUE``). Either way ``NA*x`` frees a loading.
+
+    The syntax also takes lavaan's habits: equality labels (``a*x2 + a*x3``: one parameter;
+    a label on a marker loading fixes it, and the loadings sharing its label, at 1);
+    ``name := expression`` defined parameters of labels (``ind := a*b``), reported as
+    ``op == ":="`` rows with delta-method SEs, ``+ - * / ^`` and ``sqrt, exp, log, abs, tanh,
+    pnorm``; a single-indicator latent variable gets its indicator's residual variance fixed
+    at 0 (lavaan's ``auto.fix.single``; the notes say so) instead of being unidentified.
 
     Returns
     -------
@@ -1182,7 +1446,11 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     exogenous covariates, a Heywood case and KMV models on synthetic data agree in every
     estimate, SE, std_all and fit measure (see ``tests/models/test_sem.py`` for tolerances).
     MLR and FIML are computed in :mod:`crqlab.models.likelihood` and validated there against
-    lavaan's ``estimator = "MLR"`` and ``missing = "fiml"``.
+    lavaan's ``estimator = "MLR"`` and ``missing = "fiml"``. ``std_lv``, equality labels,
+    ``:=`` definitions (ML, MLR and WLSMV SEs) and single-indicator factors agree with lavaan
+    0.6 on HolzingerSwineford1939 (also its 3-category version, WLSMV) and PoliticalDemocracy
+    to 1e-4 in estimates and SEs
+    (``tests/results/lavaan/make_lavaan_syntax.R``, ``tests/models/test_sem.py``).
     """
     from crqlab.models import likelihood  # it builds on this module's engine
 
@@ -1192,6 +1460,21 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     if estimator not in (*likelihood.ESTIMATORS, "WLSMV"):
         raise ValueError(f"estimator must be one of {(*likelihood.ESTIMATORS, 'WLSMV')}, got "
                          f"{estimator!r}")
+    prep = _prepare_syntax(sem_model.syntax, std_lv)
+    if prep.syntax is not sem_model.syntax:
+        work = SemModel(sem_model.name, prep.syntax, sem_model.paths, sem_model.indicators,
+                        sem_model.binary, sem_model.notes + prep.notes)
+        fit = fit_sem(work, data, on_improper=on_improper, ci=ci, seed=seed,
+                      max_iter=max_iter, std_limit=std_limit, estimator=estimator,
+                      missing=missing)
+        params = fit.parameters.copy()
+        for lhs, op, rhs, label in prep.fixed_labels:  # the user's label on fixed loadings
+            params.loc[(params["lhs"] == lhs) & (params["op"] == op)
+                       & (params["rhs"] == rhs), "label"] = label
+        if prep.defined:
+            params = pd.concat([params, _defined_rows(params, fit._theta, fit._vcov,
+                                                      prep.defined, ci)], ignore_index=True)
+        return replace(fit, model=sem_model, parameters=params)
     if estimator == "WLSMV":  # ordinal items: crqlab.models.ordinal (it refuses missing="fiml")
         from crqlab.models import ordinal
 

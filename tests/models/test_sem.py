@@ -644,3 +644,111 @@ def test_estimates_do_not_depend_on_the_hash_seed():
     first, second = _fit_with_hash_seed("11"), _fit_with_hash_seed("22")
     assert "textual,~~,visual" in first  # stored in the upper triangle (sorted latents)
     assert first == second
+
+
+# -- lavaan conveniences: std.lv, NA*, equality labels, :=, single indicators -----------------
+
+SYNTAX_REF = json.loads((REF_DIR / "lavaan_syntax.json").read_text(encoding="utf-8"))
+
+
+def _r_model(name: str) -> str:
+    """The model text as make_lavaan_syntax.R defines it (one source for both sides)."""
+    import re
+
+    src = (REF_DIR / "make_lavaan_syntax.R").read_text(encoding="utf-8")
+    return re.search(name + r' <- "(.*?)"', src, re.DOTALL).group(1)
+
+
+SYNTAX_CASES = {"hs_stdlv": ("hs_model", "hs", {"std_lv": True}),
+                "hs_labels": ("hs_labels", "hs", {}),
+                "hs_marker_label": ("hs_marker_label", "hs", {}),
+                "hs_single": ("hs_single", "hs", {}),
+                "pd_defined": ("pd_defined", "pd", {}),
+                "pd_defined_mlr": ("pd_defined", "pd", {"estimator": "MLR"}),
+                "pd_stdlv": ("pd_defined", "pd", {"std_lv": True}),
+                "pd_single": ("pd_single", "pd2", {}),
+                "hs3_wlsmv_defined": ("hs3_defined", "hs3", {"estimator": "WLSMV"}),
+                "hs3_wlsmv_stdlv": ("hs3_defined", "hs3", {"estimator": "WLSMV", "std_lv": True})}
+
+
+@pytest.mark.parametrize("name", list(SYNTAX_CASES))
+def test_lavaan_conveniences_match_lavaan(data, name):
+    model, frame, kwargs = SYNTAX_CASES[name]
+    frames = {"hs": data["hs"], "pd": data["pd"], "pd2": data["pd"].assign(x1b=data["pd"]["y5"]),
+              "hs3": pd.read_csv(REF_DIR.parent / "ordinal" / "hs3.csv")}
+    fit = fit_sem(_r_model(model), frames[frame], **kwargs)
+    ref = pd.DataFrame(SYNTAX_REF[name]["parameters"])
+    if kwargs.get("estimator") == "WLSMV":  # lavaan's fixed scale factors and zero intercepts
+        ref = ref[~ref["op"].isin(["~*~", "~1"])]
+    ref.index = _key(ref)
+    ours = fit.parameters.copy()
+    ours.index = _key(ours)
+    assert fit.proper and set(ours.index) == set(ref.index) and len(ours) == len(ref)
+    ours = ours.loc[ref.index]
+    free = pd.to_numeric(ref["se"]) > 0
+    # R: parameterEstimates(fit)$est (":=" rows included)
+    assert_allclose(ours["est"], ref["est"], rtol=0, atol=1e-4)
+    # R: parameterEstimates(fit)$se (delta method for ":=", robust under MLR)
+    assert_allclose(ours.loc[free, "se"], pd.to_numeric(ref.loc[free, "se"]), rtol=1e-4,
+                    atol=1e-5)
+    # R: parameterEstimates(fit, standardized = TRUE)$std.all
+    assert_allclose(ours["std_all"], pd.to_numeric(ref["std.all"]), rtol=0, atol=1e-4)
+    # R: fitMeasures(fit, c("chisq", "df"))
+    assert_allclose(fit.fit_measures["chisq"], SYNTAX_REF[name]["fit"]["chisq"], rtol=1e-6)
+    assert fit.fit_measures["df"] == SYNTAX_REF[name]["fit"]["df"]
+
+
+def test_conveniences_are_stated_and_checked(data):
+    single = fit_sem(_r_model("hs_single"), data["hs"])
+    assert any("single-indicator" in n and "speed =~ x7" in n for n in single.notes)
+    assert single.model.syntax == _r_model("hs_single")  # the user's syntax, not the rewrite
+    row = single.parameters.query("lhs == 'x7' and op == '~~' and rhs == 'x7'").iloc[0]
+    assert row["est"] == 0 and row["free"] == 0
+    std = fit_sem(HS_MODEL, data["hs"], std_lv=True)
+    assert any("std.lv" in n for n in std.notes)
+    assert (std.parameters.query("op == '=~'")["free"] > 0).all()
+    # NA* frees a marker loading (semopy alone would read NA as an equality label)
+    na = fit_sem("visual =~ NA*x1 + x2 + x3\nvisual ~~ 1*visual\ntextual =~ x4 + x5 + x6",
+                 data["hs"])
+    loads = na.parameters.query("lhs == 'visual' and op == '=~'").set_index("rhs")
+    assert loads.loc["x1", "free"] > 0 and loads.loc["x1", "label"] == ""
+    assert loads.loc["x2", "free"] > 0
+    with pytest.raises(ValueError, match="not a parameter label"):
+        fit_sem(PD_MODEL + "\nbad := a*zz", data["pd"])
+    with pytest.raises(ValueError, match="may be called"):
+        fit_sem(PD_MODEL + "\nbad := __import__('os')", data["pd"])
+    with pytest.raises(ValueError, match="not allowed"):
+        fit_sem(PD_MODEL + "\nbad := a.real", data["pd"])
+
+
+def test_no_marker_and_no_scale_is_refused_not_hung(data):
+    # every loading free and no variance fixed: not identified (semopy's starting values
+    # looped forever on such a latent before crqlab dropped its None marker)
+    with pytest.raises(ConvergenceError, match="not identified"):
+        fit_sem("visual =~ NA*x1 + b*x2 + c*x3\ntextual =~ x4 + x5 + x6", data["hs"])
+    # lavaan fixes a labelled marker at 1 (semopy would free it): the label kept on the row
+    fixed = fit_sem("visual =~ a*x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nd := 2*a", data["hs"])
+    row = fixed.parameters.query("lhs == 'visual' and rhs == 'x1'").iloc[0]
+    assert row["est"] == 1 and row["free"] == 0 and row["label"] == "a"
+    assert fixed.parameters.query("op == ':='")["est"].iloc[0] == 2
+    # such a label on a regression would tie a free path to a fixed loading: refused
+    with pytest.raises(ValueError, match="marker"):
+        fit_sem("visual =~ a*x1 + x2 + x3\ntextual =~ x4 + x5 + x6\ntextual ~ a*visual",
+                data["hs"])
+
+
+def test_conveniences_under_fiml_give_equivalent_fits():
+    bfi = pd.read_csv(REF_DIR.parent / "psych" / "bfi.csv")
+    model = "agree =~ A1 + a*A2 + A3 + A4 + A5\nconsc =~ C1 + C2 + b*C3 + C4 + C5\nab := a*b"
+    marker = fit_sem(model, bfi, missing="fiml")
+    unit = fit_sem(model, bfi, missing="fiml", std_lv=True)
+    # two identifications of one model: the same likelihood (planted equivalence)
+    assert_allclose(unit.fit_measures["chisq"], marker.fit_measures["chisq"], rtol=1e-7)
+    assert_allclose(unit.fit_measures["logl"], marker.fit_measures["logl"], rtol=1e-9)
+    assert unit.fit_measures["df"] == marker.fit_measures["df"] == 34
+    # ab's standardised value does not depend on the scaling (A1 is reverse keyed: the
+    # marker orients agreeableness negatively, flipping the sign)
+    d_m = marker.parameters.query("op == ':='").iloc[0]
+    d_u = unit.parameters.query("op == ':='").iloc[0]
+    assert_allclose(abs(d_m["std_all"]), abs(d_u["std_all"]), rtol=1e-4)
+    assert d_m["se"] > 0 and d_u["se"] > 0 and marker.missing == "fiml"
