@@ -593,6 +593,8 @@ class PlsBootstrap:
         Resamples requested; ``n_failed`` those that could not be estimated (left out).
     n_clusters : int
         Accounts resampled.
+    draws : dict of str -> ndarray
+        The resampled estimates (rows: resamples; columns: rows of the table of that name).
     """
 
     weights: pd.DataFrame
@@ -606,6 +608,14 @@ class PlsBootstrap:
     n_failed: int
     n_clusters: int
     ci: float
+    draws: dict = field(default_factory=dict, repr=False)
+
+    def difference(self, table: str, a: int, b: int) -> tuple[float, float]:
+        """Percentile interval of ``row a - row b`` of a table (``"total_effects"``,
+        ``"paths"``...), from the same resamples."""
+        d = self.draws[table][:, a] - self.draws[table][:, b]
+        lo = (1 - self.ci) / 2
+        return float(np.nanquantile(d, lo)), float(np.nanquantile(d, 1 - lo))
 
 
 def _summarise(table: pd.DataFrame, draws: np.ndarray, ci: float, est_col: str = "est",
@@ -725,6 +735,8 @@ def bootstrap_pls(fit: PlsFit, data: pd.DataFrame, *, cluster=None, n_boot: int 
     if len(res["w"]) < max(10, n_boot // 2):
         raise ConvergenceError(f"bootstrap_pls: {failed} of {n_boot} resamples failed")
     arr = {key: np.asarray(v, dtype=float) for key, v in res.items()}
+    names = {"w": "weights", "l": "loadings", "p": "paths", "t": "total_effects", "r": "r2",
+             "h": "htmt", "ii": "ipma_importance", "ip": "ipma_performance"}
     ip_out = None
     if ip is not None:
         ip_out = _summarise(ip, arr["ii"], ci, est_col="importance", prefix="importance_")
@@ -733,4 +745,5 @@ def bootstrap_pls(fit: PlsFit, data: pd.DataFrame, *, cluster=None, n_boot: int 
         weights=_summarise(fit.weights, arr["w"], ci), loadings=_summarise(fit.loadings, arr["l"], ci),
         paths=_summarise(fit.paths, arr["p"], ci), total_effects=_summarise(fit.total_effects, arr["t"], ci),
         r2=_summarise(fit.r2, arr["r"], ci), htmt=_summarise(fit.htmt, arr["h"], ci), ipma=ip_out,
-        n_boot=n_boot, n_failed=failed, n_clusters=k, ci=ci)
+        n_boot=n_boot, n_failed=failed, n_clusters=k, ci=ci,
+        draws={names[key]: v for key, v in arr.items() if v.size})
