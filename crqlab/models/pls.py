@@ -151,20 +151,28 @@ class _Core:
     iterations: int
 
 
-def _inner_weights(model_b: np.ndarray, c: np.ndarray, scheme: str) -> np.ndarray:
-    adj = ((model_b + model_b.T) > 0).astype(float)
+def _graph(model_b: np.ndarray) -> tuple:
+    """Predecessors, successors and adjacency of each construct (computed once per fit)."""
+    m = model_b.shape[0]
+    pred = [np.flatnonzero(model_b[:, j]) for j in range(m)]
+    succ = [np.flatnonzero(model_b[j, :]) for j in range(m)]
+    return pred, succ, ((model_b + model_b.T) > 0).astype(float)
+
+
+def _inner_weights(graph: tuple, c: np.ndarray, scheme: str) -> np.ndarray:
+    pred, succ, adj = graph
     if scheme == "centroid":
         return np.sign(c) * adj
     if scheme == "factorial":
         return c * adj
     e = np.zeros_like(c)
-    m = c.shape[0]
-    for j in range(m):
-        pred = np.flatnonzero(model_b[:, j])
-        if pred.size:
-            e[pred, j] = np.linalg.solve(c[np.ix_(pred, pred)], c[pred, j])
-        succ = np.flatnonzero(model_b[j, :])
-        e[succ, j] = c[succ, j]
+    for j in range(c.shape[0]):
+        pj = pred[j]
+        if pj.size == 1:
+            e[pj, j] = c[pj, j]          # one predecessor: its correlation (c[pj, pj] = 1)
+        elif pj.size:
+            e[pj, j] = np.linalg.solve(c[pj][:, pj], c[pj, j])
+        e[succ[j], j] = c[succ[j], j]
     return e
 
 
@@ -190,18 +198,20 @@ def _pls_core(r: np.ndarray, block_idx: list[np.ndarray], modes: list[str], mode
         mask[idx, j] = 1.0
     w = mask.copy() if w0 is None else w0.copy()
     w = w / np.sqrt(np.einsum("pj,pq,qj->j", w, r, w))
+    graph = _graph(model_b)
+    # Mode B regresses the proxy on the block: the block's inverse correlation is fixed
+    inv_b = {j: np.linalg.inv(r[np.ix_(idx, idx)]) for j, idx in enumerate(block_idx)
+             if modes[j] == "B" and idx.size > 1}
     it = 0
     for it in range(1, max_iter + 1):
         c = w.T @ r @ w
-        e = _inner_weights(model_b, c, scheme)
+        e = _inner_weights(graph, c, scheme)
         # covariance of each indicator with each inner proxy: r @ w @ e
-        cov_xz = r @ w @ e
-        w_new = np.zeros_like(w)
-        for j, idx in enumerate(block_idx):
-            if modes[j] == "B" and idx.size > 1:
-                w_new[idx, j] = np.linalg.solve(r[np.ix_(idx, idx)], cov_xz[idx, j])
-            else:
-                w_new[idx, j] = cov_xz[idx, j]
+        cov_xz = r @ (w @ e)
+        w_new = cov_xz * mask
+        for j, inv in inv_b.items():
+            idx = block_idx[j]
+            w_new[idx, j] = inv @ cov_xz[idx, j]
         var = np.einsum("pj,pq,qj->j", w_new, r, w_new)
         if np.any(~np.isfinite(var)) or np.any(var <= 0):
             raise ConvergenceError("PLS: a construct's inner proxy vanished (no correlation with "
@@ -637,9 +647,50 @@ def _summarise(table: pd.DataFrame, draws: np.ndarray, ci: float, est_col: str =
     return out
 
 
+def _boot_block(wblock: np.ndarray, spec: dict) -> tuple[dict, int]:
+    """Estimates of one block of bootstrap resamples (rows of account draw counts)."""
+    x, xx = spec["x"], spec["xx"]
+    p = x.shape[1]
+    res: dict = {key: [] for key in ("w", "l", "p", "t", "r", "h", "ii", "ip")}
+    failed = 0
+    freq = wblock @ spec["member"]                  # (m, n) respondent frequencies
+    tot = freq.sum(axis=1)
+    mean = freq @ x / tot[:, None]
+    second = (freq @ xx).reshape(-1, p, p)
+    covs = (second - tot[:, None, None] * np.einsum("bi,bj->bij", mean, mean)) / (tot - 1)[:, None, None]
+    ipm = spec["ipma"]
+    for b in range(covs.shape[0]):
+        try:
+            with np.errstate(invalid="raise", divide="raise"):
+                cor = _cov_to_cor(covs[b])
+            core = _pls_core(cor, spec["bidx"], spec["modes"], spec["bm"], spec["scheme"], 300, 1e-8,
+                             w0=spec["w0"])
+            h = _htmt_from_cor(cor, spec["bidx"])
+            tt = _total_effects(core.paths)
+            if ipm is not None:
+                mask, lo, hi, t, iidx = ipm
+                ires = _ipma_core(mean[b], covs[b], core.weights, mask, lo, hi, spec["bm"], t)
+        except (np.linalg.LinAlgError, ConvergenceError, FloatingPointError):
+            failed += 1
+            continue
+        if not np.all(np.isfinite(core.weights)):
+            failed += 1
+            continue
+        res["w"].append([core.weights[i, j] for i, j in spec["widx"]])
+        res["l"].append([core.loadings[i, j] for i, j in spec["widx"]])
+        res["p"].append([core.paths[i, j] for i, j in spec["pidx"]])
+        res["t"].append([tt[i, j] for i, j in spec["tidx"]])
+        res["r"].append([core.r2[j] for j in spec["ridx"]])
+        res["h"].append([h[i, j] for i, j in spec["hidx"]])
+        if ipm is not None:
+            res["ii"].append([ires.importance[j] for j in iidx])
+            res["ip"].append([ires.performance[j] for j in iidx])
+    return res, failed
+
+
 def bootstrap_pls(fit: PlsFit, data: pd.DataFrame, *, cluster=None, n_boot: int = 1000,
                   seed: int = 0, ci: float = 0.95, ipma_target: str | None = None,
-                  ipma_scale=None, chunk: int = 500) -> PlsBootstrap:
+                  ipma_scale=None, chunk: int = 500, jobs: int = 1) -> PlsBootstrap:
     """Percentile bootstrap intervals for every estimate, resampling whole accounts.
 
     Parameters
@@ -656,7 +707,10 @@ def bootstrap_pls(fit: PlsFit, data: pd.DataFrame, *, cluster=None, n_boot: int 
     ipma_target, ipma_scale :
         Also bootstrap the IPMA on this target (see :func:`ipma`).
     chunk : int
-        Resamples whose weighted moments are computed in one matrix product.
+        Resamples whose weighted moments are computed in one matrix product (one task).
+    jobs : int
+        Worker processes (:func:`crqlab.parallel.map_tasks`); the resamples are drawn before
+        they are shared out, so the result does not depend on ``jobs``.
 
     Notes
     -----
@@ -700,38 +754,17 @@ def bootstrap_pls(fit: PlsFit, data: pd.DataFrame, *, cluster=None, n_boot: int 
         iidx = [col[c] for c in ip["construct"]]
         mask = _mask(model)
         t = col[ipma_target]
-    res = {key: [] for key in ("w", "l", "p", "t", "r", "h", "ii", "ip")}
-    failed = 0
-    p = x.shape[1]
-    for wblock in blocks:
-        freq = wblock @ member                      # (m, n) respondent frequencies
-        tot = freq.sum(axis=1)
-        mean = freq @ x / tot[:, None]
-        second = (freq @ xx).reshape(-1, p, p)
-        covs = (second - tot[:, None, None] * np.einsum("bi,bj->bij", mean, mean)) / (tot - 1)[:, None, None]
-        for b in range(covs.shape[0]):
-            try:
-                cor = _cov_to_cor(covs[b])
-                core = _pls_core(cor, bidx, modes, bm, fit.scheme, 300, 1e-8, w0=fit._core.weights)
-                h = _htmt_from_cor(cor, bidx)
-                tt = _total_effects(core.paths)
-                if ip is not None:
-                    ires = _ipma_core(mean[b], covs[b], core.weights, mask, lo, hi, bm, t)
-            except (np.linalg.LinAlgError, ConvergenceError, FloatingPointError):
-                failed += 1
-                continue
-            if not np.all(np.isfinite(core.weights)):
-                failed += 1
-                continue
-            res["w"].append([core.weights[i, j] for i, j in widx])
-            res["l"].append([core.loadings[i, j] for i, j in widx])
-            res["p"].append([core.paths[i, j] for i, j in pidx])
-            res["t"].append([tt[i, j] for i, j in tidx])
-            res["r"].append([core.r2[j] for j in ridx])
-            res["h"].append([h[i, j] for i, j in hidx])
-            if ip is not None:
-                res["ii"].append([ires.importance[j] for j in iidx])
-                res["ip"].append([ires.performance[j] for j in iidx])
+    spec = dict(member=member, x=x, xx=xx, bidx=bidx, modes=modes, bm=bm, scheme=fit.scheme,
+                w0=fit._core.weights, widx=widx, pidx=pidx, tidx=tidx, ridx=ridx, hidx=hidx,
+                ipma=None if ip is None else (mask, lo, hi, t, iidx))
+    wblocks = list(blocks)
+    if jobs > 1 and len(wblocks) > 1:
+        from crqlab.parallel import map_tasks
+        parts = map_tasks(_boot_block, [(wb, spec) for wb in wblocks], jobs=jobs)
+    else:
+        parts = [_boot_block(wb, spec) for wb in wblocks]
+    res = {key: [row for part in parts for row in part[0][key]] for key in parts[0][0]}
+    failed = sum(part[1] for part in parts)
     if len(res["w"]) < max(10, n_boot // 2):
         raise ConvergenceError(f"bootstrap_pls: {failed} of {n_boot} resamples failed")
     arr = {key: np.asarray(v, dtype=float) for key, v in res.items()}
