@@ -16,6 +16,7 @@ run, tables, plain-text findings); the notebook shows and records them.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -359,7 +360,9 @@ def segment_maps(data: pd.DataFrame, s: Setup, target: str, n_boot: int, seed: i
                          "at least two accounts: no map by segment.")
     t = pd.DataFrame(rows)
     step.table = t
-    step.record(f"ipma_{target}_segments", t, index=False)
+    for col, part in t.groupby("segment", sort=False):  # one table per segment variable
+        safe = re.sub(r"[^a-z0-9_]+", "_", str(col).lower()).strip("_") or "segment"
+        step.record(f"ipma_{target}_segments.{safe}", part.reset_index(drop=True), index=False)
     step.shown = t.pivot_table(index=["segment", "level"], columns="element", values="quadrant",
                                aggfunc="first").reset_index().rename(columns=s.label)
     return step

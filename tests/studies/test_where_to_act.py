@@ -113,6 +113,7 @@ def test_segment_maps_skip_small_segments(frame):
     assert (step.table["n"] >= 100).all()
     none = w.segment_maps(frame, s, "commitment", n_boot=20, seed=4, min_segment_n=10_000)
     assert none.table is None and any(r.name == "skipped.ipma_commitment_segments" for r in none.records)
+    assert {r.name for r in step.records} == {"ipma_commitment_segments.region"}
 
 
 def test_one_account_says_what_cannot_be_estimated(frame):
