@@ -544,7 +544,8 @@ def ipma_quadrant(importance: float, performance: float, mean_importance: float,
     return IPMA_QUADRANTS[(bool(importance >= mean_importance), bool(performance >= mean_performance))]
 
 
-def q2_predict(fit: PlsFit, data: pd.DataFrame, *, k: int = 10, folds=None) -> pd.DataFrame:
+def q2_predict(fit: PlsFit, data: pd.DataFrame, *, k: int = 10, folds=None,
+               ci: float = 0.95) -> pd.DataFrame:
     """Q2predict of every endogenous construct by k-fold PLSpredict at construct level.
 
     Each fold is held out in turn: the model is refitted on the rest, the holdout's exogenous
@@ -562,6 +563,14 @@ def q2_predict(fit: PlsFit, data: pd.DataFrame, *, k: int = 10, folds=None) -> p
         Number of folds (rows assigned in order ``row % k`` unless ``folds`` is given).
     folds : array-like, optional
         Fold label per used row (e.g. by account, so that an account is never split).
+    ci : float
+        Level of the interval: a grouped jackknife over the folds (each fold's prediction
+        errors left out in turn) gives ``se``, and ``est -/+ z se`` the interval.
+
+    Returns
+    -------
+    DataFrame
+        ``construct, est, se, ci_low, ci_high, n, k``.
     """
     model = fit.model
     num, x, _ = _prepare(model, data, "mean" if fit.n_imputed else "listwise")
@@ -571,10 +580,11 @@ def q2_predict(fit: PlsFit, data: pd.DataFrame, *, k: int = 10, folds=None) -> p
         raise CrqlabError("q2_predict: one fold label per used row is needed")
     exo = [model.constructs.index(c) for c in model.exogenous]
     endo = [model.constructs.index(c) for c in model.endogenous]
-    sse_m = np.zeros(len(endo))
-    sse_0 = np.zeros(len(endo))
+    labels = np.unique(lab)
+    sse_m = np.zeros((len(labels), len(endo)))
+    sse_0 = np.zeros((len(labels), len(endo)))
     modes = [model.modes[c] for c in model.constructs]
-    for f in np.unique(lab):
+    for g, f in enumerate(labels):
         tr, te = lab != f, lab == f
         mean, cov = _weighted_moments(x[tr], np.ones(int(tr.sum())))
         core = _pls_core(_cov_to_cor(cov), _block_idx(model), modes, model.path_matrix(), fit.scheme,
@@ -584,10 +594,16 @@ def q2_predict(fit: PlsFit, data: pd.DataFrame, *, k: int = 10, folds=None) -> p
         y_te = ((x[te] - mean) / sd) @ core.weights
         tot = _total_effects(core.paths)
         pred = y_te[:, exo] @ tot[np.ix_(exo, endo)]
-        sse_m += ((y_te[:, endo] - pred) ** 2).sum(axis=0)
-        sse_0 += ((y_te[:, endo] - y_tr[:, endo].mean(axis=0)) ** 2).sum(axis=0)
-    return pd.DataFrame({"construct": model.endogenous, "est": 1 - sse_m / sse_0, "n": n,
-                         "k": len(np.unique(lab))})
+        sse_m[g] = ((y_te[:, endo] - pred) ** 2).sum(axis=0)
+        sse_0[g] = ((y_te[:, endo] - y_tr[:, endo].mean(axis=0)) ** 2).sum(axis=0)
+    est = 1 - sse_m.sum(axis=0) / sse_0.sum(axis=0)
+    # grouped jackknife over folds (each fold's errors left out in turn): SE and normal interval
+    k_f = len(labels)
+    loo = 1 - (sse_m.sum(axis=0) - sse_m) / (sse_0.sum(axis=0) - sse_0)
+    se = np.sqrt((k_f - 1) / k_f * ((loo - loo.mean(axis=0)) ** 2).sum(axis=0))
+    z = z_crit(ci)
+    return pd.DataFrame({"construct": model.endogenous, "est": est, "se": se, "ci_low": est - z * se,
+                         "ci_high": est + z * se, "n": n, "k": k_f})
 
 
 @dataclass

@@ -29,7 +29,7 @@ from crqlab.measures.scoring import score_items
 from crqlab.models import association, pls, sem
 
 __all__ = ["NOT_ESTIMABLE", "TooFew", "why", "Record", "Step", "Setup", "scored_frame", "setup", "sample", "drivers", "importance_map",
-           "segment_maps", "summary"]
+           "segment_maps", "discriminant_validity", "summary"]
 
 NOT_ESTIMABLE = (CrqlabError, np.linalg.LinAlgError, ValueError)
 
@@ -214,6 +214,19 @@ def drivers(data: pd.DataFrame, s: Setup, target: str, n_boot: int, seed: int) -
                   f"estimated ({why(exc)}).")
     step.record(f"{key}.pls_total_effect", p.assign(n_accounts=n_acc), index=False)
     step.record(f"{key}.pls_r2", boot.r2.iloc[0][["est", "ci_low", "ci_high", "n"]], n_accounts=n_acc)
+    try:  # out-of-sample: 10 folds of whole accounts
+        folds = pd.factorize(ok["account_id"], sort=True)[0] % 10
+        q2 = pls.q2_predict(fit, ok, folds=folds, ci=s.ci).iloc[0]
+        step.record(f"{key}.pls_q2_predict", q2[["est", "se", "ci_low", "ci_high", "n"]], n_accounts=n_acc)
+        q2_text = (f" Predicting {s.label(target)} for accounts left out of the estimation "
+                   f"(10 folds of whole accounts), Q²predict is "
+                   + format_ci_text(q2["est"], q2["ci_low"], q2["ci_high"], ci=s.ci, digits=2)
+                   + ": the model predicts "
+                   + difference_words(q2["ci_low"], q2["ci_high"], higher="better than",
+                                      lower="worse than", none="not clearly better than")
+                   + " the mean.")
+    except NOT_ESTIMABLE:
+        q2_text = ""
     shown = pd.DataFrame({"element": [s.label(e) for e in p["element"]],
                           "PLS-SEM total effect": [_ct(r) for _, r in p.iterrows()]})
     ranks = {"PLS-SEM": list(p.sort_values("est", ascending=False)["element"])}
@@ -258,7 +271,7 @@ def drivers(data: pd.DataFrame, s: Setup, target: str, n_boot: int, seed: int) -
         + f" standard deviations of {s.label(target)} per standard deviation, "
         + claim_words(best["ci_low"], best["ci_high"]).replace("the claim holds",
                                                               "a clearly positive effect")
-        + "." + gap)
+        + "." + gap + q2_text)
     verdict = (f"all methods name {s.label(best['element'])}" if agree else
                "the methods do not agree (" + methods + ")")
     step.findings.append({
@@ -266,6 +279,43 @@ def drivers(data: pd.DataFrame, s: Setup, target: str, n_boot: int, seed: int) -
                 "{est} {ci} standard deviations per standard deviation ({n}).",
         "est": float(best["est"]), "ci": (float(best["ci_low"]), float(best["ci_high"])),
         "n": int(best["n"]), "n_accounts": n_acc, "quantity": f"{key}.pls_total_effect"})
+    return step
+
+
+def discriminant_validity(data: pd.DataFrame, s: Setup, n_boot: int, seed: int,
+                          threshold: float = 0.90) -> Step:
+    """HTMT of every pair of elements with account-cluster bootstrap intervals: are the elements
+    distinct enough to be read as separate drivers (Henseler, Ringle & Sarstedt 2015)?"""
+    step = Step()
+    try:
+        model = _pls_model(s, "commitment")
+        ok = _check(s, data, model.indicators)
+        fit = pls.fit_pls(model, ok, missing="listwise")
+        boot = pls.bootstrap_pls(fit, ok, cluster="account_id", n_boot=n_boot, seed=seed, ci=s.ci)
+    except NOT_ESTIMABLE as exc:
+        return step.skip("htmt", f"Distinctness of the elements: could not be estimated ({why(exc)}).")
+    h = boot.htmt[["construct_a", "construct_b", "est", "ci_low", "ci_high", "n"]].copy()
+    h["n_accounts"] = int(ok["account_id"].nunique())
+    step.table = h
+    step.record("htmt", h, index=False)
+    verdict = [claim_words(r["ci_low"] - threshold, r["ci_high"] - threshold, direction=-1)
+               for _, r in h.iterrows()]
+    step.shown = pd.DataFrame({
+        "pair": [f"{s.label(a)} - {s.label(b)}" for a, b in zip(h["construct_a"], h["construct_b"])],
+        "HTMT": [_ct(r) for _, r in h.iterrows()],
+        f"below {threshold:.2f}?": [{"the claim holds": "yes", "the data contradict the claim": "no"}
+                                    .get(v, "cannot tell") for v in verdict]})
+    unclear = [f"{s.label(a)} and {s.label(b)}" for (a, b), v in
+               zip(zip(h["construct_a"], h["construct_b"]), verdict) if v != "the claim holds"]
+    step.record("htmt.pairs_not_clearly_distinct", len(unclear), n=int(h["n"].iloc[0]))
+    if unclear:
+        step.text.append(f"{len(unclear)} of {len(h)} pairs of elements are not clearly distinct "
+                         f"(their HTMT interval reaches {threshold:.2f}): {'; '.join(unclear)}. "
+                         "Effects of such elements are hard to tell apart, so their ranking as drivers "
+                         "is less certain.")
+    else:
+        step.text.append(f"Every pair of elements is clearly distinct: each HTMT interval lies below "
+                         f"{threshold:.2f}.")
     return step
 
 

@@ -141,7 +141,10 @@ def test_corp_rep_against_r_reference(corp_fit):
 
 
 def test_q2_predict_against_r(corp_fit, corp_data):
-    q2 = q2_predict(corp_fit, corp_data, k=10).set_index("construct")["est"]
+    tab = q2_predict(corp_fit, corp_data, k=10).set_index("construct")
+    q2 = tab["est"]
+    # the jackknife SE is the spread of the leave-one-fold-out ratios (k - 1)/k scaled
+    assert (tab["se"] > 0).all() and (tab["ci_low"] < q2).all()
     # R: q2_predict (10 folds, row (i - 1) %% 10)
     assert_allclose(q2.loc[["CUSA", "CUSL"]], [REF["q2_predict"]["CUSA"], REF["q2_predict"]["CUSL"]], atol=1e-7)
 
@@ -209,8 +212,10 @@ def test_planted_composite_recovered():
     assert_allclose(fit.paths["est"], truth["paths"], atol=0.02)
     assert_allclose(fit.r2["est"], [truth["r2"]], atol=0.02)
     # Q2predict of a one-step model estimates its R2 out of sample
-    q2 = q2_predict(fit, df, k=5)["est"].iloc[0]
-    assert abs(q2 - truth["r2"]) < 0.02
+    q2 = q2_predict(fit, df, k=5).iloc[0]
+    assert abs(q2["est"] - truth["r2"]) < 0.02
+    # grouped-jackknife interval over the folds: finite, around the estimate, narrow at this n
+    assert q2["ci_low"] < q2["est"] < q2["ci_high"] and 0 < q2["se"] < 0.02 and q2["k"] == 5
 
 
 def test_planted_ipma_importance_is_unstandardised_total_effect():

@@ -64,6 +64,7 @@ def test_drivers_name_the_planted_driver_by_every_method(frame):
     names = [r.name for r in step.records]
     assert names[:2] == ["drivers_commitment.pls_total_effect", "drivers_commitment.pls_r2"]
     assert {"drivers_commitment.cbsem_total_effect", "drivers_commitment.relative_weight_share",
+            "drivers_commitment.pls_q2_predict",
             "drivers_commitment.methods_agree_on_top", "drivers_commitment.pls_top_minus_second"} <= set(names)
     agree = next(r.value for r in step.records if r.name == "drivers_commitment.methods_agree_on_top")
     assert agree is True
@@ -75,6 +76,22 @@ def test_drivers_name_the_planted_driver_by_every_method(frame):
     assert "clearly stronger" in step.text[0]
     lo, hi = step.findings[0]["ci"]
     assert 0 < lo < step.findings[0]["est"] < hi
+
+
+def test_discriminant_validity_flags_overlapping_elements(frame):
+    s = _setup(frame)
+    step = w.discriminant_validity(frame, s, n_boot=N_BOOT, seed=5)
+    assert len(step.table) == 6 and (step.table["ci_low"] <= step.table["est"]).all()
+    assert step.text == ["Every pair of elements is clearly distinct: each HTMT interval lies below 0.90."]
+    # satisfaction's answers made mostly copies of trust's: the pair cannot be told apart
+    twin = frame.copy()
+    rng = np.random.default_rng(0)
+    for a, b in zip(ITEMS["satisfaction"], ITEMS["trust"]):
+        twin[a] = np.where(rng.random(len(twin)) < 0.9, twin[b], twin[a])
+    step = w.discriminant_validity(twin, _setup(twin), n_boot=N_BOOT, seed=5)
+    rec = {r.name: r.value for r in step.records}
+    assert rec["htmt.pairs_not_clearly_distinct"] >= 1
+    assert "Trust and Satisfaction" in step.text[0] and "not clearly distinct" in step.text[0]
 
 
 def test_importance_map_puts_the_planted_weak_driver_in_concentrate_here(frame):
