@@ -33,9 +33,9 @@ Notes
 Validated in ``tests/models/test_pls.py`` against (a) published seminr results: the corporate
 reputation model of Hair et al.'s PLS-SEM primer (path coefficients, seminr's test fixture) and
 seminr's ECSI ``mobi`` model fixtures (weights, loadings, paths, HTMT, AVE, rhoC, alpha, rhoA)
-to 1e-6; (b) an independent base-R implementation (``tests/results/pls/make_pls.R``) on the
+to 1e-8; (b) an independent base-R implementation (``tests/results/pls/make_pls.R``) on the
 corporate reputation data for every quantity (including f2, Q2predict, IPMA and the unstandardised
-paths) to 1e-6; (c) planted truth: a simulated composite model whose population weights, paths,
+paths) to 1e-7 or better; (c) planted truth: a simulated composite model whose population weights, paths,
 R2 and IPMA are recovered, and bootstrap intervals that cover; (d) IPMA recomputed by hand on a
 six-row example.
 """

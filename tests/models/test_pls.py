@@ -63,13 +63,9 @@ def test_corporate_reputation_paths_match_seminr(corp_fit):
     assert corp_fit.n == 344 and corp_fit.n_imputed == 11
 
 
-def test_corporate_reputation_primer_rounded_values(corp_fit):
-    # Hair et al. (2021), PLS-SEM Using R, ch. 4-6 (3 decimals): loadings, R2, HTMT(COMP, LIKE)
-    assert_allclose(_col(corp_fit.loadings, ["indicator"], ["comp_1", "comp_2", "comp_3"]),
-                    [0.858, 0.798, 0.818], atol=5e-4)
-    assert_allclose(_col(corp_fit.r2, ["construct"], ["CUSA", "CUSL"]), [0.295, 0.562], atol=5e-4)
-    assert_allclose(_col(corp_fit.htmt, ["construct_a", "construct_b"], [("COMP", "LIKE")]), [0.780],
-                    atol=5e-4)
+# The primer's printed tables (loadings, R2, HTMT at 3 decimals) were not among the sources
+# available here; the corporate reputation loadings, R2 and HTMT are checked against the base-R
+# reference below, and seminr's own full-precision fixtures of the mobi model check them too.
 
 
 # seminr tests/fixtures/V_3_6_0 boot_report_{weights,loadings,paths,htmt}.csv ("Original Est.")
