@@ -50,7 +50,7 @@ from crqlab.errors import ConvergenceError, CrqlabError, InsufficientDataError
 from crqlab.stats import cluster_bootstrap_weights, z_crit
 
 __all__ = ["PlsModel", "PlsFit", "fit_pls", "bootstrap_pls", "PlsBootstrap", "htmt",
-           "q2_predict", "ipma", "IPMA_QUADRANTS", "ipma_quadrant"]
+           "q2_predict", "ipma", "IPMA_QUADRANTS", "ipma_quadrant", "unstandardised"]
 
 _SCHEMES = ("path", "centroid", "factorial")
 
@@ -532,6 +532,38 @@ def ipma(fit: PlsFit, target: str, *, scale=None) -> pd.DataFrame:
     reach = _total_effects(model.path_matrix())[:, t]
     return pd.DataFrame([{"construct": c, "importance": res.importance[j], "performance": res.performance[j],
                           "n": fit.n} for j, c in enumerate(model.constructs) if reach[j] != 0])
+
+
+def unstandardised(fit: PlsFit, *, scale=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Unstandardised outer weights and path coefficients on the 0-100 rescaled indicators.
+
+    Parameters
+    ----------
+    fit : PlsFit
+    scale : (min, max) or dict of indicator -> (min, max), optional
+        As in :func:`ipma`.
+
+    Returns
+    -------
+    weights : DataFrame
+        ``construct, indicator, est, n``: standardised weight / indicator SD, normalised to sum
+        1 per construct (a construct's 0-100 score is the weighted sum of its rescaled questions).
+    paths : DataFrame
+        ``from, to, est, n``: OLS coefficients between the 0-100 construct scores (points of the
+        target per point of the predictor), as used by the importance-performance map.
+    """
+    model = fit.model
+    lo, hi = _scale_bounds(model, fit._x, scale)
+    res = _ipma_core(fit._mean, fit._cov, fit._core.weights, _mask(model), lo, hi,
+                     model.path_matrix(), 0)
+    col = {c: j for j, c in enumerate(model.constructs)}
+    w = fit.weights[["construct", "indicator"]].copy()
+    w["est"] = [res.weights_rescaled[model.indicators.index(i), col[c]]
+                for c, i in zip(w["construct"], w["indicator"])]
+    w["n"] = fit.n
+    p = pd.DataFrame([{"from": a, "to": b, "est": res.paths_unstd[col[a], col[b]], "n": fit.n}
+                      for a, b in model.paths])
+    return w, p
 
 
 def ipma_quadrant(importance: float, performance: float, mean_importance: float,

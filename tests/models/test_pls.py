@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 
 from crqlab.errors import CrqlabError, InsufficientDataError
 from crqlab.models.pls import (IPMA_QUADRANTS, PlsModel, bootstrap_pls, fit_pls, htmt, ipma,
-                               ipma_quadrant, q2_predict)
+                               ipma_quadrant, q2_predict, unstandardised)
 
 HERE = Path(__file__).resolve().parents[1] / "results" / "pls"
 REF = json.loads((HERE / "pls_reference.json").read_text())
@@ -151,6 +151,18 @@ def test_ipma_against_r(corp_fit):
         assert_allclose(tab.loc[c, "importance"], v, atol=1e-7)  # R: ipma importance (unstd total effect)
     for c in ("COMP", "LIKE", "CUSA"):
         assert_allclose(tab.loc[c, "performance"], REF["ipma"]["performance"][c], atol=1e-7)  # R: 0-100
+
+
+def test_unstandardised_estimates_against_r(corp_fit):
+    w, p = unstandardised(corp_fit, scale=(1, 7))
+    ws = w.set_index("construct")["est"]
+    for c in CORP.constructs:
+        # R: ipma$weights_rescaled (standardised weight / SD, normalised to sum 1)
+        assert_allclose(np.atleast_1d(ws.loc[c]), np.atleast_1d(REF["ipma"]["weights_rescaled"][c]), atol=1e-8)
+        assert_allclose(np.atleast_1d(ws.loc[c]).sum(), 1.0, atol=1e-12)
+    for key, v in REF["ipma"]["paths_unstd"].items():
+        a, b = key.split("->")
+        assert_allclose(_col(p, ["from", "to"], [(a, b)]), [v], atol=1e-7)  # R: lm on 0-100 scores
 
 
 @pytest.mark.parametrize("variant", ["mode_b", "centroid", "factorial"])
