@@ -156,10 +156,13 @@ def _scale(s: Setup, model: pls.PlsModel) -> dict:
 
 def _check(s: Setup, data: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     ok = data.dropna(subset=cols, how="any")
-    if s.n_accounts < 2 or ok["account_id"].nunique() < 2:
-        raise TooFew("the account-cluster bootstrap needs at least 2 accounts")
-    if len(ok) < max(s.min_cell, 30):
-        raise TooFew(f"only {len(ok)} complete responses (at least {max(s.min_cell, 30)} needed)")
+    need = max(s.min_cell, 30)
+    if len(ok) < need:
+        raise TooFew(f"only {len(ok)} complete responses (at least {need} needed)")
+    k = int(ok["account_id"].nunique())
+    if k < 2:
+        raise TooFew(f"the account-cluster bootstrap needs at least 2 accounts; the {len(ok)} "
+                     f"complete responses come from {k} account")
     return ok
 
 
@@ -333,7 +336,8 @@ def importance_map(data: pd.DataFrame, s: Setup, target: str, n_boot: int, seed:
         boot = pls.bootstrap_pls(fit, ok, cluster="account_id", n_boot=n_boot, seed=seed, ci=s.ci,
                                  ipma_target=target, ipma_scale=_scale(s, model))
     except NOT_ESTIMABLE as exc:
-        return step.skip(key, f"Importance-performance map for {s.label(target)}: could not be "
+        what = "of the facets " if facets else ""
+        return step.skip(key, f"Importance-performance map {what}for {s.label(target)}: could not be "
                          f"estimated ({why(exc)}).")
     t = boot.ipma.copy()
     mi, mp = t["importance"].mean(), t["performance"].mean()

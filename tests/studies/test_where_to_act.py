@@ -139,7 +139,8 @@ def test_one_account_says_what_cannot_be_estimated(frame):
     step = w.drivers(one, s, "commitment", n_boot=N_BOOT, seed=1)
     assert step.table is None
     assert step.skipped == ["Drivers of Commitment: PLS-SEM could not be estimated (the account-cluster "
-                            "bootstrap needs at least 2 accounts)."]
+                            "bootstrap needs at least 2 accounts; the 480 complete responses come "
+                            "from 1 account)."]
     few = w.importance_map(frame.head(12), _setup(frame.head(12)), "commitment", n_boot=N_BOOT, seed=1)
     assert "only 12 complete responses" in few.skipped[0]
 
