@@ -158,7 +158,7 @@ def _check(s: Setup, data: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     ok = data.dropna(subset=cols, how="any")
     need = max(s.min_cell, 30)
     if len(ok) < need:
-        raise TooFew(f"only {len(ok)} complete responses (at least {need} needed)")
+        raise TooFew(f"only {len(ok)} complete responses, at least {need} needed")
     k = int(ok["account_id"].nunique())
     if k < 2:
         raise TooFew(f"the account-cluster bootstrap needs at least 2 accounts; the {len(ok)} "
