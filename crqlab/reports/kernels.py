@@ -379,6 +379,21 @@ def _kernel_name(src: Path, kernel: str | None) -> str:
     return nb.metadata.get("kernelspec", {}).get("name") or "python3"
 
 
+def _cancel_pending() -> None:
+    """Cancel nbclient's unfinished tasks on this thread's event loop, so that none reports the
+    killed kernel later ("Task exception was never retrieved")."""
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in tasks:
+        t.cancel()
+    if tasks and not loop.is_running():
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
 def execute_warm(src: Path, executed_path: Path, parameters: Mapping[str, Any], *,
                  timeout: int | None = None, kernel: str | None = None,
                  connection_dir: str | None = None) -> None:
@@ -410,6 +425,10 @@ def execute_warm(src: Path, executed_path: Path, parameters: Mapping[str, Any], 
                                 execution_timeout=timeout, kernel_name=warm.kernel_name,
                                 km=warm.km)
         ok = True
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # interrupted (RunInterrupted): the kernel is dead
+            _cancel_pending()
+        raise
     finally:
         warm.close_notebook_clients()
         if ok:
