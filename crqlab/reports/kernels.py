@@ -130,7 +130,6 @@ def _pandas_options() -> dict[str, Any]:
 def kernel_reset(cwd: str) -> None:
     """Run inside a warm kernel before each notebook: a new IPython session and the process
     state recorded by :func:`kernel_preload` (see the module docstring)."""
-    import gc
     import random
     import sys
     import warnings
@@ -178,7 +177,8 @@ def kernel_reset(cwd: str) -> None:
     results = sys.modules.get("crqlab.reports.results")
     if results is not None:
         results._DEFAULT = results.Recorder()
-    gc.collect()
+    # no gc.collect(): with the stack imported a full collection takes about a second, and
+    # the namespace's objects are freed by reference counting (cycles by the automatic gc)
 
 
 # -- the host side: one kernel ------------------------------------------------------------------
