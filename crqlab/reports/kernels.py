@@ -134,7 +134,8 @@ def kernel_reset(cwd: str) -> None:
     import sys
     import warnings
 
-    ip = sys.modules["IPython"].get_ipython()
+    ipython = sys.modules.get("IPython")
+    ip = ipython.get_ipython() if ipython is not None else None
     if ip is not None:
         ip.reset(new_session=True)
     state = _SNAPSHOT
