@@ -126,7 +126,7 @@ def _cmd_run_single(args: argparse.Namespace, params: dict[str, Any]) -> int:
     from crqlab.reports.runner import display_path, run
 
     result = run(args.study_dirs[0], parameters=params, notebooks=args.notebooks,
-                 jobs=args.jobs, out=Path(args.out) if args.out else None)
+                 jobs=args.jobs, out=Path(args.out) if args.out else None, cold=args.cold)
     for o in result.failed:
         print(f"crqlab run: {o.describe_error()}\n  report kept: "
               f"{display_path(result.out_dir / o.stem / (o.stem + '.html'))}",
@@ -145,7 +145,8 @@ def _cmd_run_batch(args: argparse.Namespace, params: dict[str, Any]) -> int:
     from crqlab.reports.runner import display_path
 
     table, rows = run_batch(args.study_dirs, parameters=params, notebooks=args.notebooks,
-                            jobs=args.jobs, out=args.out, scheduler=args.scheduler)
+                            jobs=args.jobs, out=args.out, scheduler=args.scheduler,
+                            cold=args.cold)
     for r in rows:
         if r["status"] != "ok":
             why = r["error"] or f"failed notebooks: {', '.join(r['failed'])}"
@@ -223,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(exit 2) before anything runs. Reports of notebooks not selected by "
                         "--notebooks are kept")
     r.add_argument("--scheduler", default=None, help="Dask scheduler address (crqlab[dask])")
+    r.add_argument("--cold", action="store_true",
+                   help="start a new kernel for every notebook (slower; by default each worker "
+                        "keeps one kernel that imported the libraries once and is reset "
+                        "between notebooks; the results are the same)")
     r.set_defaults(func=_cmd_run)
 
     k = sub.add_parser("packs", help="account packs for account managers, and an action list")

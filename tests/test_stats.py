@@ -183,3 +183,85 @@ def test_cluster_bootstrap_sums_agree_with_weights_in_distribution():
     # Two independent 20 000-resample estimates of one SE: relative MC error ~0.5% each.
     assert_allclose(se_sums, se_w, rtol=0.03)
     assert sums.shape == (20_000, 2) and np.all(sums[:, 0] >= 0)
+
+
+# --- blocks of resamples, multinomial over distinct cluster totals (issue 21) ---------------
+def _nps_values(rng, n_acc):
+    sizes = rng.integers(1, 7, n_acc)
+    clusters = np.repeat(np.arange(n_acc), sizes)
+    d = rng.choice([-1.0, 0.0, 1.0], size=clusters.size, p=[0.3, 0.3, 0.4])
+    return clusters, np.column_stack([np.ones(clusters.size), d])
+
+
+def test_block_sums_equal_the_drawn_counts_expanded():
+    from crqlab.stats import BOOTSTRAP_BLOCK, cluster_bootstrap_block_sums
+
+    rng = np.random.default_rng(3)
+    clusters, values = _nps_values(rng, 40)
+    n_boot = BOOTSTRAP_BLOCK + 7  # two blocks, the second short
+    sums = cluster_bootstrap_block_sums(clusters, values, n_boot, seed=17, jobs=1,
+                                        draw="multinomial")
+    # the same draw by hand: distinct cluster totals, then one multinomial per block
+    tot = np.stack([np.bincount(clusters, weights=values[:, j]) for j in range(2)], axis=1)
+    types, counts = np.unique(tot, axis=0, return_counts=True)
+    kids = np.random.SeedSequence(17).spawn(2)
+    drawn = [np.random.default_rng(kids[b]).multinomial(40, counts / 40, size=m)
+             for b, m in ((0, BOOTSTRAP_BLOCK), (1, 7))]
+    assert_allclose(sums, np.concatenate(drawn) @ types, rtol=0, atol=0)
+    # every resample draws exactly k = 40 clusters: total answers lie in [40 * 1, 40 * 6]
+    assert np.all((sums[:, 0] >= 40) & (sums[:, 0] <= 240))
+    # the index route: k indices per resample from the block's own stream
+    sums = cluster_bootstrap_block_sums(clusters, values, n_boot, seed=17, jobs=1,
+                                        draw="indices")
+    picks = [np.random.default_rng(kids[b]).integers(0, 40, size=(m, 40))
+             for b, m in ((0, BOOTSTRAP_BLOCK), (1, 7))]
+    assert_allclose(sums, tot[np.concatenate(picks)].sum(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("draw", ["multinomial", "indices"])
+def test_block_sums_agree_in_distribution_with_one_stream(draw):
+    from crqlab.stats import cluster_bootstrap_block_sums
+
+    rng = np.random.default_rng(4)
+    clusters, values = _nps_values(rng, 300)
+    a = cluster_bootstrap_block_sums(clusters, values, 20_000, seed=1, draw=draw)
+    b = cluster_bootstrap_sums(clusters, values, 20_000, seed=2)
+    ra, rb = a[:, 1] / a[:, 0], b[:, 1] / b[:, 0]
+    # two independent samples of one distribution: KS p-value uniform; deterministic seeds
+    assert st.ks_2samp(ra, rb).pvalue > 0.01
+    # quantiles within Monte Carlo error (about 0.02-0.04 SD at these levels, 20,000 draws)
+    sd = rb.std(ddof=1)
+    assert_allclose(np.quantile(ra, [0.025, 0.5, 0.975]), np.quantile(rb, [0.025, 0.5, 0.975]),
+                    atol=0.1 * sd)
+    assert_allclose(ra.std(ddof=1), sd, rtol=0.03)  # SD from 20,000 draws: MC error ~0.5%
+
+
+def test_block_sums_reproducible_for_a_seed_whatever_the_threads():
+    from crqlab.stats import MULTINOMIAL_COST, cluster_bootstrap_block_sums
+
+    rng = np.random.default_rng(5)
+    clusters, values = _nps_values(rng, 100)
+    for draw in ("multinomial", "indices"):
+        one = cluster_bootstrap_block_sums(clusters, values, 3500, seed=8, jobs=1, draw=draw)
+        assert np.array_equal(one, cluster_bootstrap_block_sums(clusters, values, 3500, seed=8,
+                                                                jobs=2, draw=draw))
+        assert np.array_equal(one, cluster_bootstrap_block_sums(
+            clusters, values, 3500, seed=np.random.SeedSequence(8), draw=draw))
+        assert not np.array_equal(one, cluster_bootstrap_block_sums(clusters, values, 3500,
+                                                                    seed=9, draw=draw))
+    # "auto" takes the multinomial route only when the distinct totals are few enough
+    many, values = _nps_values(rng, 5000)
+    few_types = cluster_bootstrap_block_sums(many, values, 100, seed=1, draw="auto")
+    assert np.array_equal(few_types, cluster_bootstrap_block_sums(many, values, 100, seed=1,
+                                                                  draw="multinomial"))
+    t = np.unique(np.stack([np.bincount(many, weights=values[:, j]) for j in range(2)], 1),
+                  axis=0)
+    assert len(t) * MULTINOMIAL_COST < 5000
+    continuous = rng.normal(size=len(many))  # every cluster its own total
+    assert np.array_equal(cluster_bootstrap_block_sums(many, continuous, 100, seed=1),
+                          cluster_bootstrap_block_sums(many, continuous, 100, seed=1,
+                                                       draw="indices"))
+    with pytest.raises(ValueError, match="must not be missing"):
+        cluster_bootstrap_block_sums(["a", None, "b"], [1, 2, 3], 10)
+    with pytest.raises(ValueError, match="draw must be"):
+        cluster_bootstrap_block_sums([1, 2], [1, 2], 10, draw="poisson")

@@ -34,13 +34,22 @@ __all__ = ["run_study_task", "run_batch", "summary_table"]
 
 
 def run_study_task(study_dir: str, out: str, parameters: Mapping[str, Any] | None,
-                   notebooks: str, notebooks_dir: str | None, jobs: int) -> dict[str, Any]:
-    """Run one study (a batch task); never raises: a failure becomes the row's status."""
+                   notebooks: str, notebooks_dir: str | None, jobs: int,
+                   cold: bool = False) -> dict[str, Any]:
+    """Run one study (a batch task); never raises: a failure becomes the row's status.
+
+    In a worker process (a local pool's or a Dask worker's) the warm kernel is kept for the
+    worker's next studies and killed when the worker exits (:mod:`crqlab.reports.kernels`)."""
+    import multiprocessing
+
+    from crqlab.reports.kernels import keep_until_exit
     from crqlab.reports.runner import run
 
+    if not cold and multiprocessing.parent_process() is not None:
+        keep_until_exit()
     try:
         res = run(study_dir, parameters=parameters, notebooks=notebooks, jobs=jobs, out=out,
-                  notebooks_dir=notebooks_dir, progress=False)
+                  notebooks_dir=notebooks_dir, progress=False, cold=cold)
     except CrqlabError as exc:
         return {"study": Path(study_dir).name, "study_dir": study_dir, "status": "error",
                 "notebooks": 0, "failed": [], "out_dir": out, "headline": {},
@@ -110,8 +119,8 @@ def _html(table: pd.DataFrame, rows: Sequence[Mapping[str, Any]]) -> str:
 def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any] | None = None,
               notebooks: str = "*.ipynb", jobs: int | None = None,
               out: str | Path | None = None, scheduler=None,
-              notebooks_dir: str | Path | None = None, progress: bool = True
-              ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+              notebooks_dir: str | Path | None = None, progress: bool = True,
+              cold: bool = False) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Run several studies; return the summary table and the per-study rows.
 
     Parameters
@@ -126,6 +135,9 @@ def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any]
         notebooks then run one after another inside its task.
     scheduler : str, distributed.Client or LocalCluster, optional
         Run the studies on a Dask cluster instead (``crqlab[dask]``).
+    cold : bool
+        A new kernel for every notebook; by default each worker keeps one warm kernel for all
+        its studies (:mod:`crqlab.reports.kernels`).
 
     Raises
     ------
@@ -139,7 +151,10 @@ def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any]
     and checks the ``results.json`` files are byte-identical; ``tests/reports/test_outputs.py``
     checks the refusals.
     """
+    from crqlab.reports.kernels import warm_scope
+
     parent, tasks = _checked_tasks(study_dirs, out, parameters, notebooks, notebooks_dir)
+    tasks = [(*t, cold) for t in tasks]
     parent.mkdir(parents=True, exist_ok=True)
     if not is_marked(parent, BATCH_REPORTS):
         write_marker(parent, BATCH_REPORTS)
@@ -154,7 +169,7 @@ def run_batch(study_dirs: Sequence[str | Path], *, parameters: Mapping[str, Any]
             bar.update(done - bar.n)
 
     try:
-        with stop_children_on_signal():
+        with stop_children_on_signal(), warm_scope():
             try:
                 rows = map_tasks(run_study_task, tasks, jobs=jobs, scheduler=scheduler,
                                  progress=_tick)

@@ -59,7 +59,7 @@ FIELDS = ("est", "se", "ci_low", "ci_high", "n", "n_accounts", "n_groups", "stat
 FORMAT = "crqlab.results/1"
 #: Significant digits kept for floats.
 SIGNIFICANT_DIGITS = 10
-#: Largest table (rows) :func:`record_table` accepts; results.json is for small tables.
+#: Rows of a table :func:`record_table` keeps (the first ones; larger tables are cut with a note).
 MAX_TABLE_ROWS = 500
 #: Fields and table columns that hold counts: recorded as whole numbers (an integral float such
 #: as ``822.0`` from a pandas sum becomes ``822``), so every report shows them as counts.
@@ -71,7 +71,7 @@ FINDING_PLACEHOLDERS = ("est", "ci", "n", "p")
 
 
 class ResultsError(CrqlabError, ValueError):
-    """A value or name cannot be recorded (bad name, unsupported type, table too large)."""
+    """A value or name cannot be recorded (bad name, unsupported type)."""
 
 
 def _check_name(name: str) -> str:
@@ -201,7 +201,11 @@ class Recorder:
     def record_table(self, name: str, table: pd.DataFrame, *, index: bool | None = None,
                      min_cell_size: int | None = None, n_col: str = "n",
                      note: str | None = None) -> None:
-        """Record a small table (at most ``MAX_TABLE_ROWS`` rows) as columns and rows.
+        """Record a small table as columns and rows.
+
+        A table of more than ``MAX_TABLE_ROWS`` rows keeps its first ``MAX_TABLE_ROWS`` rows
+        (sort the rows that matter first); the entry then carries ``n_rows`` (the table's
+        full length) and a ``note`` saying so, and recording never fails for size.
 
         Parameters
         ----------
@@ -218,9 +222,14 @@ class Recorder:
         if not isinstance(table, pd.DataFrame):
             raise ResultsError(f"{name}: record_table needs a DataFrame, got "
                                f"{type(table).__name__}")
-        if len(table) > MAX_TABLE_ROWS:
-            raise ResultsError(f"{name}: {len(table)} rows; results.json keeps tables of at most "
-                               f"{MAX_TABLE_ROWS} rows")
+        n_rows = len(table)
+        if n_rows > MAX_TABLE_ROWS:
+            # a large study must not fail here: keep the first rows (callers sort the rows
+            # that matter first) and say how many there were
+            table = table.iloc[:MAX_TABLE_ROWS]
+            kept = (f"the first {MAX_TABLE_ROWS} of {n_rows} rows (results.json keeps at most "
+                    f"{MAX_TABLE_ROWS} rows of a table)")
+            note = f"{note}; {kept}" if note else kept
         keep_index = index if index is not None else not isinstance(table.index, pd.RangeIndex)
         frame = table.reset_index() if keep_index else table
         if min_cell_size is None and self.min_cell_size is not None and n_col in frame.columns:
@@ -234,6 +243,8 @@ class Recorder:
         entry: dict[str, Any] = {"columns": columns, "data": rows}
         if note:
             entry["note"] = note
+        if n_rows > MAX_TABLE_ROWS:
+            entry["n_rows"] = n_rows
         self._tables[name] = entry
 
     def record_all(self, entries: Iterable[tuple[str, Any, Mapping[str, Any]]]) -> None:

@@ -2,7 +2,9 @@
 
 For each study folder the runner discovers the notebooks (``notebooks/*.ipynb``, sorted; no
 hand-kept list), executes them in parallel worker processes with papermill (working directory
-the notebooks folder), injecting only the parameters each notebook declares in its
+the notebooks folder), each worker on one warm kernel that imported the stack once and is reset
+between notebooks (:mod:`crqlab.reports.kernels`; ``cold=True`` / ``--cold``: a new kernel per
+notebook), injecting only the parameters each notebook declares in its
 ``parameters`` cell, renders each executed notebook to HTML without code, and writes::
 
     reports/<study>/
@@ -444,11 +446,17 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     error, exc = None, None
     try:
-        with _kernel_environment():
-            pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
-                                cwd=str(src.parent), progress_bar=False, log_output=False,
-                                execution_timeout=task.get("timeout"),
-                                kernel_name=task.get("kernel"), **_kernel_config(task, src))
+        if task.get("warm"):
+            from crqlab.reports.kernels import execute_warm
+
+            execute_warm(src, executed_path, task["parameters"], timeout=task.get("timeout"),
+                         kernel=task.get("kernel"), connection_dir=task.get("kernel_dir"))
+        else:
+            with _kernel_environment():
+                pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
+                                    cwd=str(src.parent), progress_bar=False, log_output=False,
+                                    execution_timeout=task.get("timeout"),
+                                    kernel_name=task.get("kernel"), **_kernel_config(task, src))
     except Exception as e:  # noqa: BLE001 - any failure of a notebook is reported, not raised
         exc = e
     duration = time.perf_counter() - start
@@ -600,11 +608,20 @@ def _mp_context():
     return mp.get_context("spawn")
 
 
+def _init_worker(main_pid: int) -> None:
+    """Pool-worker initializer: exit with the main process (:func:`crqlab.interrupt.die_with`)
+    and keep this worker's warm kernel for all its notebooks, killed when the worker exits."""
+    from crqlab.reports.kernels import keep_until_exit
+
+    die_with(main_pid)
+    keep_until_exit()
+
+
 def _execute_pool(tasks: list[dict[str, Any]], jobs: int, done) -> list[dict[str, Any]]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_mp_context(),
-                               initializer=die_with, initargs=(os.getpid(),))
+                               initializer=_init_worker, initargs=(os.getpid(),))
     outcomes = []
     try:
         futures = [pool.submit(_execute_one, t) for t in tasks]
@@ -661,13 +678,16 @@ def _execute_all(tasks: list[dict[str, Any]], jobs: int, label: str, progress: b
         bar.set_postfix_str(f"{res['name']} {res['status']}")
         bar.update()
 
+    from crqlab.reports.kernels import warm_scope
+
     try:
         if jobs <= 1 or len(tasks) == 1:
             finished = []
-            for task in tasks:
-                bar.set_postfix_str(Path(task["notebook"]).name)
-                finished.append(_execute_one(task))
-                done(finished[-1])
+            with warm_scope():  # this process's warm kernel, killed at the end unless kept
+                for task in tasks:
+                    bar.set_postfix_str(Path(task["notebook"]).name)
+                    finished.append(_execute_one(task))
+                    done(finished[-1])
         else:
             finished = _execute_pool(tasks, jobs, done)
     finally:
@@ -684,7 +704,7 @@ def _inputs_digest(inputs: Mapping[str, str]) -> str:
 
 def _build_tasks(paths: Sequence[Path], per_nb: Mapping[str, dict[str, Any]],
                  staging: Path, header: Mapping[str, Any], timeout: int | None,
-                 kernel: str | None) -> list[dict[str, Any]]:
+                 kernel: str | None, warm: bool = True) -> list[dict[str, Any]]:
     tasks = []
     for p in paths:
         nb_out = staging / p.stem
@@ -696,14 +716,15 @@ def _build_tasks(paths: Sequence[Path], per_nb: Mapping[str, dict[str, Any]],
         tasks.append({"notebook": str(p.resolve()), "out_dir": str(nb_out),
                       "parameters": injected, "display_parameters": shown,
                       "header": dict(header, parameters=shown), "timeout": timeout,
-                      "kernel": kernel, "kernel_dir": str(staging / _KERNEL_DIR)})
+                      "kernel": kernel, "kernel_dir": str(staging / _KERNEL_DIR),
+                      "warm": warm})
     return tasks
 
 
 def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
         notebooks: str = "*.ipynb", jobs: int | None = None, out: Path | str | None = None,
         notebooks_dir: Path | str | None = None, timeout: int | None = None,
-        kernel: str | None = None, progress: bool = True) -> RunResult:
+        kernel: str | None = None, progress: bool = True, cold: bool = False) -> RunResult:
     """Execute the notebooks of one study and write its reports folder.
 
     Parameters
@@ -724,6 +745,10 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
         Where the notebooks live (default :data:`crqlab.paths.NOTEBOOKS_DIR`).
     timeout : int, optional
         Seconds a single cell may run.
+    cold : bool
+        Start a fresh kernel for every notebook instead of the warm kernels of
+        :mod:`crqlab.reports.kernels` (one per worker, the stack imported once, reset between
+        notebooks); the results are the same, only slower (``crqlab run --cold``).
 
     Returns
     -------
@@ -766,7 +791,7 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
     nav = report_nav(info["study"], info["client"],
                      discover_notebooks(notebooks_dir if notebooks_dir is not None
                                         else NOTEBOOKS_DIR), prefix="../", current="")
-    tasks = _build_tasks(paths, per_nb, staging, header, timeout, kernel)
+    tasks = _build_tasks(paths, per_nb, staging, header, timeout, kernel, warm=not cold)
     for t in tasks:
         t["nav"] = nav
     with stop_children_on_signal():

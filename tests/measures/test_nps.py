@@ -307,3 +307,67 @@ def test_nps_by_two_keys_and_frame_sizes_by_tuple():
     first = out.iloc[0]
     assert_allclose(first["se"], nps([10, 3], frame_size=4)["se"].iat[0], atol=0)
     assert_allclose(out.iloc[3]["est"], nps([7, 0])["est"].iat[0], atol=0)
+
+
+# ------------------------------------------------- bootstrap at any account count (issue 21)
+def _uneven_accounts(rng, n_acc):
+    """Accounts of 1-8 respondents with account-level NPS propensities (ICC well above 0)."""
+    sizes = rng.integers(1, 9, n_acc)
+    probs = rng.dirichlet([0.5, 0.5, 1.0], size=n_acc)                    # detr, pass, prom
+    cl = np.repeat(np.arange(n_acc), sizes)
+    u = rng.random(cl.size)
+    cat = (u[:, None] > np.cumsum(probs, axis=1)[cl]).sum(-1)
+    return np.choose(cat, [3, 7, 10]).astype(float), cl
+
+
+def _cluster_robust_se(x, cl):
+    """Analytic linearisation SE of NPS = sum(d) / sum(n) over accounts (no small-k factor,
+    as the bootstrap has none): sqrt(sum_i (d_i - r n_i)^2) / sum(n)."""
+    d = (x >= 9).astype(float) - (x <= 6)
+    n_i = np.bincount(cl)
+    d_i = np.bincount(cl, weights=d)
+    r = d_i.sum() / n_i.sum()
+    return 100 * np.sqrt(np.sum((d_i - r * n_i) ** 2)) / n_i.sum()
+
+
+@pytest.mark.parametrize("method", ["multinomial", "indices"])
+def test_block_bootstrap_matches_one_stream_and_analytic_se(method):
+    rng = np.random.default_rng(2121)
+    x, cl = _uneven_accounts(rng, 3000)
+    single = nps_bootstrap(x, cl, n_boot=10_000, seed=5, method="single-stream").iloc[0]
+    block = nps_bootstrap(x, cl, n_boot=10_000, seed=6, method=method).iloc[0]
+    analytic = _cluster_robust_se(x, cl)
+    assert single["est"] == block["est"] and single["n_accounts"] == block["n_accounts"] == 3000
+    # Monte Carlo error of an SD from 10,000 resamples is about 0.7% each: 3% is > 3 MC SEs
+    assert_allclose(block["se"], single["se"], rtol=0.03)
+    # the ratio's linearisation SE is the bootstrap SE's limit; at 3000 accounts the
+    # nonlinearity is far below the MC error
+    assert_allclose(block["se"], analytic, rtol=0.03)
+    assert_allclose(single["se"], analytic, rtol=0.03)
+    # 2.5% / 97.5% quantiles from 10,000 resamples: MC SE about 0.05 SE each
+    assert_allclose([block["ci_low"], block["ci_high"]], [single["ci_low"], single["ci_high"]],
+                    atol=0.2 * analytic)
+
+
+def test_block_bootstrap_is_reproducible_and_independent_of_threads():
+    rng = np.random.default_rng(2122)
+    x, cl = _uneven_accounts(rng, 500)
+    one = nps_bootstrap(x, cl, n_boot=2500, seed=3, method="blocks", jobs=1)
+    two = nps_bootstrap(x, cl, n_boot=2500, seed=3, method="blocks", jobs=2)
+    pd.testing.assert_frame_equal(one, two)
+    assert not one.equals(nps_bootstrap(x, cl, n_boot=2500, seed=4, method="blocks"))
+    with pytest.raises(ValueError, match="method"):
+        nps_bootstrap(x, cl, n_boot=10, method="bca")
+
+
+def test_auto_keeps_one_stream_up_to_the_threshold():
+    # studies of up to BLOCKS_ABOVE accounts keep their exact results (the sample's
+    # results.json is byte-identical); larger ones switch to blocks
+    from crqlab.measures.nps import BLOCKS_ABOVE
+
+    rng = np.random.default_rng(2123)
+    for n_acc, method in ((BLOCKS_ABOVE, "single-stream"), (BLOCKS_ABOVE + 1, "blocks")):
+        x, cl = _uneven_accounts(rng, n_acc)
+        auto = nps_bootstrap(x, cl, n_boot=200, seed=9)
+        pd.testing.assert_frame_equal(auto, nps_bootstrap(x, cl, n_boot=200, seed=9,
+                                                          method=method))

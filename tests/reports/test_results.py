@@ -106,13 +106,23 @@ def test_table_privacy_check():
         rec.record_table("by_role", bad, min_cell_size=5)
 
 
-def test_table_keeps_named_index_and_refuses_big_tables():
+def test_table_keeps_named_index_and_cuts_big_tables_with_a_count():
     rec = Recorder()
     t = pd.DataFrame({"est": [1.0, 2.0]}, index=pd.Index(["x", "y"], name="role"))
     rec.record_table("t", t)
     assert rec.as_dict()["tables"]["t"]["columns"] == ["role", "est"]
-    with pytest.raises(ResultsError, match="rows"):
-        rec.record_table("big", pd.DataFrame({"a": range(results.MAX_TABLE_ROWS + 1)}))
+    assert "n_rows" not in rec.as_dict()["tables"]["t"]  # small tables are stored as before
+    # issue 21: a 100x study's table of 819 accounts failed the notebook; it is now cut
+    big = pd.DataFrame({"a": range(results.MAX_TABLE_ROWS + 319)})
+    rec.record_table("big", big, note="accounts by risk")
+    entry = rec.as_dict()["tables"]["big"]
+    assert entry["n_rows"] == 819
+    assert [r[0] for r in entry["data"]] == list(range(results.MAX_TABLE_ROWS))
+    assert entry["note"] == (f"accounts by risk; the first {results.MAX_TABLE_ROWS} of 819 rows "
+                             f"(results.json keeps at most {results.MAX_TABLE_ROWS} rows of a "
+                             "table)")
+    rec.record_table("exact", big.iloc[:results.MAX_TABLE_ROWS])
+    assert "n_rows" not in rec.as_dict()["tables"]["exact"]
 
 
 def test_save_is_atomic_and_loadable(tmp_path):
