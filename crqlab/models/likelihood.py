@@ -29,7 +29,6 @@ Validated against lavaan 0.6-14 (``tests/results/lavaan/make_lavaan_robust.R``).
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np

@@ -9,7 +9,6 @@ nothing identifying a confidential respondent reaches the executed notebook.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import numpy as np
