@@ -8,6 +8,7 @@ committed when this was written).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,16 @@ from crqlab.stats import cluster_bootstrap_weights
 
 HERE = Path(__file__).parents[1] / "results" / "association"
 ELEMENTS = ["trust", "commitment", "satisfaction", "experience", "solution", "service"]
-# the fixtures `ref` (association_ref.json) and `study` (study.csv) are in conftest.py
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return json.loads((HERE / "association_ref.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def study():
+    return pd.read_csv(HERE / "study.csv")
 
 
 def _bivariate_normal(n, rho, rng):
