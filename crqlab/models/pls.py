@@ -695,16 +695,36 @@ def _summarise(table: pd.DataFrame, draws: np.ndarray, ci: float, est_col: str =
     return out
 
 
+def _cluster_moments(codes: np.ndarray, k: int, x: np.ndarray, rows: int = 20_000):
+    """Per-cluster respondent counts, sums and cross-product sums of the indicators.
+
+    A resample weights each cluster by how often it was drawn, so its moments are weighted sums
+    of these (k, ...) totals: memory grows with clusters x indicators^2, never with
+    clusters x respondents (20,000 accounts x 378,000 answers would need 60 GB as a dense
+    membership matrix).
+    """
+    from scipy import sparse
+
+    n, p = x.shape
+    member = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(k, n))
+    count = np.asarray(member.sum(axis=1)).ravel()
+    sx = member @ x
+    sxx = np.zeros((k, p * p))
+    for start in range(0, n, rows):
+        part = x[start:start + rows]
+        sxx += member[:, start:start + rows] @ np.einsum("ni,nj->nij", part, part).reshape(len(part), -1)
+    return count, sx, sxx
+
+
 def _boot_block(wblock: np.ndarray, spec: dict) -> tuple[dict, int]:
     """Estimates of one block of bootstrap resamples (rows of account draw counts)."""
     x, xx = spec["x"], spec["xx"]
     p = x.shape[1]
     res: dict = {key: [] for key in ("w", "l", "p", "t", "r", "h", "ii", "ip")}
     failed = 0
-    freq = wblock @ spec["member"]                  # (m, n) respondent frequencies
-    tot = freq.sum(axis=1)
-    mean = freq @ x / tot[:, None]
-    second = (freq @ xx).reshape(-1, p, p)
+    tot = wblock @ spec["count"]                    # (m,) respondents drawn per resample
+    mean = wblock @ x / tot[:, None]
+    second = (wblock @ xx).reshape(-1, p, p)
     covs = (second - tot[:, None, None] * np.einsum("bi,bj->bij", mean, mean)) / (tot - 1)[:, None, None]
     ipm = spec["ipma"]
     for b in range(covs.shape[0]):
@@ -782,9 +802,7 @@ def bootstrap_pls(fit: PlsFit, data: pd.DataFrame, *, cluster=None, n_boot: int 
     k = int(codes.max()) + 1
     if k < 2:
         raise InsufficientDataError("bootstrap_pls needs at least two clusters")
-    member = np.zeros((k, x.shape[0]))
-    member[codes, np.arange(x.shape[0])] = 1.0
-    xx = np.einsum("ni,nj->nij", x, x).reshape(x.shape[0], -1)
+    count, sx, sxx = _cluster_moments(codes, k, x)
     bidx = _block_idx(model)
     modes = [model.modes[c] for c in model.constructs]
     bm = model.path_matrix()
@@ -802,7 +820,7 @@ def bootstrap_pls(fit: PlsFit, data: pd.DataFrame, *, cluster=None, n_boot: int 
         iidx = [col[c] for c in ip["construct"]]
         mask = _mask(model)
         t = col[ipma_target]
-    spec = dict(member=member, x=x, xx=xx, bidx=bidx, modes=modes, bm=bm, scheme=fit.scheme,
+    spec = dict(count=count, x=sx, xx=sxx, bidx=bidx, modes=modes, bm=bm, scheme=fit.scheme,
                 w0=fit._core.weights, widx=widx, pidx=pidx, tidx=tidx, ridx=ridx, hidx=hidx,
                 ipma=None if ip is None else (mask, lo, hi, t, iidx))
     wblocks = list(blocks)
