@@ -36,6 +36,7 @@ the model's variables (listwise), using the casewise likelihood of
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,12 +44,13 @@ import pandas as pd
 from scipy import stats as _st
 
 from crqlab.errors import ConvergenceError, InsufficientDataError
+from crqlab.formatting import format_fixed, format_p_text
 from crqlab.models import likelihood as _lik
 from crqlab.models import sem as _sem
 from crqlab.stats import z_crit
 
 __all__ = ["STEPS", "RULE", "InvarianceResult", "fit_multigroup", "measurement_invariance",
-           "difference_test", "invariance_verdict"]
+           "difference_test", "invariance_verdict", "item_names", "plain_summary"]
 
 #: The invariance ladder: step -> what is equal across groups (lavaan's group.equal words).
 STEPS = {"configural": (), "metric": ("loadings",), "scalar": ("loadings", "intercepts"),
@@ -682,3 +684,89 @@ def invariance_verdict(result: InvarianceResult) -> str:
     sizes = ", ".join(f"{g} {k}" for g, k in result.n_by_group.items())
     return (f"{text}. Rule: {rule}; estimator {result.estimator}, n = {result.n}"
             + (f" ({sizes})." if sizes else "."))
+
+
+# ----------------------------------------------------------------------------------------------
+# The result in reviewers' words (for the study modules; no code names)
+# ----------------------------------------------------------------------------------------------
+
+#: What each highest step allows a reader to conclude about a gap in scores between the groups.
+_MEANS_FOR_READERS = {
+    "none": "the questions may not measure the same thing in both groups, so no score gap can "
+            "be read as a difference in the relationship",
+    "configural": "the questions group into the same elements, but their weights differ: "
+                  "score gaps mix a real difference with question bias",
+    "metric": "relationships (paths, correlations) can be compared between the groups, but not "
+              "score levels: part of a gap may be question bias",
+    "scalar": "a gap in scores is a gap in the elements themselves, not bias of single "
+              "questions",
+    "strict": "a gap in scores is a gap in the elements themselves, not bias of single "
+              "questions",
+}
+_STEP_WORDS = {"metric": "equal weights", "scalar": "equal weights and levels",
+               "strict": "equal weights, levels and residual variances"}
+
+
+def item_names(element_items: Mapping[str, Sequence[str]],
+               labels: Mapping[str, str]) -> dict[str, str]:
+    """Readers' names of questions: ``{"trust_1": "Trust question 1", ...}`` from the
+    elements' questions (in order) and the elements' labels."""
+    return {item: f"{labels.get(e, e)} question {k}"
+            for e, items in element_items.items() for k, item in enumerate(items, start=1)}
+
+
+def _freed_words(freed: str, names: Mapping[str, str]) -> str:
+    parts = freed.split()
+    item = parts[-1] if parts[1] == "=~" else parts[0]
+    what = {"~1": "the level", "=~": "the weight", "~~": "the residual variance"}[parts[1]]
+    return f"{what} of {names.get(item, 'a question')}"
+
+
+def plain_summary(result: InvarianceResult, groups: str,
+                  names: Mapping[str, str]) -> tuple[str, pd.DataFrame | None]:
+    """The invariance result as a sentence and a table for reviewers (no code names).
+
+    Parameters
+    ----------
+    result : InvarianceResult
+    groups : str
+        Who was compared, opening the sentence (``"Between confidential (157) and named (524)
+        respondents"``).
+    names : mapping
+        Question -> readers' name (:func:`item_names`); a question not in it is "a question".
+
+    Returns
+    -------
+    sentence : str
+        What held, which questions had to be freed, and what that allows to compare.
+    table : DataFrame or None
+        One row per step tested: step, difference test, changes in CFI and RMSEA, holds.
+
+    Notes
+    -----
+    The words follow :attr:`InvarianceResult.level` (the documented rule); tested on planted
+    item bias in ``tests/models/test_invariance.py`` and through the study modules.
+    """
+    level = result.level
+    base = level.replace("partial ", "")
+    carries = {"none": "do not even group into the same elements in both groups",
+               "configural": "group into the same elements but do not carry equal weights"}
+    held = carries.get(base, f"carry {_STEP_WORDS.get(base, base)} in both groups")
+    freed = [_freed_words(f, names) for f in result.freed]
+    text = (f"{groups}, the questions {held}"
+            + (f" once {', '.join(freed)} may differ" if freed else "")
+            + f": {_MEANS_FOR_READERS[base]}.")
+    t = result.tests
+    if not len(t):
+        return text, None
+    table = pd.DataFrame({
+        "Step": [_STEP_WORDS.get(x, x) + (f", {m.rsplit('_', 1)[-1]} freed" if "partial" in m
+                                          else "")
+                 for x, m in zip(t["step"], t["model"])],
+        "Difference test": [f"{format_fixed(a, 2, grouping=False)} on {int(d)} df, "
+                            f"{format_p_text(p)}" for a, d, p in zip(t["stat"], t["df"],
+                                                                     t["p_value"])],
+        "Change in CFI": [format_fixed(x, 3, sign=True) for x in t["d_cfi"]],
+        "Change in RMSEA": [format_fixed(x, 3, sign=True) for x in t["d_rmsea"]],
+        "Holds": ["yes" if h else "no" for h in t["holds"]]})
+    return text, table
