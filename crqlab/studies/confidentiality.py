@@ -51,6 +51,7 @@ from crqlab.formatting import (
 from crqlab.measures.nps import nps_test
 from crqlab.measures.scoring import score_items
 from crqlab.models import bias
+from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
 from crqlab.stats import mean_ci
 
 #: Numbers in this study's sentences: plain fixed-point, no thousands separators.
@@ -62,7 +63,7 @@ __all__ = ["Record", "Step", "KeyFinding", "Q_WHO", "Q_GAP", "Q_PANEL", "Setting
            "choose_design", "wave_table",
            "cross_section_frame", "share_segments", "WhoChooses", "who_chooses",
            "comparable_scores", "ScoreComparison", "compare_scores",
-           "GapRegression", "gap_regression",
+           "GapRegression", "gap_regression", "Invariance", "named_answer_invariance",
            "Panel", "build_panel", "Changes", "within_changes", "NamingEffects",
            "naming_effects", "HeadlineShift", "headline_shift",
            "what_if_table", "what_if_records", "WhatIfStep", "what_if_from_study",
@@ -1001,6 +1002,81 @@ def gap_regression(setting: Setting, xw: pd.DataFrame, compared: list[str]) -> G
     return GapRegression(moderator, controls, models, _regression_table(setting, models, moderator),
                          intro, lines, cells, notes=notes, findings=findings, records=records,
                          key=key)
+
+
+@dataclass(frozen=True, eq=False)
+class Invariance(Step):
+    """Is the named-answer shift a shift of the latent scores or item bias? Measurement
+    invariance of the elements' questions between confidential and named respondents.
+
+    ``level`` is the highest step that holds (``"scalar"``, ``"partial metric"``... or None
+    when it could not be tested); ``verdict`` the sentence; ``table`` the steps for people.
+    """
+
+    level: str | None = None
+    verdict: str | None = None
+    table: pd.DataFrame | None = None
+
+
+def named_answer_invariance(setting: Setting, xw: pd.DataFrame, *, estimator: str = "MLR",
+                            max_free: int = 3, min_group: int = 100) -> Invariance:
+    """Measurement invariance of the CRQ elements between confidential and named respondents
+    (configural, metric, scalar; partial invariance by freeing up to ``max_free`` constraints
+    per step), worded for the report.
+
+    Parameters
+    ----------
+    setting : Setting
+    xw : DataFrame
+        The cross-section's respondents (:func:`cross_section_frame`).
+    estimator : {"MLR", "ML"}
+        MLR (the default for 1-7 answers): scaled difference tests and robust CFI/RMSEA.
+    max_free : int
+        Constraints the partial-invariance search may free per step.
+    min_group : int
+        Fewest complete respondents per group for the test to run.
+
+    Notes
+    -----
+    The ladder and its rule are :func:`crqlab.models.invariance.measurement_invariance`
+    (validated against lavaan's ``group.equal`` fits and ``lavTestLRT``); this function
+    chooses the model (every element measured by its questions), the groups and the words.
+    Tested in ``tests/studies/test_confidentiality.py``.
+    """
+    notes: list[str] = []
+    items = setting.study.instrument.element_items()
+    items = {e: its for e, its in items.items() if e in setting.elements and len(its) >= 2}
+    cols = [i for its in items.values() for i in its]
+    if not items or not set(cols) <= set(xw.columns):
+        return Invariance(notes=["Measurement invariance was not tested: the elements' "
+                                 "questions are not in the data."])
+    data = xw[cols].apply(pd.to_numeric, errors="coerce")
+    data["group"] = np.where(xw["confidential"].to_numpy(dtype=bool), "Confidential", "Named")
+    complete = data.dropna()
+    counts = complete["group"].value_counts()
+    if len(counts) < 2 or counts.min() < max(min_group, setting.min_cell):
+        return Invariance(notes=[
+            f"Measurement invariance was not tested: it needs at least "
+            f"{max(min_group, setting.min_cell)} complete respondents in each group "
+            f"(confidential {int(counts.get('Confidential', 0))}, named "
+            f"{int(counts.get('Named', 0))})."])
+    syntax = "\n".join(f"{e} =~ " + " + ".join(its) for e, its in items.items())
+    result = _attempt(notes, "Measurement invariance", measurement_invariance, syntax,
+                      complete, "group", steps=("metric", "scalar"), estimator=estimator,
+                      max_free=max_free)
+    if result is None:
+        return Invariance(notes=notes)
+    level = result.level
+    names = item_names(items, setting.labels)
+    text, table = plain_summary(
+        result, f"Between confidential ({int(counts['Confidential'])}) and named "
+                f"({int(counts['Named'])}) respondents", names)
+    scalar = level in ("scalar", "partial scalar", "strict", "partial strict")
+    records = [_entry("invariance.scalar_holds", bool(scalar), n=int(len(complete)),
+                      note=text),
+               _entry("invariance.n_freed", len(result.freed), n=int(len(complete)))]
+    return Invariance(notes=notes, findings=[text], records=records, level=level,
+                      verdict=text, table=table)
 
 
 # --------------------------------------------------------------------------- panel

@@ -579,3 +579,55 @@ def test_confidential_comments_withheld_or_absent(panel):
     none = cf.confidential_comments(panel, xw.drop(columns="strengths"), 1)
     assert none.comments == [] and none.notes == ["The study has no comment questions."]
     assert none.records[0].value is False
+
+
+# --- measurement invariance between confidential and named respondents (issue 19, item 2) ---
+def _invariance_setting(bias: float, latent_shift: float, n: int = 400, seed: int = 5):
+    """Two elements of three questions; named respondents' latent mean shifted by
+    ``latent_shift`` and question 2 of element A by ``bias`` (item bias) - planted truth."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(seed)
+    conf = np.repeat([True, False], n)
+    eta = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], 2 * n)
+    eta[~conf] += latent_shift
+    cols = {}
+    for j, e in enumerate("ab"):
+        for k, lam in enumerate((1.0, 0.8, 0.9), start=1):
+            cols[f"{e}_{k}"] = 4 + lam * eta[:, j] + rng.normal(0, 0.6, 2 * n)
+    xw = pd.DataFrame(cols)
+    xw.loc[~conf, "a_2"] += bias
+    xw["confidential"] = conf
+    items = {"a": ["a_1", "a_2", "a_3"], "b": ["b_1", "b_2", "b_3"]}
+    instrument = SimpleNamespace(element_items=lambda: items)
+    setting = SimpleNamespace(study=SimpleNamespace(instrument=instrument), elements=["a", "b"],
+                              labels={"a": "Trust", "b": "Commitment"}, min_cell=5)
+    return setting, xw
+
+
+def test_invariance_holds_when_named_answers_shift_the_element_itself():
+    setting, xw = _invariance_setting(bias=0.0, latent_shift=0.4)
+    inv = cf.named_answer_invariance(setting, xw, estimator="ML")
+    # planted: the whole element moves, no single question -> scalar invariance, nothing freed
+    assert inv.level == "scalar"
+    assert "carry equal weights and levels in both groups:" in inv.verdict
+    rec = {r.name: r.value for r in inv.records}
+    assert rec == {"invariance.scalar_holds": True, "invariance.n_freed": 0}
+    assert list(inv.table["Holds"]) == ["yes", "yes"]
+
+
+def test_invariance_finds_the_biased_question():
+    setting, xw = _invariance_setting(bias=0.8, latent_shift=0.0)
+    inv = cf.named_answer_invariance(setting, xw, estimator="ML")
+    # planted: only question 2 of the first element shifts for named respondents
+    assert inv.level == "partial scalar"
+    assert "once the level of Trust question 2 may differ" in inv.verdict
+    assert {r.name: r.value for r in inv.records}["invariance.n_freed"] == 1
+    assert "a_2" not in inv.verdict  # the question by its name, never its column
+
+
+def test_invariance_says_why_it_did_not_run():
+    setting, xw = _invariance_setting(bias=0.0, latent_shift=0.0, n=40)
+    inv = cf.named_answer_invariance(setting, xw)
+    assert inv.level is None and inv.records == []
+    assert "at least 100 complete respondents in each group" in inv.notes[0]
