@@ -44,6 +44,7 @@ from crqlab.formatting import (
     text,
 )
 from crqlab.models import sem, validity
+from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
 
 __all__ = ["RETENTION", "MODEL_TITLES", "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE",
            "USUAL_CAUSES", "LOADING_MIN", "CR_MIN", "AVE_MIN",
@@ -1077,6 +1078,43 @@ class Groups:
     notes: list = field(default_factory=list)
     entries: list = field(default_factory=list)
     summary: list = field(default_factory=list)
+    invariance: str | None = None
+    invariance_table: pd.DataFrame | None = None
+
+
+def role_invariance(rows: pd.DataFrame, design: Design, settings: Settings, sizes: pd.DataFrame
+                    ) -> tuple[str | None, pd.DataFrame | None, list, list]:
+    """Measurement invariance of the model's questions between the focal role and the other
+    roles (metric, then scalar; up to three constraints freed per step), checked before their
+    paths are compared: ``(sentence, table, entries, notes)``.
+
+    Notes
+    -----
+    :func:`crqlab.models.invariance.measurement_invariance` (validated against lavaan's
+    ``group.equal`` fits and ``lavTestLRT``) on the measurement part of the model, with the
+    notebook's estimator; worded by :func:`crqlab.models.invariance.plain_summary`. Tested in
+    ``tests/studies/test_morgan_hunt.py``.
+    """
+    measured = [line for line in design.model.syntax.splitlines() if "=~" in line]
+    element_items = {lhs.strip(): [i.strip() for i in rhs.split("+")]
+                     for lhs, rhs in (line.split("=~") for line in measured)}
+    labels = {e: design.instrument.label(e) for e in element_items}
+    try:
+        result = measurement_invariance("\n".join(measured), rows, "role_group",
+                                        steps=("metric", "scalar"),
+                                        estimator="MLR" if settings.estimator == "MLR" else "ML",
+                                        seed=settings.seed, std_limit=settings.std_limit)
+    except NOT_ESTIMABLE as exc:
+        return None, None, [], [f"Measurement invariance between the roles could not be tested: "
+                                f"{exc}"]
+    n = {g: int(k) for g, k in zip(sizes["group"], sizes["n"])}
+    who = (f"Between {settings.focal_role} ({n.get(settings.focal_role, '–')}) and other "
+           f"roles ({n.get('other roles', '–')})")
+    text, table = plain_summary(result, who, item_names(element_items, labels))
+    metric = result.level not in ("none", "configural")
+    entries = [_entry("groups.role.invariance_metric_holds", bool(metric),
+                      n=int(result.n), note=text)]
+    return text, table, entries, []
 
 
 def same_label(value: Any) -> str:
@@ -1152,6 +1190,10 @@ def group_comparison(fit: sem.SemFit | None, design: Design, settings: Settings)
                      "{min_group} (the parameter 'Smallest role group compared').", what=what,
                      min_group=design.min_group)
     else:
+        out.invariance, out.invariance_table, inv_entries, inv_notes = role_invariance(
+            rows, design, settings, sizes)
+        out.entries += inv_entries
+        out.notes += inv_notes
         try:
             comp = sem.compare_groups(design.model, rows, "role_group", on_improper="flag",
                                       ci=settings.ci, seed=settings.seed,

@@ -198,7 +198,7 @@ def _group_means(values: np.ndarray, new: np.ndarray, chose: np.ndarray, mask: n
 
 
 def _wave(ctx: _Ctx, w: int) -> tuple:
-    p, panel, meas, model = ctx.params, ctx.panel, ctx.meas, ctx.model
+    p, panel, meas = ctx.params, ctx.panel, ctx.meas
     frame, eta = panel.waves[w - 1], panel.latents[w - 1]
     st_acc = panel.account_waves[w - 1]
     reg = panel.contacts.iloc[frame["contact_idx"].to_numpy()].reset_index(drop=True)

@@ -481,7 +481,9 @@ def test_a_focal_role_that_matches_nothing_says_so_and_lists_the_roles(crq, resp
     d = mh.design(_study(capital), 0, SETTINGS)
     fit = mh.kmv_crq(d, SETTINGS).fits["kmv_crq"]
     g = mh.group_comparison(fit, d, SETTINGS)  # 'key decision maker' vs 'Key Decision Maker'
-    assert _names(g.entries)[:2] == ["groups.role.sizes", "proper.kmv_crq_groups"]
+    # sizes, the invariance check of the questions, then the guarded two-group fit
+    assert _names(g.entries)[:3] == ["groups.role.sizes", "groups.role.invariance_metric_holds",
+                                     "proper.kmv_crq_groups"]
     sales = mh.group_comparison(fit, d, mh.Settings(**{**SETTINGS.__dict__,
                                                        "focal_role": "sales"}))
     assert sales.entries == [("skipped.groups.role", "No group comparison: no respondent's role "
@@ -495,9 +497,13 @@ def test_a_focal_role_that_matches_nothing_says_so_and_lists_the_roles(crq, resp
 def test_group_comparison_runs_and_words_the_tests(crq, design):
     g = mh.group_comparison(crq.fits["kmv_crq"], design, SETTINGS)
     names = _names(g.entries)
-    assert names[:3] == ["groups.role.sizes", "proper.kmv_crq_groups", "groups.role.test"]
-    assert names[-1] == "groups.role.differences" and len(names) == 4 + 7
-    test = g.entries[2]
+    assert names[:4] == ["groups.role.sizes", "groups.role.invariance_metric_holds",
+                         "proper.kmv_crq_groups", "groups.role.test"]
+    assert names[-1] == "groups.role.differences" and len(names) == 5 + 7
+    # the measurement is checked before the paths are compared: metric invariance holds here
+    assert g.entries[1].value is True and g.entries[1].options["n"] == 300
+    assert g.invariance.startswith("Between key decision maker (100) and other roles (200)")
+    test = g.entries[3]
     assert test.options["df"] == 7 and 0 <= test.options["p_value"] <= 1
     assert g.entries[0].options == {"min_cell_size": 5}
     assert list(g.differences.columns[:4]) == ["source", "target", "group", "reference"]
@@ -537,13 +543,13 @@ def test_group_comparison_guard_and_failure(crq, design, monkeypatch):
     monkeypatch.setattr(sem, "compare_groups",
                         lambda *a, **k: SimpleNamespace(fits=fits, groups=["a", "b"]))
     improper = mh.group_comparison(crq.fits["kmv_crq"], design, SETTINGS)
-    assert improper.entries[1] == ("proper.kmv_crq_groups", False, {
+    assert improper.entries[2] == ("proper.kmv_crq_groups", False, {
         "note": "the base multi-group model is improper; the constrained multi-group model is "
                 "improper"})
     caution = improper.notes[0]
     assert isinstance(caution, Caution) and caution.title.startswith("the two-group model (by "
                                                                      "role) did not converge")
-    assert improper.summary == [] and improper.paths is None and len(improper.entries) == 2
+    assert improper.summary == [] and improper.paths is None and len(improper.entries) == 3
 
     def fails(*args, **kwargs):
         raise InsufficientDataError("column 'role_group' has 1 group(s); need 2 (n = 300)")
@@ -662,3 +668,30 @@ def test_findings_answer_the_question_with_estimate_interval_and_n(crq, design):
     assert len(rec.as_dict()["findings"]) == 3
     none = mh.findings(mh.Structural("kmv_crq"), mh.Indirect(), mh.Controlled(), SETTINGS)
     assert none[0]["why_not"] == "no reportable fit of the model"
+
+
+def test_role_invariance_names_the_biased_question_in_words():
+    """Planted truth: question 2 of the first element carries a larger weight for the focal
+    role (a metric violation); the others measure alike."""
+    rng = np.random.default_rng(11)
+    n = 500
+    group = np.repeat(["key decision maker", "other roles"], n)
+    eta = rng.multivariate_normal([0, 0], [[1, 0.4], [0.4, 1]], 2 * n)
+    rows = pd.DataFrame({"role_group": group})
+    for j, e in enumerate(("trust", "commitment")):
+        for k, lam in enumerate((1.0, 0.8, 0.9), start=1):
+            weight = lam + (0.7 if (e, k) == ("trust", 2) else 0.0) * (group == group[0])
+            rows[f"{e}_{k}"] = 4 + weight * eta[:, j] + rng.normal(0, 0.5, 2 * n)
+    model = SimpleNamespace(syntax="trust =~ trust_1 + trust_2 + trust_3\n"
+                                   "commitment =~ commitment_1 + commitment_2 + commitment_3\n"
+                                   "commitment ~ trust")
+    design = SimpleNamespace(model=model, instrument=SimpleNamespace(label=str.capitalize))
+    settings = mh.Settings(estimator="ML")
+    sizes = pd.DataFrame({"group": ["key decision maker", "other roles"], "n": [n, n]})
+    text, table, entries, notes = mh.role_invariance(rows, design, settings, sizes)
+    assert notes == []
+    assert text.startswith("Between key decision maker (500) and other roles (500), the "
+                           "questions carry equal weights")
+    assert "the weight of Trust question 2 may differ" in text
+    assert "trust_2" not in text and table["Holds"].iloc[0] == "no"
+    assert entries[0].name == "groups.role.invariance_metric_holds" and entries[0].value is True
