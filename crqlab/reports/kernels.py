@@ -375,9 +375,9 @@ def _give_back(kernel: WarmKernel) -> None:
 def _kernel_name(src: Path, kernel: str | None) -> str:
     if kernel:
         return kernel
-    import nbformat
+    from crqlab.reports.notebook_format import load
 
-    nb = nbformat.read(str(src), as_version=4)
+    nb = load().read(str(src), as_version=4)
     return nb.metadata.get("kernelspec", {}).get("name") or "python3"
 
 

@@ -52,7 +52,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import yaml
 
 from crqlab.errors import CrqlabError
@@ -69,6 +68,9 @@ from crqlab.reports.outputs import (
     is_marked,
     write_marker,
 )
+from crqlab.reports.notebook_format import load as _load_nbformat
+
+nbformat = _load_nbformat()  # without the IRI grammar jsonschema would compile (about 1 s)
 
 __all__ = ["Parameter", "NotebookContractError", "RawValue", "RunResult", "NotebookOutcome",
            "VERSIONED_PACKAGES", "RESERVED_PARAMETERS", "discover_notebooks",
