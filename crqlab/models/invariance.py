@@ -692,10 +692,8 @@ def invariance_verdict(result: InvarianceResult) -> str:
 
 #: What each highest step allows a reader to conclude about a gap in scores between the groups.
 _MEANS_FOR_READERS = {
-    "none": "the questions may not measure the same thing in both groups, so no score gap can "
-            "be read as a difference in the relationship",
-    "configural": "the questions group into the same elements, but their weights differ: "
-                  "score gaps mix a real difference with question bias",
+    "none": "no score gap can be read as a difference in the relationship",
+    "configural": "score gaps mix a real difference with question bias",
     "metric": "relationships (paths, correlations) can be compared between the groups, but not "
               "score levels: part of a gap may be question bias",
     "scalar": "a gap in scores is a gap in the elements themselves, not bias of single "

@@ -121,6 +121,7 @@ class Settings:
     std_limit: float = 1.0
     estimator: str = "MLR"
     missing: str = "listwise"
+    max_free: int = 3
 
     @property
     def level(self) -> str:
@@ -1085,7 +1086,7 @@ class Groups:
 def role_invariance(rows: pd.DataFrame, design: Design, settings: Settings, sizes: pd.DataFrame
                     ) -> tuple[str | None, pd.DataFrame | None, list, list]:
     """Measurement invariance of the model's questions between the focal role and the other
-    roles (metric, then scalar; up to three constraints freed per step), checked before their
+    roles (metric, then scalar; up to ``settings.max_free`` constraints freed per step), checked before their
     paths are compared: ``(sentence, table, entries, notes)``.
 
     Notes
@@ -1103,7 +1104,8 @@ def role_invariance(rows: pd.DataFrame, design: Design, settings: Settings, size
         result = measurement_invariance("\n".join(measured), rows, "role_group",
                                         steps=("metric", "scalar"),
                                         estimator="MLR" if settings.estimator == "MLR" else "ML",
-                                        seed=settings.seed, std_limit=settings.std_limit)
+                                        seed=settings.seed, std_limit=settings.std_limit,
+                                        max_free=settings.max_free)
     except NOT_ESTIMABLE as exc:
         return None, None, [], [f"Measurement invariance between the roles could not be tested: "
                                 f"{exc}"]

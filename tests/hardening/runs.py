@@ -26,7 +26,7 @@ __all__ = ["CliRun", "workdir", "fast_parameters", "run_cli", "canary_run", "can
            "degenerate_run", "notebook_names", "sample_run"]
 
 #: Small values for the expensive parameters, passed to the notebooks that declare them.
-FAST = {"n_boot": "20", "n_draws": "200", "min_n": "80"}
+FAST = {"n_boot": "20", "n_draws": "200", "min_n": "80", "max_free": "0"}
 
 
 @dataclass(frozen=True)

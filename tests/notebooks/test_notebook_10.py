@@ -31,7 +31,8 @@ from crqlab.synth import write_study
 
 NOTEBOOK = NOTEBOOKS_DIR / "10_morgan_hunt.ipynb"
 SEED = 7
-FAST = {"seed": SEED, "n_boot": 30, "n_draws": 400}  # the tests check wiring, not precision
+FAST = {"seed": SEED, "n_boot": 30, "n_draws": 400,  # the tests check wiring, not precision
+        "max_free": 1}  # one step of the partial-invariance search, not three
 TWO_WAVES = dict(n_accounts=120, wave_labels=("2021", "2022"),
                  wave_dates=("2021-03-01", "2022-03-07"), confidentiality=("none", "optional"),
                  response_rate=(0.60, 0.55), wave_shift=(0.0, 0.1))
@@ -100,12 +101,13 @@ def test_committed_notebook_keeps_the_contract():
                        ("wave", "int"), ("n_boot", "int"), ("n_draws", "int"), ("ci", "float"),
                        ("alpha", "float"), ("min_n", "int"), ("min_group_size", "int"),
                        ("focal_role", "str"), ("std_limit", "float"), ("estimator", "str"),
-                       ("missing", "str")]:
+                       ("missing", "str"), ("max_free", "int")]:
         assert params[name].type == kind, name
     assert params["study_dir"].default == "../data/raw/sample"
     assert params["results_path"].default == ""
     assert params["wave"].default == 0 and params["std_limit"].default == 1.0
     assert params["estimator"].default == "MLR" and params["missing"].default == "listwise"
+    assert params["max_free"].default == 3
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
