@@ -9,6 +9,20 @@ import pytest
 import yaml
 
 from crqlab.data.instruments import load_instrument
+from crqlab.reports import kernels
+
+_NOTEBOOK_TESTS = Path(__file__).resolve().parent / "notebooks"
+
+
+def _in_notebook_tests(item) -> bool:
+    return item is not None and _NOTEBOOK_TESTS in Path(str(item.fspath)).resolve().parents
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """The notebook tests share this process's warm kernel (tests/notebook_execution.py); it is
+    killed once the next test is elsewhere, so no other test sees it."""
+    if _in_notebook_tests(item) and not _in_notebook_tests(nextitem):
+        kernels.shutdown_all()
 
 
 def build_study_frames(n_accounts: int = 4, n_contacts: int = 20, waves=(1,), seed: int = 1):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
-import papermill as pm
 import pytest
 from conftest import notebook_errors
+from notebook_execution import execute_notebook
 from numpy.testing import assert_allclose
 
 from crqlab.data.privacy import confidential_identifiers, find_leaks
@@ -44,10 +44,9 @@ def _execute(study: Path, out: Path, **params) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.json"
     executed = out / NOTEBOOK.name
-    pm.execute_notebook(str(NOTEBOOK), str(executed), cwd=str(NOTEBOOK.parent),
-                        parameters={"study_dir": str(study), "results_path": str(results),
-                                    **FAST, **params},
-                        progress_bar=False, log_output=False, kernel_name="python3")
+    execute_notebook(str(NOTEBOOK), str(executed),
+                     {"study_dir": str(study), "results_path": str(results),
+                      **FAST, **params})
     return {"study": study, "nb": nbformat.read(str(executed), as_version=4), "path": executed,
             "doc": json.loads(results.read_text(encoding="utf-8"))}
 

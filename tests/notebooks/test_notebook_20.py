@@ -24,9 +24,9 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
-import papermill as pm
 import pytest
 import yaml
+from notebook_execution import execute_notebook
 from numpy.testing import assert_allclose
 
 from crqlab.data.privacy import confidential_identifiers, find_leaks
@@ -45,10 +45,9 @@ def _execute(study: str, out_dir: str) -> str:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     executed = out / NOTEBOOK.name
-    pm.execute_notebook(str(NOTEBOOK), str(executed), cwd=str(NOTEBOOKS_DIR),
-                        parameters={"study_dir": study, "results_path": str(out / "results.json"),
-                                    "n_boot": N_BOOT, "seed": 7},
-                        kernel_name="python3", progress_bar=False)
+    execute_notebook(str(NOTEBOOK), str(executed),
+                     {"study_dir": study, "results_path": str(out / "results.json"),
+                      "n_boot": N_BOOT, "seed": 7})
     nb = nbformat.read(str(executed), as_version=4)
     html, _ = render_notebook(nb, header={"title": "Confidential versus disclosed responses",
                                           "study": Path(study).name, "parameters": {},

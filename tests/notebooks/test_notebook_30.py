@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pandas as pd
-import papermill as pm
 import pytest
+from notebook_execution import execute_notebook
 from numpy.testing import assert_allclose
 
 from crqlab.data.privacy import confidential_identifiers, find_leaks
@@ -35,10 +35,9 @@ def _execute(study: Path, out_dir: Path, **params) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / "30_response_rates.ipynb"
     results = out_dir / "results.json"
-    pm.execute_notebook(str(NOTEBOOK), str(executed), cwd=str(NOTEBOOKS_DIR),
-                        parameters={"study_dir": str(study), "results_path": str(results),
-                                    "n_boot": N_BOOT, **params},
-                        kernel_name="python3", progress_bar=False)
+    execute_notebook(str(NOTEBOOK), str(executed),
+                     {"study_dir": str(study), "results_path": str(results),
+                      "n_boot": N_BOOT, **params})
     nb = nbformat.read(str(executed), as_version=4)
     html, _ = render_notebook(nb, header={"title": "Response-rate effects", "study": study.name,
                                           "parameters": {}, "inputs": {}})

@@ -12,9 +12,9 @@ import json
 
 import nbformat
 import numpy as np
-import papermill as pm
 import pytest
 from conftest import notebook_errors
+from notebook_execution import execute_notebook
 
 from crqlab.data.privacy import confidential_identifiers, find_leaks
 from crqlab.data.study import load_study
@@ -35,10 +35,9 @@ def run(tmp_path_factory):
     study = write_study("tiny", SEED, root / "tiny")
     results = root / "results.json"
     executed = root / NOTEBOOK.name
-    pm.execute_notebook(str(NOTEBOOK), str(executed), cwd=str(NOTEBOOK.parent),
-                        parameters={"study_dir": str(study), "results_path": str(results),
-                                    "seed": SEED, "n_boot": N_BOOT, "min_segment_n": 60},
-                        progress_bar=False, log_output=False, kernel_name="python3")
+    execute_notebook(str(NOTEBOOK), str(executed),
+                     {"study_dir": str(study), "results_path": str(results),
+                      "seed": SEED, "n_boot": N_BOOT, "min_segment_n": 60})
     return {"study": study, "nb": nbformat.read(str(executed), as_version=4), "path": executed,
             "doc": json.loads(results.read_text(encoding="utf-8"))}
 
