@@ -175,16 +175,9 @@ def cluster_bootstrap_sums(clusters, values, n_boot: int, seed: int | np.random.
     Multinomial(k, 1/k) times); ``tests/test_stats.py`` checks the two agree in distribution
     and that the sums equal an explicit per-resample loop for a fixed draw.
     """
-    codes, uniques = pd.factorize(pd.Series(clusters), sort=True)
-    if (codes < 0).any():
-        raise ValueError("cluster labels must not be missing")
-    k = len(uniques)
-    vals = np.asarray(values, dtype=np.float64)
-    vals = vals[:, None] if vals.ndim == 1 else vals
-    totals = np.stack([np.bincount(codes, weights=vals[:, j], minlength=k)
-                       for j in range(vals.shape[1])], axis=1)
+    totals, k = _cluster_totals(clusters, values)
     rng = np.random.default_rng(seed)
-    out = np.empty((n_boot, vals.shape[1]))
+    out = np.empty((n_boot, totals.shape[1]))
     done = 0
     while done < n_boot:
         m = min(chunk, n_boot - done)
