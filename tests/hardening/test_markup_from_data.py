@@ -19,12 +19,14 @@ import pytest
 from bs4 import BeautifulSoup
 
 from crqlab.reports.batch import _html, summary_table
+from crqlab.reports.packs import write_packs
 from crqlab.reports.rendering import CSP
 from hardening.markup import (
     PAYLOADS,
     chromium,
     dump_dom,
     executed,
+    hostile_study,
     literal_problems,
     markup_run,
     visible_text,
@@ -152,3 +154,38 @@ def test_the_browser_check_sees_a_payload_that_runs(tmp_path):
     page.write_text(served, encoding="utf-8")
     signs = executed(served, dump_dom([page])[page])
     assert any("title changed" in s for s in signs) and any("data-pwned" in s for s in signs)
+
+
+#: Fields an account pack shows (tests/hardening/markup.py plants a payload in each).
+PACK_FIELDS = ("client", "wave_label", "account_name", "account_manager", "role", "strengths",
+               "weaknesses")
+
+
+@pytest.fixture(scope="module")
+def packs_browsed():
+    """``crqlab packs`` on the hostile study: the index and three packs (every pack is the same
+    template) loaded in Chromium as written and without its Content-Security-Policy."""
+    study = hostile_study(workdir() / "studies" / "hostile-packs")
+    out, packs = write_packs(study.folder, workdir() / "packs" / "hostile-packs", n_boot=200)
+    written = sorted(out.rglob("*.html"))
+    assert len(packs.packs) >= 3 and len(written) == len(packs.packs) + 1  # packs and index
+    pages = [out / "index.html", *[p for p in written if p.name != "index.html"][:3]]
+    bare = {}
+    for page in pages:
+        bare[page] = workdir() / "packs" / f"bare-{page.name}"
+        bare[page].write_text(_CSP.sub("", page.read_text(encoding="utf-8")), encoding="utf-8")
+    doms = dump_dom([*pages, *bare.values()])
+    return {p.name: (p.read_text(encoding="utf-8"), doms[p], doms[bare[p]]) for p in pages}, study
+
+
+def test_account_packs_run_no_payload_and_show_client_strings_as_text(packs_browsed):
+    pages, study = packs_browsed
+    values, shown = study.all_values(), set()
+    for name, (served, dom, dom_bare) in pages.items():
+        assert CSP in served, name
+        assert executed(served, dom) == [] and executed(served, dom_bare) == [], name
+        problems, found = literal_problems(visible_text(dom), values)
+        assert problems == [], (name, problems[:3])
+        shown |= found
+    for field in PACK_FIELDS:  # each field's value reached the packs, and as text
+        assert set(study.values[field]) & shown, field
