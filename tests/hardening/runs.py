@@ -16,14 +16,30 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from crqlab import cli
 from crqlab.paths import NOTEBOOKS_DIR, SAMPLE_STUDY
 from crqlab.reports import runner
 
 from .builders import CanaryMarkers, canary_study, degenerate_study, sha256_tree
 
-__all__ = ["CliRun", "workdir", "fast_parameters", "run_cli", "canary_run", "canary_rerun",
+__all__ = ["FAST_DEGENERATE", "SCANNED", "scan_marks",
+           "CliRun", "workdir", "fast_parameters", "run_cli", "canary_run", "canary_rerun",
            "degenerate_run", "notebook_names", "sample_run"]
+
+#: Degenerate studies run whole in ``make test`` (the others, and the ``no_accounts_table`` scans
+#: of the report text and consistency checks, under ``-m slow``: each whole run costs about
+#: 20 s of the 10-minute budget of ``make test``).
+FAST_DEGENERATE = ("one_wave", "all_confidential")
+#: Studies whose pages the report-text and consistency checks scan (sample and degenerate).
+SCANNED = ("sample", "one_wave", "no_accounts_table", "all_confidential")
+
+
+def scan_marks(study: str) -> list:
+    """``slow`` for a scanned study that ``make test`` does not run whole."""
+    return [] if study == "sample" or study in FAST_DEGENERATE else [pytest.mark.slow]
+
 
 #: Small values for the expensive parameters, passed to the notebooks that declare them.
 FAST = {"n_boot": "20", "n_draws": "200", "min_n": "80", "max_free": "0"}

@@ -21,10 +21,10 @@ import pytest
 
 from hardening import checks
 from hardening.builders import DEGENERATE
-from hardening.runs import degenerate_run, notebook_names
+from hardening.runs import FAST_DEGENERATE, degenerate_run, notebook_names
 
 NOTEBOOKS = notebook_names()
-FAST = ("one_wave", "no_accounts_table", "all_confidential")
+FAST = FAST_DEGENERATE
 
 #: Words saying that an analysis cannot run...
 SKIP = re.compile(r"(cannot|can't|could not|not possible|not enough|too few|needs? at least|"

@@ -21,9 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from hardening.runs import degenerate_run, notebook_names, sample_run
+from hardening.runs import (
+    SCANNED,
+    degenerate_run,
+    notebook_names,
+    sample_run,
+    scan_marks,
+)
 
-STUDIES = ("sample", "one_wave", "no_accounts_table", "all_confidential")
+STUDIES = SCANNED
 
 #: quantity -> (notebook prefix, recorded value) pairs that must agree; "{w}" = each wave.
 #: A table cell is written "table:<name>:<column>@<key column>=<value>[&<column>=<value>]"
@@ -144,7 +150,7 @@ def disagreements(found: dict[str, object]) -> list[str]:
 def _param(study, key, known, **kw):
     reason = known.get((study, key)) or known.get(("*", key))
     marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-    return pytest.param(study, key, marks=marks, **kw)
+    return pytest.param(study, key, marks=marks + scan_marks(study), **kw)
 
 
 @pytest.mark.parametrize("study, quantity",

@@ -25,16 +25,20 @@ import pytest
 from bs4 import BeautifulSoup
 
 from crqlab.reports.wording import MACHINE_ROOM
-from hardening.runs import degenerate_run, notebook_names, sample_run
+from hardening.runs import (
+    SCANNED,
+    degenerate_run,
+    notebook_names,
+    sample_run,
+    scan_marks,
+)
 
-STUDIES = ("sample", "one_wave", "no_accounts_table", "all_confidential")
+STUDIES = SCANNED
 PAGES = ("index", "glossary", *(Path(n).stem for n in notebook_names()))
 CHECKS = (*MACHINE_ROOM, "pandas row numbers")
 KB = 1024
 
-_NB = {"00": "notebooks/00_data_quality.ipynb", "01": "notebooks/01_scorecard.ipynb",
-       "10": "notebooks/10_morgan_hunt.ipynb", "20": "notebooks/20_confidentiality.ipynb",
-       "30": "notebooks/30_response_rates.ipynb", "40": "notebooks/40_nps_crq.ipynb"}
+_NB = {n[:2]: f"notebooks/{n}" for n in notebook_names()}  # "10" -> notebooks/10_....ipynb
 
 
 def _why(nb: str, what: str) -> str:
@@ -89,7 +93,7 @@ def _cases():
             for check in CHECKS:
                 reason = KNOWN.get((study, page, check)) or KNOWN.get(("*", page, check))
                 marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-                out.append(pytest.param(study, page, check, marks=marks,
+                out.append(pytest.param(study, page, check, marks=marks + scan_marks(study),
                                         id=f"{study}-{page[:2] if page[0].isdigit() else page}-"
                                            f"{re.sub(r'[^a-z]+', '_', check.lower())}"))
     return out
