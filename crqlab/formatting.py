@@ -34,7 +34,7 @@ __all__ = ["format_number", "format_entry", "format_ci", "format_p", "ci_table",
            "ci_columns", "readable_table", "KINDS", "format_count", "format_score", "format_nps",
            "format_percent", "format_percentage_points", "format_p_apa", "p_clause", "format_fit",
            "format_coefficient", "format_kind", "format_interval", "kind_of_unit", "format_n",
-           "NO_CLEAR_DIFFERENCE", "is_clear", "difference_words", "claim_words"]
+           "NO_CLEAR_DIFFERENCE", "is_clear", "difference_words", "claim_words", "word_list"]
 
 
 def format_number(x: Any) -> str:
@@ -635,3 +635,9 @@ def claim_words(ci_low: Any, ci_high: Any, *, direction: int = 1, null: float = 
         return "the data cannot tell"
     above = float(ci_low) > null
     return "the claim holds" if above == (direction == 1) else "the data contradict the claim"
+
+
+def word_list(words: Sequence[str]) -> str:
+    """Words as a sentence lists them: ``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    words = [str(w) for w in words]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)

@@ -237,3 +237,9 @@ def test_claim_words_refuses_other_directions():
     from crqlab.formatting import claim_words
     with pytest.raises(ValueError, match="direction"):
         claim_words(0.1, 0.2, direction=2)
+
+
+@pytest.mark.parametrize("words, text", [([], ""), (["a"], "a"), (["a", "b"], "a and b"),
+                                         (["a", "b", "c"], "a, b and c")])
+def test_word_list(words, text):
+    assert formatting.word_list(words) == text

@@ -63,8 +63,8 @@ def _bool(series: pd.Series, name: str) -> pd.Series:
     s = series
     if s.dtype == bool or str(s.dtype) == "boolean":
         return s.astype("boolean")
-    mapped = s.map(lambda v: v if pd.isna(v) else {True: True, False: False, 1: True,
-                                                    0: False}.get(v, "bad"))
+    # 1 and 0 (and 1.0, 0.0) hash as True and False, so they map too
+    mapped = s.map(lambda v: v if pd.isna(v) else {True: True, False: False}.get(v, "bad"))
     if (mapped == "bad").any():
         bad = s[mapped == "bad"].iloc[0]
         raise ValueError(f"column {name!r} must be boolean, got value {bad!r}")

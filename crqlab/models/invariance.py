@@ -44,7 +44,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from crqlab.errors import ConvergenceError, InsufficientDataError
-from crqlab.formatting import format_fixed, format_p_text
+from crqlab.formatting import format_fixed, format_p_text, word_list
 from crqlab.models import likelihood as _lik
 from crqlab.models import sem as _sem
 from crqlab.stats import z_crit
@@ -720,8 +720,8 @@ def _freed_words(freed: str, names: Mapping[str, str]) -> str:
     return f"{what} of {names.get(item, 'a question')}"
 
 
-def plain_summary(result: InvarianceResult, groups: str,
-                  names: Mapping[str, str]) -> tuple[str, pd.DataFrame | None]:
+def plain_summary(result: InvarianceResult, groups: str, names: Mapping[str, str], *,
+                  unit: str = "group") -> tuple[str, pd.DataFrame | None]:
     """The invariance result as a sentence and a table for reviewers (no code names).
 
     Parameters
@@ -732,6 +732,8 @@ def plain_summary(result: InvarianceResult, groups: str,
         respondents"``).
     names : mapping
         Question -> readers' name (:func:`item_names`); a question not in it is "a question".
+    unit : str
+        What a group is called in the sentence: "in both groups", "in all 4 waves".
 
     Returns
     -------
@@ -747,12 +749,14 @@ def plain_summary(result: InvarianceResult, groups: str,
     """
     level = result.level
     base = level.replace("partial ", "")
-    carries = {"none": "do not even group into the same elements in both groups",
+    k = len(result.groups)
+    every = f"both {unit}s" if k == 2 else f"all {k} {unit}s"
+    carries = {"none": f"do not even group into the same elements in {every}",
                "configural": "group into the same elements but do not carry equal weights"}
-    held = carries.get(base, f"carry {_STEP_WORDS.get(base, base)} in both groups")
+    held = carries.get(base, f"carry {_STEP_WORDS.get(base, base)} in {every}")
     freed = [_freed_words(f, names) for f in result.freed]
     text = (f"{groups}, the questions {held}"
-            + (f" once {', '.join(freed)} may differ" if freed else "")
+            + (f" once {word_list(freed)} may differ" if freed else "")
             + f": {_MEANS_FOR_READERS[base]}.")
     t = result.tests
     if not len(t):

@@ -21,15 +21,15 @@ and a visible caption (:func:`figure_notes`).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["PALETTE", "STATUS_COLOURS", "UNITS", "apply_style", "axis_label", "label_axes",
-           "n_text", "ci_plot", "share_bars", "trend_plot", "rate_plot", "legend", "caption",
-           "figure_notes"]
+           "n_text", "ci_plot", "share_bars", "trend_plot", "rate_plot", "benchmark_plot", "legend",
+           "caption", "figure_notes"]
 
 #: Colour-blind-safe qualitative palette (seaborn "colorblind").
 PALETTE = "colorblind"
@@ -82,11 +82,13 @@ def caption(fig_or_ax, text: str, *, append: bool = True):
 
     Every reference line, band or marker that is not in the legend is explained here
     ("The dashed line marks the overall score, 5.93."). With ``append`` a second call adds a
-    sentence. Returns the figure.
+    sentence, once: panels sharing a reference line explain it once. Returns the figure.
     """
     fig = _figure_of(fig_or_ax)
     text = " ".join(str(text).split())
     old = _CAPTIONS.get(fig, "")
+    if append and text in old:
+        return fig
     _CAPTIONS[fig] = f"{old} {text}".strip() if append and old else text
     return fig
 
@@ -355,6 +357,26 @@ def trend_plot(table: pd.DataFrame, x: str = "wave", *, value_name: str | None =
     label_axes(ax, x=x, y=value_name or "est", y_unit=unit, title=title, n=n, n_what=n_what,
                note=note)
     return ax
+
+
+def benchmark_plot(bench: pd.DataFrame, placed: Sequence[tuple[str, float, str]], *,
+                   title: str | None = None):
+    """Where each score falls among the benchmark's companies: one histogram per placed
+    ``(column, estimate, unit)``, the estimate as a red line and the top decile's edge dotted.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(placed), figsize=(5 * len(placed), 3.6), squeeze=False)
+    for ax, (name, est, unit) in zip(axes[0], placed):
+        values = bench[name].dropna()
+        ax.hist(values, bins=20, color="0.75")
+        ax.axvline(np.quantile(values, 0.9), color="0.3", ls=":", lw=1)
+        ax.axvline(est, color="C3", lw=2)
+        label_axes(ax, x=name, x_unit=unit, y="companies", n=len(values),
+                   n_what="benchmark companies")
+    if title:
+        axes[0][0].set_title(title, loc="left")
+    return fig
 
 
 def rate_plot(table: pd.DataFrame, label: str, *, measure: str = "response_rate",

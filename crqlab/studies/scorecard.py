@@ -26,13 +26,15 @@ import numpy as np
 import pandas as pd
 
 from crqlab.errors import ConvergenceError, InsufficientDataError, ValidationError
-from crqlab.formatting import difference_words, format_fixed
+from crqlab.formatting import difference_words, format_fixed, word_list
 from crqlab.measures.norms import benchmark_position
 from crqlab.measures.nps import nps_test
 from crqlab.models import bias, nonresponse, weighting
 from crqlab.models.bias import clustered_effects
+from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
 
-__all__ = ["WaveChoice", "choose_wave", "wave_changes", "NONRESPONSE_COVARIATES",
+__all__ = ["WaveChoice", "choose_wave", "wave_changes", "WaveInvariance", "wave_invariance",
+           "NONRESPONSE_COVARIATES",
            "Adjusted", "response_frame", "adjusted_headlines", "headline_findings",
            "QUESTION", "category_rule_words", "headline_table", "benchmark_positions"]
 
@@ -142,6 +144,108 @@ def wave_changes(scores: pd.DataFrame, shown_waves: Sequence[int], index_name: s
                          "est": row["est"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
                          "p_value": row["p_value"], "n": n})
     return entries, pd.DataFrame(rows)
+
+
+@dataclass
+class WaveInvariance:
+    """Do the questions measure alike in every wave compared? (:func:`wave_invariance`)
+
+    ``verdict`` is the sentence for readers (None when not tested), ``table`` the ladder's
+    tests in words, ``notes`` why it was not tested or how the respondents were chosen,
+    ``entries`` the results.json entries and ``level`` the highest step that held."""
+
+    notes: list[str] = field(default_factory=list)
+    verdict: str | None = None
+    table: pd.DataFrame | None = None
+    entries: list = field(default_factory=list)
+    level: str | None = None
+
+
+def _one_wave_each(answers: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Each contact's answers from one of the waves it answered, drawn at random with ``seed``
+    (the same rows whatever the input order)."""
+    ordered = answers.sort_values(["contact_id", "wave"], kind="stable")
+    drawn = ordered.iloc[np.random.default_rng(seed).permutation(len(ordered))]
+    return drawn.drop_duplicates("contact_id").sort_values(["wave", "contact_id"], kind="stable")
+
+
+def wave_invariance(scores: pd.DataFrame, waves: Sequence[int], instrument: Any,
+                    labels: Mapping[int, str], *, seed: int, max_free: int = 3,
+                    min_group: int = 100, min_cell_size: int = 0,
+                    estimator: str = "MLR") -> WaveInvariance:
+    """Measurement invariance of the CRQ elements across ``waves`` (configural, metric,
+    scalar; up to ``max_free`` constraints freed per step), checked before the trend is read.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Respondents of every wave with ``contact_id``, ``wave`` and the elements' questions.
+    waves : sequence of int
+        The waves the trend shows.
+    instrument : Instrument
+        Elements, their questions and labels; elements with fewer than two questions are
+        left out (a one-question element has no measurement model to compare).
+    labels : mapping
+        Wave -> its label.
+    seed : int
+        Seed of the draw that keeps each contact in one wave.
+    max_free : int
+        Constraints the partial-invariance search may free per step (0: no search).
+    min_group : int
+        Fewest complete respondents a wave needs to take part (at least ``min_cell_size``).
+    estimator : {"MLR", "ML"}
+        MLR (for 1-7 answers): scaled difference tests and robust CFI/RMSEA.
+
+    Notes
+    -----
+    Waves share respondents, and a multi-group test assumes independent groups: each contact
+    who answered in several waves counts once here, in one of those waves drawn at random. The
+    remaining dependence (contacts of the same account in several waves) is not modelled, as
+    in every multi-group comparison of this workbook. The ladder is
+    :func:`crqlab.models.invariance.measurement_invariance` (validated against lavaan's
+    ``group.equal`` fits and ``lavTestLRT``); tested on planted question drift in
+    ``tests/studies/test_scorecard.py``.
+    """
+    items = {e: its for e, its in instrument.element_items().items()
+             if len(its) >= 2 and set(its) <= set(scores.columns)}
+    if not items:
+        return WaveInvariance(notes=["Measurement invariance across waves was not tested: no "
+                                     "element has two or more questions in the data."])
+    cols = [i for its in items.values() for i in its]
+    answers = scores.loc[scores["wave"].isin(list(waves)), ["contact_id", "wave", *cols]]
+    answers = answers.astype({c: "float64" for c in cols}).dropna()
+    kept = _one_wave_each(answers, seed)
+    counts = kept["wave"].value_counts()
+    need = max(min_group, min_cell_size)
+    compared = [w for w in waves if counts.get(w, 0) >= need]
+    left_out = [labels[w] for w in waves if w not in compared]
+    if len(compared) < 2:
+        return WaveInvariance(notes=[
+            f"Measurement invariance across waves was not tested: it needs at least {need} "
+            f"complete respondents in each of two waves, counting each contact once "
+            f"({'; '.join(f'{labels[w]}: {int(counts.get(w, 0))}' for w in waves)})."])
+    data = kept[kept["wave"].isin(compared)]
+    data = data[cols].assign(wave_group=data["wave"].map(lambda w: f"wave {w}").to_numpy())
+    syntax = "\n".join(f"{e} =~ " + " + ".join(its) for e, its in items.items())
+    try:
+        result = measurement_invariance(syntax, data, "wave_group", steps=("metric", "scalar"),
+                                        estimator=estimator, max_free=max_free, seed=seed)
+    except (*_NOT_FITTED, ValueError) as exc:
+        return WaveInvariance(notes=[f"Measurement invariance across waves could not be "
+                                     f"tested: {_why(exc)}"])
+    sizes = [f"{labels[w]} ({int(counts[w]):,})" for w in compared]
+    who = "Across the waves " + word_list(sizes)
+    verdict, table = plain_summary(result, who, item_names(items, {e: instrument.label(e)
+                                                                  for e in items}), unit="wave")
+    how = (f"Each contact who answered in several waves counts once here, in one of them drawn "
+           f"at random ({len(answers) - len(kept):,} repeat answers set aside for this test "
+           f"only), so the waves compared are independent groups; estimator {estimator}.")
+    if left_out:
+        how += f" Left out, fewer than {need} complete respondents: {', '.join(left_out)}."
+    scalar = result.level in ("scalar", "partial scalar")
+    entries = [("trend.invariance_scalar_holds", scalar, {"n": int(result.n), "note": verdict}),
+               ("trend.invariance_n_freed", len(result.freed), {"n": int(result.n)})]
+    return WaveInvariance([how], verdict, table, entries, result.level)
 
 
 # --------------------------------------------------------------------------- adjusted headlines
@@ -548,8 +652,7 @@ def category_rule_words(rule: Any, label: Any = str) -> str:
     named; no code name or repr shows).
     """
     def names(elements: Sequence[str]) -> str:
-        words = [str(label(e)).lower() for e in elements]
-        return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+        return word_list([str(label(e)).lower() for e in elements])
 
     strength = f"the mean of {names(rule.strength_elements)}"
     if rule.axis == "advocacy":

@@ -42,6 +42,15 @@ def test_runs_the_sample_by_default_and_saves_results(path):
     assert first.cell_type == "markdown" and first.source.startswith("# "), "title first"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_notebook_is_narrative_not_a_program(path):
+    # load -> call -> show -> record: at most 250 non-blank code lines (docs/notebooks.md)
+    nb = nbformat.read(str(path), as_version=4)
+    lines = [ln for c in nb.cells if c.cell_type == "code" for ln in c.source.splitlines()
+             if ln.strip()]
+    assert len(lines) <= 250
+
+
 @pytest.fixture(scope="module")
 def fixture_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports") / "mini"

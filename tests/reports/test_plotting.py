@@ -171,6 +171,18 @@ def test_reference_line_is_explained_in_the_caption_and_notes():
     assert plotting.figure_notes(ax.figure)["caption"] == "Only this."
 
 
+def test_panels_sharing_a_reference_line_explain_it_once():
+    # the scorecard's segment panels each draw the overall score: one sentence, not five
+    t = pd.DataFrame({"g": ["a", "b"], "est": [5.1, 5.6], "ci_low": [4.9, 5.4],
+                      "ci_high": [5.3, 5.8], "n": [40, 50]})
+    fig, axes = plt.subplots(3, 1)
+    for ax in axes:
+        plotting.ci_plot(t, "g", value_name="crq_index", reference=5.42, ax=ax)
+    assert plotting.figure_notes(fig)["caption"] == ("The dashed grey line marks the reference "
+                                                      "value (5.42).")
+    plt.close(fig)
+
+
 def test_figures_shown_in_a_kernel_carry_title_and_caption():
     from IPython.core.formatters import PNGFormatter
     from matplotlib.figure import Figure
@@ -205,3 +217,16 @@ def test_rate_plot_draws_one_rate_in_percent_on_a_0_100_axis():
     assert len(ref) == 1 and ref[0].get_xdata()[0] == pytest.approx(55)
     assert ax.get_xlabel().startswith("response rate (% of invited contacts)\nn = 74 invited")
     assert "1 group(s) not shown: below the minimum cell size of 5" in ax.get_xlabel()
+
+
+def test_benchmark_plot_marks_the_score_and_the_top_decile():
+    bench = pd.DataFrame({"crq_index": np.linspace(4.0, 6.0, 41), "nps": np.linspace(-20, 60, 41)})
+    fig = plotting.benchmark_plot(bench, [("crq_index", 5.2, "1-7 scale"),
+                                          ("nps", 31.0, "NPS, -100 to +100")], title="Position")
+    left, right = fig.axes
+    # the dotted line is the top decile's edge, the red one the score placed
+    assert [ln.get_xdata()[0] for ln in left.lines] == [pytest.approx(5.8), 5.2]
+    assert [ln.get_xdata()[0] for ln in right.lines] == [pytest.approx(52.0), 31.0]
+    assert left.get_title(loc="left") == "Position"
+    assert "n = 41 benchmark companies" in left.get_xlabel()
+    plt.close(fig)

@@ -14,7 +14,7 @@ from crqlab.reports.results import Recorder
 from crqlab.reports.wording import machine_room
 from crqlab.studies.scorecard import (adjusted_headlines, benchmark_positions,
                                       category_rule_words, choose_wave, headline_findings,
-                                      headline_table, wave_changes)
+                                      headline_table, wave_changes, wave_invariance)
 
 
 def _respondents(counts: dict[int, int]) -> pd.DataFrame:
@@ -228,3 +228,84 @@ def test_headline_table_puts_the_reported_value_first():
     assert list(t["value"])[:2] == ["as reported", "adjusted for non-response"]
     assert t["estimate"].iloc[0] == "6.10 [6.00, 6.20]"
     assert not machine_room(" ".join(t.columns) + " " + " ".join(t["value"]))
+
+
+# --------------------------------------------------------------------------- wave invariance
+class _Instrument:
+    """Two elements of three questions each (and a one-question element, never modelled)."""
+
+    def element_items(self):
+        return {"alpha": ["a_1", "a_2", "a_3"], "beta": ["b_1", "b_2", "b_3"],
+                "gamma": ["g_1"]}
+
+    def label(self, name):
+        return name.capitalize()
+
+
+WAVE_LABELS = {1: "2021", 2: "2022", 3: "2023"}
+
+
+def _wave_items(sizes=(400, 400, 400), drift=0.0, seed=11, repeat=0.3) -> pd.DataFrame:
+    """Two correlated factors measured by three 1-7 questions each, per wave; a share
+    ``repeat`` of each wave's contacts answered the wave before too; question a_2's level
+    moves by ``drift`` in wave 3 (item bias, not a change of the factor)."""
+    rng = np.random.default_rng(seed)
+    rows, contact = [], 0
+    previous: list[int] = []
+    for wave, size in zip((1, 2, 3), sizes):
+        again = previous[:int(repeat * size)]
+        ids = again + list(range(contact, contact + size - len(again)))
+        contact += size - len(again)
+        f = rng.multivariate_normal([0.1 * wave, 0.0], [[1, 0.5], [0.5, 1]], size=size)
+        out = {"wave": wave, "contact_id": [f"C{i:05d}" for i in ids]}
+        for k, (name, factor, load) in enumerate([("a_1", 0, 1.0), ("a_2", 0, 0.8),
+                                                  ("a_3", 0, 0.9), ("b_1", 1, 1.0),
+                                                  ("b_2", 1, 0.7), ("b_3", 1, 0.8)]):
+            level = 4.5 + (drift if (name == "a_2" and wave == 3) else 0.0)
+            out[name] = np.clip(level + load * f[:, factor] + rng.normal(0, 0.6, size), 1, 7)
+        out["g_1"] = rng.integers(1, 8, size).astype(float)
+        rows.append(pd.DataFrame(out))
+        previous = ids
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_wave_invariance_holds_where_nothing_was_planted():
+    inv = wave_invariance(_wave_items(), [1, 2, 3], _Instrument(), WAVE_LABELS, seed=1)
+    assert inv.level == "scalar"
+    assert inv.verdict.startswith("Across the waves 2021 (")
+    assert "carry equal weights and levels in all 3 waves:" in inv.verdict
+    assert dict((name, value) for name, value, _ in inv.entries) == {
+        "trend.invariance_scalar_holds": True, "trend.invariance_n_freed": 0}
+    assert list(inv.table["Holds"]) == ["yes", "yes"]
+
+
+def test_wave_invariance_finds_a_question_that_drifted():
+    # planted: question 2 of Alpha reads 0.8 higher in 2023 with the factor unchanged
+    inv = wave_invariance(_wave_items(drift=0.8), [1, 2, 3], _Instrument(), WAVE_LABELS,
+                          seed=1)
+    assert inv.level == "partial scalar"
+    assert "the level of Alpha question 2 may differ" in inv.verdict
+    assert dict((name, value) for name, value, _ in inv.entries)["trend.invariance_n_freed"] == 1
+
+
+def test_wave_invariance_counts_each_contact_once_in_any_row_order():
+    data = _wave_items()
+    unique = data["contact_id"].nunique()
+    inv = wave_invariance(data, [1, 2, 3], _Instrument(), WAVE_LABELS, seed=1)
+    shuffled = wave_invariance(data.sample(frac=1, random_state=5), [1, 2, 3], _Instrument(),
+                               WAVE_LABELS, seed=1)
+    assert inv.entries[0][2]["n"] == unique  # each contact once: independent groups
+    assert f"({len(data) - unique:,} repeat answers set aside" in inv.notes[0]
+    assert (shuffled.verdict, shuffled.entries) == (inv.verdict, inv.entries)
+
+
+def test_small_waves_are_left_out_or_the_test_not_run():
+    data = _wave_items(sizes=(400, 400, 60), repeat=0.0)
+    inv = wave_invariance(data, [1, 2, 3], _Instrument(), WAVE_LABELS, seed=1)
+    assert "in both waves" in inv.verdict
+    assert "Left out, fewer than 100 complete respondents: 2023." in inv.notes[0]
+    few = wave_invariance(data, [1, 3], _Instrument(), WAVE_LABELS, seed=1)
+    assert few.verdict is None and few.entries == []
+    assert few.notes == ["Measurement invariance across waves was not tested: it needs at "
+                         "least 100 complete respondents in each of two waves, counting each "
+                         "contact once (2021: 400; 2023: 60)."]
