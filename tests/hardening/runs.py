@@ -139,3 +139,8 @@ def sample_run() -> CliRun:
     parameters: shared by the visible-text scan, the page weights and the cross-report
     consistency check (tests/hardening/test_report_text.py, test_report_consistency.py)."""
     return run_cli(SAMPLE_STUDY, workdir() / "reports" / "sample")
+
+
+def scanned_run(study: str) -> CliRun:
+    """The whole run of a study in :data:`SCANNED`: the sample, or a degenerate study."""
+    return sample_run() if study == "sample" else degenerate_run(study)

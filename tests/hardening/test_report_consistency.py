@@ -23,10 +23,10 @@ import pytest
 
 from hardening.runs import (
     SCANNED,
-    degenerate_run,
     notebook_names,
     sample_run,
     scan_marks,
+    scanned_run,
 )
 
 STUDIES = SCANNED
@@ -75,12 +75,8 @@ KNOWN: dict[tuple[str, str], str] = {}
 KNOWN_FLOAT_COUNTS: dict[tuple[str, str], str] = {}
 
 
-def _run(study: str):
-    return sample_run() if study == "sample" else degenerate_run(study)
-
-
 def _documents(study: str) -> dict[str, dict]:
-    out = _run(study).out
+    out = scanned_run(study).out
     return {p.parent.name[:2]: json.loads(p.read_text(encoding="utf-8"))
             for p in sorted(out.glob("*/results.json"))}
 

@@ -27,10 +27,10 @@ from bs4 import BeautifulSoup
 from crqlab.reports.wording import MACHINE_ROOM
 from hardening.runs import (
     SCANNED,
-    degenerate_run,
     notebook_names,
     sample_run,
     scan_marks,
+    scanned_run,
 )
 
 STUDIES = SCANNED
@@ -49,12 +49,8 @@ def _why(nb: str, what: str) -> str:
 KNOWN: dict[tuple[str, str, str], str] = {}
 
 
-def _run(study: str):
-    return sample_run() if study == "sample" else degenerate_run(study)
-
-
 def _page(study: str, page: str) -> Path:
-    out = _run(study).out
+    out = scanned_run(study).out
     return out / f"{page}.html" if page in ("index", "glossary") else out / page / f"{page}.html"
 
 
@@ -101,7 +97,7 @@ def _cases():
 
 @pytest.mark.parametrize("study, page, check", _cases())
 def test_no_machine_room_text(study, page, check):
-    assert _run(study).code == 0, _run(study).stderr[-2000:]
+    assert scanned_run(study).code == 0, scanned_run(study).stderr[-2000:]
     found = _found(study, page, check)
     assert not found, f"{page} of {study} shows {check}: {found[:12]}"
 
@@ -142,7 +138,7 @@ def test_every_name_the_sample_run_records_has_a_glossary_quantity():
 
     from crqlab.reports import glossary
 
-    names = {name for f in sorted(_run("sample").out.glob("*/results.json"))
+    names = {name for f in sorted(sample_run().out.glob("*/results.json"))
              for name in json.loads(f.read_text(encoding="utf-8")).get("entries", {})}
     assert len(names) > 100, len(names)
     missing = sorted(n for n in names if glossary.load().quantity(n) is None)
