@@ -322,7 +322,9 @@ def format_fixed(x: Any, digits: int = 2, *, sign: bool = False, grouping: bool 
     With ``grouping`` (the default): thousands separated, integers and whole floats of 100 or
     more without decimals (``"3,558"``), other floats with ``digits`` decimals (``"0.46"``,
     ``"1,234.50"``). Without: Python's plain fixed-point format (``"1234.50"``). ``sign``
-    writes the sign of every number (``"+0.25"``), for differences and changes.
+    writes the sign of every number (``"+0.25"``), for differences and changes. A number that
+    rounds to zero at ``digits`` is written as zero (``"0.000"``, ``"+0.000"``), never
+    ``"-0.000"``.
 
     Notes
     -----
@@ -331,6 +333,8 @@ def format_fixed(x: Any, digits: int = 2, *, sign: bool = False, grouping: bool 
     if _missing(x):
         return "–"
     plus = "+" if sign else ""
+    if not isinstance(x, (int, np.integer)) and round(float(x), digits) == 0:
+        x = 0.0  # -0.0004 at 3 digits is "0.000", not "-0.000": a sign would claim a direction
     if not grouping:
         return f"{float(x):{plus}.{digits}f}"
     if isinstance(x, (int, np.integer)) or (float(x).is_integer() and abs(x) >= 100):

@@ -140,7 +140,13 @@ def test_finding_joins_lead_and_rest_like_a_sentence():
 def test_format_fixed_and_signed_ci():
     assert formatting.format_fixed(0.256) == "0.26" and formatting.format_fixed(None) == "–"
     assert formatting.format_fixed(0.256, 1, sign=True) == "+0.3"
-    assert formatting.format_fixed(-0.004, 2, sign=True) == "-0.00"  # the sign of the value kept
+    # a value that rounds to zero has no direction to show (the change in CFI when the robust
+    # CFI stays at 1.000 was printed "-0.000")
+    assert formatting.format_fixed(-0.004, 2, sign=True) == "+0.00"
+    assert formatting.format_fixed(-0.0004, 3) == "0.000"
+    assert formatting.format_fixed(-0.0004, 3, grouping=False) == "0.000"
+    assert formatting.format_fixed(-0.006, 2, sign=True) == "-0.01"
+    assert formatting.format_signed_ci(-0.001, -0.004, 0.002) == "+0.00 [+0.00, +0.00]"
     assert formatting.format_fixed(np.nan) == "–"
     # plain fixed point (the confidentiality study's sentences) against the grouped default
     assert formatting.format_fixed(1234.5, grouping=False) == "1234.50"

@@ -43,6 +43,7 @@ import ast
 import logging
 import re
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
@@ -164,23 +165,35 @@ def _element_indicators(instrument: Instrument, elements) -> tuple[dict, dict]:
     return indicators, alias
 
 
-def measurement_syntax(instrument: Instrument | str, elements=None) -> str:
+def measurement_syntax(instrument: Instrument | str | Mapping[str, Sequence[str]],
+                       elements=None) -> str:
     """lavaan measurement syntax (``element =~ item_1 + item_2 + ...``) from an instrument.
 
     Parameters
     ----------
-    instrument : Instrument or str
-        Instrument or the name of a shipped one.
+    instrument : Instrument, str or mapping
+        Instrument or the name of a shipped one; or a mapping of latent variable -> its items
+        (as the studies build it from the columns present), written in its order.
     elements : list of str, optional
         Elements to include (default all). A faceted element (Solution, Service) is measured by
         its facet items. A single-item element has no latent variable: it enters a structural
-        model as its observed item.
+        model as its observed item. Not used with a mapping.
 
     Returns
     -------
     str
         One line per multi-item element.
+
+    Notes
+    -----
+    Tested in ``tests/models/test_sem.py`` (an instrument and the mapping of its elements'
+    items give the same text).
     """
+    if isinstance(instrument, Mapping):
+        if elements is not None:
+            raise ValueError("measurement_syntax: elements= selects from an instrument; a "
+                             "mapping of latent variables to items is written as it is")
+        return "\n".join(_measurement_lines(instrument))
     inst = _as_instrument(instrument)
     indicators, _ = _element_indicators(inst, list(elements or inst.elements))
     return "\n".join(_measurement_lines(indicators))

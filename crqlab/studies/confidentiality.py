@@ -52,6 +52,7 @@ from crqlab.measures.nps import nps_test
 from crqlab.measures.scoring import score_items
 from crqlab.models import bias
 from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
+from crqlab.models.sem import measurement_syntax
 from crqlab.stats import mean_ci
 
 #: Numbers in this study's sentences: plain fixed-point, no thousands separators.
@@ -1060,7 +1061,7 @@ def named_answer_invariance(setting: Setting, xw: pd.DataFrame, *, estimator: st
             f"{max(min_group, setting.min_cell)} complete respondents in each group "
             f"(confidential {int(counts.get('Confidential', 0))}, named "
             f"{int(counts.get('Named', 0))})."])
-    syntax = "\n".join(f"{e} =~ " + " + ".join(its) for e, its in items.items())
+    syntax = measurement_syntax(items)
     result = _attempt(notes, "Measurement invariance", measurement_invariance, syntax,
                       complete, "group", steps=("metric", "scalar"), estimator=estimator,
                       max_free=max_free)

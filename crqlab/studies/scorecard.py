@@ -32,6 +32,7 @@ from crqlab.measures.nps import nps_test
 from crqlab.models import bias, nonresponse, weighting
 from crqlab.models.bias import clustered_effects
 from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
+from crqlab.models.sem import measurement_syntax
 
 __all__ = ["WaveChoice", "choose_wave", "wave_changes", "WaveInvariance", "wave_invariance",
            "NONRESPONSE_COVARIATES",
@@ -226,7 +227,7 @@ def wave_invariance(scores: pd.DataFrame, waves: Sequence[int], instrument: Any,
             f"({'; '.join(f'{labels[w]}: {int(counts.get(w, 0))}' for w in waves)})."])
     data = kept[kept["wave"].isin(compared)]
     data = data[cols].assign(wave_group=data["wave"].map(lambda w: f"wave {w}").to_numpy())
-    syntax = "\n".join(f"{e} =~ " + " + ".join(its) for e, its in items.items())
+    syntax = measurement_syntax(items)
     try:
         result = measurement_invariance(syntax, data, "wave_group", steps=("metric", "scalar"),
                                         estimator=estimator, max_free=max_free, seed=seed)

@@ -168,11 +168,10 @@ def _check(s: Setup, data: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 def _cbsem(s: Setup, data: pd.DataFrame, target: str) -> pd.DataFrame:
     drivers = s.drivers_of(target)
-    lines = [f"{e} =~ " + " + ".join(s.items[e]) for e in drivers]
-    if target != "nps":
-        lines.append(f"{target} =~ " + " + ".join(s.items[target]))
-    lines.append(f"{target} ~ " + " + ".join(drivers))
-    fit = sem.fit_sem("\n".join(lines), data, on_improper="raise", ci=s.ci)
+    measured = [*drivers, target] if target != "nps" else drivers
+    syntax = sem.measurement_syntax({e: s.items[e] for e in measured})
+    fit = sem.fit_sem(f"{syntax}\n{target} ~ " + " + ".join(drivers), data, on_improper="raise",
+                      ci=s.ci)
     reg = fit.parameters[(fit.parameters["op"] == "~") & (fit.parameters["lhs"] == target)]
     ratio = reg["std_all"] / reg["est"]
     # the standardised interval rescales the Wald interval of the raw path by the point

@@ -427,6 +427,11 @@ def test_models_come_from_the_instrument(tmp_path):
     for el in crq.elements.values():  # every CRQ item appears, none invented
         assert f"{el.name} =~ {' + '.join(el.items)}" in m.syntax
     assert measurement_syntax(crq, ["trust"]) == "trust =~ trust_1 + trust_2 + trust_3"
+    # the studies pass the items they found in the data; on CRQ that is the instrument's text
+    multi = {e: its for e, its in crq.element_items().items() if len(its) >= 2}
+    assert measurement_syntax(multi) == measurement_syntax(crq, list(multi))
+    with pytest.raises(ValueError, match="mapping"):
+        measurement_syntax(multi, ["trust"])
     # another reading of the instrument: Value for Money promoted to an element of its own
     text = (INSTRUMENTS_DIR / "crq.yaml").read_text(encoding="utf-8")
     text = text.replace("        value_for_money: {label: Value for Money, items: "
