@@ -274,8 +274,8 @@ def _table(problem, theta, vcov, levels, ci: float) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _fit(syntax, data, group, equal, partial, estimator, ci, seed, max_iter, std_limit,
-         name) -> tuple[_MultiFit, list, int]:
+def _solve(syntax, data, group, equal, partial, seed, max_iter, std_limit, name):
+    """Estimate one model of the ladder: the problem, the chosen attempt, its reasons."""
     equal = tuple(equal)
     unknown = [w for w in equal if w not in _EQUAL_WORDS]
     if unknown:
@@ -290,6 +290,13 @@ def _fit(syntax, data, group, equal, partial, estimator, ci, seed, max_iter, std
                               check=lambda th: _check(problem, th, std_limit))
     chosen = _sem._choose(attempts)
     _, reasons = _sem._verdict(chosen)
+    return problem, chosen, list(reasons), levels, n
+
+
+def _finish(name, equal, partial, solved, estimator, ci) -> _MultiFit:
+    """Fit measures, (robust) covariance of the estimates and the table of a solved model."""
+    problem, chosen, reasons, levels, _ = solved
+    reasons = list(reasons)
     theta = chosen.theta
     m = _measures(problem, theta, chosen.fmin)
     if estimator == "ML":
@@ -303,11 +310,17 @@ def _fit(syntax, data, group, equal, partial, estimator, ci, seed, max_iter, std
             m |= _robust(problem, theta, a0, b0, m)
     if not np.isfinite(vcov).all() and not any("singular" in r for r in reasons):
         reasons.append("information matrix is singular: the model is not identified")
-    fit = _MultiFit(name, equal, tuple(partial), problem, theta, vcov, m,
-                    _table(problem, theta, vcov, levels, ci), reasons)
-    return fit, levels, n
+    return _MultiFit(name, tuple(equal), tuple(partial), problem, theta, vcov, m,
+                     _table(problem, theta, vcov, levels, ci), reasons)
 
 
+def _fit(syntax, data, group, equal, partial, estimator, ci, seed, max_iter, std_limit,
+         name) -> tuple[_MultiFit, list, int]:
+    solved = _solve(syntax, data, group, equal, partial, seed, max_iter, std_limit, name)
+    return _finish(name, equal, partial, solved, estimator, ci), solved[3], solved[4]
+
+
+@_sem._single_threaded
 def fit_multigroup(model, data: pd.DataFrame, group: str, *, group_equal=(),
                    group_partial=(), estimator: str = "ML", on_improper: str = "raise",
                    ci: float = 0.95, seed: int = 0, max_iter: int = 300,
@@ -475,6 +488,7 @@ def _configural_fits(m: dict, estimator: str) -> bool:
     return bool(cfi >= 0.90 and rmsea <= 0.10)
 
 
+@_sem._single_threaded
 def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("metric", "scalar",
                     "strict"), estimator: str = "ML", rule: str = "chen+test",
                     alpha: float = 0.05, max_free: int = 3, ci: float = 0.95, seed: int = 0,
@@ -569,16 +583,29 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
             candidates = sorted(new - set(_parse_partial(freed + released)))
             if not candidates:
                 break
-            trials = []
+            # each candidate is only estimated (the smallest chi-square's estimates are kept:
+            # a study's groups are large); the best proper one gets its standard errors and
+            # robust statistics
+            trials, kept = [], None
             for key in candidates:
-                text = _key_text(key)
-                trial, _, _ = _fit(syntax, data, group, equal, freed + released + [text],
-                                   estimator, ci, seed, max_iter, std_limit, step)
-                if not trial.reasons:
-                    trials.append((trial.measures["chisq"], text, trial))
-            if not trials:
+                partial = [*freed, *released, _key_text(key)]
+                solved = _solve(syntax, data, group, equal, partial, seed, max_iter,
+                                std_limit, step)
+                if not solved[2]:
+                    trials.append((solved[0].n * solved[1].fmin, len(trials), partial))
+                    if min(trials)[1] == trials[-1][1]:
+                        kept = solved
+            best = None
+            for rank, (_, _, partial) in enumerate(sorted(trials)):
+                solved = kept if rank == 0 else _solve(syntax, data, group, equal, partial,
+                                                       seed, max_iter, std_limit, step)
+                best = _finish(step, equal, partial, solved, estimator, ci)
+                if not best.reasons:
+                    break
+                best = None
+            if best is None:
                 break
-            _, text, best = min(trials, key=lambda t: t[0])
+            text = best.partial[-1]
             drop = fit.measures["chisq"] - best.measures["chisq"]
             released.append(text)
             name = f"{step}_partial_{len(released)}"

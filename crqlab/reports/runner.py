@@ -378,12 +378,19 @@ def _error_cell(executed: nbformat.NotebookNode | None, exc: BaseException) -> d
     return info
 
 
+_BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 @contextmanager
 def _kernel_environment():
     """Environment the kernel inherits: inline figures (``make`` exports MPLBACKEND=Agg, under
-    which a notebook shows no figure) and a fixed hash seed; restored afterwards."""
+    which a notebook shows no figure), a fixed hash seed and, unless the caller set them, one
+    BLAS thread (as the Makefile sets for ``make study``: the runner already runs one kernel
+    per core, and a kernel's second BLAS thread on a busy core made the invariance fits of a
+    warm sample run 2.7x slower); restored afterwards."""
     wanted = {"MPLBACKEND": _INLINE_BACKEND,
               "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+    wanted |= {k: os.environ.get(k, "1") for k in _BLAS_THREADS}
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:

@@ -463,6 +463,17 @@ def test_kernel_environment_is_restored(monkeypatch):
     assert os.environ["MPLBACKEND"] == "Agg" and "PYTHONHASHSEED" not in os.environ
 
 
+def test_kernels_get_one_blas_thread_unless_the_caller_chose(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "4")
+    with runner._kernel_environment():
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["MKL_NUM_THREADS"] == "4"  # the caller's choice is kept
+    assert "OMP_NUM_THREADS" not in os.environ and "OPENBLAS_NUM_THREADS" not in os.environ
+    assert os.environ["MKL_NUM_THREADS"] == "4"
+
+
 # -- findings, the bar and the glossary page (issue 17) ----------------------------------------
 def test_report_opens_with_key_findings_from_results_json(first_run):
     doc = json.loads((first_run["out"] / "01_ok" / "results.json").read_text(encoding="utf-8"))
