@@ -274,13 +274,23 @@ def _table(problem, theta, vcov, levels, ci: float) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _solve(syntax, data, group, equal, partial, seed, max_iter, std_limit, name):
-    """Estimate one model of the ladder: the problem, the chosen attempt, its reasons."""
+def _solve(syntax, data, group, equal, partial, seed, max_iter, std_limit, name, built=None):
+    """Estimate one model of the ladder: the problem, the chosen attempt, its reasons.
+
+    ``built`` (a dict) keeps the groups of each mean structure for the next model of the same
+    ladder: they depend only on whether intercepts are equal, and every evaluation sets the
+    group's matrices from the parameters it is given."""
     equal = tuple(equal)
     unknown = [w for w in equal if w not in _EQUAL_WORDS]
     if unknown:
         raise ValueError(f"unknown group.equal word(s) {unknown}; choose from {_EQUAL_WORDS}")
-    groups, levels, n = _groups(syntax, data, group, "intercepts" in equal)
+    means = "intercepts" in equal
+    if built is None or means not in built:
+        made = _groups(syntax, data, group, means)
+        if built is None:
+            built = {}
+        built[means] = made
+    groups, levels, n = built[means]
     problem = _lik._MomentProblem(groups, _maps(groups, set(equal), _parse_partial(partial)))
     df = len(groups) * (len(groups[0].observed) * (len(groups[0].observed) + 3) // 2) - problem.k
     if df < 0:
@@ -315,8 +325,8 @@ def _finish(name, equal, partial, solved, estimator, ci) -> _MultiFit:
 
 
 def _fit(syntax, data, group, equal, partial, estimator, ci, seed, max_iter, std_limit,
-         name) -> tuple[_MultiFit, list, int]:
-    solved = _solve(syntax, data, group, equal, partial, seed, max_iter, std_limit, name)
+         name, built=None) -> tuple[_MultiFit, list, int]:
+    solved = _solve(syntax, data, group, equal, partial, seed, max_iter, std_limit, name, built)
     return _finish(name, equal, partial, solved, estimator, ci), solved[3], solved[4]
 
 
@@ -546,9 +556,11 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
     sem_model = _sem._as_model(model)
     syntax, _ = _sem._lavaan_auto_cov(_sem._prepare_syntax(sem_model.syntax).syntax)
 
+    built: dict = {}  # the groups, built once per mean structure for the whole ladder
+
     def run(name, equal, partial):
         fit, levels, n = _fit(syntax, data, group, equal, partial, estimator, ci, seed,
-                              max_iter, std_limit, f"{sem_model.name} ({name})")
+                              max_iter, std_limit, f"{sem_model.name} ({name})", built)
         _sem._enforce("raise", fit.name, fit.reasons)
         return fit, levels, n
 
@@ -583,14 +595,13 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
             candidates = sorted(new - set(_parse_partial(freed + released)))
             if not candidates:
                 break
-            # each candidate is only estimated (the smallest chi-square's estimates are kept:
-            # a study's groups are large); the best proper one gets its standard errors and
-            # robust statistics
+            # each candidate is only estimated; the best proper one gets its standard errors
+            # and robust statistics
             trials, kept = [], None
             for key in candidates:
                 partial = [*freed, *released, _key_text(key)]
                 solved = _solve(syntax, data, group, equal, partial, seed, max_iter,
-                                std_limit, step)
+                                std_limit, step, built)
                 if not solved[2]:
                     trials.append((solved[0].n * solved[1].fmin, len(trials), partial))
                     if min(trials)[1] == trials[-1][1]:
@@ -598,7 +609,7 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
             best = None
             for rank, (_, _, partial) in enumerate(sorted(trials)):
                 solved = kept if rank == 0 else _solve(syntax, data, group, equal, partial,
-                                                       seed, max_iter, std_limit, step)
+                                                       seed, max_iter, std_limit, step, built)
                 best = _finish(step, equal, partial, solved, estimator, ci)
                 if not best.reasons:
                     break
