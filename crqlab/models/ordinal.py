@@ -768,7 +768,7 @@ class _OrdinalModel:
         cov = mom.covariance.to_numpy()
         ev, vec = np.linalg.eigh(cov)
         start_cov = (vec * np.maximum(ev, 1e-3)) @ vec.T  # a PD stand-in for semopy's starts
-        d = np.sqrt(np.diag(cov) / np.diag(start_cov))
+        d = np.sqrt(np.diag(cov)) / np.sqrt(np.diag(start_cov))
         frame = _exact_moments_frame(start_cov * np.outer(d, d), mom.n, mom.columns)
         self.grp = _sem._Group(syntax, frame)
         self.observed = self.grp.observed
@@ -913,20 +913,24 @@ class _OrdinalModel:
         return out
 
     def mean_jacobian(self, theta_act: np.ndarray, step: float = 1e-6) -> np.ndarray:
-        """d mean_parameters / d (m, active parameters), by central differences (the map is
-        linear in m and smooth in the others)."""
-        x0 = np.concatenate([self.m_obs, theta_act])
-        cols = []
-        for k in range(x0.size):
-            h = step * max(1.0, abs(x0[k]))
-            up, dn = x0.copy(), x0.copy()
-            up[k] += h
-            dn[k] -= h
-            f_up = self.mean_parameters(up[:self.n_th], up[self.n_th:])
-            f_dn = self.mean_parameters(dn[:self.n_th], dn[self.n_th:])
-            cols.append((f_up - f_dn) / (2 * h))
+        """d mean_parameters / d (m, active parameters): exact columns in ``m`` (the map is
+        linear in it), central differences in the others (zero without continuous
+        variables)."""
+        nt, k = self.n_th, theta_act.size
+        out = np.zeros((nt, nt + k))
+        zero = self.mean_parameters(np.zeros(nt), theta_act)
+        for c in range(nt):
+            out[:, c] = self.mean_parameters(np.identity(nt)[c], theta_act) - zero
+        if self.continuous:
+            for c in range(k):
+                h = step * max(1.0, abs(theta_act[c]))
+                up, dn = theta_act.copy(), theta_act.copy()
+                up[c] += h
+                dn[c] -= h
+                out[:, nt + c] = (self.mean_parameters(self.m_obs, up)
+                                  - self.mean_parameters(self.m_obs, dn)) / (2 * h)
         self.set(theta_act)
-        return np.array(cols).T
+        return out
 
 
 def _label_key(label: tuple) -> tuple:
