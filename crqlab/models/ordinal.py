@@ -9,7 +9,7 @@ this module follows each step with lavaan's conventions:
    with ``ML = FALSE``): with the thresholds held at step 1, the correlation of the bivariate
    normal that maximises the likelihood of the pair's contingency table; polyserial
    correlations of a continuous and an ordinal column likewise (:func:`polychoric`,
-   :func:`polyserial`; not yet inside a WLSMV fit). Probabilities come
+   :func:`polyserial`), Pearson correlations of two continuous columns. Probabilities come
    from the bivariate normal distribution function (Gauss-Legendre quadrature of Sheppard's
    integral, accurate to about 1e-12).
 3. **Weight matrix**: the asymptotic covariance ``Gamma`` of thresholds and correlations
@@ -35,14 +35,32 @@ this module follows each step with lavaan's conventions:
 Ordinal observed outcomes may enter regressions (``nps ~ commitment``); their residual
 variances follow lavaan's rule (see :meth:`_OrdinalModel._parts`).
 
+**Continuous variables among them** (``fit_wlsmv(..., ordered=[...])``, lavaan's
+``ordered = c(...)``: a 0-10 answer or an index kept numeric, the Likert items ordinal): the
+sample statistics become, in lavaan's order, each variable's thresholds or minus its mean,
+the variances of the continuous variables, then the correlations of each pair (polychoric,
+polyserial times the continuous variable's SD, Pearson covariances). Their ``Gamma`` adds the
+casewise scores of the normal likelihood of each continuous variable (mean, variance) and of
+the bivariate polyserial and normal likelihoods, and moves correlations to covariances by
+their Jacobian (lavaan's ``muthen1984``). The continuous variables' residual variances and
+intercepts are free (the ordinal ones stay in the delta parameterisation); the thresholds
+and means part is saturated, so the structural estimates come from the covariance part, and
+the thresholds and intercepts that reproduce the means follow through the model's mean
+structure (an intercept of a regression outcome is ``mean - b * mean of its predictor``;
+an ordinal outcome predicted by a continuous one has its thresholds shifted by its latent
+response's mean, as lavaan). The robust CFI, TLI and RMSEA are not defined then (lavaan's
+catML needs every variable ordinal) and are NaN.
+
 Validated against lavaan 0.6-14 (``tests/results/ordinal/make_ordinal.R``) on
 HolzingerSwineford1939 cut into three ordered categories (a CFA, a structural model, and a
 model with observed ordinal outcomes, one predicting the other) and on psych's ``bfi``
 (25 items, 1-6, five factors), and against ``polycor::polychor`` and ``lavCor``
-(``tests/models/test_ordinal.py``). Not covered: WLSMV fits mixing continuous and ordinal
-variables (their polyserial correlations are computed, their weight matrix is not),
-observed predictors (covariates), several groups, missing answers other than listwise
-deletion.
+(``tests/models/test_ordinal.py``); mixed data against lavaan 0.6-14's ``ordered = c(...)``
+(``tests/results/ordinal/make_mixed.R``) on HolzingerSwineford1939 with x1-x3 cut into three
+categories and x4-x9 continuous (a CFA, a model with continuous observed outcomes, and one
+with an ordinal outcome predicted by a continuous one). Not covered: observed predictors
+(covariates, lavaan's ``conditional.x``), several groups, missing answers other than
+listwise deletion, continuous variables alone (lavaan's WLSMV without ``ordered``).
 """
 from __future__ import annotations
 
@@ -1171,12 +1189,18 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, ordered=None, missing: str = "li
     Parameters
     ----------
     sem_model : SemModel or str
-        Latent variables measured by ordinal items; structural paths among latent variables
-        and to observed ordinal outcomes (e.g. a 0-10 recommendation answer). Observed
-        predictors are refused.
+        Latent variables measured by ordinal (and continuous) items; structural paths among
+        latent variables and to observed outcomes, ordinal or continuous (e.g. a 0-10
+        recommendation answer). Observed predictors (covariates) are refused.
     data : DataFrame
-        Ordinal answers (1-7 Likert codes and the like); rows missing any of the model's items
-        are dropped (listwise deletion, ``n_dropped``).
+        Ordinal answers (1-7 Likert codes and the like) and continuous columns; rows missing
+        any of the model's variables are dropped (listwise deletion, ``n_dropped``).
+    ordered : None, True or list of str
+        Which columns are ordinal (lavaan's ``ordered``). ``None`` (default) or ``True``:
+        every observed variable of the model. A list: those columns are ordinal, the model's
+        other variables continuous (their means, variances, Pearson covariances and
+        polyserial correlations enter the fit, their residual variances are free). Names not
+        in the model are ignored; names not in ``data`` are refused.
     missing : {"listwise"}
         Only listwise deletion: ``"fiml"`` is a likelihood method with no WLSMV counterpart
         (lavaan offers ``missing = "pairwise"`` for WLSMV, which crqlab does not).
@@ -1187,21 +1211,24 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, ordered=None, missing: str = "li
     -------
     SemFit
         ``estimator="WLSMV"``; ``parameters`` with threshold rows (``op == "|"``, ``rhs``
-        ``t1, t2, ...``) after the model's rows, residual variances fixed at ``1 - R^2``
+        ``t1, t2, ...``) and, for continuous variables, intercept rows (``op == "~1"``) after
+        the model's rows; ordinal variables' residual variances fixed at ``1 - R^2``
         (``free == 0``) as lavaan shows them; ``fit_measures`` with ``chisq, df, p_value``
         (the DWLS statistic ``(N - 1) F``), ``chisq_scaled, p_value_scaled, scaling_factor,
         shift_parameter`` (the scaled-shifted test), the baseline's, ``cfi, tli, rmsea``
         (standard), ``cfi_scaled, tli_scaled, rmsea_scaled`` and ``cfi_robust, tli_robust,
-        rmsea_robust`` (+ intervals), ``srmr, n, npar``; ``aic, bic, logl`` are NaN (no
-        likelihood).
+        rmsea_robust`` (+ intervals; NaN with continuous variables, as lavaan), ``srmr, n,
+        npar``; ``aic, bic, logl`` are NaN (no likelihood).
 
     Raises
     ------
     ValueError
-        ``missing`` other than ``"listwise"``; observed predictors in regressions; a column
-        with more than ``MAX_CATEGORIES`` values.
+        ``missing`` other than ``"listwise"``; observed predictors in regressions; an ordinal
+        column with more than ``MAX_CATEGORIES`` values; ``ordered`` naming none of the
+        model's variables (or ``False``).
     InsufficientDataError
-        Items not in ``data``; too few rows; an item with a single category.
+        Items not in ``data`` (or ``ordered`` names not in it); too few rows; an item with a
+        single category; a constant continuous column.
     ConvergenceError
         A polychoric correlation at its bound; not identified (negative df); with
         ``on_improper="raise"``, no converged proper solution (negative residual variance,
@@ -1213,7 +1240,13 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, ordered=None, missing: str = "li
     (CFA, a structural model, observed ordinal outcomes) and on bfi's 25 items (1-6):
     estimates, robust SEs, std_all, the scaled-shifted chi-square and the scaled and robust
     fit indices, and the delta-method indirect effect (lavaan's ``:=``)
-    (``tests/results/ordinal/make_ordinal.R``, ``tests/models/test_ordinal.py``).
+    (``tests/results/ordinal/make_ordinal.R``, ``tests/models/test_ordinal.py``). With
+    continuous variables (``ordered = c("x1", "x2", "x3")``, x4-x9 continuous; a CFA, two
+    structural models with continuous outcomes, one of them predicting an ordinal outcome):
+    the sample statistics and Gamma (to 1e-6), estimates (1e-4; measured 1.3e-5), robust
+    SEs of every parameter including intercepts and thresholds (measured 1e-6), std_all,
+    the scaled-shifted test (relative 1e-6) and the standard and scaled indices and SRMR
+    (``tests/results/ordinal/make_mixed.R``).
     """
     sem_model = _sem._as_model(sem_model)
     if missing != "listwise":

@@ -475,3 +475,23 @@ def test_fit_sem_passes_ordered_and_refuses_what_is_not_supported(mixed_fits):
     assert fit.n == 299 and fit.n_dropped == 2 and fit.proper
     with pytest.raises(InsufficientDataError, match="'x7' is constant"):
         fit_wlsmv(HS_MODEL, data.assign(x7=3.0), ordered=["x1", "x2", "x3"])
+
+
+def test_mixed_wlsmv_kmv_model_with_a_numeric_nps_recovers_planted_paths():
+    from crqlab.models.sem import kmv_crq_model, simulate_sem
+
+    model = kmv_crq_model()
+    data = simulate_sem(model, 2000, item_scale=(1, 7), outcome_scales={"nps": (0, 10, 8, 1.8)},
+                        binary={"retained_next_wave": 0.85}, seed=1)
+    # the 1-7 items and the 0/1 retention ordinal, the 0-10 answer numeric
+    fit = fit_sem(model, data, estimator="WLSMV",
+                  ordered=[c for c in data.columns if c != "nps"])
+    hyp = fit.hypotheses()
+    # planted: every standardised path 0.4 (the 0-10 answer is a rounded normal, so its
+    # path is a little attenuated: 0.375 measured)
+    assert_allclose(hyp["std_all"], 0.4, atol=0.06)
+    assert hyp["supported"].all() and fit.proper
+    nps = fit.parameters.query("lhs == 'nps' and op in ['~~', '~1'] and rhs in ['nps', '']")
+    assert (nps["free"] > 0).all() and nps["se"].gt(0).all()  # free variance and intercept
+    assert fit.fit_measures["p_value_scaled"] > 0.01  # the model is true
+    assert np.isnan(fit.fit_measures["cfi_robust"])  # catML needs every variable ordinal
