@@ -1245,7 +1245,8 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, ordered=None, missing: str = "li
     structural models with continuous outcomes, one of them predicting an ordinal outcome):
     the sample statistics and Gamma (to 1e-6), estimates (1e-4; measured 1.3e-5), robust
     SEs of every parameter including intercepts and thresholds (measured 1e-6), std_all,
-    the scaled-shifted test (relative 1e-6) and the standard and scaled indices and SRMR
+    the scaled-shifted test (relative 1e-6), the standard and scaled indices and SRMR, and
+    a delta-method indirect effect through two continuous outcomes
     (``tests/results/ordinal/make_mixed.R``).
     """
     sem_model = _sem._as_model(sem_model)

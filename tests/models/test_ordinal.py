@@ -495,3 +495,18 @@ def test_mixed_wlsmv_kmv_model_with_a_numeric_nps_recovers_planted_paths():
     assert (nps["free"] > 0).all() and nps["se"].gt(0).all()  # free variance and intercept
     assert fit.fit_measures["p_value_scaled"] > 0.01  # the model is true
     assert np.isnan(fit.fit_measures["cfi_robust"])  # catML needs every variable ordinal
+
+
+def test_mixed_indirect_effect_matches_lavaan(mixed_fits, mixed_ref):
+    # textual -> x7 -> x8, both continuous outcomes (x1-x3 ordinal)
+    ind = indirect_effects(mixed_fits["mixed_sem"], [("textual", "x7", "x8")],
+                           method="delta")
+    r = mixed_ref["mixed_sem_indirect"]
+    # R: ind := a * b in sem(..., ordered = paste0("x", 1:3), estimator = "WLSMV")
+    assert_allclose(ind["est"].iloc[0], r["est"], rtol=0, atol=1e-4)
+    assert_allclose(ind["se"].iloc[0], r["se"], rtol=0, atol=1e-4)
+    labelled = MIXED_SEM.replace("+ textual\nx8 ~ x7", "+ a*textual\nx8 ~ b*x7")
+    fit = fit_sem(labelled + "\nind := a*b", _mixed_data("mixed_sem"), estimator="WLSMV",
+                  ordered=["x1", "x2", "x3"])
+    row = fit.parameters.query("op == ':='")
+    assert_allclose(row[["est", "se"]].to_numpy()[0], [r["est"], r["se"]], rtol=0, atol=1e-4)

@@ -61,7 +61,16 @@ out <- list(
   mixed_cfa = one_fit(cfa_model, mix, paste0("x", 1:3)),
   mixed_sem = one_fit(sem_model, mix[, paste0("x", 1:8)], paste0("x", 1:3)),
   # an ordinal outcome (x8, 3 categories) predicted by a continuous one (x7)
-  mixed_nps = one_fit(sem_model, mix8, c(paste0("x", 1:3), "x8"))
+  mixed_nps = one_fit(sem_model, mix8, c(paste0("x", 1:3), "x8")),
+  # the indirect effect textual -> x7 -> x8 of mixed_sem, by the delta method (:=)
+  mixed_sem_indirect = {
+    ind <- sem(paste("visual =~ x1 + x2 + x3", "textual =~ x4 + x5 + x6",
+                     "x7 ~ visual + a * textual", "x8 ~ b * x7 + textual", "ind := a * b",
+                     sep = "\n"), data = mix[, paste0("x", 1:8)],
+               ordered = paste0("x", 1:3), estimator = "WLSMV")
+    pe <- parameterEstimates(ind)
+    list(est = pe$est[pe$op == ":="], se = pe$se[pe$op == ":="])
+  }
 )
 out$seconds <- unname((proc.time() - t0)[3])
 write_json(out, "mixed_reference.json", digits = NA, auto_unbox = TRUE, pretty = FALSE, na = "null",
