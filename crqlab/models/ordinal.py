@@ -1036,7 +1036,6 @@ def _measures(model: _OrdinalModel, theta_act, delta, w_full, gamma, n) -> dict:
     w_c = model.w[model.n_th:]
     resid = model.r_obs - sig
     chisq = float(n * np.sum(w_c * resid ** 2))
-    p = len(model.observed)
     df = float(model.rows.size - model.act.size)
     info = delta.T @ (w_full[:, None] * delta)
     info_inv = np.linalg.inv(info)
