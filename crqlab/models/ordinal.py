@@ -9,7 +9,7 @@ this module follows each step with lavaan's conventions:
    with ``ML = FALSE``): with the thresholds held at step 1, the correlation of the bivariate
    normal that maximises the likelihood of the pair's contingency table; polyserial
    correlations of a continuous and an ordinal column likewise (:func:`polychoric`,
-   :func:`polyserial`; not yet inside a WLSMV fit). Probabilities come
+   :func:`polyserial`), Pearson correlations of two continuous columns. Probabilities come
    from the bivariate normal distribution function (Gauss-Legendre quadrature of Sheppard's
    integral, accurate to about 1e-12).
 3. **Weight matrix**: the asymptotic covariance ``Gamma`` of thresholds and correlations
@@ -35,18 +35,36 @@ this module follows each step with lavaan's conventions:
 Ordinal observed outcomes may enter regressions (``nps ~ commitment``); their residual
 variances follow lavaan's rule (see :meth:`_OrdinalModel._parts`).
 
+**Continuous variables among them** (``fit_wlsmv(..., ordered=[...])``, lavaan's
+``ordered = c(...)``: a 0-10 answer or an index kept numeric, the Likert items ordinal): the
+sample statistics become, in lavaan's order, each variable's thresholds or minus its mean,
+the variances of the continuous variables, then the correlations of each pair (polychoric,
+polyserial times the continuous variable's SD, Pearson covariances). Their ``Gamma`` adds the
+casewise scores of the normal likelihood of each continuous variable (mean, variance) and of
+the bivariate polyserial and normal likelihoods, and moves correlations to covariances by
+their Jacobian (lavaan's ``muthen1984``). The continuous variables' residual variances and
+intercepts are free (the ordinal ones stay in the delta parameterisation); the thresholds
+and means part is saturated, so the structural estimates come from the covariance part, and
+the thresholds and intercepts that reproduce the means follow through the model's mean
+structure (an intercept of a regression outcome is ``mean - b * mean of its predictor``;
+an ordinal outcome predicted by a continuous one has its thresholds shifted by its latent
+response's mean, as lavaan). The robust CFI, TLI and RMSEA are not defined then (lavaan's
+catML needs every variable ordinal) and are NaN.
+
 Validated against lavaan 0.6-14 (``tests/results/ordinal/make_ordinal.R``) on
 HolzingerSwineford1939 cut into three ordered categories (a CFA, a structural model, and a
 model with observed ordinal outcomes, one predicting the other) and on psych's ``bfi``
 (25 items, 1-6, five factors), and against ``polycor::polychor`` and ``lavCor``
-(``tests/models/test_ordinal.py``). Not covered: WLSMV fits mixing continuous and ordinal
-variables (their polyserial correlations are computed, their weight matrix is not),
-observed predictors (covariates), several groups, missing answers other than listwise
-deletion.
+(``tests/models/test_ordinal.py``); mixed data against lavaan 0.6-14's ``ordered = c(...)``
+(``tests/results/ordinal/make_mixed.R``) on HolzingerSwineford1939 with x1-x3 cut into three
+categories and x4-x9 continuous (a CFA, a model with continuous observed outcomes, and one
+with an ordinal outcome predicted by a continuous one). Not covered: observed predictors
+(covariates, lavaan's ``conditional.x``), several groups, missing answers other than
+listwise deletion, continuous variables alone (lavaan's WLSMV without ``ordered``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -356,24 +374,72 @@ def polyserial(x, y) -> float:
     sd = xv.std()
     if sd == 0:
         raise InsufficientDataError(f"x is constant: no polyserial correlation (n = {xv.size})")
-    z = (xv - xv.mean()) / sd
     k = int(code.max()) + 1
     tau = ndtri(np.cumsum(np.bincount(code, minlength=k))[:-1] / code.size)
-    b = _bounds(tau)
-    up, lo = b[code + 1], b[code]
+    return _polyserial_rho((xv - xv.mean()) / sd, code, tau, "x and y")
+
+
+def _mix_bounds(code: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower threshold of each answer's category, +-100 at the ends (lavaan's)."""
+    b = np.concatenate([[-100.0], tau, [100.0]])
+    return b[code + 1], b[code]
+
+
+def _polyserial_rho(z: np.ndarray, code: np.ndarray, tau: np.ndarray, name: str) -> float:
+    """The two-step polyserial rho of standardised ``z`` and category codes (thresholds held):
+    the root of the summed rho scores (:func:`_bvmix_scores`)."""
+    up, lo = _mix_bounds(code, tau)
 
     def score(rho):
         r = np.sqrt(1 - rho * rho)
-        with np.errstate(invalid="ignore"):
-            a_up, a_lo = (up - rho * z) / r, (lo - rho * z) / r
+        a_up, a_lo = (up - rho * z) / r, (lo - rho * z) / r
         p = np.maximum(ndtr(a_up) - ndtr(a_lo), _EPS_PI)
-        d_up = np.where(np.isfinite(up), _st.norm.pdf(a_up) * (rho * up - z), 0.0)
-        d_lo = np.where(np.isfinite(lo), _st.norm.pdf(a_lo) * (rho * lo - z), 0.0)
+        d_up = _st.norm.pdf(a_up) * (rho * up - z)
+        d_lo = _st.norm.pdf(a_lo) * (rho * lo - z)
         return float(np.sum((d_up - d_lo) / p)) / r ** 3
 
     if score(-_RHO_BOUND) <= 0 or score(_RHO_BOUND) >= 0:
-        raise ConvergenceError(f"the polyserial correlation is at the bound +-{_RHO_BOUND}")
+        raise ConvergenceError(f"the polyserial correlation of {name} is at the bound "
+                               f"+-{_RHO_BOUND}: it cannot be estimated")
     return float(_opt.brentq(score, -_RHO_BOUND, _RHO_BOUND, xtol=1e-14, rtol=1e-14))
+
+
+def _bvmix_scores(x: np.ndarray, mean: float, var: float, code: np.ndarray, tau: np.ndarray,
+                  rho: float) -> dict:
+    """Casewise scores of the polyserial likelihood of (continuous x, ordinal code) in rho,
+    x's mean and variance and the ordinal thresholds (lavaan's ``lav_bvmix_cor_scores``)."""
+    sd = np.sqrt(var)
+    z = (x - mean) / sd
+    r = np.sqrt(1 - rho * rho)
+    up, lo = _mix_bounds(code, tau)
+    t_up, t_lo = (up - rho * z) / r, (lo - rho * z) / r
+    p = np.maximum(ndtr(t_up) - ndtr(t_lo), np.finfo(float).eps)
+    d_up, d_lo = _st.norm.pdf(t_up), _st.norm.pdf(t_lo)
+    nt = tau.size
+    th = np.zeros((x.size, nt))
+    rows = np.arange(x.size)
+    upper = code < nt                   # threshold `code` is the category's upper limit
+    th[rows[upper], code[upper]] += d_up[upper]
+    lower = code >= 1                   # threshold `code - 1` its lower limit
+    th[rows[lower], code[lower] - 1] -= d_lo[lower]
+    return {"rho": (d_up * (up * rho - z) - d_lo * (lo * rho - z)) / (p * r ** 3),
+            "mean": (z + rho / r * (d_up - d_lo) / p) / sd,
+            "var": ((z * z - 1) + rho * z / r * (d_up - d_lo) / p) / (2 * var),
+            "th": th / (r * p)[:, None]}
+
+
+def _bvreg_scores(x1, m1, v1, x2, m2, v2, rho: float) -> dict:
+    """Casewise scores of the bivariate normal likelihood of two continuous columns in rho and
+    their means and variances (lavaan's ``lav_bvreg_cor_scores``)."""
+    c1, c2 = x1 - m1, x2 - m2
+    s1, s2 = np.sqrt(v1), np.sqrt(v2)
+    r = 1 - rho * rho
+    q = c1 * c1 / v1 - 2 * rho * c1 * c2 / (s1 * s2) + c2 * c2 / v2
+    return {"rho": rho / r + (c1 * c2 / (s1 * s2 * r) - q * rho / (r * r)),
+            "mean1": (c1 / v1 - rho * c2 / (s1 * s2)) / r,
+            "mean2": (c2 / v2 - rho * c1 / (s1 * s2)) / r,
+            "var1": -(0.5 / v1 - (c1 * c1 / (v1 * v1) - rho * c1 * c2 / (v1 * s1 * s2)) / (2 * r)),
+            "var2": -(0.5 / v2 + (rho * c1 * c2 / (v2 * s1 * s2) - c2 * c2 / (v2 * v2)) / (2 * r))}
 
 
 def polychoric(data: pd.DataFrame, columns=None, *, continuous=()) -> pd.DataFrame:
@@ -436,22 +502,28 @@ def polychoric(data: pd.DataFrame, columns=None, *, continuous=()) -> pd.DataFra
 
 @dataclass
 class OrdinalMoments:
-    """Thresholds, polychoric correlations and (optionally) their asymptotic covariance.
+    """Thresholds, polychoric (and polyserial, Pearson) correlations and (optionally) their
+    asymptotic covariance: lavaan's WLS sample statistics.
 
     Attributes
     ----------
     columns : list of str
     n : int
     thresholds : list of ndarray
-        Per column, its thresholds.
+        Per column, its thresholds (none for a continuous column).
     correlation : DataFrame
-        Polychoric correlations.
+        Polychoric correlations of ordinal pairs, polyserial of ordinal-continuous pairs,
+        Pearson of continuous pairs.
     gamma : ndarray or None
-        ``N`` times the asymptotic covariance of ``(thresholds..., correlations...)``;
-        thresholds column by column, then correlations in lavaan's order (column-wise lower
-        triangle: (2,1), (3,1), ..., (p,1), (3,2), ...). lavaan's ``lavInspect(fit, "gamma")``.
+        ``N`` times the asymptotic covariance of :attr:`vector` (lavaan's
+        ``lavInspect(fit, "gamma")``).
     empty_cells : list of tuple
         Pairs whose table has an empty cell (reported, as lavaan's ``zero.cell.tables``).
+    continuous : list of str
+        The columns treated as continuous (lavaan's variables not in ``ordered``).
+    means, variances : ndarray
+        Per column, the ML mean and variance (divisor N) of a continuous column; NaN and 1
+        for an ordinal one.
     """
 
     columns: list
@@ -460,13 +532,44 @@ class OrdinalMoments:
     correlation: pd.DataFrame
     gamma: np.ndarray | None
     empty_cells: list
+    continuous: list = field(default_factory=list)
+    means: np.ndarray | None = None
+    variances: np.ndarray | None = None
+
+    @property
+    def covariance(self) -> pd.DataFrame:
+        """The correlations with continuous columns scaled by their SDs (lavaan's
+        ``sampstat$cov``): their variances, covariances, and polyserial correlation x SD."""
+        sd = np.sqrt(self.variances if self.variances is not None
+                     else np.ones(len(self.columns)))
+        return self.correlation * np.outer(sd, sd)
+
+    @property
+    def labels(self) -> list[tuple]:
+        """What each element of :attr:`vector` is: ``(column, "|", k)`` a threshold,
+        ``(column, "~1")`` minus a continuous column's mean, ``(column, "~~", column)`` its
+        variance, ``(a, "~~", b)`` the correlation (covariance) of a pair."""
+        out = []
+        for c, tau in zip(self.columns, self.thresholds):
+            out += [(c, "~1")] if c in self.continuous else [(c, "|", k) for k in
+                                                              range(tau.size)]
+        out += [(c, "~~", c) for c in self.columns if c in self.continuous]
+        rows, cols = _pair_index(len(self.columns))
+        out += [(self.columns[j], "~~", self.columns[i]) for i, j in zip(rows, cols)]
+        return out
 
     @property
     def vector(self) -> np.ndarray:
-        """``(thresholds..., correlations...)`` in the order of ``gamma``."""
-        r = self.correlation.to_numpy()
+        """lavaan's ``wls.obs``: per column its thresholds, or minus its mean if continuous;
+        the variances of the continuous columns; the correlations (covariances with a
+        continuous column) of each pair, column-wise lower triangle: (2,1), (3,1), ..., (p,1),
+        (3,2), ..."""
+        first = [np.array([-self.means[q]]) if c in self.continuous else self.thresholds[q]
+                 for q, c in enumerate(self.columns)]
+        cov = self.covariance.to_numpy()
+        num = [q for q, c in enumerate(self.columns) if c in self.continuous]
         rows, cols = _pair_index(len(self.columns))
-        return np.concatenate(self.thresholds + [r[rows, cols]])
+        return np.concatenate(first + [np.diag(cov)[num], cov[rows, cols]])
 
 
 def _pair_index(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -479,16 +582,21 @@ def _pair_index(p: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rows, dtype=int), np.array(cols, dtype=int)
 
 
-def ordinal_moments(data: pd.DataFrame, columns=None, *, weights: bool = True) -> OrdinalMoments:
+def ordinal_moments(data: pd.DataFrame, columns=None, *, continuous=(),
+                    weights: bool = True) -> OrdinalMoments:
     """Thresholds, polychoric correlations and their asymptotic covariance (lavaan's WLS
-    sample statistics).
+    sample statistics), with continuous columns among them if asked.
 
     Parameters
     ----------
     data : DataFrame
-        Ordinal answers, no missing values.
+        Ordinal answers (and continuous columns), no missing values.
     columns : list of str, optional
         Default every column.
+    continuous : sequence of str
+        Columns measured on a continuous scale (lavaan's variables not in ``ordered``): they
+        enter with their mean and variance, Pearson covariances among them and polyserial
+        correlations with the ordinal ones.
     weights : bool
         Compute ``gamma`` (the basis of the WLSMV weight matrix); False for the correlations
         alone.
@@ -499,80 +607,170 @@ def ordinal_moments(data: pd.DataFrame, columns=None, *, weights: bool = True) -
 
     Notes
     -----
-    ``gamma`` follows lavaan's ``muthen1984``: casewise scores of the univariate threshold
-    likelihoods and of the bivariate likelihoods in rho; ``A11`` the per-variable blocks of the
-    score cross product, ``A21`` the cross product of the rho scores with the bivariate
-    threshold scores, ``A22`` the squared rho scores; ``gamma = N B^-1 J B^-T`` with
-    ``B^-1 = [[A11^-1, 0], [-A22^-1 A21 A11^-1, A22^-1]]``. Equals ``lavInspect(fit,
-    "gamma")`` on the cut HolzingerSwineford1939 items (``tests/models/test_ordinal.py``).
+    ``gamma`` follows lavaan's ``muthen1984``: casewise scores of the univariate likelihoods
+    (an ordinal column's thresholds; a continuous column's normal mean and variance) and of
+    the bivariate likelihoods in rho (polychoric, polyserial, bivariate normal), ``A11`` the
+    per-column blocks of the univariate score cross product, ``A21`` the cross products of
+    the rho scores with the bivariate scores of the univariate parameters, ``A22`` the
+    squared rho scores; ``gamma = N H B^-1 J B^-T H'`` with
+    ``B^-1 = [[A11^-1, 0], [-A22^-1 A21 A11^-1, A22^-1]]`` and ``H`` the Jacobian of the
+    move from correlations to covariances (``cov = rho sd_1 sd_2``); the rows of the means
+    change sign (the vector holds minus the mean, as lavaan). Equals ``lavInspect(fit,
+    "gamma")`` on the cut HolzingerSwineford1939 items, all ordinal and with six of them
+    continuous (``tests/models/test_ordinal.py``).
     """
     columns = list(columns if columns is not None else data.columns)
+    continuous = list(continuous)
+    unknown = [c for c in continuous if c not in columns]
+    if unknown:
+        raise ValueError(f"continuous columns {unknown} are not among the columns {columns}")
     if len(columns) < 2:
         raise ValueError(f"polychoric correlations need 2 or more columns, got {columns}")
-    codes, taus = [], []
-    for c in columns:
+    codes, taus, xs = [], [], []
+    p = len(columns)
+    means, variances = np.full(p, np.nan), np.ones(p)
+    for q, c in enumerate(columns):
+        if c in continuous:
+            x = _sem._to_float(data[c])
+            if np.isnan(x).any():
+                raise InsufficientDataError(
+                    f"column {c!r} has missing values (first at row "
+                    f"{data.index[int(np.argmax(np.isnan(x)))]!r}); drop them first "
+                    f"(n = {len(x)})")
+            means[q], variances[q] = x.mean(), x.var()
+            if variances[q] <= 0:
+                raise InsufficientDataError(f"continuous column {c!r} is constant "
+                                            f"({x[:1].tolist()}) (n = {len(x)})")
+            codes.append(None)
+            taus.append(np.array([]))
+            xs.append(x)
+            continue
         code, _ = _codes(data[c], c)
         codes.append(code)
         k = int(code.max()) + 1
         cum = np.cumsum(np.bincount(code, minlength=k))[:-1] / code.size
         taus.append(ndtri(cum))
-    n, p = codes[0].size, len(columns)
+        xs.append(None)
+    n = len(data)
     rows, cols = _pair_index(p)
     pairs = []
     r = np.identity(p)
     empty = []
     for i, j in zip(rows, cols):
         name = f"columns {columns[i]!r} and {columns[j]!r}"
-        pair = _fit_pair(i, j, codes[i], codes[j], taus[i], taus[j], name)
-        if (pair.freq == 0).any():
-            empty.append((columns[i], columns[j]))
-        r[i, j] = r[j, i] = pair.rho
-        pairs.append(pair)
+        if xs[i] is not None and xs[j] is not None:
+            rho = float(np.corrcoef(xs[i], xs[j])[0, 1])
+            pairs.append(("num", i, j, rho))
+        elif xs[i] is not None or xs[j] is not None:
+            a, b = (i, j) if xs[i] is not None else (j, i)  # a continuous, b ordinal
+            z = (xs[a] - means[a]) / np.sqrt(variances[a])
+            rho = _polyserial_rho(z, codes[b], taus[b], name)
+            pairs.append(("mix", a, b, rho))
+        else:
+            pair = _fit_pair(i, j, codes[i], codes[j], taus[i], taus[j], name)
+            if (pair.freq == 0).any():
+                empty.append((columns[i], columns[j]))
+            rho = pair.rho
+            pairs.append(("ord", i, j, pair))
+        r[i, j] = r[j, i] = rho
     corr = pd.DataFrame(r, index=columns, columns=columns)
     corr.attrs["n"] = n
-    gamma = _gamma(codes, taus, pairs, n) if weights else None
+    gamma = _gamma(codes, taus, xs, means, variances, pairs, n) if weights else None
     return OrdinalMoments(columns=columns, n=n, thresholds=taus, correlation=corr, gamma=gamma,
-                          empty_cells=empty)
+                          empty_cells=empty, continuous=[c for c in columns if c in continuous],
+                          means=means, variances=variances)
 
 
-def _gamma(codes, taus, pairs, n: int) -> np.ndarray:
-    nth = [t.size for t in taus]
-    start = np.concatenate([[0], np.cumsum(nth)])
+def _gamma(codes, taus, xs, means, variances, pairs, n: int) -> np.ndarray:
+    """lavaan's ``muthen1984`` (see :func:`ordinal_moments`)."""
+    p = len(codes)
+    size = [1 if xs[v] is not None else taus[v].size for v in range(p)]
+    start = np.concatenate([[0], np.cumsum(size)]).astype(int)
     t_all, n_pair = int(start[-1]), len(pairs)
-    sc = np.zeros((n, t_all + n_pair))
-    for v, (code, tau) in enumerate(zip(codes, taus)):
+    num = [v for v in range(p) if xs[v] is not None]
+    var_col = {v: t_all + m for m, v in enumerate(num)}
+    a11_size = t_all + len(num)
+    sc = np.zeros((n, a11_size + n_pair))
+    blocks = []
+    for v in range(p):
+        th = np.arange(start[v], start[v + 1])
+        if xs[v] is not None:
+            c = xs[v] - means[v]
+            sc[:, start[v]] = c / variances[v]
+            sc[:, var_col[v]] = -1 / (2 * variances[v]) + c * c / (2 * variances[v] ** 2)
+            blocks.append(np.array([start[v], var_col[v]]))
+            continue
+        code, tau = codes[v], taus[v]
         k = tau.size + 1
         share = np.bincount(code, minlength=k) / n
-        b = _bounds(tau)
-        dens = _st.norm.pdf(b)
+        dens = _st.norm.pdf(_bounds(tau))
         table = np.zeros((k, tau.size))  # score of each threshold for an answer in category c
         for c in range(k):
             if c < tau.size:
                 table[c, c] += dens[c + 1] / share[c]
             if c >= 1:
                 table[c, c - 1] -= dens[c] / share[c]
-        sc[:, start[v]:start[v + 1]] = table[code]
-    a21 = np.zeros((n_pair, t_all))
-    for m, pr in enumerate(pairs):
-        ci, cj = codes[pr.i], codes[pr.j]
-        sc[:, t_all + m] = pr.d_rho[ci, cj]
-        w = pr.freq * pr.d_rho  # sum over cases = sum over cells of counts
-        a21[m, start[pr.i]:start[pr.i + 1]] = np.einsum("ab,abt->t", w, pr.d_th_i)
-        a21[m, start[pr.j]:start[pr.j + 1]] = np.einsum("ab,abt->t", w, pr.d_th_j)
+        sc[:, th] = table[code]
+        blocks.append(th)
+    a21 = np.zeros((n_pair, a11_size))
+    h21 = np.zeros((n_pair, a11_size))
+    h22 = np.ones(n_pair)
+    sd = np.sqrt(variances)
+
+    def th_of(v):
+        return slice(start[v], start[v + 1])
+
+    for m, (kind, i, j, obj) in enumerate(pairs):
+        col = a11_size + m
+        if kind == "ord":
+            pr = obj
+            sc[:, col] = pr.d_rho[codes[i], codes[j]]
+            w = pr.freq * pr.d_rho  # sum over cases = sum over cells of counts
+            a21[m, th_of(i)] = np.einsum("ab,abt->t", w, pr.d_th_i)
+            a21[m, th_of(j)] = np.einsum("ab,abt->t", w, pr.d_th_j)
+            continue
+        rho = obj
+        if kind == "num":
+            s = _bvreg_scores(xs[i], means[i], variances[i], xs[j], means[j], variances[j],
+                              rho)
+            sc[:, col] = s["rho"]
+            a21[m, start[i]] = s["rho"] @ s["mean1"]
+            a21[m, start[j]] = s["rho"] @ s["mean2"]
+            a21[m, var_col[i]] = s["rho"] @ s["var1"]
+            a21[m, var_col[j]] = s["rho"] @ s["var2"]
+            h21[m, var_col[i]] = sd[j] * rho / (2 * sd[i])
+            h21[m, var_col[j]] = sd[i] * rho / (2 * sd[j])
+            h22[m] = sd[i] * sd[j]
+        else:  # i continuous, j ordinal
+            s = _bvmix_scores(xs[i], means[i], variances[i], codes[j], taus[j], rho)
+            sc[:, col] = s["rho"]
+            a21[m, start[i]] = s["rho"] @ s["mean"]
+            a21[m, th_of(j)] = s["rho"] @ s["th"]
+            a21[m, var_col[i]] = s["rho"] @ s["var"]
+            h21[m, var_col[i]] = rho / (2 * sd[i])
+            h22[m] = sd[i]
     inner = sc.T @ sc
-    a11_inv = np.zeros((t_all, t_all))
-    for v in range(len(taus)):
-        s = slice(start[v], start[v + 1])
-        a11_inv[s, s] = np.linalg.inv(inner[s, s])
-    a22 = np.diag(inner)[t_all:]
+    a11_inv = np.zeros((a11_size, a11_size))
+    for idx in blocks:
+        a11_inv[np.ix_(idx, idx)] = np.linalg.inv(inner[np.ix_(idx, idx)])
+    a22 = np.diag(inner)[a11_size:]
     if np.any(a22 <= 0):
         raise ConvergenceError("a polychoric correlation has no information (zero scores): "
                                "the weight matrix cannot be formed")
     b_inv = np.zeros_like(inner)
-    b_inv[:t_all, :t_all] = a11_inv
-    b_inv[t_all:, t_all:] = np.diag(1 / a22)
-    b_inv[t_all:, :t_all] = -(a21 / a22[:, None]) @ a11_inv
-    return n * (b_inv @ inner @ b_inv.T)
+    b_inv[:a11_size, :a11_size] = a11_inv
+    b_inv[a11_size:, a11_size:] = np.diag(1 / a22)
+    b_inv[a11_size:, :a11_size] = -(a21 / a22[:, None]) @ a11_inv
+    gamma = b_inv @ inner @ b_inv.T
+    if num:
+        h = np.identity(inner.shape[0])
+        h[a11_size:, :a11_size] = h21
+        h[a11_size:, a11_size:] = np.diag(h22)
+        gamma = h @ gamma @ h.T
+        flip = np.ones(inner.shape[0])
+        flip[[start[v] for v in num]] = -1.0  # the vector holds minus the means
+        gamma = gamma * np.outer(flip, flip)
+    return n * gamma
 
 
 # ----------------------------------------------------------------------------------------------
@@ -580,32 +778,55 @@ def _gamma(codes, taus, pairs, n: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 class _OrdinalModel:
-    """The model's thresholds and implied correlations as functions of its free parameters."""
+    """The model's sample statistics as functions of its free parameters: the thresholds and
+    means part (saturated: it is fitted exactly), then the variances of continuous variables
+    and the correlations (covariances) of each pair."""
 
     def __init__(self, syntax: str, mom: OrdinalMoments):
-        r = mom.correlation.to_numpy()
-        ev, vec = np.linalg.eigh(r)
+        cov = mom.covariance.to_numpy()
+        ev, vec = np.linalg.eigh(cov)
         start_cov = (vec * np.maximum(ev, 1e-3)) @ vec.T  # a PD stand-in for semopy's starts
-        d = 1 / np.sqrt(np.diag(start_cov))
+        d = np.sqrt(np.diag(cov)) / np.sqrt(np.diag(start_cov))
         frame = _exact_moments_frame(start_cov * np.outer(d, d), mom.n, mom.columns)
         self.grp = _sem._Group(syntax, frame)
         self.observed = self.grp.observed
         self._check_structure()
         # the data's columns in the model's order
         pos = [mom.columns.index(v) for v in self.observed]
+        self.continuous = [v for v in self.observed if v in mom.continuous]
         self.taus = [mom.thresholds[q] for q in pos]
         p = len(self.observed)
-        self.rows, self.cols = _pair_index(p)
-        self.r_obs = r[np.ix_(pos, pos)][self.rows, self.cols]
-        self.gamma = _reorder_gamma(mom, pos)
-        self.n_th = sum(t.size for t in self.taus)
+        num = [q for q, v in enumerate(self.observed) if v in self.continuous]
+        pr, pc = _pair_index(p)
+        # the covariance part: variances of the continuous variables, then each pair
+        self.rows = np.concatenate([num, pr]).astype(int)
+        self.cols = np.concatenate([num, pc]).astype(int)
+        self.n_var = len(num)
+        cov_m = cov[np.ix_(pos, pos)]
+        self.r_obs = cov_m[self.rows, self.cols]
+        labels = [lab for q, v in enumerate(self.observed)
+                  for lab in ([(v, "~1")] if v in self.continuous
+                              else [(v, "|", k) for k in range(self.taus[q].size)])]
+        self.n_th = len(labels)  # thresholds and means
+        labels += [(self.observed[i], "~~", self.observed[j]) for i, j in
+                   zip(self.rows, self.cols)]
+        self.labels = labels
+        at = {_label_key(lab): k for k, lab in enumerate(mom.labels)}
+        idx = np.array([at[_label_key(lab)] for lab in labels])
+        self.gamma = mom.gamma[np.ix_(idx, idx)]
+        self.m_obs = mom.vector[idx[:self.n_th]]
         t = self.grp.table
         inner = list(self.grp.sm.vars["inner"])
-        # residual variances fixed by the delta parameterisation: an indicator's (Theta) and
-        # an observed ordinal outcome's disturbance (Psi of its inner copy)
-        theta_diag = (t["matrix"] == 3) & (t["i"] == t["j"]) & (t["free"] >= 0)
+        self.inner = inner
+        ordinal = {v for v in self.observed if v not in self.continuous}
+        # residual variances fixed by the delta parameterisation: an ordinal indicator's
+        # (Theta) and an observed ordinal outcome's disturbance (Psi of its inner copy);
+        # those of continuous variables stay free
+        theta_diag = ((t["matrix"] == 3) & (t["i"] == t["j"]) & (t["free"] >= 0)
+                      & np.array([m == 3 and self.observed[q] in ordinal
+                                  for m, q in zip(t["matrix"], t["i"])], dtype=bool))
         psi_obs = ((t["matrix"] == 2) & (t["i"] == t["j"]) & (t["free"] >= 0)
-                   & np.array([m == 2 and inner[q] in self.observed
+                   & np.array([m == 2 and inner[q] in ordinal
                                 for m, q in zip(t["matrix"], t["i"])], dtype=bool))
         resid = t[theta_diag | psi_obs].drop_duplicates("free")
         self.resid_ids = resid["free"].to_numpy()
@@ -614,8 +835,7 @@ class _OrdinalModel:
         self.act = np.array([k for k in range(self.grp.k) if k not in set(self.resid_ids)],
                             dtype=int)
         self.full = np.array(self.grp.start, dtype=float)
-        s = np.concatenate(self.taus + [self.r_obs])
-        self.s = s
+        self.s = np.concatenate([self.m_obs, self.r_obs])
         self.w = 1.0 / np.diag(self.gamma)
 
     def _check_structure(self) -> None:
@@ -625,16 +845,19 @@ class _OrdinalModel:
         exogenous = [v for v in sm.vars["inner"] if v in self.observed and v not in outcomes]
         if exogenous or self.grp.fixed_x:
             raise ValueError(
-                f"estimator='WLSMV' here fits ordinal indicators and ordinal outcomes; the "
-                f"observed variables {sorted(set(exogenous) | set(self.grp.fixed_x))} are "
-                "predictors (covariates need probit regressions of the thresholds, not "
-                "offered: model them as single-indicator factors, or use estimator='ML')")
+                f"estimator='WLSMV' here fits indicators and observed outcomes; the observed "
+                f"variables {sorted(set(exogenous) | set(self.grp.fixed_x))} are predictors "
+                "(covariates need probit regressions of the thresholds, lavaan's "
+                "conditional.x, not offered: model them as single-indicator factors, or use "
+                "estimator='ML')")
 
     def _parts(self, theta_act: np.ndarray):
-        """Set the residual variances as lavaan does: ``1 - diag(Sigma)`` of the model with
-        every fixed residual variance at 0 (for an ordinal outcome that predicts another, the
-        other's explained variance counts only the explained part of the first, so its latent
-        response's variance exceeds 1). Returns Sigma and semopy's parts for derivatives."""
+        """Set the residual variances of ordinal variables as lavaan does: ``1 -
+        diag(Sigma)`` of the model with every such residual variance at 0 (for an ordinal
+        outcome that predicts another, the other's explained variance counts only the
+        explained part of the first, so its latent response's variance exceeds 1); those of
+        continuous variables are free parameters. Returns Sigma and semopy's parts for
+        derivatives."""
         grp = self.grp
         self.full[self.act] = theta_act
         self.full[self.resid_ids] = 0.0
@@ -647,7 +870,8 @@ class _OrdinalModel:
         self.grp.sm.update_matrices(self.full)
 
     def implied(self, theta_act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Implied correlations and their Jacobian in the active parameters.
+        """Implied variances and correlations (covariances) and their Jacobian in the active
+        parameters.
 
         As lavaan (its Delta matrix), the Jacobian holds the fixed residual variances
         constant: for an ordinal outcome that predicts another, whose residual variance moves
@@ -658,7 +882,7 @@ class _OrdinalModel:
         u, v = self.grp._uv(m, g)
         c = self.grp._loc_c
         i, j = self.rows, self.cols
-        d_loc = c[:, None] * (u[:, i] * v[:, j] + v[:, i] * u[:, j])  # locations x pairs
+        d_loc = c[:, None] * (u[:, i] * v[:, j] + v[:, i] * u[:, j])  # locations x entries
         return sigma[i, j], (self.grp._agg @ d_loc).T[:, self.act]
 
     def residuals(self, theta_act):
@@ -667,12 +891,71 @@ class _OrdinalModel:
         return sw * (self.r_obs - sig), -sw[:, None] * jac
 
     def full_delta(self, jac: np.ndarray) -> np.ndarray:
-        """Jacobian of (thresholds, correlations) in (thresholds, active parameters)."""
+        """Jacobian of (thresholds and means, covariance part) in (the same thresholds and
+        means, active parameters): the first part is saturated, its own parameters."""
         k = self.act.size
         out = np.zeros((self.s.size, self.n_th + k))
         out[:self.n_th, :self.n_th] = np.identity(self.n_th)
         out[self.n_th:, self.n_th:] = jac
         return out
+
+    def mean_parameters(self, m: np.ndarray, theta_act: np.ndarray) -> np.ndarray:
+        """The thresholds of ordinal variables and intercepts of continuous ones (in the
+        order of the first ``n_th`` labels) that reproduce the fitted first part ``m``
+        (thresholds, minus the means). Latent means are 0; a continuous variable's intercept
+        is on its inner copy when it is a regression outcome; an ordinal variable's
+        threshold is its implied one plus its latent response's mean (lavaan's ``tau -
+        mu*``, non-zero when continuous outcomes predict it)."""
+        self._parts(theta_act)
+        beta, lamb = self.grp.sm.matrices[:2]
+        c = np.linalg.inv(np.identity(beta.shape[0]) - beta)
+        mu = np.zeros(len(self.observed))
+        for k, lab in enumerate(self.labels[:self.n_th]):
+            if lab[1] == "~1":
+                mu[self.observed.index(lab[0])] = -m[k]
+        cont_inner = [q for q, v in enumerate(self.inner) if v in self.continuous]
+        alpha = np.zeros(len(self.inner))
+        if cont_inner:
+            target = mu[[self.observed.index(self.inner[q]) for q in cont_inner]]
+            alpha[cont_inner] = np.linalg.solve(c[np.ix_(cont_inner, cont_inner)], target)
+        from_inner = lamb @ (c @ alpha)  # each observed variable's mean through the model
+        out = np.empty(self.n_th)
+        for k, lab in enumerate(self.labels[:self.n_th]):
+            q = self.observed.index(lab[0])
+            if lab[1] == "|":
+                out[k] = m[k] + from_inner[q]
+            elif lab[0] in self.inner:
+                out[k] = alpha[self.inner.index(lab[0])]
+            else:
+                out[k] = mu[q] - from_inner[q]
+        return out
+
+    def mean_jacobian(self, theta_act: np.ndarray, step: float = 1e-6) -> np.ndarray:
+        """d mean_parameters / d (m, active parameters): exact columns in ``m`` (the map is
+        linear in it), central differences in the others (zero without continuous
+        variables)."""
+        nt, k = self.n_th, theta_act.size
+        out = np.zeros((nt, nt + k))
+        zero = self.mean_parameters(np.zeros(nt), theta_act)
+        for c in range(nt):
+            out[:, c] = self.mean_parameters(np.identity(nt)[c], theta_act) - zero
+        if self.continuous:
+            for c in range(k):
+                h = step * max(1.0, abs(theta_act[c]))
+                up, dn = theta_act.copy(), theta_act.copy()
+                up[c] += h
+                dn[c] -= h
+                out[:, nt + c] = (self.mean_parameters(self.m_obs, up)
+                                  - self.mean_parameters(self.m_obs, dn)) / (2 * h)
+        self.set(theta_act)
+        return out
+
+
+def _label_key(label: tuple) -> tuple:
+    """A moment's label with the pair of a covariance in a fixed order."""
+    if label[1] == "~~":
+        return ("~~",) + tuple(sorted(label[::2]))
+    return label
 
 
 def _exact_moments_frame(cov: np.ndarray, n: int, columns) -> pd.DataFrame:
@@ -682,22 +965,6 @@ def _exact_moments_frame(cov: np.ndarray, n: int, columns) -> pd.DataFrame:
     z -= z.mean(axis=0)
     z = z @ np.linalg.inv(np.linalg.cholesky(z.T @ z / m)).T
     return pd.DataFrame(z @ np.linalg.cholesky(cov).T, columns=columns)
-
-
-def _reorder_gamma(mom: OrdinalMoments, pos: list[int]) -> np.ndarray:
-    """Gamma with variables in the model's order."""
-    nth = [t.size for t in mom.thresholds]
-    start = np.concatenate([[0], np.cumsum(nth)])
-    p = len(mom.columns)
-    rows, cols = _pair_index(p)
-    pair_at = {(int(i), int(j)): start[-1] + m for m, (i, j) in enumerate(zip(rows, cols))}
-    idx = [k for q in pos for k in range(start[q], start[q + 1])]
-    new_rows, new_cols = _pair_index(p)
-    for i, j in zip(new_rows, new_cols):
-        a, b = pos[i], pos[j]
-        idx.append(pair_at[(max(a, b), min(a, b))])
-    idx = np.array(idx)
-    return mom.gamma[np.ix_(idx, idx)]
 
 
 def _dwls(model: _OrdinalModel, max_iter: int) -> tuple[np.ndarray, bool, str, int]:
@@ -769,7 +1036,6 @@ def _measures(model: _OrdinalModel, theta_act, delta, w_full, gamma, n) -> dict:
     w_c = model.w[model.n_th:]
     resid = model.r_obs - sig
     chisq = float(n * np.sum(w_c * resid ** 2))
-    p = len(model.observed)
     df = float(model.rows.size - model.act.size)
     info = delta.T @ (w_full[:, None] * delta)
     info_inv = np.linalg.inv(info)
@@ -777,22 +1043,23 @@ def _measures(model: _OrdinalModel, theta_act, delta, w_full, gamma, n) -> dict:
     u = np.diag(w_full) - wd @ info_inv @ wd.T
     out = {"chisq": chisq, "df": df,
            "p_value": float(_st.chi2.sf(chisq, df)) if df > 0 else np.nan}
-    # baseline: free thresholds, zero correlations
-    chisq_b = float(n * np.sum(w_c * model.r_obs ** 2))
-    df_b = float(model.rows.size)
-    g_c = gamma[model.n_th:, model.n_th:]
+    # baseline: free thresholds, means and variances, zero correlations (covariances)
+    pairs = slice(model.n_var, None)
+    w_p, r_p = w_c[pairs], model.r_obs[pairs]
+    chisq_b = float(n * np.sum(w_p * r_p ** 2))
+    df_b = float(r_p.size)
+    g_p = gamma[model.n_th + model.n_var:, model.n_th + model.n_var:]
     out |= {"baseline_chisq": chisq_b, "baseline_df": df_b,
             "cfi": _cfi(chisq, df, chisq_b, df_b), "tli": _tli(chisq, df, chisq_b, df_b),
             "rmsea": _rmsea(chisq, df, n)}
     lo, hi = _sem._rmsea_ci(chisq, df, n)
     out |= {"rmsea_ci_low": lo, "rmsea_ci_high": hi}
-    # SRMR: root mean squared residual correlation (lavaan's srmr for categorical data)
-    out["srmr"] = float(np.sqrt(np.sum(resid ** 2) / (p * (p + 1) / 2)))
+    out["srmr"] = _srmr(model, sig)
     if df <= 0:
         return out
     tr1, tr2 = _trace_terms(u, gamma)
     ss = _scaled_shifted(chisq, df, tr1, tr2)
-    tr1b, tr2b = _trace_terms(np.diag(w_c), g_c)
+    tr1b, tr2b = _trace_terms(np.diag(w_p), g_p)
     ssb = _scaled_shifted(chisq_b, df_b, tr1b, tr2b)
     x2s, x2bs = ss["stat"], ssb["stat"]
     lo_s, hi_s = _sem._rmsea_ci(x2s, df, n)
@@ -806,6 +1073,20 @@ def _measures(model: _OrdinalModel, theta_act, delta, w_full, gamma, n) -> dict:
     return out
 
 
+def _srmr(model: _OrdinalModel, sig: np.ndarray) -> float:
+    """lavaan's srmr for categorical data (``srmr_bentler_nomean``): the residual correlations
+    and covariances of each pair, divided by the sample SDs (1 for ordinal variables), root
+    mean square over p(p+1)/2 elements."""
+    p = len(model.observed)
+    sd = np.ones(p)
+    var = slice(None, model.n_var)
+    sd[model.rows[var]] = np.sqrt(model.r_obs[var])
+    pairs = slice(model.n_var, None)
+    i, j = model.rows[pairs], model.cols[pairs]
+    resid = (model.r_obs[pairs] - sig[pairs]) / (sd[i] * sd[j])
+    return float(np.sqrt(np.sum(resid ** 2) / (p * (p + 1) / 2)))
+
+
 def _catml(model, sig, delta, w_full, info_inv, gamma, n, df, df_b) -> dict:
     """lavaan's robust CFI, TLI, RMSEA for categorical data (``lav_fit_catml_dwls``): the
     normal-theory ML statistic of the polychoric matrix against the DWLS-implied one (with
@@ -816,8 +1097,9 @@ def _catml(model, sig, delta, w_full, info_inv, gamma, n, df, df_b) -> dict:
     r[i, j] = r[j, i] = model.r_obs
     nan = {k: np.nan for k in ("cfi_robust", "tli_robust", "rmsea_robust",
                                "rmsea_ci_low_robust", "rmsea_ci_high_robust")}
-    if np.linalg.eigvalsh(r).min() < np.sqrt(np.finfo(float).eps):
-        return nan  # lavaan: not computed for a non-positive-definite polychoric matrix
+    if model.continuous or np.linalg.eigvalsh(r).min() < np.sqrt(np.finfo(float).eps):
+        return nan  # lavaan: not computed with continuous variables, or for a
+        # non-positive-definite polychoric matrix
     # the implied matrix as the model has it: its diagonal is 1 except for an ordinal outcome
     # predicted by another (lavaan's residual-variance rule, see _OrdinalModel._parts)
     sigma, _, _ = model._parts(model.full[model.act])
@@ -844,21 +1126,24 @@ def _catml(model, sig, delta, w_full, info_inv, gamma, n, df, df_b) -> dict:
             "rmsea_ci_high_robust": float(np.sqrt(c3) * hi)}
 
 
-def _threshold_rows(model: _OrdinalModel, vcov, k_full: int, ci: float) -> pd.DataFrame:
-    """Threshold rows; ``std_all`` divides by the SD of the latent response (1 except for an
-    ordinal outcome predicted by another, as lavaan)."""
-    rows, pos = [], 0
+def _threshold_rows(model: _OrdinalModel, est, vcov, k_full: int, ci: float) -> pd.DataFrame:
+    """Threshold rows (``x | t1``) of ordinal variables and intercept rows (``x ~1``) of
+    continuous ones, in the model's order; ``std_all`` divides by the SD of the latent
+    response (1 except for an ordinal outcome predicted by another, as lavaan) or of the
+    continuous variable."""
+    rows = []
     q = z_crit(ci)
     sigma, _, _ = model._parts(model.full[model.act])
-    for v, tau, var in zip(model.observed, model.taus, np.diag(sigma)):
-        for t, est in enumerate(tau):
-            se = float(np.sqrt(vcov[pos, pos]))
-            rows.append({"lhs": v, "op": "|", "rhs": f"t{t + 1}", "label": "",
-                         "free": k_full + pos + 1, "est": float(est), "se": se,
-                         "z": est / se, "p_value": 2 * _st.norm.sf(abs(est / se)),
-                         "ci_low": est - q * se, "ci_high": est + q * se,
-                         "std_all": float(est / np.sqrt(var))})
-            pos += 1
+    sd = np.sqrt(np.diag(sigma))
+    for pos, lab in enumerate(model.labels[:model.n_th]):
+        se = float(np.sqrt(vcov[pos, pos]))
+        e = float(est[pos])
+        op, rhs = ("|", f"t{lab[2] + 1}") if lab[1] == "|" else ("~1", "")
+        rows.append({"lhs": lab[0], "op": op, "rhs": rhs, "label": "",
+                     "free": k_full + pos + 1, "est": e, "se": se,
+                     "z": e / se, "p_value": 2 * _st.norm.sf(abs(e / se)),
+                     "ci_low": e - q * se, "ci_high": e + q * se,
+                     "std_all": e / sd[model.observed.index(lab[0])]})
     return pd.DataFrame(rows)
 
 
@@ -868,7 +1153,33 @@ _WLSMV_NOTE = ("WLSMV: the items are ordinal; thresholds and polychoric correlat
                "mean-and-variance adjusted chi-square (lavaan's estimator = 'WLSMV')")
 
 
-def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
+_MIXED_NOTE = ("continuous variables (means, variances, Pearson covariances and polyserial "
+               "correlations with the ordinal ones; their residual variances are free, as "
+               "lavaan's ordered = c(...)): ")
+
+
+def _continuous(ordered, observed: list[str], data: pd.DataFrame) -> list[str]:
+    """The model's variables treated as continuous: those not in ``ordered`` (None or True:
+    none, every observed variable is ordinal)."""
+    if ordered is None or ordered is True:
+        return []
+    if ordered is False or isinstance(ordered, str):
+        raise ValueError(f"ordered must be None, True or a list of column names, got "
+                         f"{ordered!r} (estimator='WLSMV' needs ordinal variables; for "
+                         "continuous ones alone use estimator='ML' or 'MLR')")
+    ordered = list(ordered)
+    unknown = [c for c in ordered if c not in data.columns]
+    if unknown:
+        raise InsufficientDataError(f"ordered columns {unknown} are not in the data "
+                                    f"(n = {len(data)})")
+    if not any(v in ordered for v in observed):
+        raise ValueError(f"none of the model's variables {observed} is in ordered="
+                         f"{ordered}: estimator='WLSMV' needs ordinal variables (for "
+                         "continuous ones alone use estimator='ML' or 'MLR')")
+    return [v for v in observed if v not in ordered]
+
+
+def fit_wlsmv(sem_model, data: pd.DataFrame, *, ordered=None, missing: str = "listwise",
               on_improper: str = "raise", ci: float = 0.95, max_iter: int = 300,
               std_limit: float = 1.0):
     """Fit a model to ordinal items by WLSMV (lavaan's ``ordered = TRUE, estimator =
@@ -877,12 +1188,18 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     Parameters
     ----------
     sem_model : SemModel or str
-        Latent variables measured by ordinal items; structural paths among latent variables
-        and to observed ordinal outcomes (e.g. a 0-10 recommendation answer). Observed
-        predictors are refused.
+        Latent variables measured by ordinal (and continuous) items; structural paths among
+        latent variables and to observed outcomes, ordinal or continuous (e.g. a 0-10
+        recommendation answer). Observed predictors (covariates) are refused.
     data : DataFrame
-        Ordinal answers (1-7 Likert codes and the like); rows missing any of the model's items
-        are dropped (listwise deletion, ``n_dropped``).
+        Ordinal answers (1-7 Likert codes and the like) and continuous columns; rows missing
+        any of the model's variables are dropped (listwise deletion, ``n_dropped``).
+    ordered : None, True or list of str
+        Which columns are ordinal (lavaan's ``ordered``). ``None`` (default) or ``True``:
+        every observed variable of the model. A list: those columns are ordinal, the model's
+        other variables continuous (their means, variances, Pearson covariances and
+        polyserial correlations enter the fit, their residual variances are free). Names not
+        in the model are ignored; names not in ``data`` are refused.
     missing : {"listwise"}
         Only listwise deletion: ``"fiml"`` is a likelihood method with no WLSMV counterpart
         (lavaan offers ``missing = "pairwise"`` for WLSMV, which crqlab does not).
@@ -893,21 +1210,24 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     -------
     SemFit
         ``estimator="WLSMV"``; ``parameters`` with threshold rows (``op == "|"``, ``rhs``
-        ``t1, t2, ...``) after the model's rows, residual variances fixed at ``1 - R^2``
+        ``t1, t2, ...``) and, for continuous variables, intercept rows (``op == "~1"``) after
+        the model's rows; ordinal variables' residual variances fixed at ``1 - R^2``
         (``free == 0``) as lavaan shows them; ``fit_measures`` with ``chisq, df, p_value``
         (the DWLS statistic ``(N - 1) F``), ``chisq_scaled, p_value_scaled, scaling_factor,
         shift_parameter`` (the scaled-shifted test), the baseline's, ``cfi, tli, rmsea``
         (standard), ``cfi_scaled, tli_scaled, rmsea_scaled`` and ``cfi_robust, tli_robust,
-        rmsea_robust`` (+ intervals), ``srmr, n, npar``; ``aic, bic, logl`` are NaN (no
-        likelihood).
+        rmsea_robust`` (+ intervals; NaN with continuous variables, as lavaan), ``srmr, n,
+        npar``; ``aic, bic, logl`` are NaN (no likelihood).
 
     Raises
     ------
     ValueError
-        ``missing`` other than ``"listwise"``; observed predictors in regressions; a column
-        with more than ``MAX_CATEGORIES`` values.
+        ``missing`` other than ``"listwise"``; observed predictors in regressions; an ordinal
+        column with more than ``MAX_CATEGORIES`` values; ``ordered`` naming none of the
+        model's variables (or ``False``).
     InsufficientDataError
-        Items not in ``data``; too few rows; an item with a single category.
+        Items not in ``data`` (or ``ordered`` names not in it); too few rows; an item with a
+        single category; a constant continuous column.
     ConvergenceError
         A polychoric correlation at its bound; not identified (negative df); with
         ``on_improper="raise"``, no converged proper solution (negative residual variance,
@@ -919,7 +1239,14 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     (CFA, a structural model, observed ordinal outcomes) and on bfi's 25 items (1-6):
     estimates, robust SEs, std_all, the scaled-shifted chi-square and the scaled and robust
     fit indices, and the delta-method indirect effect (lavaan's ``:=``)
-    (``tests/results/ordinal/make_ordinal.R``, ``tests/models/test_ordinal.py``).
+    (``tests/results/ordinal/make_ordinal.R``, ``tests/models/test_ordinal.py``). With
+    continuous variables (``ordered = c("x1", "x2", "x3")``, x4-x9 continuous; a CFA, two
+    structural models with continuous outcomes, one of them predicting an ordinal outcome):
+    the sample statistics and Gamma (to 1e-6), estimates (1e-4; measured 1.3e-5), robust
+    SEs of every parameter including intercepts and thresholds (measured 1e-6), std_all,
+    the scaled-shifted test (relative 1e-6), the standard and scaled indices and SRMR, and
+    a delta-method indirect effect through two continuous outcomes
+    (``tests/results/ordinal/make_mixed.R``).
     """
     sem_model = _sem._as_model(sem_model)
     if missing != "listwise":
@@ -931,18 +1258,19 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
         raise ValueError(f"on_improper must be one of {_sem._ON_IMPROPER}, got {on_improper!r}")
     syntax, added = _sem._lavaan_auto_cov(sem_model.syntax)
     observed = list(_sem._semopy_model(syntax).vars["observed"])
+    continuous = _continuous(ordered, observed, data)
     x, keep = _sem._complete_rows(data, observed)
     if len(x) <= len(observed):
-        raise InsufficientDataError(f"{len(x)} complete rows for {len(observed)} ordinal "
-                                    f"items: too few to fit the model (n = {len(x)})")
-    mom = ordinal_moments(x, observed)
+        raise InsufficientDataError(f"{len(x)} complete rows for {len(observed)} observed "
+                                    f"variables: too few to fit the model (n = {len(x)})")
+    mom = ordinal_moments(x, observed, continuous=continuous)
     model = _OrdinalModel(syntax, mom)
     k_act = model.act.size
     df = model.rows.size - k_act
     if df < 0:
         raise ConvergenceError(f"model {sem_model.name!r} is not identified: {k_act} free "
-                               f"parameters for {model.rows.size} polychoric correlations "
-                               f"(df = {df})")
+                               f"parameters for {model.rows.size} correlations and "
+                               f"variances (df = {df})")
     theta, ok, msg, its = _dwls(model, max_iter)
     model.set(theta)
     n = mom.n
@@ -964,6 +1292,14 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
         info_inv = np.linalg.inv(info)
         wd = w_full[:, None] * delta
         vcov = info_inv @ (wd.T @ model.gamma @ wd) @ info_inv / n_eff
+    # from the fitted first part (thresholds, minus the means) to the thresholds and
+    # intercepts that reproduce it: the same covariance in those coordinates (the sandwich is
+    # invariant to a reparameterisation of a saturated part)
+    nt = model.n_th
+    est_m = model.mean_parameters(model.m_obs, theta)
+    move = np.identity(nt + k_act)
+    move[:nt] = model.mean_jacobian(theta)
+    vcov = move @ vcov @ move.T
     if reasons and on_improper == "raise":
         raise ConvergenceError(f"model {sem_model.name!r}: no proper WLSMV solution: "
                                + "; ".join(reasons))
@@ -974,7 +1310,6 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     else:
         measures = _measures(model, theta, delta, w_full, model.gamma, n_eff)
     k_full = model.grp.k
-    nt = model.n_th
     # the structural parameters' covariance in semopy's full vector (residual variances fixed)
     vc_full = np.zeros((k_full + nt, k_full + nt))
     vc_full[np.ix_(model.act, model.act)] = vcov[nt:, nt:]
@@ -985,10 +1320,13 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
     is_resid = params["free"].isin(model.resid_ids + 1)
     params.loc[is_resid, ["free"]] = 0
     params.loc[is_resid, ["se", "z", "p_value", "ci_low", "ci_high"]] = np.nan
-    params = pd.concat([params, _threshold_rows(model, vcov, k_full, ci)], ignore_index=True)
+    params = pd.concat([params, _threshold_rows(model, est_m, vcov, k_full, ci)],
+                       ignore_index=True)
     measures |= {"aic": np.nan, "bic": np.nan, "logl": np.nan, "unrestricted_logl": np.nan,
                  "npar": float(k_act + nt), "n": float(n)}
     notes = tuple(sem_model.notes) + (_WLSMV_NOTE,)
+    if continuous:
+        notes += (_MIXED_NOTE + ", ".join(continuous),)
     if added:
         notes += ("free residual covariances among terminal endogenous variables, as lavaan's "
                   "sem() (auto.cov.y): " + ", ".join(added),)
@@ -1002,7 +1340,7 @@ def fit_wlsmv(sem_model, data: pd.DataFrame, *, missing: str = "listwise",
                               "fmin": float(np.sum(model.residuals(theta)[0] ** 2)) / 2,
                               "iterations": its, "converged": ok,
                               "proper": ok and not reasons, "message": msg}])
-    theta_out = np.concatenate([model.full, np.concatenate(model.taus)])
+    theta_out = np.concatenate([model.full, est_m])
     return _sem.SemFit(model=sem_model, parameters=params, fit_measures=pd.Series(measures),
                        r_squared=_sem._r_squared(model.grp, params), n=n,
                        n_dropped=int((~keep).sum()), converged=ok, proper=not reasons,

@@ -1381,7 +1381,8 @@ def _enforce(policy: str, name: str, reasons: list[str]) -> None:
 @_single_threaded
 def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float = 0.95,
             seed: int = 0, max_iter: int = 300, std_limit: float = 1.0,
-            estimator: str = "ML", missing: str = "listwise", std_lv: bool = False) -> SemFit:
+            estimator: str = "ML", missing: str = "listwise", std_lv: bool = False,
+            ordered=None) -> SemFit:
     """Fit a model by maximum likelihood, as ``lavaan::sem()`` does, behind a guard.
 
     Parameters
@@ -1409,8 +1410,9 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         chi-square. ``"MLR"``: the same estimates with robust (Huber-White sandwich) standard
         errors, the Yuan-Bentler scaled chi-square and robust CFI, TLI and RMSEA, as lavaan's
         ``estimator = "MLR"`` - for skewed or kurtotic items such as 1-7 Likert answers.
-        ``"WLSMV"``: the items are ordinal; DWLS on polychoric correlations with robust SEs
-        and the scaled-shifted test, as lavaan's ``ordered = TRUE, estimator = "WLSMV"``
+        ``"WLSMV"``: the items are ordinal (all, or those in ``ordered``); DWLS on
+        polychoric (and polyserial) correlations with robust SEs and the scaled-shifted test,
+        as lavaan's ``ordered = TRUE, estimator = "WLSMV"``
         (:func:`crqlab.models.ordinal.fit_wlsmv`; listwise deletion only).
     missing : {"listwise", "fiml"}
         ``"listwise"`` (default) drops incomplete rows. ``"fiml"``: full-information ML over
@@ -1420,6 +1422,13 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         ``False`` (default): each latent variable is scaled by its first indicator (marker
         loading 1). ``True``: by a unit (residual) variance, every loading free (lavaan's
         ``std.lv = TRUE``). Either way ``NA*x`` frees a loading.
+    ordered : None, True or list of str
+        Only with ``estimator="WLSMV"``: which columns are ordinal (lavaan's ``ordered``).
+        ``None`` (default) or ``True``: every observed variable of the model. A list: those
+        columns are ordinal and the model's other variables continuous (e.g. Likert items
+        ordinal, a 0-10 recommendation answer or an index numeric): means, variances,
+        Pearson covariances and polyserial correlations enter the fit, and the continuous
+        variables' residual variances are free, as lavaan's ``ordered = c(...)``.
 
     The syntax also takes lavaan's habits: equality labels (``a*x2 + a*x3``: one parameter;
     a label on a marker loading fixes it, and the loadings sharing its label, at 1);
@@ -1442,7 +1451,8 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
         converged to a proper solution.
     ValueError
         An unknown ``estimator`` or ``missing``; MLR or FIML with observed exogenous
-        covariates (lavaan's ``fixed.x``), which they do not support here.
+        covariates (lavaan's ``fixed.x``), which they do not support here; ``ordered`` with
+        an estimator other than ``"WLSMV"``.
 
     Notes
     -----
@@ -1473,13 +1483,17 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     if estimator not in (*likelihood.ESTIMATORS, "WLSMV"):
         raise ValueError(f"estimator must be one of {(*likelihood.ESTIMATORS, 'WLSMV')}, got "
                          f"{estimator!r}")
+    if ordered is not None and estimator != "WLSMV":
+        raise ValueError(f"ordered={ordered!r} applies to estimator='WLSMV' only (the "
+                         f"likelihood estimators treat every variable as continuous), got "
+                         f"estimator={estimator!r}")
     prep = _prepare_syntax(sem_model.syntax, std_lv)
     if prep.syntax is not sem_model.syntax:
         work = SemModel(sem_model.name, prep.syntax, sem_model.paths, sem_model.indicators,
                         sem_model.binary, sem_model.notes + prep.notes)
         fit = fit_sem(work, data, on_improper=on_improper, ci=ci, seed=seed,
                       max_iter=max_iter, std_limit=std_limit, estimator=estimator,
-                      missing=missing)
+                      missing=missing, ordered=ordered)
         params = fit.parameters.copy()
         for lhs, op, rhs, label in prep.fixed_labels:  # the user's label on fixed loadings
             params.loc[(params["lhs"] == lhs) & (params["op"] == op)
@@ -1491,8 +1505,9 @@ def fit_sem(model, data: pd.DataFrame, *, on_improper: str = "raise", ci: float 
     if estimator == "WLSMV":  # ordinal items: crqlab.models.ordinal (it refuses missing="fiml")
         from crqlab.models import ordinal
 
-        return ordinal.fit_wlsmv(sem_model, data, missing=missing, on_improper=on_improper,
-                                 ci=ci, max_iter=max_iter, std_limit=std_limit)
+        return ordinal.fit_wlsmv(sem_model, data, ordered=ordered, missing=missing,
+                                 on_improper=on_improper, ci=ci, max_iter=max_iter,
+                                 std_limit=std_limit)
     likelihood.check_options(estimator, missing)
     if missing == "fiml":
         return likelihood.fit_fiml(sem_model, data, estimator=estimator,
