@@ -1040,6 +1040,28 @@ def _variances(grp: _Group):
     return sigma, inner_cov, total
 
 
+def _stacked_variances(grp: _Group, theta, draws: np.ndarray):
+    """:func:`_variances` for many parameter vectors at once: semopy's first four matrices
+    stacked over the rows of ``draws`` (each filled as ``update_matrices`` fills it) and each
+    variable's total variance, a column per draw (inner variables over observed ones, as
+    :func:`_variances`)."""
+    sm = grp.sm
+    sm.update_matrices(theta)  # the fixed entries
+    mats = []
+    for mx, (cells, ids) in zip(sm.matrices[:4], sm.param_ranges[:4]):
+        stack = np.repeat(mx[None], len(draws), axis=0)
+        if cells:
+            stack[(slice(None), *cells)] = draws[:, ids]
+        mats.append(stack)
+    beta, lamb, psi, theta_mx = mats
+    c = np.linalg.inv(np.identity(beta.shape[1]) - beta)
+    inner_cov = c @ psi @ np.swapaxes(c, 1, 2)
+    sigma = lamb @ inner_cov @ np.swapaxes(lamb, 1, 2) + theta_mx
+    total = dict(zip(grp.observed, np.diagonal(sigma, axis1=1, axis2=2).T))
+    total.update(zip(sm.vars["inner"], np.diagonal(inner_cov, axis1=1, axis2=2).T))
+    return mats, total
+
+
 def _estimates(grp: _Group, theta) -> pd.DataFrame:
     """Parameter values and std_all at ``theta`` (lavaan's std.all, cov.std = TRUE)."""
     sm = grp.sm
@@ -1754,15 +1776,12 @@ def _chain_values(fit: SemFit, chains, draws, standardized: bool) -> np.ndarray:
     if standardized:
         grp = fit._problem.groups[0]
         positions = _link_positions(fit, chains)
-        try:
-            for i, th in enumerate(draws):
-                grp.sm.update_matrices(th)
-                _, _, total = _variances(grp)
-                for c, links in enumerate(positions):
-                    out[i, c] = np.prod([grp.sm.matrices[m][a, b] * np.sqrt(total[rhs] / total[lhs])
-                                         for m, a, b, lhs, rhs in links])
-        finally:
-            grp.sm.update_matrices(fit._theta)
+        mats, total = _stacked_variances(grp, fit._theta, np.asarray(draws, dtype=float))
+        for c, links in enumerate(positions):
+            value = np.ones(len(draws))
+            for m, a, b, lhs, rhs in links:
+                value = value * (mats[m][:, a, b] * np.sqrt(total[rhs] / total[lhs]))
+            out[:, c] = value
         return out
     for c, chain in enumerate(chains):
         ids, est = _path_index(fit, chain)
