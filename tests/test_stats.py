@@ -16,6 +16,7 @@ from statsmodels.stats.proportion import proportion_confint
 from crqlab.stats import (
     cluster_bootstrap_sums,
     cluster_bootstrap_weights,
+    htmt_matrix,
     mean_ci,
     proportion_ci,
     wilson_ci,
@@ -265,3 +266,23 @@ def test_block_sums_reproducible_for_a_seed_whatever_the_threads():
         cluster_bootstrap_block_sums(["a", None, "b"], [1, 2, 3], 10)
     with pytest.raises(ValueError, match="draw must be"):
         cluster_bootstrap_block_sums([1, 2], [1, 2], 10, draw="poisson")
+
+
+def test_htmt_matrix_equals_the_element_by_element_means():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 9)) + np.repeat(rng.standard_normal((400, 3)), 3, axis=1)
+    x[:, 4] *= -1  # a reverse-keyed item
+    r = np.corrcoef(x, rowvar=False)
+    blocks = [np.array([0, 1, 2]), np.array([3, 4, 5]), np.array([6, 7]), np.array([8])]
+    for absolute in (False, True):
+        rr = np.abs(r) if absolute else r
+        mono = [rr[np.ix_(b, b)][np.triu_indices(len(b), 1)].mean() if len(b) > 1 else 1.0
+                for b in blocks]
+        h = htmt_matrix(r, blocks, absolute=absolute)
+        for a in range(4):
+            assert np.isnan(h[a, a])
+            for b in range(4):
+                if a != b:
+                    want = rr[np.ix_(blocks[a], blocks[b])].mean() / np.sqrt(mono[a] * mono[b])
+                    # sums in another order: equal to rounding
+                    assert_allclose(h[a, b], want, rtol=1e-13)

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from crqlab.errors import ConvergenceError, CrqlabError, InsufficientDataError
-from crqlab.stats import cluster_bootstrap_weights, z_crit
+from crqlab.stats import cluster_bootstrap_weights, htmt_matrix, z_crit
 
 __all__ = ["PlsModel", "PlsFit", "fit_pls", "bootstrap_pls", "PlsBootstrap", "htmt",
            "q2_predict", "ipma", "IPMA_QUADRANTS", "ipma_quadrant", "unstandardised"]
@@ -239,22 +239,6 @@ def _total_effects(paths: np.ndarray) -> np.ndarray:
     return np.linalg.inv(np.eye(m) - paths) - np.eye(m)
 
 
-def _htmt_from_cor(r: np.ndarray, block_idx: list[np.ndarray]) -> np.ndarray:
-    m = len(block_idx)
-    mono = np.ones(m)
-    for j, idx in enumerate(block_idx):
-        if idx.size > 1:
-            sub = r[np.ix_(idx, idx)]
-            mono[j] = sub[np.triu_indices(idx.size, 1)].mean()
-    h = np.full((m, m), np.nan)
-    for a in range(m):
-        for b in range(a + 1, m):
-            het = r[np.ix_(block_idx[a], block_idx[b])].mean()
-            with np.errstate(invalid="ignore"):
-                h[a, b] = h[b, a] = het / np.sqrt(mono[a] * mono[b])
-    return h
-
-
 def _f2(model_b: np.ndarray, c: np.ndarray, r2: np.ndarray) -> np.ndarray:
     m = c.shape[0]
     f2 = np.full((m, m), np.nan)
@@ -348,7 +332,7 @@ class PlsFit:
         f2 = _f2(model.path_matrix(), core.construct_cor, core.r2)
         self.f2 = pd.DataFrame([{"from": a, "to": b, "est": f2[col[a], col[b]], "n": self.n}
                                 for a, b in model.paths])
-        h = _htmt_from_cor(cor, _block_idx(model))
+        h = htmt_matrix(cor, _block_idx(model))
         self.htmt = pd.DataFrame([{"construct_a": cons[a], "construct_b": cons[b], "est": h[a, b], "n": self.n}
                                   for a in range(len(cons)) for b in range(a + 1, len(cons))])
         z = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
@@ -733,7 +717,7 @@ def _boot_block(wblock: np.ndarray, spec: dict) -> tuple[dict, int]:
                 cor = _cov_to_cor(covs[b])
             core = _pls_core(cor, spec["bidx"], spec["modes"], spec["bm"], spec["scheme"], 300, 1e-8,
                              w0=spec["w0"])
-            h = _htmt_from_cor(cor, spec["bidx"])
+            h = htmt_matrix(cor, spec["bidx"])
             tt = _total_effects(core.paths)
             if ipm is not None:
                 mask, lo, hi, t, iidx = ipm

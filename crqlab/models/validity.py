@@ -13,7 +13,7 @@ import pandas as pd
 from crqlab.data.instruments import Instrument
 from crqlab.errors import InsufficientDataError
 from crqlab.models.sem import SemFit, SemModel, _as_instrument, _assemble, _element_indicators
-from crqlab.stats import cluster_bootstrap_weights
+from crqlab.stats import cluster_bootstrap_weights, htmt_matrix
 
 __all__ = ["cfa_model", "standardized_loadings", "composite_reliability", "latent_correlations",
            "fornell_larcker", "htmt", "validity_summary"]
@@ -121,20 +121,6 @@ def fornell_larcker(fit: SemFit) -> pd.DataFrame:
                                        "passes"])
 
 
-def _htmt_from_corr(r: np.ndarray, blocks: list[np.ndarray], absolute: bool) -> np.ndarray:
-    r = np.abs(r) if absolute else r
-    k = len(blocks)
-    mono = np.empty(k)
-    for i, b in enumerate(blocks):
-        sub = r[np.ix_(b, b)]
-        mono[i] = sub[np.triu_indices(len(b), 1)].mean()
-    out = np.full((k, k), np.nan)
-    for i in range(k):
-        for j in range(i + 1, k):
-            out[i, j] = r[np.ix_(blocks[i], blocks[j])].mean() / np.sqrt(mono[i] * mono[j])
-    return out
-
-
 def _weighted_corr(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     mean = w @ x / w.sum()
     xc = x - mean
@@ -193,7 +179,7 @@ def htmt(data: pd.DataFrame, indicators, *, absolute: bool = False, n_boot: int 
     for v in blocks_map.values():
         blocks.append(np.arange(pos, pos + len(v)))
         pos += len(v)
-    point = _htmt_from_corr(np.corrcoef(x, rowvar=False), blocks, absolute)
+    point = htmt_matrix(np.corrcoef(x, rowvar=False), blocks, absolute)
     names = list(blocks_map)
     iu = np.triu_indices(len(names), 1)
     out = pd.DataFrame({"latent_a": [names[i] for i in iu[0]],
@@ -205,7 +191,7 @@ def htmt(data: pd.DataFrame, indicators, *, absolute: bool = False, n_boot: int 
         labels = (np.arange(len(x)) if cluster is None
                   else data.loc[keep, cluster].to_numpy())
         codes, weights = cluster_bootstrap_weights(labels, n_boot, seed)
-        draws = np.array([_htmt_from_corr(_weighted_corr(x, w[codes]), blocks, absolute)[iu]
+        draws = np.array([htmt_matrix(_weighted_corr(x, w[codes]), blocks, absolute)[iu]
                           for w in weights])
         out["ci_low"] = np.nanpercentile(draws, 50 * (1 - ci), axis=0)
         out["ci_high"] = np.nanpercentile(draws, 50 * (1 + ci), axis=0)
