@@ -76,8 +76,9 @@ from crqlab.errors import ConvergenceError, InsufficientDataError
 from crqlab.models import sem as _sem
 from crqlab.stats import z_crit
 
-__all__ = ["MAX_CATEGORIES", "bivariate_normal_cdf", "thresholds", "polychoric", "polyserial",
-           "OrdinalMoments", "ordinal_moments", "fit_wlsmv"]
+__all__ = ["MAX_CATEGORIES", "MULTIGROUP_EQUAL", "bivariate_normal_cdf", "thresholds",
+           "polychoric", "polyserial", "OrdinalMoments", "ordinal_moments", "fit_wlsmv",
+           "fit_wlsmv_multigroup", "wlsmv_difference_test"]
 
 #: More distinct values than this and a column is refused as ordinal (it looks continuous).
 MAX_CATEGORIES = 15
@@ -1612,7 +1613,7 @@ def _mg_maps(groups, equal: set, partial: set) -> list[np.ndarray]:
 
 
 def _mg_stacked(groups, maps, theta, k):
-    res, jacs, sig = [], [], []
+    jacs, sig = [], []
     for g, idx in zip(groups, maps):
         s_hat, j_loc = g.implied(theta[idx])
         jac = np.zeros((s_hat.size, k))
@@ -1622,12 +1623,12 @@ def _mg_stacked(groups, maps, theta, k):
     return sig, jacs
 
 
-def _mg_solve(groups, maps, k: int, max_iter: int):
+def _mg_solve(groups, maps, k: int, max_iter: int, start=None):
     """Minimise ``sum_g (n_g - 1) (s_g - sigma_g)' W_g (s_g - sigma_g)`` (lavaan's
     multi-group DWLS objective: each group's fit weighted by ``(n_g - 1) / N``)."""
     x0 = np.zeros(k)
-    for g, idx in zip(groups, maps):
-        x0[idx] = g.start()
+    for gi, (g, idx) in enumerate(zip(groups, maps)):
+        x0[idx] = g.start() if start is None else start[gi]
     sw = [np.sqrt((g.n - 1) * g.w) for g in groups]
 
     def fun(th):
@@ -1655,8 +1656,7 @@ def _mg_solve(groups, maps, k: int, max_iter: int):
         if float(ec @ ec) > float(e @ e) * (1 + 1e-12):
             break
         theta, e, jm, its = cand, ec, jac(cand), its + 1
-    # converged when the gradient is zero relative to the objective's curvature
-    grad = jm.T @ e
+    # converged when the Gauss-Newton step left is negligible
     crit = float(np.max(np.abs(np.linalg.lstsq(jm, e, rcond=None)[0])))
     ok = crit < 1e-6
     return theta, ok, ("converged" if ok else f"gradient not zero ({res.message})"), its
@@ -1797,9 +1797,11 @@ def _mg_improper(groups, maps, theta, std_limit: float) -> list[str]:
 
 def _mg_fit(syntax: str, data: pd.DataFrame, group: str, equal=(), partial=(), *,
             ci: float = 0.95, max_iter: int = 300, std_limit: float = 1.0,
-            built: dict | None = None) -> _MGWlsmvFit:
+            built: dict | None = None, start: _MGWlsmvFit | None = None) -> _MGWlsmvFit:
     """Solve one multi-group WLSMV model (see :func:`fit_wlsmv_multigroup`); ``built`` keeps
-    each group's moments for the next model of a ladder (they depend only on the data)."""
+    each group's moments for the next model of a ladder (they depend only on the data);
+    ``start`` a fitted model with the same groups' parameters (a partial model's estimates
+    start from the model it relaxes)."""
     equal = tuple(equal)
     unknown = [w for w in equal if w not in MULTIGROUP_EQUAL]
     if unknown:
@@ -1831,7 +1833,10 @@ def _mg_fit(syntax: str, data: pd.DataFrame, group: str, equal=(), partial=(), *
     if n_stats - k < 0:
         raise ConvergenceError(f"the model is not identified: {k} free parameters for "
                                f"{n_stats} thresholds and correlations (df = {n_stats - k})")
-    theta, ok, msg, _ = _mg_solve(groups, maps, k, max_iter)
+    x0 = None
+    if start is not None and [g.keys for g in start.groups] == [g.keys for g in groups]:
+        x0 = [start.theta[idx] for idx in start.maps]
+    theta, ok, msg, _ = _mg_solve(groups, maps, k, max_iter, x0)
     sig, jacs = _mg_stacked(groups, maps, theta, k)
     n_tot = sum(g.n for g in groups)
     fg = [g.n / n_tot for g in groups]

@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose
 from scipy import integrate, stats
 
 from crqlab.errors import ConvergenceError, InsufficientDataError
+from crqlab.models.ordinal import _mg_fit as mg_fit
 from crqlab.models.ordinal import (
     bivariate_normal_cdf,
     fit_wlsmv,
@@ -22,7 +23,6 @@ from crqlab.models.ordinal import (
     thresholds,
     wlsmv_difference_test,
 )
-from crqlab.models.ordinal import _mg_fit as mg_fit
 from crqlab.models.sem import bootstrap_sem, fit_sem, indirect_effects
 
 REF_DIR = Path(__file__).parents[1] / "results"
