@@ -33,6 +33,16 @@ the step holds or ``max_free`` constraints are freed; every release is reported.
 The models are fitted by maximum likelihood with a mean structure on the rows complete on
 the model's variables (listwise), using the casewise likelihood of
 :mod:`crqlab.models.likelihood`.
+
+**Ordinal items** (``estimator="WLSMV"``): the models are fitted by WLSMV on each group's
+polychoric correlations (:func:`crqlab.models.ordinal.fit_wlsmv_multigroup`) and the ladder
+is :data:`ORDINAL_STEPS`: configural, then thresholds and loadings equal (lavaan's
+``group.equal = c("thresholds", "loadings")``; an intermediate thresholds-only step on
+request). Steps are compared by Satorra's (2000) scaled-shifted difference test
+(``lavTestLRT``'s default for WLSMV fits) and the changes of the scaled CFI and RMSEA (lavaan
+gives no robust ones once thresholds are equal); the partial search frees one threshold or
+loading at a time. Why this ladder: see :func:`measurement_invariance`. Validated against
+lavaan 0.6-14 (``tests/results/ordinal/make_multigroup.R``).
 """
 from __future__ import annotations
 

@@ -58,9 +58,28 @@ model with observed ordinal outcomes, one predicting the other) and on psych's `
 (``tests/models/test_ordinal.py``); mixed data against lavaan 0.6-14's ``ordered = c(...)``
 (``tests/results/ordinal/make_mixed.R``) on HolzingerSwineford1939 with x1-x3 cut into three
 categories and x4-x9 continuous (a CFA, a model with continuous observed outcomes, and one
-with an ordinal outcome predicted by a continuous one). Not covered: observed predictors
-(covariates, lavaan's ``conditional.x``), several groups, missing answers other than
-listwise deletion, continuous variables alone (lavaan's WLSMV without ``ordered``).
+with an ordinal outcome predicted by a continuous one).
+
+**Several groups** (:func:`fit_wlsmv_multigroup`, lavaan's ``group = ..., group.equal =
+...``): each group has its own thresholds, polychoric correlations and ``Gamma``; the
+groups' models are those of the delta parameterisation with a mean structure,
+``rho_ij = delta_i delta_j (Lambda Psi Lambda' + Theta)_ij`` and ``tau*_ik = delta_i (tau_ik -
+Lambda_i alpha)`` (``delta`` the scaling factors, lavaan's ``~*~``; ``alpha`` the latent
+means; the latent responses' intercepts 0). As lavaan: in the configural model every
+group's scaling factors are 1 and latent means 0; once thresholds are equal, both are free
+from the second group on. The estimates minimise ``sum_g (n_g - 1) F_g``, ``T`` is that sum,
+the robust SEs and the scaled-shifted test stack the groups with weights ``n_g / N`` and the
+SEs divide by ``N - G``; RMSEA uses ``N - G`` and is multiplied by ``sqrt(G)``.
+:func:`wlsmv_difference_test` is ``lavTestLRT``'s test of two nested WLSMV fits (Satorra
+2000, scaled-shifted). Validated against lavaan 0.6-14 (``tests/results/ordinal/
+make_multigroup.R``) on the cut HolzingerSwineford1939 items by school: configural, equal
+thresholds, equal loadings, both, and a partial model; every difference test between them.
+
+Not covered: observed predictors (covariates, lavaan's ``conditional.x``), missing answers
+other than listwise deletion, continuous variables alone (lavaan's WLSMV without
+``ordered``); across groups, structural paths, continuous variables, the theta
+parameterisation (so no residual variances to hold equal) and the robust (catML) CFI, TLI
+and RMSEA.
 """
 from __future__ import annotations
 
