@@ -77,9 +77,9 @@ thresholds, equal loadings, both, and a partial model; every difference test bet
 
 Not covered: observed predictors (covariates, lavaan's ``conditional.x``), missing answers
 other than listwise deletion, continuous variables alone (lavaan's WLSMV without
-``ordered``); across groups, structural paths, continuous variables, the theta
-parameterisation (so no residual variances to hold equal) and the robust (catML) CFI, TLI
-and RMSEA.
+``ordered``); across groups, structural paths, continuous variables and the theta
+parameterisation (so no residual variances to hold equal). The robust (catML) CFI, TLI and
+RMSEA across groups exist only while thresholds are free in every group (lavaan's rule).
 """
 from __future__ import annotations
 
@@ -1480,6 +1480,7 @@ class _MGOrdinalGroup:
         self.keys, self.kinds = keys, kinds
         self.free_scales, self.free_means = free_scales, free_means
         self.k = len(keys)
+        self._last = self.s  # the implied statistics at the last evaluation
 
     def unpack(self, x: np.ndarray):
         sp = self.spec
@@ -1635,6 +1636,7 @@ def _mg_stacked(groups, maps, theta, k):
     jacs, sig = [], []
     for g, idx in zip(groups, maps):
         s_hat, j_loc = g.implied(theta[idx])
+        g._last = s_hat
         jac = np.zeros((s_hat.size, k))
         np.add.at(jac.T, idx, j_loc.T)
         sig.append(s_hat)
@@ -1727,7 +1729,57 @@ def _mg_measures(groups, sig, jacs, k: int) -> dict:
             "rmsea_scaled": _rmsea(x2s, df, n_eff) * np.sqrt(ng),
             "rmsea_ci_low_scaled": lo_s * np.sqrt(ng),
             "rmsea_ci_high_scaled": hi_s * np.sqrt(ng)}
+    out |= _mg_catml(groups, jacs, df, df_b, n_eff)
     return out
+
+
+def _mg_catml(groups, jacs, df: float, df_b: float, n_eff: int) -> dict:
+    """lavaan's robust CFI, TLI and RMSEA across groups (``lav_fit_catml_dwls``): the
+    normal-theory ML discrepancy of each group's polychoric matrix against its DWLS-implied
+    one (weighted by ``n_g``), corrected by ``c3 = tr(U' V U Gamma) / df`` of the stacked
+    groups. NaN when a group's polychoric matrix is not positive definite and, as lavaan,
+    when thresholds are held equal (lavaan's catML refit has no thresholds to constrain)."""
+    nan = {k: np.nan for k in ("cfi_robust", "tli_robust", "rmsea_robust")}
+    if any(g.free_scales or g.free_means for g in groups):
+        return nan
+    n_tot = sum(g.n for g in groups)
+    fg = [g.n / n_tot for g in groups]
+    x3, x3_b, blocks_w, blocks_v, blocks_g, d_c = 0.0, 0.0, [], [], [], []
+    for f, g, jac in zip(fg, groups, jacs):
+        r = np.identity(g.p)
+        r[g.rows, g.cols] = r[g.cols, g.rows] = g.s[g.n_th:]
+        if np.linalg.eigvalsh(r).min() < np.sqrt(np.finfo(float).eps):
+            return nan
+        sigma = np.identity(g.p)
+        implied = g._last[g.n_th:]
+        sigma[g.rows, g.cols] = sigma[g.cols, g.rows] = implied
+        inv = np.linalg.inv(sigma)
+        x3 += g.n * float(np.linalg.slogdet(sigma)[1] + np.sum(r * inv)
+                          - np.linalg.slogdet(r)[1] - g.p)
+        x3_b += -g.n * float(np.linalg.slogdet(r)[1])
+        i, j = g.rows, g.cols
+        blocks_v.append(f * (inv[i][:, i] * inv[j][:, j] + inv[i][:, j] * inv[j][:, i]))
+        blocks_w.append(f * g.w[g.n_th:])
+        blocks_g.append(g.gamma[g.n_th:, g.n_th:] / f)
+        d_c.append(jac[g.n_th:])
+    info = _mg_information(groups, jacs, fg)
+    d = np.vstack(d_c)
+    w = np.concatenate(blocks_w)
+    size = [b.shape[0] for b in blocks_v]
+    v_all = np.zeros((sum(size), sum(size)))
+    g_all = np.zeros_like(v_all)
+    at = 0
+    for s_, v_, g_ in zip(size, blocks_v, blocks_g):
+        v_all[at:at + s_, at:at + s_] = v_
+        g_all[at:at + s_, at:at + s_] = g_
+        at += s_
+    wiu = np.identity(d.shape[0]) - d @ np.linalg.inv(info) @ d.T * w[None, :]
+    c3 = float(np.trace(wiu.T @ v_all @ wiu @ g_all)) / df
+    c3_b = float(np.trace(g_all)) / df_b
+    ng = len(groups)
+    return {"cfi_robust": _cfi(x3, df, x3_b, df_b, c3, c3_b),
+            "tli_robust": _tli(x3, df, x3_b, df_b, c3, c3_b),
+            "rmsea_robust": _rmsea(x3, df, n_eff, c3) * np.sqrt(ng)}
 
 
 def _mg_traces(groups, jacs) -> tuple[float, float]:
@@ -1996,7 +2048,8 @@ def fit_wlsmv_multigroup(model, data: pd.DataFrame, group: str, *, group_equal=(
         (``chisq, df, p_value`` - the DWLS statistic summed over groups - ``chisq_scaled,
         p_value_scaled, scaling_factor, shift_parameter`` (scaled-shifted), baseline,
         ``cfi, tli, rmsea`` and their ``_scaled`` versions, ``srmr, npar, n, n_groups``,
-        ``proper``; the robust (catML) indices are not computed).
+        ``proper``; the robust (catML) ``cfi_robust, tli_robust, rmsea_robust`` while
+        thresholds are free in every group, NaN once they are equal, as lavaan).
 
     Raises
     ------
@@ -2016,7 +2069,8 @@ def fit_wlsmv_multigroup(model, data: pd.DataFrame, group: str, *, group_equal=(
     group's DWLS discrepancy; ``T = sum_g (n_g - 1) F_g``; robust SEs
     ``E^-1 (sum_g f_g D_g' W_g Gamma_g W_g D_g) E^-1 / (N - G)`` with ``E = sum_g f_g D_g'
     W_g D_g``, ``f_g = n_g / N``; the scaled-shifted test from the stacked ``U Gamma``;
-    RMSEA with ``N - G`` and times ``sqrt(G)``, as lavaan. Validated against lavaan 0.6-14
+    RMSEA with ``N - G`` and times ``sqrt(G)``; the robust CFI, TLI and RMSEA (catML)
+    from each group's ML discrepancy, as lavaan. Validated against lavaan 0.6-14
     on HolzingerSwineford1939 cut into three categories, grouped by school: configural,
     equal thresholds, equal loadings, equal thresholds and loadings, and a partial model
     (``tests/results/ordinal/make_multigroup.R``, ``tests/models/test_ordinal.py``).

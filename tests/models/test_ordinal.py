@@ -613,12 +613,18 @@ def test_multigroup_tests_and_fit_indices_match_lavaan(mg_fits, mg_ref, name):
         assert_allclose(fit.measures[ours], ref["fit"][theirs], atol=1e-4, err_msg=ours)
 
 
-@pytest.mark.xfail(strict=True, reason="the robust (catML) CFI/TLI/RMSEA of several groups "
-                   "are not computed (lavaan gives them only while thresholds are free)")
-def test_multigroup_robust_indices_match_lavaan(mg_fits, mg_ref):
-    # R: fitMeasures(configural, "cfi.robust")
-    assert_allclose(mg_fits["configural"].measures.get("cfi_robust", np.nan),
-                    mg_ref["fits"]["configural"]["fit"]["cfi.robust"], atol=1e-4)
+@pytest.mark.parametrize("name", [*MG_EQUAL, "partial"])
+def test_multigroup_robust_indices_match_lavaan(mg_fits, mg_ref, name):
+    fit, ref = mg_fits[name], _mg_ref(mg_ref, name)
+    for ours in ("cfi_robust", "tli_robust", "rmsea_robust"):
+        theirs = ref["fit"][ours.replace("_", ".")]
+        if theirs == "NA":
+            # R: fitMeasures(fit, "cfi.robust") is NA once thresholds are equal
+            assert np.isnan(fit.measures[ours]) and name in ("thresholds", "scalar",
+                                                             "partial")
+        else:
+            # R: fitMeasures(fit, c("cfi.robust", "tli.robust", "rmsea.robust")) (catML)
+            assert_allclose(fit.measures[ours], theirs, atol=1e-4, err_msg=ours)
 
 
 @pytest.mark.parametrize("key, restricted, free", [
