@@ -1880,23 +1880,25 @@ def _mg_fit(syntax: str, data: pd.DataFrame, group: str, equal=(), partial=(), *
                          f"estimator='WLSMV'; choose from {MULTIGROUP_EQUAL}")
     spec = _mg_spec(syntax)
     if built is not None and "moments" in built:
-        moms, levels = built["moments"]
+        moms, levels, cats = built["moments"]
     else:
-        moms, levels = _mg_moments(spec, data, group)
+        moms, levels, cats = _mg_moments(spec, data, group)
         if built is not None:
-            built["moments"] = (moms, levels)
+            built["moments"] = (moms, levels, cats)
     # lavaan (delta parameterisation): once thresholds are equal, the scaling factors and
     # the latent means are free from the second group on
     th_equal = "thresholds" in equal
     groups = [_MGOrdinalGroup(spec, mom, th_equal and gi > 0, th_equal and gi > 0)
               for gi, mom in enumerate(moms)]
-    for v, tau0 in zip(spec.items, groups[0].taus):
-        for gi, g in enumerate(groups[1:], start=2):
-            if th_equal and g.taus[spec.items.index(v)].size != tau0.size:
-                raise InsufficientDataError(
-                    f"item {v!r} has {tau0.size + 1} answer categories in group 1 and "
-                    f"{g.taus[spec.items.index(v)].size + 1} in group {gi}: equal thresholds "
-                    "need the same categories in every group")
+    if th_equal:  # a threshold is shared only if it cuts the same answers in every group
+        for q, v in enumerate(spec.items):
+            for level, mom, cat in zip(levels[1:], moms[1:], cats[1:]):
+                if not np.array_equal(cats[0][q], cat[q]):
+                    raise InsufficientDataError(
+                        f"item {v!r} has answer categories {cats[0][q].tolist()} in group "
+                        f"{group} = {levels[0]!r} and {cat[q].tolist()} in {group} = "
+                        f"{level!r}: equal thresholds need the same categories in every "
+                        f"group (n = {mom.n})")
     partial_keys = {_mg_partial_key(t) for t in partial}
     maps = _mg_maps(groups, set(equal), partial_keys)
     k = int(max(m.max() for m in maps)) + 1
@@ -1937,7 +1939,7 @@ def _mg_fit(syntax: str, data: pd.DataFrame, group: str, equal=(), partial=(), *
 
 def _mg_moments(spec: _MGSpec, data: pd.DataFrame, group: str):
     """Each group's thresholds, polychoric correlations and Gamma, on its rows complete on
-    the model's items (groups in sorted order)."""
+    the model's items (groups in sorted order), and each item's answer categories."""
     if group not in data.columns:
         raise InsufficientDataError(f"grouping column {group!r} is not in the data "
                                     f"(n = {len(data)})")
@@ -1949,7 +1951,7 @@ def _mg_moments(spec: _MGSpec, data: pd.DataFrame, group: str):
     if len(levels) < 2:
         raise InsufficientDataError(f"column {group!r} has {len(levels)} group(s); need 2 "
                                     f"(n = {len(sub)})")
-    moms = []
+    moms, cats = [], []
     for level in levels:
         rows, _ = _sem._complete_rows(sub[sub[group] == level], spec.items)
         if len(rows) <= len(spec.items):
@@ -1957,10 +1959,12 @@ def _mg_moments(spec: _MGSpec, data: pd.DataFrame, group: str):
                 f"group {group} = {level!r} has {len(rows)} complete rows for "
                 f"{len(spec.items)} items: too few (n = {len(rows)})")
         try:
-            moms.append(ordinal_moments(rows, spec.items))
+            mom = ordinal_moments(rows, spec.items)
         except InsufficientDataError as err:
             raise InsufficientDataError(f"group {group} = {level!r}: {err}") from err
-    return moms, levels
+        moms.append(mom)
+        cats.append([_codes(rows[v], v)[1] for v in spec.items])
+    return moms, levels, cats
 
 
 def wlsmv_difference_test(restricted: _MGWlsmvFit, free: _MGWlsmvFit) -> dict:

@@ -678,5 +678,11 @@ def test_multigroup_refuses_what_it_does_not_fit(hs3_school):
     # be equal
     odd = hs3_school.copy()
     odd.loc[(odd["school"] == "Pasteur") & (odd["x9"] == 3), "x9"] = 2
-    with pytest.raises(InsufficientDataError, match="'x9' has 3 answer categories"):
+    with pytest.raises(InsufficientDataError, match=r"'x9' has answer categories \[1.0, 2.0, "
+                                                    r"3.0\] in group school = 'Grant-White'"):
+        fit_wlsmv_multigroup(HS_MODEL, odd, "school", group_equal=("thresholds",))
+    # as many categories in each group, but not the same ones: thresholds would not align
+    odd = hs3_school.copy()
+    odd.loc[(odd["school"] == "Pasteur") & (odd["x9"] == 3), "x9"] = 4
+    with pytest.raises(InsufficientDataError, match=r"and \[1.0, 2.0, 4.0\] in school"):
         fit_wlsmv_multigroup(HS_MODEL, odd, "school", group_equal=("thresholds",))
