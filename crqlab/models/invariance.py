@@ -477,7 +477,9 @@ class InvarianceResult:
         One row per fitted model (``configural, metric, scalar, strict`` and the partial
         models ``scalar_partial_1``...): ``model, equal, partial, chisq, df, p_value, npar,
         cfi, tli, rmsea, srmr, n, n_groups, proper`` (+ ``chisq_scaled, scaling_factor,
-        cfi_robust, rmsea_robust`` with MLR).
+        cfi_robust, rmsea_robust`` with MLR; with WLSMV ``configural, thresholds, scalar``
+        and ``chisq_scaled, scaling_factor, shift_parameter, p_value_scaled, cfi_scaled,
+        tli_scaled, rmsea_scaled`` instead of aic and bic).
     tests : DataFrame
         Each step against the last step that held: ``step, model, against, stat, df,
         p_value, d_cfi, d_rmsea, holds`` (``d_cfi`` = CFI of the step minus CFI before, so a
