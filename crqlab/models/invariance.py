@@ -33,6 +33,16 @@ the step holds or ``max_free`` constraints are freed; every release is reported.
 The models are fitted by maximum likelihood with a mean structure on the rows complete on
 the model's variables (listwise), using the casewise likelihood of
 :mod:`crqlab.models.likelihood`.
+
+**Ordinal items** (``estimator="WLSMV"``): the models are fitted by WLSMV on each group's
+polychoric correlations (:func:`crqlab.models.ordinal.fit_wlsmv_multigroup`) and the ladder
+is :data:`ORDINAL_STEPS`: configural, then thresholds and loadings equal (lavaan's
+``group.equal = c("thresholds", "loadings")``; an intermediate thresholds-only step on
+request). Steps are compared by Satorra's (2000) scaled-shifted difference test
+(``lavTestLRT``'s default for WLSMV fits) and the changes of the scaled CFI and RMSEA (lavaan
+gives no robust ones once thresholds are equal); the partial search frees one threshold or
+loading at a time. Why this ladder: see :func:`measurement_invariance`. Validated against
+lavaan 0.6-14 (``tests/results/ordinal/make_multigroup.R``).
 """
 from __future__ import annotations
 
@@ -46,21 +56,30 @@ from scipy import stats as _st
 from crqlab.errors import ConvergenceError, InsufficientDataError
 from crqlab.formatting import format_fixed, format_p_text, word_list
 from crqlab.models import likelihood as _lik
+from crqlab.models import ordinal as _ord
 from crqlab.models import sem as _sem
 from crqlab.stats import z_crit
 
-__all__ = ["STEPS", "RULE", "InvarianceResult", "fit_multigroup", "measurement_invariance",
-           "difference_test", "invariance_verdict", "item_names", "plain_summary"]
+__all__ = ["STEPS", "ORDINAL_STEPS", "RULE", "InvarianceResult", "fit_multigroup",
+           "measurement_invariance", "difference_test", "invariance_verdict", "item_names", "plain_summary"]
 
 #: The invariance ladder: step -> what is equal across groups (lavaan's group.equal words).
 STEPS = {"configural": (), "metric": ("loadings",), "scalar": ("loadings", "intercepts"),
          "strict": ("loadings", "intercepts", "residuals")}
+#: The ladder for ordinal items (``estimator="WLSMV"``): lavaan's group.equal words. With
+#: the delta parameterisation the items' intercepts are fixed at 0 and their residual
+#: variances are not parameters, so "scalar" is thresholds and loadings equal (lavaan then
+#: frees the scaling factors and latent means of the second group on).
+ORDINAL_STEPS = {"configural": (), "thresholds": ("thresholds",),
+                 "scalar": ("thresholds", "loadings")}
 #: Chen's (2007) cutoffs for a step to hold: CFI drop and RMSEA rise at most these.
 RULE = {"d_cfi": 0.010, "d_rmsea": 0.015}
 _RULES = ("chen+test", "chen", "test")
 _EQUAL_WORDS = ("loadings", "intercepts", "residuals", "residual.covariances", "lv.variances",
                 "lv.covariances", "regressions", "means")
 _ALLOWS = {"configural": "the same factor structure in every group",
+           "thresholds": "answer categories cut the latent responses at the same points; "
+                         "compare neither relationships nor means yet",
            "metric": "relationships (paths, correlations) can be compared, not means",
            "scalar": "latent means can be compared",
            "strict": "latent means and observed scale means can be compared"}
@@ -332,8 +351,9 @@ def _fit(syntax, data, group, equal, partial, estimator, ci, seed, max_iter, std
 
 @_sem._single_threaded
 def fit_multigroup(model, data: pd.DataFrame, group: str, *, group_equal=(),
-                   group_partial=(), estimator: str = "ML", on_improper: str = "raise",
-                   ci: float = 0.95, seed: int = 0, max_iter: int = 300,
+                   group_partial=(), estimator: str = "ML", ordered=None,
+                   on_improper: str = "raise", ci: float = 0.95, seed: int = 0,
+                   max_iter: int = 300,
                    std_limit: float = 1.0) -> tuple[pd.DataFrame, pd.Series]:
     """One multi-group model with a mean structure, as ``lavaan::cfa(group=, group.equal=)``.
 
@@ -351,8 +371,13 @@ def fit_multigroup(model, data: pd.DataFrame, group: str, *, group_equal=(),
         means are free from the second group on, as in lavaan.
     group_partial : sequence of str
         Parameters exempt from ``group_equal`` (``"x3 ~1"``, ``"visual =~ x2"``).
-    estimator : {"ML", "MLR"}
-        MLR: sandwich SEs, the Yuan-Bentler scaled test and robust CFI/TLI/RMSEA.
+    estimator : {"ML", "MLR", "WLSMV"}
+        MLR: sandwich SEs, the Yuan-Bentler scaled test and robust CFI/TLI/RMSEA. WLSMV:
+        the items are ordinal (lavaan's ``ordered = TRUE``), see
+        :func:`crqlab.models.ordinal.fit_wlsmv_multigroup` (its group.equal words include
+        ``thresholds``).
+    ordered : None or True
+        With ``estimator="WLSMV"``: every item is ordinal (the default).
     on_improper, ci, seed, max_iter, std_limit
         As in :func:`crqlab.models.sem.fit_sem`.
 
@@ -374,9 +399,14 @@ def fit_multigroup(model, data: pd.DataFrame, group: str, *, group_equal=(),
     -----
     Validated against lavaan 0.6-14 on HolzingerSwineford1939 by school, ML and MLR, every
     step and partial model (``tests/results/lavaan/make_invariance.R``,
-    ``tests/models/test_invariance.py``).
+    ``tests/models/test_invariance.py``); WLSMV on the same items cut into three ordered
+    categories (``tests/results/ordinal/make_multigroup.R``).
     """
-    _check_options(estimator, on_improper)
+    _check_options(estimator, on_improper, ordered)
+    if estimator == "WLSMV":
+        return _ord.fit_wlsmv_multigroup(model, data, group, group_equal=group_equal,
+                                         group_partial=group_partial, on_improper=on_improper,
+                                         ci=ci, max_iter=max_iter, std_limit=std_limit)
     sem_model = _sem._as_model(model)
     syntax, _ = _sem._lavaan_auto_cov(_sem._prepare_syntax(sem_model.syntax).syntax)
     fit, _, _ = _fit(syntax, data, group, group_equal, group_partial, estimator, ci, seed,
@@ -385,9 +415,15 @@ def fit_multigroup(model, data: pd.DataFrame, group: str, *, group_equal=(),
     return fit.parameters, pd.Series(fit.measures | {"proper": not fit.reasons})
 
 
-def _check_options(estimator: str, on_improper: str) -> None:
-    if estimator not in ("ML", "MLR"):
-        raise ValueError(f"estimator must be 'ML' or 'MLR', got {estimator!r}")
+def _check_options(estimator: str, on_improper: str, ordered=None) -> None:
+    if estimator not in ("ML", "MLR", "WLSMV"):
+        raise ValueError(f"estimator must be 'ML', 'MLR' or 'WLSMV', got {estimator!r}")
+    if estimator == "WLSMV" and ordered not in (None, True):
+        raise ValueError(f"estimator='WLSMV' across groups treats every item as ordinal: "
+                         f"ordered must be None or True, got {ordered!r} (continuous "
+                         "variables among ordinal ones are fitted in one group only)")
+    if estimator != "WLSMV" and ordered not in (None, False):
+        raise ValueError(f"ordered={ordered!r} needs estimator='WLSMV', got {estimator!r}")
     if on_improper not in ("raise", "flag"):
         raise ValueError(f"on_improper must be 'raise' or 'flag', got {on_improper!r}")
 
@@ -441,7 +477,9 @@ class InvarianceResult:
         One row per fitted model (``configural, metric, scalar, strict`` and the partial
         models ``scalar_partial_1``...): ``model, equal, partial, chisq, df, p_value, npar,
         cfi, tli, rmsea, srmr, n, n_groups, proper`` (+ ``chisq_scaled, scaling_factor,
-        cfi_robust, rmsea_robust`` with MLR).
+        cfi_robust, rmsea_robust`` with MLR; with WLSMV ``configural, thresholds, scalar``
+        and ``chisq_scaled, scaling_factor, shift_parameter, p_value_scaled, cfi_scaled,
+        tli_scaled, rmsea_scaled`` instead of aic and bic).
     tests : DataFrame
         Each step against the last step that held: ``step, model, against, stat, df,
         p_value, d_cfi, d_rmsea, holds`` (``d_cfi`` = CFI of the step minus CFI before, so a
@@ -490,6 +528,8 @@ def _holds(test: dict, d_cfi: float, d_rmsea: float, rule: str, alpha: float) ->
 def _indices(m: dict, estimator: str) -> tuple[float, float]:
     if estimator == "MLR":
         return m["cfi_robust"], m["rmsea_robust"]
+    if estimator == "WLSMV":  # from the scaled-shifted statistics (see the module notes)
+        return m["cfi_scaled"], m["rmsea_scaled"]
     return m["cfi"], m["rmsea"]
 
 
@@ -499,10 +539,11 @@ def _configural_fits(m: dict, estimator: str) -> bool:
 
 
 @_sem._single_threaded
-def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("metric", "scalar",
-                    "strict"), estimator: str = "ML", rule: str = "chen+test",
-                    alpha: float = 0.05, max_free: int = 3, ci: float = 0.95, seed: int = 0,
-                    max_iter: int = 300, std_limit: float = 1.0) -> InvarianceResult:
+def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=None,
+                           estimator: str = "ML", ordered=None, rule: str = "chen+test",
+                           alpha: float = 0.05, max_free: int = 3, ci: float = 0.95,
+                           seed: int = 0, max_iter: int = 300,
+                           std_limit: float = 1.0) -> InvarianceResult:
     """Climb the invariance ladder across ``group``, freeing constraints where a step fails.
 
     Parameters
@@ -512,11 +553,19 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
     data : DataFrame
     group : str
         Grouping column (role, confidential vs named, wave); rows missing it are dropped.
-    steps : sequence of str
-        Steps after the configural model, in order, from :data:`STEPS`.
-    estimator : {"ML", "MLR"}
-        ``"MLR"`` (for Likert items): scaled difference tests (Satorra-Bentler 2001) and
-        robust CFI/RMSEA changes.
+    steps : sequence of str, optional
+        Steps after the configural model, in order, from :data:`STEPS` (default
+        ``("metric", "scalar", "strict")``), or with ``estimator="WLSMV"`` from
+        :data:`ORDINAL_STEPS` (default ``("scalar",)``: thresholds and loadings equal at
+        once; ``("thresholds", "scalar")`` tests the thresholds first).
+    estimator : {"ML", "MLR", "WLSMV"}
+        ``"MLR"`` (for Likert items treated as continuous): scaled difference tests
+        (Satorra-Bentler 2001) and robust CFI/RMSEA changes. ``"WLSMV"`` (Likert items as
+        ordered categories, lavaan's ``ordered = TRUE``): polychoric correlations in each
+        group, Satorra's (2000) scaled-shifted difference tests (``lavTestLRT``'s default
+        for WLSMV fits) and changes of the scaled CFI and RMSEA.
+    ordered : None or True
+        With ``estimator="WLSMV"``: every item is ordinal (the default).
     rule : {"chen+test", "chen", "test"}
         When a step holds (see the module notes and :data:`RULE`).
     alpha : float
@@ -545,10 +594,28 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
     school (``tests/results/lavaan/make_invariance.R``): every fit, ``lavTestLRT`` (ML and
     MLR), and the search, which frees the intercepts of x3 then x7 as lavaan's
     ``group.partial`` refits do.
+
+    With ``estimator="WLSMV"`` the ladder is lavaan's for ordered items (delta
+    parameterisation): configural (thresholds free, scaling factors 1, latent means 0 in
+    every group), then thresholds and loadings equal (``group.equal = c("thresholds",
+    "loadings")``, scaling factors and latent means free from the second group on), the
+    step that allows latent means to be compared. Loadings alone are not a step: with the
+    scaling factors fixed at 1 they confound loadings with the scale of the latent
+    responses (Wu & Estabrook 2016), and intercepts and residual variances are not
+    parameters here, so metric and strict steps have no ordinal counterpart. The partial
+    search frees one threshold (``"x3|t1"``) or loading at a time, largest drop of the
+    DWLS chi-square first. Validated against lavaan 0.6-14 on HolzingerSwineford1939 cut
+    into three categories, by school (``tests/results/ordinal/make_multigroup.R``): every
+    fit and ``lavTestLRT``.
     """
-    _check_options(estimator, "raise")
+    _check_options(estimator, "raise", ordered)
     if rule not in _RULES:
         raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
+    if estimator == "WLSMV":
+        return _ordinal_ladder(model, data, group, ("scalar",) if steps is None else steps,
+                               rule, alpha, max_free, ci, max_iter, std_limit)
+    if steps is None:
+        steps = ("metric", "scalar", "strict")
     bad = [s for s in steps if s not in STEPS or s == "configural"]
     if bad:
         raise ValueError(f"unknown step(s) {bad}; steps after 'configural' are "
@@ -659,6 +726,101 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=("met
                                         zip(levels, base.problem.groups)})
 
 
+def _ordinal_fit_row(name: str, fit) -> dict:
+    r = {"model": name, "equal": ", ".join(fit.equal), "partial": ", ".join(fit.partial)}
+    keep = ("chisq", "df", "p_value", "npar", "cfi", "tli", "rmsea", "srmr", "n",
+            "chisq_scaled", "scaling_factor", "shift_parameter", "p_value_scaled",
+            "cfi_scaled", "tli_scaled", "rmsea_scaled")
+    r |= {k: fit.measures[k] for k in keep if k in fit.measures}
+    return r | {"n_groups": len(fit.levels), "proper": not fit.reasons}
+
+
+def _ordinal_ladder(model, data, group, steps, rule, alpha, max_free, ci, max_iter,
+                    std_limit) -> InvarianceResult:
+    """The invariance ladder of ordinal items by WLSMV (see :func:`measurement_invariance`)."""
+    bad = [s for s in steps if s not in ORDINAL_STEPS or s == "configural"]
+    if bad:
+        raise ValueError(f"unknown step(s) {bad} for estimator='WLSMV'; steps after "
+                         f"'configural' are {list(ORDINAL_STEPS)[1:]} (metric and strict "
+                         "have no counterpart for ordinal items in the delta "
+                         "parameterisation)")
+    sem_model = _sem._as_model(model)
+    built: dict = {}  # each group's moments, once for the whole ladder
+
+    def run(name, equal, partial, start=None):
+        fit = _ord._mg_fit(sem_model.syntax, data, group, equal, partial, ci=ci,
+                           max_iter=max_iter, std_limit=std_limit, built=built, start=start)
+        return fit
+
+    base = run("configural", (), ())
+    _sem._enforce("raise", f"{sem_model.name} (configural)", base.reasons)
+    fits = {"configural": base}
+    level = "configural" if _configural_fits(base.measures, "WLSMV") else "none"
+    tests, partial_rows, freed = [], [], []
+    current, current_name = base, "configural"
+
+    def compare(fit, step, name):
+        t = _ord.wlsmv_difference_test(fit, current)
+        c1, r1 = _indices(fit.measures, "WLSMV")
+        c0, r0 = _indices(current.measures, "WLSMV")
+        return {"step": step, "model": name, "against": current_name, "stat": t["stat"],
+                "df": t["df"], "p_value": t["p_value"], "d_cfi": c1 - c0, "d_rmsea": r1 - r0,
+                "holds": _holds(t, c1 - c0, r1 - r0, rule, alpha)}
+
+    for step in steps:
+        if level == "none":
+            break
+        equal = ORDINAL_STEPS[step]
+        fit = run(step, equal, freed)
+        _sem._enforce("raise", f"{sem_model.name} ({step})", fit.reasons)
+        fits[step] = fit
+        row = compare(fit, step, step)
+        tests.append(row)
+        released: list[str] = []
+        added = set(equal) - set(current.equal)
+        new = [f"{a} {op} {b}" for (a, op, b), kind in zip(fit.groups[0].keys,
+                                                      fit.groups[0].kinds) if kind in added]
+        while not row["holds"] and len(released) < max_free:
+            candidates = [c for c in new if c not in freed + released]
+            best = None
+            for cand in candidates:
+                trial = run(step, equal, [*freed, *released, cand], start=fit)
+                if trial.reasons:
+                    continue
+                if best is None or trial.measures["chisq"] < best.measures["chisq"]:
+                    best = trial
+            if best is None:
+                break
+            drop = fit.measures["chisq"] - best.measures["chisq"]
+            released.append(best.partial[-1])
+            name = f"{step}_partial_{len(released)}"
+            fits[name] = fit = best
+            row = compare(best, step, name)
+            partial_rows.append({"step": step, "round": len(released), "freed": released[-1],
+                                 "chisq": best.measures["chisq"], "df": best.measures["df"],
+                                 "drop": drop, "stat": row["stat"], "p_value": row["p_value"],
+                                 "d_cfi": row["d_cfi"], "d_rmsea": row["d_rmsea"],
+                                 "holds": row["holds"]})
+            tests.append(row)
+        if not row["holds"]:
+            break
+        freed += released
+        level = f"partial {step}" if freed else step
+        current, current_name = fit, row["model"]
+
+    test_cols = ["step", "model", "against", "stat", "df", "p_value", "d_cfi", "d_rmsea",
+                 "holds"]
+    part_cols = ["step", "round", "freed", "chisq", "df", "drop", "stat", "p_value", "d_cfi",
+                 "d_rmsea", "holds"]
+    return InvarianceResult(fits=pd.DataFrame([_ordinal_fit_row(k, f) for k, f in fits.items()]),
+                            tests=pd.DataFrame(tests, columns=test_cols),
+                            partial=pd.DataFrame(partial_rows, columns=part_cols),
+                            parameters={k: f.parameters for k, f in fits.items()},
+                            level=level, freed=freed, groups=base.levels, estimator="WLSMV",
+                            rule=rule, alpha=alpha, n=base.n,
+                            n_by_group={lv: g.n for lv, g in zip(base.levels, base.groups)})
+
+
 def _keys_of(fit: _MultiFit) -> list[tuple]:
     return list(_keys(fit.problem.groups[0]))
 
@@ -700,8 +862,9 @@ def invariance_verdict(result: InvarianceResult) -> str:
                     f"{', '.join(result.freed)} free across groups: {allows}, "
                     f"with care (on the invariant items)")
         elif step == "configural":
+            differ = "thresholds or loadings" if result.estimator == "WLSMV" else "loadings"
             text = (f"only configural invariance holds {groups}: the same factor structure, "
-                    "but loadings differ; compare neither relationships nor means directly")
+                    f"but {differ} differ; compare neither relationships nor means directly")
         elif step == "metric":
             text = (f"only metric invariance holds {groups}: compare relationships "
                     "(paths, correlations), not means")
@@ -734,12 +897,13 @@ _MEANS_FOR_READERS = {
     "configural": "score gaps mix a real difference with question bias",
     "metric": "relationships (paths, correlations) can be compared between the groups, but not "
               "score levels: part of a gap may be question bias",
+    "thresholds": "score gaps may still mix a real difference with question bias",
     "scalar": "a gap in scores is a gap in the elements themselves, not bias of single "
               "questions",
     "strict": "a gap in scores is a gap in the elements themselves, not bias of single "
               "questions",
 }
-_STEP_WORDS = {"metric": "equal weights", "scalar": "equal weights and levels",
+_STEP_WORDS = {"thresholds": "equal answer thresholds", "metric": "equal weights", "scalar": "equal weights and levels",
                "strict": "equal weights, levels and residual variances"}
 
 
@@ -754,7 +918,8 @@ def item_names(element_items: Mapping[str, Sequence[str]],
 def _freed_words(freed: str, names: Mapping[str, str]) -> str:
     parts = freed.split()
     item = parts[-1] if parts[1] == "=~" else parts[0]
-    what = {"~1": "the level", "=~": "the weight", "~~": "the residual variance"}[parts[1]]
+    what = {"~1": "the level", "=~": "the weight", "~~": "the residual variance",
+            "|": "an answer threshold"}[parts[1]]
     return f"{what} of {names.get(item, 'a question')}"
 
 

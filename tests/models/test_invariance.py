@@ -200,3 +200,89 @@ def test_a_poor_configural_model_stops_the_ladder(hs):
     words = invariance_verdict(res)
     assert words.startswith("even the configural model fits poorly")
     assert "compare neither means nor relationships" in words
+
+
+# ----------------------------------------------------------------------------------------------
+# Ordinal items by WLSMV (tests/results/ordinal/make_multigroup.R: HS x1-x9 cut into three
+# ordered categories, by school)
+# ----------------------------------------------------------------------------------------------
+
+ORD_DIR = Path(__file__).parents[1] / "results" / "ordinal"
+ORD_REF = json.loads((ORD_DIR / "multigroup_reference.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def hs3():
+    return pd.read_csv(ORD_DIR / "hs3_school.csv")
+
+
+@pytest.fixture(scope="module")
+def ordinal_ladder(hs3):
+    return measurement_invariance(HS, hs3, "school", estimator="WLSMV", max_free=2)
+
+
+def test_ordinal_ladder_matches_lavaan(ordinal_ladder):
+    res = ordinal_ladder
+    fits = res.fits.set_index("model")
+    for name in ("configural", "scalar"):
+        ref = ORD_REF["fits"][name]["fit"]
+        # R: fitMeasures(cfa(..., ordered = TRUE, estimator = "WLSMV", group = "school",
+        #    group.equal = <name>), c("chisq", "df", "chisq.scaled", "cfi.scaled",
+        #    "rmsea.scaled"))
+        assert_allclose(fits.loc[name, ["chisq", "df", "chisq_scaled"]].astype(float),
+                        [ref["chisq"], ref["df"], ref["chisq.scaled"]], rtol=1e-3)
+        assert_allclose(fits.loc[name, ["cfi_scaled", "rmsea_scaled"]].astype(float),
+                        [ref["cfi.scaled"], ref["rmsea.scaled"]], atol=1e-4)
+    first = res.tests.iloc[0]
+    lrt = ORD_REF["lrt"]["scalar_vs_configural"]
+    # R: lavTestLRT(configural, scalar) - satorra.2000, scaled.shifted: 30.70 on 12 df
+    assert_allclose([first["stat"], first["p_value"]], [lrt["chisq_diff"], lrt["p_value"]],
+                    rtol=1e-3)
+    assert first["df"] == lrt["df_diff"] and not first["holds"]
+    # R: scaled CFI and RMSEA changes, fitMeasures(scalar) - fitMeasures(configural)
+    conf, scal = ORD_REF["fits"]["configural"]["fit"], ORD_REF["fits"]["scalar"]["fit"]
+    assert_allclose([first["d_cfi"], first["d_rmsea"]],
+                    [scal["cfi.scaled"] - conf["cfi.scaled"],
+                     scal["rmsea.scaled"] - conf["rmsea.scaled"]], atol=1e-4)
+
+
+def test_ordinal_partial_search_frees_what_lavaan_refits_free(ordinal_ladder):
+    res = ordinal_ladder
+    search = ORD_REF["search"]
+    # R: the 24 group.partial refits of the scalar model; the lowest chi-square frees x3|t1
+    assert res.partial["freed"].tolist() == ["x3 | t1"]
+    row = res.partial.iloc[0]
+    assert_allclose(row["chisq"], min(search["chisq"]), rtol=1e-3)
+    # R: lavTestLRT(configural, partial): 19.59 on 11 df, p = .051 - the step holds
+    lrt = search["lrt_vs_configural"]
+    assert_allclose([row["stat"], row["p_value"]], [lrt["chisq_diff"], lrt["p_value"]],
+                    rtol=1e-3)
+    assert row["holds"] and res.level == "partial scalar" and res.freed == ["x3 | t1"]
+    assert res.n == 301 and res.n_by_group == {"Grant-White": 145, "Pasteur": 156}
+    text = invariance_verdict(res)
+    assert text.startswith("partial scalar invariance holds") and "WLSMV" in text
+
+
+def test_ordinal_threshold_step_and_fit_multigroup(hs3):
+    res = measurement_invariance(HS, hs3, "school", estimator="WLSMV",
+                                 steps=("thresholds", "scalar"), max_free=0)
+    lrt = ORD_REF["lrt"]["thresholds_vs_configural"]
+    # R: lavTestLRT(configural, thresholds): 36.42 on 6 df
+    assert_allclose(res.tests["stat"].iloc[0], lrt["chisq_diff"], rtol=1e-3)
+    assert res.level == "configural" and len(res.tests) == 1
+    assert "thresholds or loadings differ" in invariance_verdict(res)
+    params, measures = fit_multigroup(HS, hs3, "school", group_equal=("loadings",),
+                                      estimator="WLSMV")
+    # R: fitMeasures(cfa(..., group.equal = "loadings"), "chisq.scaled")
+    assert_allclose(measures["chisq_scaled"],
+                    ORD_REF["fits"]["loadings"]["fit"]["chisq.scaled"], rtol=1e-3)
+    assert "|" in set(params["op"])
+
+
+def test_ordinal_options_are_checked(hs, hs3):
+    with pytest.raises(ValueError, match="metric and strict"):
+        measurement_invariance(HS, hs3, "school", estimator="WLSMV", steps=("metric",))
+    with pytest.raises(ValueError, match="needs estimator='WLSMV'"):
+        measurement_invariance(HS, hs, "school", ordered=True)
+    with pytest.raises(ValueError, match="every item as ordinal"):
+        fit_multigroup(HS, hs3, "school", estimator="WLSMV", ordered=["x1"])

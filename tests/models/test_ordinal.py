@@ -12,13 +12,16 @@ from numpy.testing import assert_allclose
 from scipy import integrate, stats
 
 from crqlab.errors import ConvergenceError, InsufficientDataError
+from crqlab.models.ordinal import _mg_fit as mg_fit
 from crqlab.models.ordinal import (
     bivariate_normal_cdf,
     fit_wlsmv,
+    fit_wlsmv_multigroup,
     ordinal_moments,
     polychoric,
     polyserial,
     thresholds,
+    wlsmv_difference_test,
 )
 from crqlab.models.sem import bootstrap_sem, fit_sem, indirect_effects
 
@@ -510,3 +513,176 @@ def test_mixed_indirect_effect_matches_lavaan(mixed_fits, mixed_ref):
                   ordered=["x1", "x2", "x3"])
     row = fit.parameters.query("op == ':='")
     assert_allclose(row[["est", "se"]].to_numpy()[0], [r["est"], r["se"]], rtol=0, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------------------------
+# Several groups (tests/results/ordinal/make_multigroup.R: HS x1-x9 cut in 3, by school)
+# ----------------------------------------------------------------------------------------------
+
+MG_EQUAL = {"configural": (), "thresholds": ("thresholds",), "loadings": ("loadings",),
+            "scalar": ("thresholds", "loadings")}
+MG_MEASURES = {"chisq": "chisq", "df": "df", "p_value": "pvalue",
+               "chisq_scaled": "chisq.scaled", "p_value_scaled": "pvalue.scaled",
+               "scaling_factor": "chisq.scaling.factor", "baseline_chisq": "baseline.chisq",
+               "baseline_df": "baseline.df", "baseline_chisq_scaled": "baseline.chisq.scaled",
+               "baseline_scaling_factor": "baseline.chisq.scaling.factor", "npar": "npar",
+               "n": "ntotal"}
+MG_INDICES = {"cfi": "cfi", "tli": "tli", "cfi_scaled": "cfi.scaled",
+              "tli_scaled": "tli.scaled", "rmsea": "rmsea", "rmsea_ci_low": "rmsea.ci.lower",
+              "rmsea_ci_high": "rmsea.ci.upper", "rmsea_scaled": "rmsea.scaled",
+              "rmsea_ci_low_scaled": "rmsea.ci.lower.scaled",
+              "rmsea_ci_high_scaled": "rmsea.ci.upper.scaled", "srmr": "srmr"}
+
+
+@pytest.fixture(scope="module")
+def mg_ref():
+    return json.loads((REF_DIR / "ordinal" / "multigroup_reference.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def hs3_school():
+    return pd.read_csv(REF_DIR / "ordinal" / "hs3_school.csv")
+
+
+@pytest.fixture(scope="module")
+def mg_fits(hs3_school, mg_ref):
+    built: dict = {}  # each group's moments, computed once for every model
+    out = {name: mg_fit(HS_MODEL, hs3_school, "school", eq, built=built)
+           for name, eq in MG_EQUAL.items()}
+    out["partial"] = mg_fit(HS_MODEL, hs3_school, "school", MG_EQUAL["scalar"],
+                            mg_ref["partial"]["group_partial"], built=built)
+    return out
+
+
+def _mg_ref(mg_ref, name):
+    return mg_ref["partial"] if name == "partial" else mg_ref["fits"][name]
+
+
+def _mg_aligned(fit, ref):
+    r = pd.DataFrame(ref["parameters"])
+    r["group"] = r["group"].map(dict(enumerate(fit.levels, start=1)))
+    return fit.parameters.merge(r, on=["group", "lhs", "op", "rhs"], suffixes=("", "_r"),
+                                validate="one_to_one")
+
+
+def test_multigroup_moments_are_each_groups_own(mg_fits, mg_ref):
+    fit = mg_fits["configural"]
+    ref = mg_ref["fits"]["configural"]
+    for level, grp in zip(fit.levels, fit.groups):
+        # R: lavInspect(fit, "sampstat")[[g]]$th, $cov, diag(lavInspect(fit, "gamma")[[g]])
+        assert_allclose(np.concatenate(grp.taus), ref["thresholds"][level], atol=1e-8)
+        r = np.array(ref["polychoric"][level])
+        assert_allclose(grp.s[grp.n_th:], r[grp.rows, grp.cols], atol=1e-6)
+        assert_allclose(np.diag(grp.gamma), ref["gamma_diag"][level], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", [*MG_EQUAL, "partial"])
+def test_multigroup_estimates_and_robust_ses_match_lavaan(mg_fits, mg_ref, name):
+    fit, ref = mg_fits[name], _mg_ref(mg_ref, name)
+    m = _mg_aligned(fit, ref)
+    assert len(m) == len(ref["parameters"]) == len(fit.parameters)
+    assert not fit.reasons
+    # R: parameterEstimates(fit)$est - thresholds, loadings, factor (co)variances, fixed
+    # residual variances, scaling factors (~*~), latent means (measured <= 2e-5)
+    assert_allclose(m["est"], m["est_r"], atol=1e-4)
+    # R: parameterEstimates(fit)$se (robust.sem; NA for fixed parameters)
+    free = m["se_r"].notna() & (m["free_r"] > 0)
+    assert_allclose(m.loc[free, "se"], m.loc[free, "se_r"], atol=1e-4)
+    # R: parTable(fit)$free - which parameters lavaan frees in each model (scaling factors
+    # and latent means of the second group once thresholds are equal)
+    assert ((m["free"] > 0) == (m["free_r"] > 0)).all()
+    # parameters crqlab shares across groups are equal in lavaan's fit (its "==" rows)
+    shared = m[m["free"] > 0].groupby("free")["est_r"].agg(["size", "min", "max"])
+    assert (shared["size"] > 1).sum() == {"configural": 0, "thresholds": 18, "loadings": 6,
+                                          "scalar": 24, "partial": 22}[name]
+    assert_allclose(shared["min"], shared["max"], atol=1e-8)
+
+
+@pytest.mark.parametrize("name", [*MG_EQUAL, "partial"])
+def test_multigroup_tests_and_fit_indices_match_lavaan(mg_fits, mg_ref, name):
+    fit, ref = mg_fits[name], _mg_ref(mg_ref, name)
+    for ours, theirs in MG_MEASURES.items():
+        # R: fitMeasures(fit, theirs) - DWLS statistic summed over groups, scaled-shifted
+        assert_allclose(fit.measures[ours], ref["fit"][theirs], rtol=1e-3, atol=1e-6,
+                        err_msg=ours)
+    # R: fit@test[[1]]$stat.group, fit@test[[2]]$shift.parameter
+    assert_allclose(fit.measures["stat_group"], ref["stat_group"], rtol=1e-3)
+    assert_allclose(fit.measures["shift_parameter"], ref["shift_parameter"], rtol=1e-3)
+    for ours, theirs in MG_INDICES.items():
+        # R: fitMeasures(fit, theirs) - standard and scaled CFI/TLI/RMSEA (N - G, sqrt(G))
+        assert_allclose(fit.measures[ours], ref["fit"][theirs], atol=1e-4, err_msg=ours)
+
+
+@pytest.mark.parametrize("name", [*MG_EQUAL, "partial"])
+def test_multigroup_robust_indices_match_lavaan(mg_fits, mg_ref, name):
+    fit, ref = mg_fits[name], _mg_ref(mg_ref, name)
+    for ours in ("cfi_robust", "tli_robust", "rmsea_robust"):
+        theirs = ref["fit"][ours.replace("_", ".")]
+        if theirs == "NA":
+            # R: fitMeasures(fit, "cfi.robust") is NA once thresholds are equal
+            assert np.isnan(fit.measures[ours]) and name in ("thresholds", "scalar",
+                                                             "partial")
+        else:
+            # R: fitMeasures(fit, c("cfi.robust", "tli.robust", "rmsea.robust")) (catML)
+            assert_allclose(fit.measures[ours], theirs, atol=1e-4, err_msg=ours)
+
+
+@pytest.mark.parametrize("key, restricted, free", [
+    ("thresholds_vs_configural", "thresholds", "configural"),
+    ("loadings_vs_configural", "loadings", "configural"),
+    ("scalar_vs_configural", "scalar", "configural"),
+    ("scalar_vs_thresholds", "scalar", "thresholds"),
+    ("scalar_vs_partial", "scalar", "partial"),
+    ("partial_vs_configural", "partial", "configural")])
+def test_wlsmv_difference_test_matches_lavtestlrt(mg_fits, mg_ref, key, restricted, free):
+    ref = mg_ref["lrt"][key]
+    t = wlsmv_difference_test(mg_fits[restricted], mg_fits[free])
+    # R: lavTestLRT(free, restricted) "Chisq diff", "Df diff", "Pr(>Chisq)"
+    # (method = "satorra.2000", scaled.shifted = TRUE, A.method = "delta")
+    assert_allclose(t["stat"], ref["chisq_diff"], rtol=1e-3)
+    assert t["df"] == ref["df_diff"]
+    assert_allclose(t["p_value"], ref["p_value"], rtol=1e-3, atol=1e-8)
+    # R: lavaan:::lav_test_diff_Satorra2000(...)$a, $b, $trace.UGamma, $trace.UGamma2
+    assert_allclose([t["a"], t["b"], t["trace_ugamma"], t["trace_ugamma2"]],
+                    [ref["a"], ref["b"], ref["trace_ugamma"], ref["trace_ugamma2"]],
+                    rtol=1e-3, atol=1e-4)
+
+
+def test_fit_wlsmv_multigroup_public_tables(hs3_school, mg_ref):
+    params, measures = fit_wlsmv_multigroup(HS_MODEL, hs3_school, "school",
+                                            group_equal=("thresholds", "loadings"))
+    assert list(params.columns[:4]) == ["group", "lhs", "op", "rhs"]
+    assert set(params["group"]) == {"Grant-White", "Pasteur"}
+    assert measures["proper"]
+    # R: fitMeasures(scalar, "chisq.scaled")
+    assert_allclose(measures["chisq_scaled"], mg_ref["fits"]["scalar"]["fit"]["chisq.scaled"],
+                    rtol=1e-3)
+    means = params[(params["op"] == "~1") & (params["lhs"] == "textual")]
+    # R: parameterEstimates(scalar): textual ~1 is 0 in the first group, free in the second
+    assert means["free"].tolist()[0] == 0 and means["free"].tolist()[1] > 0
+
+
+def test_multigroup_refuses_what_it_does_not_fit(hs3_school):
+    with pytest.raises(ValueError, match="measurement models only"):
+        fit_wlsmv_multigroup(HS_SEM, hs3_school, "school")
+    with pytest.raises(ValueError, match="modifiers"):
+        fit_wlsmv_multigroup("visual =~ x1 + a*x2 + x3", hs3_school, "school")
+    with pytest.raises(ValueError, match="group.equal"):
+        fit_wlsmv_multigroup(HS_MODEL, hs3_school, "school", group_equal=("means",))
+    with pytest.raises(InsufficientDataError, match="grouping column 'wave'"):
+        fit_wlsmv_multigroup(HS_MODEL, hs3_school, "wave")
+    one = hs3_school.assign(school="A")
+    with pytest.raises(InsufficientDataError, match="1 group"):
+        fit_wlsmv_multigroup(HS_MODEL, one, "school")
+    # an item answered in 2 categories in one group and 3 in the other: thresholds cannot
+    # be equal
+    odd = hs3_school.copy()
+    odd.loc[(odd["school"] == "Pasteur") & (odd["x9"] == 3), "x9"] = 2
+    with pytest.raises(InsufficientDataError, match=r"'x9' has answer categories \[1.0, 2.0, "
+                                                    r"3.0\] in group school = 'Grant-White'"):
+        fit_wlsmv_multigroup(HS_MODEL, odd, "school", group_equal=("thresholds",))
+    # as many categories in each group, but not the same ones: thresholds would not align
+    odd = hs3_school.copy()
+    odd.loc[(odd["school"] == "Pasteur") & (odd["x9"] == 3), "x9"] = 4
+    with pytest.raises(InsufficientDataError, match=r"and \[1.0, 2.0, 4.0\] in school"):
+        fit_wlsmv_multigroup(HS_MODEL, odd, "school", group_equal=("thresholds",))
