@@ -49,7 +49,7 @@ from crqlab.models import invariance as _inv
 from crqlab.models import likelihood as _lik
 from crqlab.models import sem as _sem
 
-__all__ = ["longitudinal_syntax", "fit_longitudinal", "longitudinal_invariance"]
+__all__ = ["fit_longitudinal", "longitudinal_invariance", "longitudinal_syntax"]
 
 _SHARED = ("loadings", "intercepts", "residuals")
 _STEP_EQUAL = {s: tuple(w for w in e if w in _SHARED) for s, e in _inv.STEPS.items()}
@@ -236,9 +236,10 @@ def _build(spec: _Spec, data: pd.DataFrame, missing: str, means_free: bool):
         base = _sem._Group(spec.syntax, _lik._exact_moments_frame(mu, sigma, len(x), base_cols))
         h1 = (mu, sigma)
         pos = {c: k for k, c in enumerate(base_cols)}
-        answered = {o: int(np.sum(~np.isnan(x[:, [pos[spec.cols[i, o]] for items in
-                                                  spec.factors.values() for i in items]])
-                                  .any(axis=1))) for o in spec.occasions}
+        answered = {}
+        for o in spec.occasions:
+            at = [pos[spec.cols[i, o]] for items in spec.factors.values() for i in items]
+            answered[o] = int((~np.isnan(x[:, at])).any(axis=1).sum())
     means = [_lik._MeanParam("nu", i, f"{v} ~1", i) for i, v in enumerate(base.observed)]
     inner = base.sm.vars["inner"]
     nxt = len(means)
