@@ -176,20 +176,65 @@ class _Spec:
 
 class _Panel(_lik._MomentProblem):
     """One group whose local parameters map onto fewer shared ones (``maps[0]`` repeats ids):
-    the observed information is ``J' H J`` with ``J`` the 0/1 map."""
+    the observed information is ``J' H J`` with ``J`` the 0/1 map.
+
+    The optimiser's Newton steps (taken when Fisher scoring is slow) need the observed
+    Hessian, which on a panel model of 30-40 variables costs as much as a few hundred
+    gradient evaluations; Fisher scoring alone usually converges within one or two more
+    iterations. They are therefore refused for the first :attr:`fisher_first` slow
+    iterations (the optimiser then takes a Fisher step), and allowed after."""
+
+    fisher_first = 20
 
     def __init__(self, grp, idx):
         super().__init__([grp], [idx])
         self.jac = np.zeros((grp.k, self.k))
         self.jac[np.arange(grp.k), idx] = 1.0
+        self._slow = 0
 
     def observed_hessian(self, theta) -> np.ndarray:
+        self._slow += 1
+        if self._slow <= self.fisher_first:
+            raise ArithmeticError("a Fisher step first")
         return 2 * _information(self, theta)
 
 
-def _information(problem: _Panel, theta) -> np.ndarray:
+def _pullback(grp, theta, g_mu: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``Delta(theta)' g`` at a fixed saturated gradient (``_MomentGroup._pullback``, its
+    quadratic forms as one matrix product)."""
+    _, m, gmat, _, eta = grp._moments(theta)
+    u, v = grp.base._uv(m, gmat)
+    out = grp._dmu(m, eta, u) @ g_mu
+    out[:grp.kc] += grp.base._agg @ (2 * grp.base._loc_c * np.sum((u @ w) * v, axis=1))
+    return out
+
+
+def _information(problem: _Panel, theta, step: float = 1e-5) -> np.ndarray:
+    """Observed information per observation in the shared parameters, ``0.5 J' H J``.
+
+    As :meth:`crqlab.models.likelihood._MomentGroup.observed_hessian`: the saturated Hessian
+    at the model's moments pulled back through the model's Jacobian, plus the curvature of
+    the structure by central differences - here along each *shared* parameter (all its tied
+    copies moved together), one pair of differences per shared parameter."""
     grp, idx, jac = problem.groups[0], problem.maps[0], problem.jac
-    return jac.T @ (0.5 * grp.observed_hessian(theta[idx])) @ jac
+    local = theta[idx]
+    mu, sigma = grp.mu_sigma(local)
+    h_sat, g_sat = _lik._saturated_derivatives(grp.patterns, mu, sigma)
+    dlt = grp.delta(local) @ jac
+    hess = dlt.T @ h_sat @ dlt
+    p = len(mu)
+    i, j = np.tril_indices(p)
+    w = np.zeros((p, p))
+    w[i, j] = g_sat[p:] / np.where(i == j, 1.0, 2.0)
+    w[j, i] = w[i, j]
+    curv = np.empty_like(hess)
+    for col in range(problem.k):
+        d = jac[:, col] * step
+        curv[:, col] = jac.T @ (_pullback(grp, local + d, g_sat[:p], w)
+                                - _pullback(grp, local - d, g_sat[:p], w)) / (2 * step)
+    grp.mu_sigma(local)  # leave semopy's matrices at theta
+    hess = hess + curv
+    return 0.5 * (hess + hess.T) / 2
 
 
 def _scores(problem: _Panel, theta) -> np.ndarray:

@@ -285,3 +285,16 @@ def test_bad_input_is_refused(pdem):
         longitudinal_invariance(MODEL, pdem, OCC, columns=COLS, estimator="WLSMV")
     with pytest.raises(InsufficientDataError, match="too few"):
         fit_longitudinal(MODEL, pdem.head(8), OCC, columns=COLS)
+
+
+def test_information_in_shared_parameters_equals_the_group_hessian_pulled_back(pdem):
+    from crqlab.models import longitudinal as lg
+
+    spec = lg._Spec(MODEL, OCC, COLS)
+    problem, chosen, reasons, _ = lg._solve(spec, pdem, STEPS["scalar"], (), "listwise", 0, 300,
+                                            1.0, "scalar", {})
+    grp, idx = problem.groups[0], problem.maps[0]
+    local = 0.5 * grp.observed_hessian(chosen.theta[idx])  # crqlab.models.likelihood's
+    assert not reasons and problem.k < grp.k  # tied: 3 loadings and 4 intercepts shared
+    assert_allclose(lg._information(problem, chosen.theta),
+                    problem.jac.T @ local @ problem.jac, rtol=1e-6, atol=1e-8)
