@@ -274,8 +274,8 @@ def panel_invariance(scores: pd.DataFrame, waves: Sequence[int], instrument: Any
     need = max(min_group, min_cell_size)
     both = f"both {labels[first]} and {labels[last]}"
     if len(wide) < need:
-        return [], [f"The same contacts in {both} were not compared: {len(wide):,} answered "
-                    f"both completely, fewer than {need}."]
+        return [], [(f"The same contacts in {both} were not compared: {len(wide):,} "
+                     f"answered both completely, fewer than {need}.")]
     try:
         result = longitudinal_invariance(measurement_syntax(items), wide.reset_index(drop=True),
                                          [first, last], columns="{item}_w{occasion}",

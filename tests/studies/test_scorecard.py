@@ -318,7 +318,7 @@ def test_panel_invariance_adds_to_the_wave_test_without_changing_it():
     inv = wave_invariance(data, [1, 2, 3], _Instrument(), WAVE_LABELS, seed=1, panel=True)
     assert inv.entries[:2] == alone.entries and inv.notes[:1] == alone.notes
     assert (inv.verdict, inv.level) == (alone.verdict, alone.level)
-    panel = dict((name, (value, opts)) for name, value, opts in inv.entries[2:])
+    panel = {name: (value, opts) for name, value, opts in inv.entries[2:]}
     # 30% of wave 3's 400 contacts answered wave 2 too: 120 panel contacts, nothing planted
     assert panel["trend.panel_invariance_scalar_holds"][0] is True
     assert panel["trend.panel_invariance_scalar_holds"][1]["n"] == 120
@@ -332,7 +332,7 @@ def test_panel_invariance_finds_a_question_that_drifted():
     # planted: question 2 of Alpha reads 0.8 higher in 2023, also for the contacts of 2022
     entries, notes = panel_invariance(_wave_items(drift=0.8), [2, 3], _Instrument(),
                                       WAVE_LABELS, seed=1)
-    values = dict((name, value) for name, value, _ in entries)
+    values = {name: value for name, value, _ in entries}
     assert values == {"trend.panel_invariance_scalar_holds": True,
                       "trend.panel_invariance_n_freed": 1}
     assert "once the level of Alpha question 2 may differ" in notes[0]
@@ -342,5 +342,5 @@ def test_panel_invariance_needs_enough_contacts_in_both_waves():
     entries, notes = panel_invariance(_wave_items(repeat=0.1), [2, 3], _Instrument(),
                                       WAVE_LABELS, seed=1)
     assert entries == []
-    assert notes == ["The same contacts in both 2022 and 2023 were not compared: 40 answered "
-                     "both completely, fewer than 100."]
+    assert notes == [("The same contacts in both 2022 and 2023 were not compared: 40 answered "
+                      "both completely, fewer than 100.")]
