@@ -150,6 +150,11 @@ class _Spec:
         self.factors = _measurement(model)
         self.occasions = _occasions(occasions)
         self.cols = _column_map(self.factors, self.occasions, columns)
+        latent = {f"{f}_{o}" for f in self.factors for o in self.occasions}
+        clash = sorted(latent & set(self.cols.values()))
+        if clash:
+            raise ValueError(f"the factors at each occasion are named factor_occasion, and "
+                             f"{clash} is also a data column of the model: rename the factor")
         self.syntax = longitudinal_syntax(model, self.occasions, columns)
         self.where = {c: (i, o) for (i, o), c in self.cols.items()}  # column -> (item, occ)
         self.where |= {f"{f}_{o}": (f, o) for f in self.factors for o in self.occasions}

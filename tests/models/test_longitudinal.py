@@ -283,6 +283,8 @@ def test_bad_input_is_refused(pdem):
         fit_longitudinal(MODEL, pdem, OCC, columns=COLS, equal=("slopes",))
     with pytest.raises(ValueError, match="estimator"):
         longitudinal_invariance(MODEL, pdem, OCC, columns=COLS, estimator="WLSMV")
+    with pytest.raises(ValueError, match="rename the factor"):
+        fit_longitudinal("y1 =~ y1 + y2 + y3", pdem, ["a", "b"])
     with pytest.raises(InsufficientDataError, match="too few"):
         fit_longitudinal(MODEL, pdem.head(8), OCC, columns=COLS)
 
