@@ -32,10 +32,11 @@ from crqlab.measures.nps import nps_test
 from crqlab.models import bias, nonresponse, weighting
 from crqlab.models.bias import clustered_effects
 from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
+from crqlab.models.longitudinal import longitudinal_invariance
 from crqlab.models.sem import measurement_syntax
 
 __all__ = ["WaveChoice", "choose_wave", "wave_changes", "WaveInvariance", "wave_invariance",
-           "NONRESPONSE_COVARIATES",
+           "panel_invariance", "NONRESPONSE_COVARIATES",
            "Adjusted", "response_frame", "adjusted_headlines", "headline_findings",
            "QUESTION", "category_rule_words", "headline_table", "benchmark_positions"]
 
@@ -173,7 +174,7 @@ def _one_wave_each(answers: pd.DataFrame, seed: int) -> pd.DataFrame:
 def wave_invariance(scores: pd.DataFrame, waves: Sequence[int], instrument: Any,
                     labels: Mapping[int, str], *, seed: int, max_free: int = 3,
                     min_group: int = 100, min_cell_size: int = 0,
-                    estimator: str = "MLR") -> WaveInvariance:
+                    estimator: str = "MLR", panel: bool = False) -> WaveInvariance:
     """Measurement invariance of the CRQ elements across ``waves`` (configural, metric,
     scalar; up to ``max_free`` constraints freed per step), checked before the trend is read.
 
@@ -196,6 +197,11 @@ def wave_invariance(scores: pd.DataFrame, waves: Sequence[int], instrument: Any,
         Fewest complete respondents a wave needs to take part (at least ``min_cell_size``).
     estimator : {"MLR", "ML"}
         MLR (for 1-7 answers): scaled difference tests and robust CFI/RMSEA.
+    panel : bool
+        Also test the contacts who answered both of the last two ``waves`` (at least
+        ``max(min_group, min_cell_size)`` of them, complete in both), every answer kept, in
+        one longitudinal model (:func:`panel_invariance`); its entries and sentence are added
+        after the others and change none of them.
 
     Notes
     -----
@@ -207,8 +213,91 @@ def wave_invariance(scores: pd.DataFrame, waves: Sequence[int], instrument: Any,
     ``group.equal`` fits and ``lavTestLRT``); tested on planted question drift in
     ``tests/studies/test_scorecard.py``.
     """
-    items = {e: its for e, its in instrument.element_items().items()
-             if len(its) >= 2 and set(its) <= set(scores.columns)}
+    out = _independent_waves(scores, waves, instrument, labels, seed=seed, max_free=max_free,
+                             min_group=min_group, min_cell_size=min_cell_size,
+                             estimator=estimator)
+    if panel and len(waves) >= 2:
+        entries, notes = panel_invariance(scores, waves[-2:], instrument, labels, seed=seed,
+                                          max_free=max_free, min_group=min_group,
+                                          min_cell_size=min_cell_size, estimator=estimator)
+        out.entries += entries
+        out.notes += notes
+    return out
+
+
+def _items(scores: pd.DataFrame, instrument: Any) -> dict[str, list[str]]:
+    """Elements with two or more questions in the data, and their questions."""
+    return {e: its for e, its in instrument.element_items().items()
+            if len(its) >= 2 and set(its) <= set(scores.columns)}
+
+
+def panel_invariance(scores: pd.DataFrame, waves: Sequence[int], instrument: Any,
+                     labels: Mapping[int, str], *, seed: int, max_free: int = 3,
+                     min_group: int = 100, min_cell_size: int = 0, estimator: str = "MLR"
+                     ) -> tuple[list, list[str]]:
+    """Measurement invariance between two waves among the contacts who answered both: one
+    longitudinal model keeping every answer of the panel (metric, then scalar step).
+
+    Parameters
+    ----------
+    scores, instrument, labels, seed, max_free, min_group, min_cell_size, estimator
+        As in :func:`wave_invariance`.
+    waves : sequence of int
+        The two waves, earlier first.
+
+    Returns
+    -------
+    (entries, notes)
+        ``trend.panel_invariance_scalar_holds`` and ``trend.panel_invariance_n_freed`` (with
+        the number of panel contacts as ``n``) and one sentence; or no entries and a note on
+        why it was not tested.
+
+    Notes
+    -----
+    The model is :func:`crqlab.models.longitudinal.longitudinal_invariance` (the same
+    elements at both waves, each question's residuals correlated across the waves; validated
+    against lavaan on PoliticalDemocracy 1960/1965); the contacts who answered both waves
+    completely are used (listwise). Tested on a planted question drift in
+    ``tests/studies/test_scorecard.py``.
+    """
+    items = _items(scores, instrument)
+    first, last = waves
+    if not items:
+        return [], []
+    cols = [i for its in items.values() for i in its]
+    answers = scores.loc[scores["wave"].isin([first, last]), ["contact_id", "wave", *cols]]
+    answers = answers.astype({c: "float64" for c in cols}).dropna()
+    answers = answers.sort_values(["contact_id", "wave"], kind="stable")
+    answers = answers.drop_duplicates(["contact_id", "wave"])
+    wide = answers.pivot(index="contact_id", columns="wave", values=cols).dropna()
+    wide.columns = [f"{item}_w{wave}" for item, wave in wide.columns]
+    need = max(min_group, min_cell_size)
+    both = f"both {labels[first]} and {labels[last]}"
+    if len(wide) < need:
+        return [], [(f"The same contacts in {both} were not compared: {len(wide):,} "
+                     f"answered both completely, fewer than {need}.")]
+    try:
+        result = longitudinal_invariance(measurement_syntax(items), wide.reset_index(drop=True),
+                                         [first, last], columns="{item}_w{occasion}",
+                                         steps=("metric", "scalar"), estimator=estimator,
+                                         max_free=max_free, seed=seed)
+    except (*_NOT_FITTED, ValueError) as exc:
+        return [], [f"The same contacts in {both} could not be compared: {_why(exc)}."]
+    who = f"Among the {len(wide):,} contacts who answered {both} (every answer kept)"
+    sentence, _ = plain_summary(result, who, item_names(items, {e: instrument.label(e)
+                                                                for e in items}), unit="wave")
+    scalar = result.level in ("scalar", "partial scalar")
+    return ([("trend.panel_invariance_scalar_holds", scalar,
+              {"n": int(result.n), "note": sentence}),
+             ("trend.panel_invariance_n_freed", len(result.freed), {"n": int(result.n)})],
+            [sentence])
+
+
+def _independent_waves(scores: pd.DataFrame, waves: Sequence[int], instrument: Any,
+                       labels: Mapping[int, str], *, seed: int, max_free: int,
+                       min_group: int, min_cell_size: int, estimator: str) -> WaveInvariance:
+    """:func:`wave_invariance` across the waves as independent groups."""
+    items = _items(scores, instrument)
     if not items:
         return WaveInvariance(notes=["Measurement invariance across waves was not tested: no "
                                      "element has two or more questions in the data."])

@@ -14,7 +14,8 @@ from crqlab.reports.results import Recorder
 from crqlab.reports.wording import machine_room
 from crqlab.studies.scorecard import (adjusted_headlines, benchmark_positions,
                                       category_rule_words, choose_wave, headline_findings,
-                                      headline_table, wave_changes, wave_invariance)
+                                      headline_table, panel_invariance, wave_changes,
+                                      wave_invariance)
 
 
 def _respondents(counts: dict[int, int]) -> pd.DataFrame:
@@ -309,3 +310,37 @@ def test_small_waves_are_left_out_or_the_test_not_run():
     assert few.notes == ["Measurement invariance across waves was not tested: it needs at "
                          "least 100 complete respondents in each of two waves, counting each "
                          "contact once (2021: 400; 2023: 60)."]
+
+
+def test_panel_invariance_adds_to_the_wave_test_without_changing_it():
+    data = _wave_items()
+    alone = wave_invariance(data, [1, 2, 3], _Instrument(), WAVE_LABELS, seed=1)
+    inv = wave_invariance(data, [1, 2, 3], _Instrument(), WAVE_LABELS, seed=1, panel=True)
+    assert inv.entries[:2] == alone.entries and inv.notes[:1] == alone.notes
+    assert (inv.verdict, inv.level) == (alone.verdict, alone.level)
+    panel = {name: (value, opts) for name, value, opts in inv.entries[2:]}
+    # 30% of wave 3's 400 contacts answered wave 2 too: 120 panel contacts, nothing planted
+    assert panel["trend.panel_invariance_scalar_holds"][0] is True
+    assert panel["trend.panel_invariance_scalar_holds"][1]["n"] == 120
+    assert panel["trend.panel_invariance_n_freed"][0] == 0
+    assert inv.notes[1].startswith("Among the 120 contacts who answered both 2022 and 2023 "
+                                   "(every answer kept), the questions carry equal weights and "
+                                   "levels in both waves")
+
+
+def test_panel_invariance_finds_a_question_that_drifted():
+    # planted: question 2 of Alpha reads 0.8 higher in 2023, also for the contacts of 2022
+    entries, notes = panel_invariance(_wave_items(drift=0.8), [2, 3], _Instrument(),
+                                      WAVE_LABELS, seed=1)
+    values = {name: value for name, value, _ in entries}
+    assert values == {"trend.panel_invariance_scalar_holds": True,
+                      "trend.panel_invariance_n_freed": 1}
+    assert "once the level of Alpha question 2 may differ" in notes[0]
+
+
+def test_panel_invariance_needs_enough_contacts_in_both_waves():
+    entries, notes = panel_invariance(_wave_items(repeat=0.1), [2, 3], _Instrument(),
+                                      WAVE_LABELS, seed=1)
+    assert entries == []
+    assert notes == [("The same contacts in both 2022 and 2023 were not compared: 40 answered "
+                      "both completely, fewer than 100.")]
