@@ -46,8 +46,9 @@ from crqlab.formatting import (
 from crqlab.models import sem, validity
 from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
 
-__all__ = ["RETENTION", "CONTINUOUS", "ESTIMATORS", "MISSING", "MODEL_TITLES", "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE",
-           "USUAL_CAUSES", "LOADING_MIN", "CR_MIN", "AVE_MIN",
+__all__ = ["RETENTION", "CONTINUOUS", "ESTIMATORS", "MISSING", "MODEL_TITLES",
+           "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE", "USUAL_CAUSES", "LOADING_MIN",
+           "CR_MIN", "AVE_MIN",
            "HTMT_MAX", "CFI_MIN", "TLI_MIN", "RMSEA_MAX", "SRMR_MAX", "WaveError",
            "ParameterError", "Entry",
            "Settings", "Design", "FitOutcome", "Measurement", "Paths", "Structural",
@@ -121,7 +122,9 @@ def _skip(section: str, template: str, **values: Any) -> tuple[Entry, Finding]:
 
 @dataclass(frozen=True)
 class Settings:
-    """The notebook's parameters that shape the analysis (same names, same defaults)."""
+    """The notebook's parameters that shape the analysis (same names, same defaults);
+    an unknown estimator or missing-data handling, or WLSMV with FIML, is a
+    :class:`ParameterError` when they are read."""
 
     seed: int = 2023
     ci: float = 0.95
@@ -1041,13 +1044,18 @@ def structural(model: sem.SemModel, rival: sem.SemModel, frame: pd.DataFrame, fa
 
 
 def _choice_words(note: str) -> str:
-    """A fit's note as the report says it: WLSMV's notes on continuous variables and empty
-    answer combinations in words (other notes unchanged)."""
+    """A fit's note as the report says it: the free residual covariances of the outcomes and
+    WLSMV's notes on continuous variables and empty answer combinations in words (other notes
+    unchanged)."""
     if note.startswith("continuous variables ("):
         names = [arrow(v.strip()) for v in note.rsplit("): ", 1)[-1].split(",")]
         return (f"{', '.join(names)} stays continuous (its mean, variance and polyserial "
                 "correlations with the ordered answers enter the fit; its residual variance "
                 "is free), while every other answer is an ordered category")
+    if note.startswith("free residual covariances among terminal endogenous variables"):
+        pairs = [pair.split("~~") for pair in note.rsplit("): ", 1)[-1].split(", ")]
+        return ("the outcomes' residuals correlate freely, as lavaan's sem() lets them: "
+                + "; ".join(f"{arrow(a.strip())} with {arrow(b.strip())}" for a, b in pairs))
     if note.endswith("have empty cells in their contingency table (kept as lavaan does)"):
         k = note.split(" ", 1)[0]
         return (f"{k} pairs of answers have combinations no respondent gave (empty cells of "

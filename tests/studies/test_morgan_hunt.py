@@ -824,3 +824,19 @@ def test_wlsmv_refuses_observed_predictors_with_a_reason(wlsmv_design):
         "variable (satisfaction 1 → commitment), and WLSMV here takes no observed predictors; "
         "the estimator MLR fits this model.")
     assert mh.wlsmv_refusal(wlsmv_design.model) is None
+
+
+def test_modelling_choices_are_worded_without_code_names():
+    note = ("free residual covariances among terminal endogenous variables, as lavaan's sem() "
+            "(auto.cov.y): acquiescence ~~ propensity_to_leave, nps ~~ retained_next_wave")
+    assert mh._choice_words(note) == (
+        "the outcomes' residuals correlate freely, as lavaan's sem() lets them: acquiescence "
+        "with propensity to leave; NPS answer with retention")
+    assert mh._choice_words("continuous variables (means ... as lavaan's ordered = c(...)): "
+                            "nps") == ("NPS answer stays continuous (its mean, variance and "
+                                       "polyserial correlations with the ordered answers enter "
+                                       "the fit; its residual variance is free), while every "
+                                       "other answer is an ordered category")
+    assert mh._choice_words("12 item pair(s) have empty cells in their contingency table "
+                            "(kept as lavaan does)").startswith("12 pairs of answers have")
+    assert mh._choice_words("anything else") == "anything else"
