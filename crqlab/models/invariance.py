@@ -905,6 +905,8 @@ _MEANS_FOR_READERS = {
 }
 _STEP_WORDS = {"thresholds": "equal answer thresholds", "metric": "equal weights", "scalar": "equal weights and levels",
                "strict": "equal weights, levels and residual variances"}
+#: Ordinal items (WLSMV): the scalar step holds thresholds and loadings equal.
+_ORDINAL_STEP_WORDS = {**_STEP_WORDS, "scalar": "equal weights and answer thresholds"}
 
 
 def item_names(element_items: Mapping[str, Sequence[str]],
@@ -954,9 +956,12 @@ def plain_summary(result: InvarianceResult, groups: str, names: Mapping[str, str
     base = level.replace("partial ", "")
     k = len(result.groups)
     every = f"both {unit}s" if k == 2 else f"all {k} {unit}s"
+    words = _ORDINAL_STEP_WORDS if result.estimator == "WLSMV" else _STEP_WORDS
+    unequal = "equal weights and answer thresholds" if result.estimator == "WLSMV" else (
+        "equal weights")
     carries = {"none": f"do not even group into the same elements in {every}",
-               "configural": "group into the same elements but do not carry equal weights"}
-    held = carries.get(base, f"carry {_STEP_WORDS.get(base, base)} in {every}")
+               "configural": f"group into the same elements but do not carry {unequal}"}
+    held = carries.get(base, f"carry {words.get(base, base)} in {every}")
     freed = [_freed_words(f, names) for f in result.freed]
     text = (f"{groups}, the questions {held}"
             + (f" once {word_list(freed)} may differ" if freed else "")
@@ -965,7 +970,7 @@ def plain_summary(result: InvarianceResult, groups: str, names: Mapping[str, str
     if not len(t):
         return text, None
     table = pd.DataFrame({
-        "Step": [_STEP_WORDS.get(x, x) + (f", {m.rsplit('_', 1)[-1]} freed" if "partial" in m
+        "Step": [words.get(x, x) + (f", {m.rsplit('_', 1)[-1]} freed" if "partial" in m
                                           else "")
                  for x, m in zip(t["step"], t["model"])],
         "Difference test": [f"{format_fixed(a, 2, grouping=False)} on {int(d)} df, "

@@ -418,10 +418,27 @@ def _polyserial_rho(z: np.ndarray, code: np.ndarray, tau: np.ndarray, name: str)
         d_lo = _st.norm.pdf(a_lo) * (rho * lo - z)
         return float(np.sum((d_up - d_lo) / p)) / r ** 3
 
-    if score(-_RHO_BOUND) <= 0 or score(_RHO_BOUND) >= 0:
+    if score(-_RHO_BOUND) > 0 and score(_RHO_BOUND) < 0:
+        return float(_opt.brentq(score, -_RHO_BOUND, _RHO_BOUND, xtol=1e-14, rtol=1e-14))
+    # the floor on cell probabilities (_EPS_PI) can flip the score's sign right at a bound
+    # (a 0-10 answer against a binary outcome: the extreme answers get probability ~0 there)
+    # although the maximum is inside: look for interior roots on a grid, keep the best
+    grid = np.linspace(-_RHO_BOUND, _RHO_BOUND, 201)
+    signs = np.array([score(r) for r in grid])
+    brackets = [(a, b) for a, b, sa, sb in zip(grid[:-1], grid[1:], signs[:-1], signs[1:])
+                if sa > 0 >= sb]
+    if not brackets:
         raise ConvergenceError(f"the polyserial correlation of {name} is at the bound "
                                f"+-{_RHO_BOUND}: it cannot be estimated")
-    return float(_opt.brentq(score, -_RHO_BOUND, _RHO_BOUND, xtol=1e-14, rtol=1e-14))
+
+    def loglik(rho):
+        r = np.sqrt(1 - rho * rho)
+        return float(np.sum(np.log(np.maximum(ndtr((up - rho * z) / r)
+                                              - ndtr((lo - rho * z) / r), _EPS_PI))))
+
+    roots = [_opt.brentq(score, a, b, xtol=1e-14, rtol=1e-14) if score(b) != 0 else b
+             for a, b in brackets]
+    return float(max(roots, key=loglik))
 
 
 def _bvmix_scores(x: np.ndarray, mean: float, var: float, code: np.ndarray, tau: np.ndarray,

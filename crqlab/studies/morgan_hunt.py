@@ -46,21 +46,31 @@ from crqlab.formatting import (
 from crqlab.models import sem, validity
 from crqlab.models.invariance import item_names, measurement_invariance, plain_summary
 
-__all__ = ["RETENTION", "MODEL_TITLES", "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE",
-           "USUAL_CAUSES", "LOADING_MIN", "CR_MIN", "AVE_MIN",
-           "HTMT_MAX", "CFI_MIN", "TLI_MIN", "RMSEA_MAX", "SRMR_MAX", "WaveError", "Entry",
+__all__ = ["RETENTION", "CONTINUOUS", "ESTIMATORS", "MISSING", "MODEL_TITLES",
+           "CONFIDENTIAL_ASSUMPTIONS", "NOT_ESTIMABLE", "USUAL_CAUSES", "LOADING_MIN",
+           "CR_MIN", "AVE_MIN",
+           "HTMT_MAX", "CFI_MIN", "TLI_MIN", "RMSEA_MAX", "SRMR_MAX", "WaveError",
+           "ParameterError", "Entry",
            "Settings", "Design", "FitOutcome", "Measurement", "Paths", "Structural",
            "Indirect", "Groups", "Controlled", "ESTIMATOR_WHY", "estimator_note",
            "confidential_fit", "QUESTION", "findings", "arrow", "node_labels", "choose_waves",
            "describe_waves",
-           "design", "model_columns", "complete", "fit_model", "fit_entries", "measurement",
+           "design", "model_columns", "complete", "ordered_columns", "wlsmv_refusal",
+           "reported_fit", "fit_model", "fit_entries", "measurement",
            "measurements", "standardised_paths", "path_entries", "path_claims", "path_reading",
            "compare", "same_label",
            "structural", "kmv_crq", "kmv_classic", "indirect", "role_groups",
-           "group_comparison"]
+           "same_categories", "group_comparison"]
 
 #: The retention outcome: whether the account was still a customer at the next wave.
 RETENTION = "retained_next_wave"
+#: Observed variables that stay continuous under WLSMV: the 0-10 recommendation answer (11
+#: points, read as a measurement); every other variable of the models is ordinal then.
+CONTINUOUS = ("nps",)
+#: The notebook's estimators and missing-data handlings (the ``estimator`` and ``missing``
+#: parameters).
+ESTIMATORS = ("MLR", "ML", "WLSMV")
+MISSING = ("listwise", "fiml")
 #: Errors that mean "this model cannot be estimated on these data" (said, not raised).
 NOT_ESTIMABLE = (InsufficientDataError, ConvergenceError, InstrumentError)
 #: The closing note of every warning about an improper fit.
@@ -86,6 +96,10 @@ class WaveError(CrqlabError, ValueError):
     """The ``wave`` parameter names no wave of the study."""
 
 
+class ParameterError(CrqlabError, ValueError):
+    """The notebook's parameters name no option, or options that cannot go together."""
+
+
 class Entry(NamedTuple):
     """One result for results.json: ``record(name, value, **options)``, or
     ``record_table(name, value, **options)`` when ``value`` is a DataFrame."""
@@ -108,7 +122,9 @@ def _skip(section: str, template: str, **values: Any) -> tuple[Entry, Finding]:
 
 @dataclass(frozen=True)
 class Settings:
-    """The notebook's parameters that shape the analysis (same names, same defaults)."""
+    """The notebook's parameters that shape the analysis (same names, same defaults);
+    an unknown estimator or missing-data handling, or WLSMV with FIML, is a
+    :class:`ParameterError` when they are read."""
 
     seed: int = 2023
     ci: float = 0.95
@@ -122,6 +138,22 @@ class Settings:
     estimator: str = "MLR"
     missing: str = "listwise"
     max_free: int = 3
+
+    def __post_init__(self) -> None:
+        """Refuse an estimator or missing-data handling the study does not offer, and WLSMV
+        with FIML (:class:`ParameterError`, naming the parameters)."""
+        if self.estimator not in ESTIMATORS:
+            raise ParameterError(f"parameter 'estimator' is {self.estimator!r}: use one of "
+                                 f"{', '.join(map(repr, ESTIMATORS))}")
+        if self.missing not in MISSING:
+            raise ParameterError(f"parameter 'missing' is {self.missing!r}: use one of "
+                                 f"{', '.join(map(repr, MISSING))}")
+        if self.estimator == "WLSMV" and self.missing != "listwise":
+            raise ParameterError("parameters 'estimator' = 'WLSMV' and 'missing' = 'fiml' "
+                                 "cannot go together: WLSMV fits no likelihood, so there is no "
+                                 "full-information (FIML) version of it; set missing to "
+                                 "'listwise' (complete answers), or use estimator 'MLR' with "
+                                 "'fiml'")
 
     @property
     def level(self) -> str:
@@ -236,11 +268,13 @@ class Design:
         return self.battery is not None and not self.battery_missing
 
 
-def _crq_models(instrument, with_retention: bool):
-    """The CRQ form of KMV and its rival, or the reason the instrument cannot make them."""
+def _crq_models(instrument, with_retention: bool, estimator: str = "MLR"):
+    """The CRQ form of KMV and its rival, or the reason the instrument cannot make them.
+    Under WLSMV retention is an ordered (binary) outcome, not a continuous one."""
     outcomes = ("nps", RETENTION) if with_retention else ("nps",)
+    binary = () if estimator == "WLSMV" else (RETENTION,)
     try:
-        model = sem.kmv_crq_model(instrument, outcomes=outcomes)
+        model = sem.kmv_crq_model(instrument, outcomes=outcomes, binary=binary)
         return model, sem.rival_model(model), None
     except InstrumentError as exc:  # an instrument without the service/uniqueness levels
         return None, None, str(exc)
@@ -276,7 +310,7 @@ def design(study, wave: int, settings: Settings) -> Design:
     chosen = choose_waves(waves, retention_waves, wave)
     data = respondents[respondents["wave"].isin(chosen)].copy()
     with_retention = has_retention and bool(data[RETENTION].notna().any())
-    model, rival, error = _crq_models(study.instrument, with_retention)
+    model, rival, error = _crq_models(study.instrument, with_retention, settings.estimator)
     battery = study.batteries.get("kmv")
     min_cell = study.min_cell_size
     out = Design(chosen, describe_waves(chosen, study.wave_label), data, with_retention, model,
@@ -290,7 +324,7 @@ def design(study, wave: int, settings: Settings) -> Design:
     out.notes.append(Finding(f"{len(data):,} responses", f"from {data['account_id'].nunique():,} "
                              f"accounts in {out.wave_text}."))
     out.notes += _wave_notes(wave)
-    _retention_notes(out, has_retention)
+    _retention_notes(out, has_retention, settings)
     _sample_notes(out, error, settings)
     out.notes.append("The study has the Morgan-Hunt battery: the original KMV model is fitted "
                      "below." if out.have_battery else "The study has no Morgan-Hunt battery, "
@@ -322,8 +356,15 @@ def _wave_notes(wave: int) -> list:
     return []
 
 
-def _retention_notes(out: Design, has_retention: bool) -> None:
-    if out.with_retention:
+def _retention_notes(out: Design, has_retention: bool, settings: Settings) -> None:
+    if out.with_retention and settings.estimator == "WLSMV":
+        out.notes.append(text(
+            "Retention ('Retained next wave') is known for {known:,} of these responses. With "
+            "WLSMV it is a 0/1 outcome fitted as two ordered categories (a probit path on the "
+            "propensity to stay): its standardised path is on the scale of that propensity, "
+            "not a difference in retention probability.",
+            known=int(out.data[RETENTION].notna().sum())))
+    elif out.with_retention:
         out.notes.append(text(
             "Retention ('Retained next wave') is known for {known:,} of these responses. It is "
             "a 0/1 outcome fitted like a continuous variable (a linear probability path): its "
@@ -384,6 +425,16 @@ ESTIMATOR_WHY = {
     "ML": "plain maximum likelihood (ML), which assumes normally distributed answers: its "
           "standard errors and chi-square are too optimistic for skewed 1-7 answers (MLR "
           "corrects them)",
+    "WLSMV": "WLSMV, as lavaan's estimator of that name: each 1-7 answer (and retention, "
+             "stayed or left) is an ordered category of an underlying normal response, so the "
+             "models fit the polychoric correlations of those responses by diagonally weighted "
+             "least squares, with robust standard errors and the mean-and-variance adjusted "
+             "chi-square (the fit measures shown are its scaled CFI, TLI and RMSEA); the 0-10 "
+             "recommendation answer stays continuous (its eleven points are read as a "
+             "measurement). WLSMV fits no likelihood, so there is no AIC or BIC to rank the "
+             "models, no full-information handling of missing answers, and no account-cluster "
+             "bootstrap (its refits are maximum-likelihood ones): intervals of indirect effects "
+             "are Monte Carlo only",
     "listwise": "respondents with a missing answer on a model's items are left out of that "
                 "model (listwise deletion); the account-cluster bootstrap needs complete rows",
     "fiml": "every respondent contributes the answers they gave (full-information maximum "
@@ -395,10 +446,19 @@ ESTIMATOR_WHY = {
 
 def estimator_note(settings: Settings) -> Finding:
     """Which estimator and missing-data handling the fits use, and why (a report's note)."""
+    if settings.estimator == "WLSMV":
+        return Finding("How the models are estimated.",
+                       "Fitted by " + ESTIMATOR_WHY["WLSMV"] + ". Respondents with a missing "
+                       "answer on a model's items are left out of that model (listwise "
+                       "deletion). The role comparison tests the questions (measurement "
+                       "invariance) by WLSMV too; its comparison of paths uses plain ML on "
+                       "complete answers, with retention as a linear probability path (WLSMV "
+                       "across groups covers measurement models only).")
     return Finding("How the models are estimated.",
                    "Fitted by " + ESTIMATOR_WHY[settings.estimator] + "; "
                    + ESTIMATOR_WHY[settings.missing] + ". The role comparison's multi-group "
                    "tests use plain ML on complete answers.")
+
 
 @dataclass
 class FitOutcome:
@@ -419,33 +479,94 @@ def _guard(name: str, what: str, proper: bool, reasons, fit=None) -> FitOutcome:
     return FitOutcome(None, [caution], entries)
 
 
+def ordered_columns(model: sem.SemModel) -> list[str]:
+    """The model's columns that WLSMV treats as ordered categories: every item and observed
+    outcome (retention: two categories) except the :data:`CONTINUOUS` ones (the 0-10
+    answer)."""
+    return [c for c in model_columns(model) if c not in CONTINUOUS]
+
+
+def wlsmv_refusal(model: sem.SemModel) -> str | None:
+    """Why WLSMV cannot fit ``model``, in words, or None: an observed variable acting on
+    another (a single-question element, or an observed answer, as a predictor) is a covariate,
+    which crqlab's WLSMV does not take (lavaan's ``conditional.x``)."""
+    observed = [p for p in model.paths if p.source not in model.indicators]
+    if not observed:
+        return None
+    which = "; ".join(dict.fromkeys(arrow(p.source, p.target) for p in observed))
+    return (f"a single observed answer acts on another variable ({which}), and WLSMV here "
+            "takes no observed predictors; the estimator MLR fits this model")
+
+
+#: The measures reported under WLSMV: the mean-and-variance adjusted (scaled) ones, in the
+#: places of the standard ones (lavaan's "Scaled" column; the robust ones are not defined
+#: with the continuous 0-10 answer).
+_WLSMV_REPORTED = {"chisq": "chisq_scaled", "p_value": "p_value_scaled", "cfi": "cfi_scaled",
+                   "tli": "tli_scaled", "rmsea": "rmsea_scaled",
+                   "rmsea_ci_low": "rmsea_ci_low_scaled", "rmsea_ci_high": "rmsea_ci_high_scaled"}
+
+
+def reported_fit(fit: sem.SemFit) -> sem.SemFit:
+    """The fit as the report reads it: a WLSMV fit's chi-square, p-value, CFI, TLI and RMSEA
+    (with its interval) are the scaled ones (the standard ones kept as ``<name>_standard``);
+    ML and MLR fits are returned unchanged."""
+    if fit.estimator != "WLSMV":
+        return fit
+    fm = fit.fit_measures.copy()
+    for shown, scaled in _WLSMV_REPORTED.items():
+        fm[f"{shown}_standard"] = fm[shown]
+        fm[shown] = fm[scaled]
+    return dataclasses.replace(fit, fit_measures=fm)
+
+
 def fit_model(model: sem.SemModel, frame: pd.DataFrame, what: str,
               settings: Settings) -> FitOutcome:
     """Fit ``model`` (``settings.estimator`` and ``settings.missing``, guard set to flag) and
     apply the guard.
 
+    Under WLSMV the items and retention are ordered (:func:`ordered_columns`), the 0-10
+    answer continuous; a model with observed predictors is not estimated, with the reason
+    (:func:`wlsmv_refusal`); the fit is :func:`reported_fit`.
+
     Notes
     -----
     The fit is :func:`crqlab.models.sem.fit_sem` (validated against lavaan in
-    ``tests/models/test_sem.py``); a model that cannot be estimated is skipped with its reason.
+    ``tests/models/test_sem.py``; WLSMV with ordinal and continuous variables in
+    ``tests/models/test_ordinal.py``); a model that cannot be estimated is skipped with its
+    reason.
     """
+    wlsmv = settings.estimator == "WLSMV"
+    refusal = wlsmv_refusal(model) if wlsmv else None
+    if refusal:
+        entry, note = _skip(model.name, "The {what} is not estimated with WLSMV: {why}.",
+                            what=what, why=refusal)
+        return FitOutcome(None, [note], [entry])
     try:
         fit = sem.fit_sem(model, frame, on_improper="flag", ci=settings.ci, seed=settings.seed,
                           std_limit=settings.std_limit, estimator=settings.estimator,
-                          missing=settings.missing)
+                          missing=settings.missing,
+                          **({"ordered": ordered_columns(model)} if wlsmv else {}))
     except NOT_ESTIMABLE as exc:
         entry, note = _skip(model.name, "The {what} could not be fitted: {exc}", what=what,
                             exc=exc)
         return FitOutcome(None, [note], [entry])
-    return _guard(model.name, what, fit.proper, fit.reasons, fit)
+    return _guard(model.name, what, fit.proper, fit.reasons, reported_fit(fit))
+
+
+def _chisq_note(fit: sem.SemFit) -> dict:
+    """The chi-square entry's note under WLSMV (none otherwise)."""
+    if fit.estimator != "WLSMV":
+        return {}
+    return {"note": "mean-and-variance adjusted (WLSMV); CFI, TLI and RMSEA scaled likewise"}
 
 
 def fit_entries(fit: sem.SemFit, headline: bool = False) -> list[Entry]:
     """Fit measures and R² of the outcomes; ``headline`` marks CFI and RMSEA (CRQ form)."""
     fm, name = fit.fit_measures, fit.model.name
     entries = [_entry(f"fit.{name}.chisq", fm["chisq"], stat=fm["chisq"], df=fm["df"],
-                      p_value=fm["p_value"], n=fit.n)]
-    for m in ("cfi", "tli", "srmr", "aic", "bic"):
+                      p_value=fm["p_value"], n=fit.n, **_chisq_note(fit))]
+    # WLSMV fits no likelihood: no AIC or BIC (the comparison says so)
+    for m in ("cfi", "tli", "srmr") + (() if fit.estimator == "WLSMV" else ("aic", "bic")):
         entries.append(_entry(f"fit.{name}.{m}", fm[m], n=fit.n, headline=headline and m == "cfi",
                               label=f"{m.upper()}, CRQ form of KMV" if headline else None))
     entries.append(_entry(f"fit.{name}.rmsea", fm["rmsea"],
@@ -569,7 +690,7 @@ def _validity(out: Measurement, ht: pd.DataFrame | None, settings: Settings) -> 
         _entry(f"fit.{name}.rmsea", fm["rmsea"], ci=(fm["rmsea_ci_low"], fm["rmsea_ci_high"]),
                n=fit.n, note="90% interval (lavaan)"),
         _entry(f"fit.{name}.chisq", fm["chisq"], stat=fm["chisq"], df=fm["df"],
-               p_value=fm["p_value"], n=fit.n)]
+               p_value=fm["p_value"], n=fit.n, **_chisq_note(fit))]
     loads, rel = validity.standardized_loadings(fit), validity.composite_reliability(fit)
     summ = validity.validity_summary(fit)
     if ht is not None:
@@ -802,6 +923,9 @@ def compare(out: Structural, settings: Settings) -> None:
     """
     family, labels = out.family, out.labels
     table = sem.compare_models(out.fits, alpha=settings.alpha)
+    wlsmv = settings.estimator == "WLSMV"
+    if wlsmv:  # no likelihood: no information criteria
+        table = table.drop(columns=["aic", "bic"])
     out.entries.append(_entry(f"model_comparison.{family}", table))
     out.comparison = table.set_index("model").T
     out.comparison.columns = [labels[c] for c in out.comparison.columns]
@@ -811,6 +935,9 @@ def compare(out: Structural, settings: Settings) -> None:
         out.entries.append(_entry(f"model_comparison.{family}.winner", "not compared"))
         return
     a, b = table.iloc[0], table.iloc[1]  # the mediated model, then its rival
+    if wlsmv:
+        _compare_without_bic(out, a, b, table)
+        return
     d_bic, d_aic = b["bic"] - a["bic"], b["aic"] - a["aic"]
     out.winner = "none" if abs(d_bic) < 2 else (a["model"] if d_bic > 0 else b["model"])
     out.entries += [
@@ -823,20 +950,41 @@ def compare(out: Structural, settings: Settings) -> None:
                note="BIC of the rival minus BIC of the mediated model (positive favours "
                     "mediation)"),
         _entry(f"model_comparison.{family}.delta_aic", d_aic, n=int(a["n"]))]
+    out.verdict = [_bic_verdict(a, b, labels, d_bic, d_aic, out.winner),
+                   *_shared_verdict(a, b, labels, table)]
+
+
+def _compare_without_bic(out: Structural, a, b, table: pd.DataFrame) -> None:
+    """Morgan & Hunt's comparison under WLSMV: no AIC or BIC (no likelihood), so no model is
+    preferred by them; the paths supported, the fit conventions and R² are read as usual."""
+    family, labels = out.family, out.labels
+    out.entries.append(_entry(f"model_comparison.{family}.winner",
+                              "not compared (WLSMV has no BIC)", headline=family == "kmv_crq",
+                              label="Model preferred by BIC (KMV vs rival)"
+                              if family == "kmv_crq" else None,
+                              note="WLSMV fits no likelihood, so there is no AIC or BIC"))
+    out.verdict = [Finding("Not ranked by information criteria", ": WLSMV fits no likelihood, "
+                           "so the models have no AIC or BIC and neither is preferred by them; "
+                           "they are compared on the paths supported, overall fit and the "
+                           "variance explained.")]
+    out.verdict += _shared_verdict(a, b, labels, table)
+
+
+def _shared_verdict(a, b, labels: dict, table: pd.DataFrame) -> list:
+    """Paths supported, fit conventions and R² of the mediated model (``a``) and its rival."""
     la, lb = labels[a["model"]], labels[b["model"]]
-    out.verdict = [
-        _bic_verdict(a, b, labels, d_bic, d_aic, out.winner),
-        f"{int(a['n_supported'])} of {int(a['n_paths'])} hypothesised paths of the {la} are "
-        f"supported, against {int(b['n_supported'])} of {int(b['n_paths'])} for the {lb}.",
-        "Overall, " + " and ".join(_fit_reading(r, labels[r["model"]]) for r in (a, b)) + "."]
+    out = [f"{int(a['n_supported'])} of {int(a['n_paths'])} hypothesised paths of the {la} are "
+           f"supported, against {int(b['n_supported'])} of {int(b['n_paths'])} for the {lb}.",
+           "Overall, " + " and ".join(_fit_reading(r, labels[r["model"]]) for r in (a, b)) + "."]
     r2_text = "; ".join(f"{arrow(c[3:])} {format_fixed(a[c])} vs {format_fixed(b[c])}"
                         for c in table.columns if c.startswith("r2_")
                         and pd.notna(a[c]) and pd.notna(b[c]))
     if r2_text:
-        out.verdict.append(f"Variance explained (R², {la} vs {lb}): {r2_text}. The rival lets "
-                           "every predictor act on every outcome directly, so it usually "
-                           "explains at least as much; similar R² with fewer paths favours "
-                           "mediation.")
+        out.append(f"Variance explained (R², {la} vs {lb}): {r2_text}. The rival lets "
+                   "every predictor act on every outcome directly, so it usually "
+                   "explains at least as much; similar R² with fewer paths favours "
+                   "mediation.")
+    return out
 
 
 def _sample_size(fits: dict, labels: dict) -> str:
@@ -885,13 +1033,34 @@ def structural(model: sem.SemModel, rival: sem.SemModel, frame: pd.DataFrame, fa
         label = out.labels[name]
         out.paths[name] = Paths([Finding(f"{label[0].upper()}{label[1:]}.")]
                                 + path_reading(hyp, settings), hyp[_PATH_COLUMNS])
-    choices = list(dict.fromkeys(n.replace(RETENTION, "retention (retained next wave)")
+    choices = list(dict.fromkeys(_choice_words(n).replace(RETENTION,
+                                                          "retention (retained next wave)")
                                  for f in out.fits.values() for n in f.notes))
     if choices:
         out.choices = ["Modelling choices: " + " ".join(f"({i + 1}) {n}"
                                                          for i, n in enumerate(choices))]
     out.summary = _structural_summary(out, model.name)
     return out
+
+
+def _choice_words(note: str) -> str:
+    """A fit's note as the report says it: the free residual covariances of the outcomes and
+    WLSMV's notes on continuous variables and empty answer combinations in words (other notes
+    unchanged)."""
+    if note.startswith("continuous variables ("):
+        names = [arrow(v.strip()) for v in note.rsplit("): ", 1)[-1].split(",")]
+        return (f"{', '.join(names)} stays continuous (its mean, variance and polyserial "
+                "correlations with the ordered answers enter the fit; its residual variance "
+                "is free), while every other answer is an ordered category")
+    if note.startswith("free residual covariances among terminal endogenous variables"):
+        pairs = [pair.split("~~") for pair in note.rsplit("): ", 1)[-1].split(", ")]
+        return ("the outcomes' residuals correlate freely, as lavaan's sem() lets them: "
+                + "; ".join(f"{arrow(a.strip())} with {arrow(b.strip())}" for a, b in pairs))
+    if note.endswith("have empty cells in their contingency table (kept as lavaan does)"):
+        k = note.split(" ", 1)[0]
+        return (f"{k} pairs of answers have combinations no respondent gave (empty cells of "
+                "their cross-tables, kept as lavaan keeps them)")
+    return note
 
 
 def _structural_summary(out: Structural, name: str) -> list[str]:
@@ -990,7 +1159,8 @@ def indirect(fit: sem.SemFit | None, design: Design, settings: Settings) -> Indi
         return Indirect(notes=[note], entries=[entry])
     s = settings
     mc = sem.indirect_effects(fit, standardized=True, n_draws=s.n_draws, ci=s.ci, seed=s.seed)
-    if fit.missing != "listwise":  # the bootstrap resamples complete rows: Monte Carlo only
+    no_boot = _no_bootstrap(fit)
+    if no_boot:  # FIML (complete rows) or WLSMV (ML refits): Monte Carlo only
         boot = mc.assign(n_draws=0, n_failed=0)
         boot["ci_low"] = boot["ci_high"] = boot["se"] = np.nan
     else:
@@ -1007,8 +1177,12 @@ def indirect(fit: sem.SemFit | None, design: Design, settings: Settings) -> Indi
         tuple(focal), entries=entries)
     f_mc = mc[mc["effect"] == " -> ".join(focal)].iloc[0]
     f_b = boot[boot["effect"] == " -> ".join(focal)].iloc[0]
-    if np.isnan(f_b["ci_low"]):
-        out.notes.append(_indirect_finding_mc(focal, f_mc, len(mc), n_acc, s))
+    if np.isnan(f_b["ci_low"]):  # no bootstrap: its empty columns are not shown
+        out.table = out.table.drop(columns=["bootstrap_ci_low", "bootstrap_ci_high"])
+        out.notes.append(_indirect_finding_mc(focal, f_mc, len(mc), n_acc, s, no_boot))
+        if fit.estimator == "WLSMV":
+            out.entries.append(_entry("skipped.indirect_bootstrap",
+                                      f"no account-cluster bootstrap: {no_boot}"))
         out.summary = [f"Indirect effect {arrow(*focal)}: "
                        f"{s.interval(f_mc['est'], f_mc['ci_low'], f_mc['ci_high'], 3)} "
                        "(Monte Carlo)."]
@@ -1036,14 +1210,26 @@ def _mediation_reading(low: float, high: float, which: str) -> str:
     }[claim_words(low, high, direction=1)]
 
 
-def _indirect_finding_mc(focal, f_mc, k: int, n_acc: int, s: Settings) -> Finding:
+def _no_bootstrap(fit: sem.SemFit) -> str | None:
+    """Why the account-cluster bootstrap cannot refit ``fit``, in words, or None."""
+    if fit.estimator == "WLSMV":
+        return ("its refits are maximum-likelihood fits of covariances, not WLSMV fits of "
+                "polychoric correlations")
+    if fit.missing != "listwise":
+        return "it resamples complete rows"
+    return None
+
+
+def _indirect_finding_mc(focal, f_mc, k: int, n_acc: int, s: Settings,
+                         why: str = "it resamples complete rows") -> Finding:
     num = format_fixed
+    how = "WLSMV" if s.estimator == "WLSMV" else "FIML"
     return Finding(
         f"{arrow(*focal)}: {num(f_mc['est'], 3)}",
         f"standardised ({s.level} Monte Carlo CI {num(f_mc['ci_low'], 3)} to "
         f"{num(f_mc['ci_high'], 3)}; n = {int(f_mc['n']):,} respondents in {n_acc:,} accounts). "
-        f"{_mediation_reading(f_mc['ci_low'], f_mc['ci_high'], 'Monte Carlo')} With FIML there "
-        f"is no account-cluster bootstrap (it resamples complete rows), so none of the {k} "
+        f"{_mediation_reading(f_mc['ci_low'], f_mc['ci_high'], 'Monte Carlo')} With {how} there "
+        f"is no account-cluster bootstrap ({why}), so none of the {k} "
         "chains' intervals allows for contacts of one account answering alike.")
 
 
@@ -1095,28 +1281,78 @@ def role_invariance(rows: pd.DataFrame, design: Design, settings: Settings, size
     ``group.equal`` fits and ``lavTestLRT``) on the measurement part of the model, with the
     notebook's estimator; worded by :func:`crqlab.models.invariance.plain_summary`. Tested in
     ``tests/studies/test_morgan_hunt.py``.
+
+    Under WLSMV the questions are ordered categories and the ladder is lavaan's for them:
+    configural, then thresholds and loadings equal at once (scalar; recorded as
+    ``groups.role.invariance_scalar_holds``). Equal thresholds need the same answer
+    categories in both groups, so an answer one group never gave is merged with its
+    neighbour in both groups first (:func:`same_categories`; the notes say which questions).
     """
     measured = [line for line in design.model.syntax.splitlines() if "=~" in line]
     element_items = {lhs.strip(): [i.strip() for i in rhs.split("+")]
                      for lhs, rhs in (line.split("=~") for line in measured)}
     labels = {e: design.instrument.label(e) for e in element_items}
+    names = item_names(element_items, labels)
+    wlsmv, notes = settings.estimator == "WLSMV", []
+    if wlsmv:
+        rows, merged = same_categories(rows, [i for its in element_items.values() for i in its],
+                                       "role_group")
+        if merged:
+            notes.append(text("For the test of the questions by WLSMV, answers that one group "
+                              "never gave were merged with the neighbouring answer in both "
+                              "groups ({items}): equal thresholds need the same answer "
+                              "categories in each group.",
+                              items=", ".join(names.get(i, i) for i in merged)))
+    ladder = dict(estimator="WLSMV") if wlsmv else dict(
+        steps=("metric", "scalar"), estimator="MLR" if settings.estimator == "MLR" else "ML")
     try:
-        result = measurement_invariance("\n".join(measured), rows, "role_group",
-                                        steps=("metric", "scalar"),
-                                        estimator="MLR" if settings.estimator == "MLR" else "ML",
+        result = measurement_invariance("\n".join(measured), rows, "role_group", **ladder,
                                         seed=settings.seed, std_limit=settings.std_limit,
                                         max_free=settings.max_free)
     except NOT_ESTIMABLE as exc:
-        return None, None, [], [f"Measurement invariance between the roles could not be tested: "
-                                f"{exc}"]
+        return None, None, [], notes + [f"Measurement invariance between the roles could not "
+                                        f"be tested: {exc}"]
     n = {g: int(k) for g, k in zip(sizes["group"], sizes["n"])}
     who = (f"Between {settings.focal_role} ({n.get(settings.focal_role, '–')}) and other "
            f"roles ({n.get('other roles', '–')})")
-    text, table = plain_summary(result, who, item_names(element_items, labels))
-    metric = result.level not in ("none", "configural")
-    entries = [_entry("groups.role.invariance_metric_holds", bool(metric),
-                      n=int(result.n), note=text)]
-    return text, table, entries, []
+    words, table = plain_summary(result, who, names)
+    held = result.level not in ("none", "configural")
+    name = "scalar" if wlsmv else "metric"
+    entries = [_entry(f"groups.role.invariance_{name}_holds", bool(held),
+                      n=int(result.n), note=words)]
+    return words, table, entries, notes
+
+
+def same_categories(rows: pd.DataFrame, items: list[str], group: str
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """Each item's answers recoded so that every group has the same answer categories: an
+    answer some group never gave is merged with the nearest answer every group gave (a tie
+    goes towards the middle of those answers); rows without a group are left as they are.
+    Returns the recoded rows and the items changed.
+
+    Notes
+    -----
+    Collapsing empty categories is the usual remedy when lavaan refuses equal thresholds for
+    categories missing in a group; it coarsens the item, and it is stated. Tested in
+    ``tests/studies/test_morgan_hunt.py``.
+    """
+    out, merged = rows.copy(), []
+    known = out[group].notna()
+    for item in items:
+        seen = [set(v.dropna().unique()) for _, v in out.loc[known, item].groupby(out[group])]
+        common = sorted(set.intersection(*seen)) if seen else []
+        values = sorted(set.union(*seen)) if seen else []
+        if not common or len(common) == len(values):
+            continue
+        middle = float(np.median(common))
+
+        def nearest(v, common=common, middle=middle):
+            return min(common, key=lambda c: (abs(c - v), abs(c - middle)))
+
+        out.loc[known, item] = out.loc[known, item].map(
+            lambda v: v if pd.isna(v) or v in common else nearest(v))
+        merged.append(item)
+    return out, merged
 
 
 def same_label(value: Any) -> str:
@@ -1442,7 +1678,7 @@ def findings(crq: Structural, indirect: Indirect, controlled: Controlled,
                     "n_accounts": k, "text": words})
     if indirect.table is not None and indirect.focal is not None:
         row = indirect.table[indirect.table["effect"] == arrow(*indirect.focal)].iloc[0]
-        boot = pd.notna(row["bootstrap_ci_low"])
+        boot = pd.notna(row.get("bootstrap_ci_low", np.nan))
         lo, hi = ((row["bootstrap_ci_low"], row["bootstrap_ci_high"]) if boot else
                   (row["monte_carlo_ci_low"], row["monte_carlo_ci_high"]))
         verdict = claim_words(lo, hi, direction=1)

@@ -286,3 +286,31 @@ def test_ordinal_options_are_checked(hs, hs3):
         measurement_invariance(HS, hs, "school", ordered=True)
     with pytest.raises(ValueError, match="every item as ordinal"):
         fit_multigroup(HS, hs3, "school", estimator="WLSMV", ordered=["x1"])
+
+
+def test_plain_summary_words_the_ordinal_ladder():
+    """With WLSMV the scalar step holds loadings and thresholds equal: the words say so."""
+    from crqlab.models.invariance import InvarianceResult, plain_summary
+
+    tests = pd.DataFrame({"step": ["scalar"], "model": ["scalar"], "against": ["configural"],
+                          "stat": [30.7], "df": [12.0], "p_value": [0.002], "d_cfi": [-0.02],
+                          "d_rmsea": [0.01], "holds": [False]})
+
+    def result(level, estimator, freed=()):
+        return InvarianceResult(fits=pd.DataFrame(), tests=tests, partial=pd.DataFrame(),
+                                parameters={}, level=level, freed=list(freed), groups=["a", "b"],
+                                estimator=estimator, rule="chen+test", alpha=0.05, n=300)
+
+    names = {"x3": "Speed question 3"}
+    text, table = plain_summary(result("configural", "WLSMV"), "Between a and b", names)
+    assert text == ("Between a and b, the questions group into the same elements but do not "
+                    "carry equal weights and answer thresholds: score gaps mix a real "
+                    "difference with question bias.")
+    assert table["Step"].tolist() == ["equal weights and answer thresholds"]
+    text, _ = plain_summary(result("partial scalar", "WLSMV", ["x3 | t1"]), "Between a and b",
+                            names)
+    assert text.startswith("Between a and b, the questions carry equal weights and answer "
+                           "thresholds in both groups once an answer threshold of Speed "
+                           "question 3 may differ")
+    text, table = plain_summary(result("configural", "MLR"), "Between a and b", names)
+    assert "do not carry equal weights:" in text and table["Step"][0] == "equal weights and levels"

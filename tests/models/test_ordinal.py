@@ -686,3 +686,33 @@ def test_multigroup_refuses_what_it_does_not_fit(hs3_school):
     odd.loc[(odd["school"] == "Pasteur") & (odd["x9"] == 3), "x9"] = 4
     with pytest.raises(InsufficientDataError, match=r"and \[1.0, 2.0, 4.0\] in school"):
         fit_wlsmv_multigroup(HS_MODEL, odd, "school", group_equal=("thresholds",))
+
+
+def test_polyserial_of_a_binary_outcome_with_a_score_that_flips_at_the_bound():
+    """A 0-10 answer against a rare binary outcome, unrelated: at rho = -0.999 the floor on
+    cell probabilities flips the score's sign, yet the maximum is inside (near 0). The
+    estimate is the maximiser of the two-step likelihood (bounded search as the check)."""
+    from scipy import optimize
+    from scipy.special import ndtr, ndtri
+
+    rng = np.random.default_rng(4)
+    x = rng.choice(np.arange(4, 11), size=582, p=[.01, .04, .08, .17, .23, .27, .20])
+    y = (rng.random(582) > 0.05).astype(float)
+    z = (x - x.mean()) / x.std()
+    tau = ndtri(1 - y.mean())
+    up = np.where(y == 1, 100.0, tau)
+    lo = np.where(y == 1, tau, -100.0)
+
+    def negll(rho):
+        r = np.sqrt(1 - rho * rho)
+        p = np.maximum(ndtr((up - rho * z) / r) - ndtr((lo - rho * z) / r), 1.49e-8)
+        return -np.sum(np.log(p))
+
+    # the situation of the fallback: at a bound the floored likelihood rises towards the
+    # bound (the score has the "wrong" sign there; before the fallback this raised
+    # "at the bound") although the maximum is inside
+    assert negll(-0.999 + 1e-6) > negll(-0.999) or negll(0.999 - 1e-6) > negll(0.999)
+    best = optimize.minimize_scalar(negll, bounds=(-0.99, 0.99), method="bounded",
+                                    options={"xatol": 1e-10}).x
+    assert abs(best) < 0.15  # unrelated: near zero
+    assert_allclose(polyserial(x, y), best, atol=1e-6)

@@ -200,6 +200,27 @@ def test_kmv_report_reads_the_numbers_and_names_nobody(kmv_run):
     assert find_leaks([kmv_run["path"]], ids) == []
 
 
+@pytest.mark.slow  # about a minute: WLSMV on the CRQ and the 30-item battery models
+def test_wlsmv_run_says_why_and_what_it_cannot_do(kmv_run, tmp_path):
+    """estimator='WLSMV' (issue 19): every section runs; no AIC/BIC and no bootstrap, said."""
+    run = _execute(kmv_run["study"], tmp_path / "out_wlsmv", focal_role="operational",
+                   estimator="WLSMV")
+    assert notebook_errors(run["nb"]) == []
+    v, text = run["doc"]["values"], _text(run["nb"])
+    assert "How the models are estimated.** Fitted by WLSMV" in text
+    assert "Not ranked by information criteria" in text
+    assert "With WLSMV there is no account-cluster bootstrap" in text
+    assert not [k for k in v if k.endswith((".aic.est", ".bic.est", ".bootstrap.est"))]
+    assert v["model_comparison.kmv_crq.winner.est"] == "not compared (WLSMV has no BIC)"
+    assert v["skipped.indirect_bootstrap.est"].startswith("no account-cluster bootstrap")
+    for stem in ("path.kmv_crq.trust_commitment", "path.kmv_classic.trust_commitment",
+                 "indirect.service_trust_commitment_nps"):
+        assert v[f"{stem}.ci_low"] <= v[f"{stem}.est"] <= v[f"{stem}.ci_high"], stem
+    assert "groups.role.invariance_scalar_holds.est" in v
+    assert "groups.role.invariance_metric_holds.est" not in v
+    assert _images(run["nb"]) == 2
+
+
 def test_no_retention_outcome_fits_without_it_and_says_so(no_retention_run):
     assert notebook_errors(no_retention_run["nb"]) == []
     v = no_retention_run["doc"]["values"]

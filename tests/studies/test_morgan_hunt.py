@@ -695,3 +695,148 @@ def test_role_invariance_names_the_biased_question_in_words():
     assert "the weight of Trust question 2 may differ" in text
     assert "trust_2" not in text and table["Holds"].iloc[0] == "no"
     assert entries[0].name == "groups.role.invariance_metric_holds" and entries[0].value is True
+
+
+# -- WLSMV (issue 19): items and retention as ordered categories ---------------------------------
+WLSMV = mh.Settings(**{**SETTINGS.__dict__, "estimator": "WLSMV"})
+
+
+def test_settings_refuse_an_unknown_estimator_and_wlsmv_with_fiml():
+    with pytest.raises(mh.ParameterError, match=r"parameter 'estimator' is 'GLS': use one of "
+                                                r"'MLR', 'ML', 'WLSMV'"):
+        mh.Settings(estimator="GLS")
+    with pytest.raises(mh.ParameterError, match="parameter 'missing' is 'pairwise'"):
+        mh.Settings(missing="pairwise")
+    with pytest.raises(mh.ParameterError, match=r"'estimator' = 'WLSMV' and 'missing' = 'fiml' "
+                                                "cannot go together: WLSMV fits no likelihood"):
+        mh.Settings(estimator="WLSMV", missing="fiml")
+    assert issubclass(mh.ParameterError, CrqlabError)
+    assert mh.Settings(estimator="MLR", missing="fiml").missing == "fiml"  # still allowed
+
+
+@pytest.fixture(scope="module")
+def wlsmv_design(respondents) -> mh.Design:
+    return mh.design(_study(respondents), 0, WLSMV)
+
+
+@pytest.fixture(scope="module")
+def wlsmv_crq(wlsmv_design) -> mh.Structural:
+    return mh.kmv_crq(wlsmv_design, WLSMV)
+
+
+def test_wlsmv_design_says_which_estimator_and_why(wlsmv_design):
+    d = wlsmv_design
+    assert d.model.binary == () and d.model.notes == ()  # retention is not a linear probability
+    assert mh.ordered_columns(d.model) == [*mh.model_columns(d.model)[:18], mh.RETENTION]
+    text = _texts(d.notes)
+    assert "With WLSMV it is a 0/1 outcome fitted as two ordered categories" in text[2]
+    note = text[5]
+    assert note.startswith("How the models are estimated. Fitted by WLSMV, as lavaan's")
+    for words in ("polychoric correlations", "diagonally weighted least squares",
+                  "robust standard errors", "mean-and-variance adjusted chi-square",
+                  "the 0-10 recommendation answer stays continuous", "no AIC or BIC",
+                  "no full-information handling", "intervals of indirect effects are Monte "
+                  "Carlo only", "listwise deletion"):
+        assert words in note, words
+    assert "WLSMV" in mh.ESTIMATOR_WHY and set(mh.ESTIMATORS) <= set(mh.ESTIMATOR_WHY)
+
+
+def test_wlsmv_fit_orders_the_items_and_retention_keeps_the_answer_continuous(wlsmv_crq):
+    fit = wlsmv_crq.fits["kmv_crq"]
+    assert fit.estimator == "WLSMV" and fit.n == 300
+    p = fit.parameters
+    thresholds = set(p.loc[p["op"] == "|", "lhs"])
+    assert mh.RETENTION in thresholds and "trust_1" in thresholds and "nps" not in thresholds
+    assert (p.loc[p["lhs"] == mh.RETENTION, "op"] == "|").sum() == 1  # two categories
+    fm = fit.fit_measures  # the report reads the scaled (mean-and-variance adjusted) measures
+    for shown, scaled in (("chisq", "chisq_scaled"), ("cfi", "cfi_scaled"),
+                          ("rmsea", "rmsea_scaled"), ("p_value", "p_value_scaled")):
+        assert fm[shown] == fm[scaled] and np.isfinite(fm[f"{shown}_standard"])
+    assert fm["chisq"] != fm["chisq_standard"]
+    assert mh.reported_fit(fit) is not fit and mh.reported_fit(
+        mh.fit_model(wlsmv_crq.fits["kmv_crq"].model, fit.data, "KMV", SETTINGS).fit).estimator \
+        == "MLR"
+
+
+def test_wlsmv_comparison_has_no_information_criteria_and_says_why(wlsmv_crq):
+    names = _names(wlsmv_crq.entries)
+    assert not [n for n in names if n.endswith((".aic", ".bic")) or ".delta_" in n]
+    chisq = next(e for e in wlsmv_crq.entries if e.name == "fit.kmv_crq.chisq")
+    assert chisq.options["note"].startswith("mean-and-variance adjusted (WLSMV)")
+    winner = next(e for e in wlsmv_crq.entries if e.name == "model_comparison.kmv_crq.winner")
+    assert winner.value == "not compared (WLSMV has no BIC)" and winner.options["headline"]
+    assert "aic" not in wlsmv_crq.comparison.index and "bic" not in wlsmv_crq.comparison.index
+    assert wlsmv_crq.winner is None
+    verdict = _texts(wlsmv_crq.verdict)
+    assert verdict[0].startswith("Not ranked by information criteria: WLSMV fits no likelihood")
+    assert "hypothesised paths of the KMV model are supported" in verdict[1]
+    assert not any("BIC" in line for line in wlsmv_crq.summary)
+    choices = wlsmv_crq.choices[0]
+    assert "NPS answer stays continuous" in choices and "ordered = c(" not in choices
+
+
+def test_wlsmv_indirect_effects_are_monte_carlo_only_and_say_why(wlsmv_crq, wlsmv_design):
+    ind = mh.indirect(wlsmv_crq.fits["kmv_crq"], wlsmv_design, WLSMV)
+    assert "bootstrap_ci_low" not in ind.table and "monte_carlo_ci_low" in ind.table
+    assert not [n for n in _names(ind.entries) if n.endswith(".bootstrap")]
+    skip = next(e for e in ind.entries if e.name == "skipped.indirect_bootstrap")
+    assert skip.value.startswith("no account-cluster bootstrap: its refits are "
+                                 "maximum-likelihood fits")
+    words = str(ind.notes[0])
+    assert "With WLSMV there is no account-cluster bootstrap" in words
+    assert ind.summary[0].endswith("(Monte Carlo).")
+    found = mh.findings(wlsmv_crq, ind, mh.Controlled(), WLSMV)
+    assert "(Monte Carlo interval;" in found[-1]["text"]
+    focal = ind.table.iloc[0]
+    assert found[-1]["ci"] == (focal["monte_carlo_ci_low"], focal["monte_carlo_ci_high"])
+
+
+def test_wlsmv_role_comparison_tests_ordinal_invariance_first(wlsmv_crq, wlsmv_design):
+    g = mh.group_comparison(wlsmv_crq.fits["kmv_crq"], wlsmv_design, WLSMV)
+    inv = next(e for e in g.entries if e.name.startswith("groups.role.invariance"))
+    assert inv.name == "groups.role.invariance_scalar_holds"  # thresholds and loadings at once
+    assert list(g.invariance_table["Step"])[0] == "equal weights and answer thresholds"
+    assert g.invariance.startswith("Between key decision maker (100) and other roles (200), the "
+                                   "questions ")
+    assert "_" not in g.invariance and inv.value is (g.invariance_table["Holds"].iloc[-1] == "yes")
+    assert g.differences is not None  # the paths are then compared (ML, as the note says)
+
+
+def test_same_categories_merges_answers_a_group_never_gave():
+    rows = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 4 + [None],
+                         "q": [1, 2, 4, 5, 2, 3, 4, 5, 7], "r": [1, 2, 3, 4, 1, 2, 3, 4, np.nan]})
+    out, merged = mh.same_categories(rows, ["q", "r"], "g")
+    assert merged == ["q"]  # 1 (only a) -> 2, 3 (only b) -> 4 (towards the middle, a tie)
+    assert list(out["q"][:8]) == [2, 2, 4, 5, 2, 4, 4, 5] and out["q"].iloc[8] == 7
+    assert out["r"].equals(rows["r"])
+
+
+def test_wlsmv_refuses_observed_predictors_with_a_reason(wlsmv_design):
+    syntax = ("commitment =~ commitment_1 + commitment_2 + commitment_3\n"
+              "commitment ~ satisfaction_1\nnps ~ commitment")
+    model = sem.SemModel("user", syntax, (sem.HypothesisedPath("satisfaction_1", "commitment"),
+                                          sem.HypothesisedPath("commitment", "nps")),
+                         {"commitment": ("commitment_1", "commitment_2", "commitment_3")})
+    out = mh.fit_model(model, wlsmv_design.data, "user model", WLSMV)
+    assert out.fit is None and out.entries[0].name == "skipped.user"
+    assert out.entries[0].value == (
+        "The user model is not estimated with WLSMV: a single observed answer acts on another "
+        "variable (satisfaction 1 → commitment), and WLSMV here takes no observed predictors; "
+        "the estimator MLR fits this model.")
+    assert mh.wlsmv_refusal(wlsmv_design.model) is None
+
+
+def test_modelling_choices_are_worded_without_code_names():
+    note = ("free residual covariances among terminal endogenous variables, as lavaan's sem() "
+            "(auto.cov.y): acquiescence ~~ propensity_to_leave, nps ~~ retained_next_wave")
+    assert mh._choice_words(note) == (
+        "the outcomes' residuals correlate freely, as lavaan's sem() lets them: acquiescence "
+        "with propensity to leave; NPS answer with retention")
+    assert mh._choice_words("continuous variables (means ... as lavaan's ordered = c(...)): "
+                            "nps") == ("NPS answer stays continuous (its mean, variance and "
+                                       "polyserial correlations with the ordered answers enter "
+                                       "the fit; its residual variance is free), while every "
+                                       "other answer is an ordered category")
+    assert mh._choice_words("12 item pair(s) have empty cells in their contingency table "
+                            "(kept as lavaan does)").startswith("12 pairs of answers have")
+    assert mh._choice_words("anything else") == "anything else"
