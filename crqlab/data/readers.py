@@ -226,7 +226,9 @@ def _read_csv(path: Path, encoding: str, delimiter: str, decimal: str) -> RawTab
         frame = pd.DataFrame(records, columns=header, dtype=object)
     dec = decimal if decimal != "auto" else ("," if sep != "," else ".")
     del data, text  # the file's text is not needed once split into cells
-    frame, rows = _clean_frame(frame, file, first_row=2)
+    names, columns, n = list(frame.columns), _columns_of(frame), len(frame)
+    del frame  # each column's text is freed once it is trimmed
+    frame, rows = _clean_columns(names, columns, n, file, first_row=2)
     return RawTable(path, frame, row_offset=2, encoding=enc, delimiter=sep, decimal=dec, rows=rows)
 
 
@@ -279,12 +281,13 @@ def _fast_csv(text: str, sep: str, raw=None) -> pd.DataFrame | None:
                                            block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False,
                                              ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                 strings_can_be_null=False))
+            # large_string: what pandas keeps text as (no second copy of the offsets)
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.large_string() for n in names}, strings_can_be_null=False))
     except (pa.ArrowInvalid, ValueError):
         return None
     text_type = pd.StringDtype()
-    body = table.to_pandas(types_mapper=lambda t: text_type if t == pa.string() else None)
+    body = table.to_pandas(types_mapper=lambda t: text_type if t == pa.large_string() else None)
     body.columns = header
     return body
 
@@ -585,18 +588,12 @@ def _read_parquet(path: Path, typed: bool = False) -> RawTable:
     except (OSError, ValueError) as exc:
         raise ValidationError([Problem(path.name, None, None, None,
                                        f"cannot read Parquet: {exc}")]) from exc
-    names = list(frame.columns)
-    columns = [frame.iloc[:, j] for j in range(len(names))]
+    names, columns, n = list(frame.columns), _columns_of(frame), len(frame)
     del frame  # each column is turned into text (or kept) on its own
-    cells = {}
     for j in range(len(names)):
         s = columns[j].reset_index(drop=True)
-        columns[j] = None
-        cells[j] = s if typed and is_typed(s) else _column_to_text(s)
-    text = pd.DataFrame(cells, copy=False)
-    text.columns = names
-    cells.clear()
-    clean, rows = _clean_frame(text, path.name, first_row=1)
+        columns[j] = s if typed and is_typed(s) else _column_to_text(s)
+    clean, rows = _clean_columns(names, columns, n, path.name, first_row=1)
     return RawTable(path, clean, row_offset=1, rows=rows)
 
 
@@ -714,8 +711,19 @@ def _cell_to_text(value) -> str:
     return str(value)
 
 
+def _columns_of(frame: pd.DataFrame) -> list[pd.Series]:
+    """The frame's columns by position (names may repeat; :func:`_column_names` reports that)."""
+    return [frame.iloc[:, j] for j in range(frame.shape[1])]
+
+
 def _clean_frame(frame: pd.DataFrame, file: str,
                  first_row: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`_clean_columns` of a frame's columns."""
+    return _clean_columns(list(frame.columns), _columns_of(frame), len(frame), file, first_row)
+
+
+def _clean_columns(names: list, columns: list[pd.Series], n: int, file: str,
+                   first_row: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Strip headers and cells; empty cells become missing; duplicate headers are an error.
 
     Rows with no value at all (blank lines, the ``;;;`` rows Excel leaves) are dropped; the
@@ -727,22 +735,26 @@ def _clean_frame(frame: pd.DataFrame, file: str,
     Each column is trimmed by one Arrow call and the frame is filtered once, so the cost is
     linear in cells and columns: a 50,000-column file is cleaned in seconds (the duplicate-name
     check was quadratic before: ``list.count`` per column). Typed columns (:func:`is_typed`) are
-    kept as they are, NaN counting as blank. Tested in ``tests/data/test_readers.py``
+    kept as they are, NaN counting as blank. ``columns`` (``n`` cells each, named ``names``)
+    is emptied: each text column is freed once trimmed, so a caller that keeps no other
+    reference holds one untrimmed column at a time. Tested in ``tests/data/test_readers.py``
     and ``tests/hardening/test_hostile_inputs.py``.
     """
     import pyarrow as pa
 
-    cols = _column_names(frame, file)
-    n, k = frame.shape
-    typed = {j for j in range(k) if is_typed(frame.iloc[:, j])}
+    cols = _column_names(names, file)
+    k = len(columns)
+    typed = {j: s for j, s in enumerate(columns) if is_typed(s)}
     texts = [j for j in range(k) if j not in typed]
-    cells = _trimmed([frame.iloc[:, j] for j in texts])  # text columns, one after another
+    text_columns = [columns[j] for j in texts]
+    columns.clear()
+    cells = _trimmed(text_columns)  # text columns, one after another
     _check_cell_sizes(cells, [cols[j] for j in texts], n, file, first_row)
     blank = np.empty((k, n), dtype=bool)
     if texts:
         blank[texts] = cells.is_null().to_numpy(zero_copy_only=False).reshape(len(texts), n)
-    for j in typed:
-        blank[j] = frame.iloc[:, j].isna().to_numpy(dtype=bool)
+    for j, s in typed.items():
+        blank[j] = s.isna().to_numpy(dtype=bool)
     keep = ~blank.all(axis=0) if k else np.zeros(n, dtype=bool)
     # Trailing empty columns are what Excel leaves behind; drop them when they hold nothing.
     kept = [j for j, c in enumerate(cols) if not (c.startswith("Unnamed: ") and blank[j].all())]
@@ -762,24 +774,25 @@ def _clean_frame(frame: pd.DataFrame, file: str,
     table = pa.Table.from_arrays(columns, names=[cols[j] for j in kept_text])
     del cells
     text = pd.StringDtype()  # what astype("string") gives
-    clean = table.to_pandas(types_mapper=lambda t: text if t == pa.string() else None)
+    clean = table.to_pandas(types_mapper=lambda t: text if t in (pa.string(), pa.large_string())
+                            else None)
     if not typed:
         return clean, rows + first_row
     out = {}
     for j in kept:
         if j in typed:
-            s = frame.iloc[:, j]
+            s = typed[j]
             out[cols[j]] = s.array if m == n else s.array.take(rows)
         else:
             out[cols[j]] = clean[cols[j]].array
     return pd.DataFrame(out, copy=False), rows + first_row
 
 
-def _column_names(frame: pd.DataFrame, file: str) -> list[str]:
+def _column_names(names: list, file: str) -> list[str]:
     """Header cells stripped (``Unnamed: i`` where empty); duplicates and huge names are errors."""
     from collections import Counter
 
-    cols = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    cols = [str(c).strip().lstrip("\ufeff").strip() for c in names]
     cols = [c if c else f"Unnamed: {i}" for i, c in enumerate(cols)]
     problems = [Problem(file, c, 1, c, "column name appears more than once")
                 for c, n in sorted(Counter(cols).items()) if n > 1]
@@ -792,21 +805,28 @@ def _column_names(frame: pd.DataFrame, file: str) -> list[str]:
 
 
 def _trimmed(columns: list[pd.Series]):
-    """The columns end to end as one Arrow text array, trimmed, empty cells missing."""
+    """The columns end to end as one Arrow text array (``large_string``, as pandas keeps text),
+    trimmed, empty cells missing. ``columns`` is emptied as each column is trimmed, so that a
+    column's untrimmed text is freed as soon as its trimmed copy exists."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    chunks = []
-    for s in columns:
+    out = []
+    columns.reverse()
+    while columns:
+        s = columns.pop()
         if isinstance(s.array, pd.arrays.ArrowStringArray):
-            chunks += pa.chunked_array(s.array.__arrow_array__()).chunks
+            chunks = pa.chunked_array(s.array.__arrow_array__()).chunks
         else:
-            chunks.append(pa.array(s.astype("string").to_numpy(dtype=object, na_value=None),
-                                   type=pa.string()))
-    arr = pa.chunked_array([c if c.type == pa.string() else c.cast(pa.string()) for c in chunks],
-                           type=pa.string())
-    arr = pc.utf8_trim_whitespace(arr)
-    return pa.chunked_array([_blank_as_null(c) for c in arr.chunks], type=pa.string())
+            chunks = [pa.array(s.astype("string").to_numpy(dtype=object, na_value=None),
+                               type=pa.large_string())]
+        del s
+        while chunks:
+            c = chunks.pop(0)
+            c = c if c.type == pa.large_string() else c.cast(pa.large_string())
+            out.append(_blank_as_null(pc.utf8_trim_whitespace(c)))
+            del c
+    return pa.chunked_array(out, type=pa.large_string())
 
 
 def _blank_as_null(chunk):
@@ -819,9 +839,23 @@ def _blank_as_null(chunk):
     if chunk.null_count:
         filled = pc.fill_null(filled, False)
     if chunk.offset or filled.offset:
-        return pc.if_else(filled, chunk, pa.scalar(None, pa.string()))
-    return pa.Array.from_buffers(pa.string(), len(chunk),
+        return pc.if_else(filled, chunk, pa.scalar(None, chunk.type))
+    return pa.Array.from_buffers(chunk.type, len(chunk),
                                  [filled.buffers()[1], *chunk.buffers()[1:]])
+
+
+def _most_bytes(cells) -> int:
+    """At least the byte length of the longest cell, read off each chunk's offsets (no array of
+    lengths of every cell)."""
+    most = 0
+    for c in cells.chunks:
+        if not len(c):
+            continue
+        width = 8 if str(c.type) == "large_string" else 4
+        offsets = np.frombuffer(c.buffers()[1], dtype=np.int64 if width == 8 else np.int32,
+                                count=len(c) + 1, offset=c.offset * width)
+        most = max(most, int(np.diff(offsets).max()))
+    return most
 
 
 def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int) -> None:
@@ -831,7 +865,7 @@ def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int)
     """
     import pyarrow.compute as pc
 
-    if not len(cells) or (pc.max(pc.binary_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
+    if not len(cells) or _most_bytes(cells) <= MAX_CELL_CHARS:
         return  # no cell has that many bytes, so none has that many characters
     if (pc.max(pc.utf8_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
         return

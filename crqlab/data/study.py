@@ -750,7 +750,10 @@ def _fine_whole_numbers(s: pd.Series, x: np.ndarray, kind: str,
     blank = ~whole
     if not np.isnan(x[blank]).all():
         return None
-    return pd.arrays.IntegerArray(np.where(whole, x, 0).astype(np.int64), blank)
+    with np.errstate(invalid="ignore"):  # a blank (NaN) casts to garbage, set to 0 below
+        values = x.astype(np.int64)
+    values[blank] = 0
+    return pd.arrays.IntegerArray(values, blank)
 
 
 def _infer_typed(s: pd.Series) -> pd.api.extensions.ExtensionArray:
