@@ -824,9 +824,19 @@ def _trimmed(columns: list[pd.Series]):
         while chunks:
             c = chunks.pop(0)
             c = c if c.type == pa.large_string() else c.cast(pa.large_string())
-            out.append(_blank_as_null(pc.utf8_trim_whitespace(c)))
+            out.append(_blank_as_null(c if _printable(c) else pc.utf8_trim_whitespace(c)))
             del c
     return pa.chunked_array(out, type=pa.large_string())
+
+
+def _printable(chunk) -> bool:
+    """Whether a text array's bytes are all printable ASCII other than space, so that no cell
+    has whitespace to trim (a column of numbers, codes or ids): trimming it would only copy it."""
+    data = chunk.buffers()[2]
+    if data is None:
+        return True
+    b = np.frombuffer(data, dtype=np.uint8)
+    return not bool(((b <= 0x20) | (b >= 0x7F)).any())
 
 
 def _blank_as_null(chunk):
