@@ -2,9 +2,12 @@
 Parquet, SPSS ``.sav``/``.zsav``.
 
 Everything is read as text first (never guessing types silently), so that each bad value can
-be reported with its file, column and row. Raw files are only ever opened for reading. Several
-files of one table (one survey export per wave) are stacked by :func:`stack_tables`, each row
-keeping its own file and row number.
+be reported with its file, column and row. The one exception is asked for by the loader
+(``read_raw_table(..., typed=True)``): numeric Parquet columns - typed by the file itself, not
+guessed - stay numbers, and only the cells that break a rule are turned into the text a CSV
+export would hold (:func:`text_cells`), for messages. Raw files are only ever opened for
+reading. Several files of one table (one survey export per wave) are stacked by
+:func:`stack_tables`, each row keeping its own file and row number.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import pandas as pd
 from crqlab.errors import Problem, ValidationError
 
 __all__ = ["RawTable", "read_raw_table", "detect_encoding", "detect_delimiter", "stack_tables",
-           "MAX_CELL_CHARS", "SPSS_SUFFIXES"]
+           "is_typed", "text_cells", "cell_text", "MAX_CELL_CHARS", "SPSS_SUFFIXES"]
 
 _ENCODINGS = ("utf-8-sig", "utf-8", "cp1252")
 _DELIMITERS = (",", ";", "\t", "|")
@@ -37,6 +40,10 @@ SPSS_SUFFIXES = (".sav", ".zsav")
 @dataclass(frozen=True)
 class RawTable:
     """A table as read from its file: every cell a string (or missing), plus how it was read.
+
+    Read with ``typed=True`` (:func:`read_raw_table`), a Parquet file's integer and float
+    columns keep their numbers (:func:`is_typed`; a float NaN is a blank cell);
+    :func:`text_cells` gives any column as text.
 
     ``row_offset`` is the file row of the first record: 2 for CSV and XLSX (the header is row 1),
     1 for Parquet and SPSS. ``rows`` holds the file row of each record when rows were skipped;
@@ -123,8 +130,22 @@ def stack_tables(tables: list[RawTable]) -> RawTable:
     if len(tables) == 1:
         return tables[0]
     columns = list(dict.fromkeys(c for t in tables for c in t.frame.columns))
-    frame = pd.concat([t.frame.reindex(columns=columns) for t in tables], ignore_index=True)
-    frame = frame.astype("string")
+    # a column typed alike in every file stays typed; any other is text in every file
+    typed = {c for c in columns if all(c in t.frame.columns and is_typed(t.frame[c])
+                                       for t in tables)
+             and len({str(t.frame[c].dtype) for t in tables}) == 1}
+    parts = []
+    for t in tables:
+        part = t.frame.reindex(columns=columns)
+        retyped = {c: text_cells(part[c]) for c in part.columns
+                   if c not in typed and is_typed(part[c]) and c in t.frame.columns}
+        parts.append(part.assign(**retyped) if retyped else part)
+    frame = pd.concat(parts, ignore_index=True)
+    if not typed:
+        frame = frame.astype("string")
+    else:
+        text = [c for c in columns if c not in typed]
+        frame = frame.assign(**{c: frame[c].astype("string") for c in text})
     first = tables[0]
     merged: dict = {}
     for key in ("descriptions", "labels", "user_missing"):
@@ -159,7 +180,8 @@ def detect_encoding(data: bytes) -> str:
 
 def detect_delimiter(text: str) -> str:
     """The delimiter of the header line: the candidate that splits it into the most fields."""
-    header = text.split("\n", 1)[0]
+    end = text.find("\n")
+    header = text[:end] if end >= 0 else text  # (split would copy the rest of the text)
     best, best_n = ",", 1
     for d in _DELIMITERS:
         try:
@@ -174,7 +196,7 @@ def detect_delimiter(text: str) -> str:
 def _read_csv(path: Path, encoding: str, delimiter: str, decimal: str) -> RawTable:
     data = path.read_bytes()
     file = path.name
-    if not data.strip():
+    if not data or data.isspace():  # (strip would copy the bytes)
         raise ValidationError([Problem(file, None, None, None, "file is empty")])
     try:
         enc = detect_encoding(data) if encoding == "auto" else encoding
@@ -191,14 +213,22 @@ def _read_csv(path: Path, encoding: str, delimiter: str, decimal: str) -> RawTab
     if '"' in text and codecs.lookup(enc).name in ("utf-8", "utf-8-sig"):
         frame, sep = _quoted_csv(data, delimiter)
     if frame is None:
+        # the file's own bytes are the parser's input when they are the text's UTF-8 already
+        same = codecs.lookup(enc).name in ("utf-8", "utf-8-sig") and b"\r" not in data
+        raw = (memoryview(data)[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8)
+               else data) if same else None
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         sep = detect_delimiter(text) if delimiter == "auto" else delimiter
-        frame = _fast_csv(text, sep) if '"' not in text else None
+        frame = _fast_csv(text, sep, raw) if '"' not in text else None
+        del raw
     if frame is None:
         header, records = _split_csv(text, sep, file)
         frame = pd.DataFrame(records, columns=header, dtype=object)
     dec = decimal if decimal != "auto" else ("," if sep != "," else ".")
-    frame, rows = _clean_frame(frame, file, first_row=2)
+    del data, text  # the file's text is not needed once split into cells
+    names, columns, n = list(frame.columns), _columns_of(frame), len(frame)
+    del frame  # each column's text is freed once it is trimmed
+    frame, rows = _clean_columns(names, columns, n, file, first_row=2)
     return RawTable(path, frame, row_offset=2, encoding=enc, delimiter=sep, decimal=dec, rows=rows)
 
 
@@ -220,7 +250,7 @@ def _undecodable(data: bytes, file: str, encoding: str, exc: Exception) -> Probl
                    f"{'UTF-8 nor cp1252' if encoding == 'cp1252' else encoding}")
 
 
-def _fast_csv(text: str, sep: str) -> pd.DataFrame | None:
+def _fast_csv(text: str, sep: str, raw=None) -> pd.DataFrame | None:
     """The common case through Arrow's CSV parser, or None to take :func:`_split_csv`.
 
     Taken only when no cell is quoted, so every line of the file is exactly one row (blank
@@ -230,10 +260,12 @@ def _fast_csv(text: str, sep: str) -> pd.DataFrame | None:
     were converted to Arrow again: 60% of a million-response load, issue 21). A delimiter
     that is not one ASCII character goes through pandas' C parser. Same result as
     :func:`_split_csv` (``tests/data/test_readers.py``), several times faster on large exports.
+    ``raw``, when given, is ``text`` as UTF-8 bytes (the file's own), parsed without a copy.
     """
-    if '"' in text or not text.strip():
+    if '"' in text or not text or text.isspace():  # (strip would copy the text)
         return None
-    header = text.split("\n", 1)[0].split(sep)  # no quotes: the parser splits it so too
+    end = text.find("\n")
+    header = (text[:end] if end >= 0 else text).split(sep)  # no quotes: the parser splits so
     if not any(h.strip() for h in header):
         return None
     if len(sep) != 1 or ord(sep) > 127:
@@ -244,17 +276,18 @@ def _fast_csv(text: str, sep: str) -> pd.DataFrame | None:
     names = [f"f{i}" for i in range(len(header))]
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(text.encode("utf-8")),
+            pa.py_buffer(text.encode("utf-8") if raw is None else raw),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False,
                                            block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=sep, quote_char=False,
                                              ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                 strings_can_be_null=False))
+            # large_string: what pandas keeps text as (no second copy of the offsets)
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.large_string() for n in names}, strings_can_be_null=False))
     except (pa.ArrowInvalid, ValueError):
         return None
     text_type = pd.StringDtype()
-    body = table.to_pandas(types_mapper=lambda t: text_type if t == pa.string() else None)
+    body = table.to_pandas(types_mapper=lambda t: text_type if t == pa.large_string() else None)
     body.columns = header
     return body
 
@@ -546,17 +579,22 @@ def _uncached_formulas(path: Path, sheet: str | int, rows: list[list],
     return out
 
 
-def _read_parquet(path: Path) -> RawTable:
-    try:
-        frame = pd.read_parquet(path)
+def _read_parquet(path: Path, typed: bool = False) -> RawTable:
+    """A Parquet file: text columns as text, numeric columns as text too, or (``typed``) kept
+    as the file's numbers; the file's own index (pandas metadata) is not a column."""
+    try:  # a block per column, each Arrow column freed once converted: half the peak memory
+        frame = pd.read_parquet(path, to_pandas_kwargs={"split_blocks": True,
+                                                        "self_destruct": True})
     except (OSError, ValueError) as exc:
         raise ValidationError([Problem(path.name, None, None, None,
                                        f"cannot read Parquet: {exc}")]) from exc
-    text = pd.DataFrame({c: _column_to_text(frame[c]) for c in frame.columns},
-                        index=frame.index)
-    text.columns = list(frame.columns)
-    frame, rows = _clean_frame(text, path.name, first_row=1)
-    return RawTable(path, frame, row_offset=1, rows=rows)
+    names, columns, n = list(frame.columns), _columns_of(frame), len(frame)
+    del frame  # each column is turned into text (or kept) on its own
+    for j in range(len(names)):
+        s = columns[j].reset_index(drop=True)
+        columns[j] = s if typed and is_typed(s) else _column_to_text(s)
+    clean, rows = _clean_columns(names, columns, n, path.name, first_row=1)
+    return RawTable(path, clean, row_offset=1, rows=rows)
 
 
 def _read_spss(path: Path) -> RawTable:
@@ -595,6 +633,34 @@ def _read_spss(path: Path) -> RawTable:
                            f"{len(missing)} with user-missing values")
 
 
+def is_typed(s: pd.Series) -> bool:
+    """Whether a raw table's column holds numbers rather than text: an integer or float
+    column of a Parquet file read with ``typed=True`` (booleans are not numbers here)."""
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return False
+    return pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype)
+
+
+def text_cells(s: pd.Series) -> pd.Series:
+    """A raw table's column as text: a text column as it is, a typed one (:func:`is_typed`) as
+    the text a CSV export of it would hold (``9``, ``9.5``, ``inf``; NaN blank).
+
+    Notes
+    -----
+    The text is exactly what ``read_raw_table(..., typed=False)`` gives for the column
+    (``tests/data/test_readers.py``).
+    """
+    if not is_typed(s):
+        return s
+    return _column_to_text(s)
+
+
+def cell_text(value) -> str:
+    """One typed cell as the text a CSV export would hold (:func:`text_cells` of one cell)."""
+    return _cell_to_text(value)
+
+
 def _column_to_text(s: pd.Series) -> pd.Series:
     """A typed column as the text a CSV export would hold: :func:`_cell_to_text`, vectorised
     for the plain dtypes (integers, floats, booleans, strings).
@@ -625,7 +691,7 @@ def _column_to_text(s: pd.Series) -> pd.Series:
         return s.astype("string")
     else:
         return s.astype(object).map(_cell_to_text)
-    return pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index)
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=s.index, name=s.name)
 
 
 def _cell_to_text(value) -> str:
@@ -645,8 +711,19 @@ def _cell_to_text(value) -> str:
     return str(value)
 
 
+def _columns_of(frame: pd.DataFrame) -> list[pd.Series]:
+    """The frame's columns by position (names may repeat; :func:`_column_names` reports that)."""
+    return [frame.iloc[:, j] for j in range(frame.shape[1])]
+
+
 def _clean_frame(frame: pd.DataFrame, file: str,
                  first_row: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`_clean_columns` of a frame's columns."""
+    return _clean_columns(list(frame.columns), _columns_of(frame), len(frame), file, first_row)
+
+
+def _clean_columns(names: list, columns: list[pd.Series], n: int, file: str,
+                   first_row: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Strip headers and cells; empty cells become missing; duplicate headers are an error.
 
     Rows with no value at all (blank lines, the ``;;;`` rows Excel leaves) are dropped; the
@@ -657,39 +734,65 @@ def _clean_frame(frame: pd.DataFrame, file: str,
     -----
     Each column is trimmed by one Arrow call and the frame is filtered once, so the cost is
     linear in cells and columns: a 50,000-column file is cleaned in seconds (the duplicate-name
-    check was quadratic before: ``list.count`` per column). Tested in ``tests/data/test_readers.py``
+    check was quadratic before: ``list.count`` per column). Typed columns (:func:`is_typed`) are
+    kept as they are, NaN counting as blank. ``columns`` (``n`` cells each, named ``names``)
+    is emptied: each text column is freed once trimmed, so a caller that keeps no other
+    reference holds one untrimmed column at a time. Tested in ``tests/data/test_readers.py``
     and ``tests/hardening/test_hostile_inputs.py``.
     """
     import pyarrow as pa
 
-    cols = _column_names(frame, file)
-    n, k = frame.shape
-    cells = _trimmed([s for _, s in frame.items()])  # every column, one after another
-    _check_cell_sizes(cells, cols, n, file, first_row)
-    blank = cells.is_null().to_numpy(zero_copy_only=False).reshape(k, n)
+    cols = _column_names(names, file)
+    k = len(columns)
+    typed = {j: s for j, s in enumerate(columns) if is_typed(s)}
+    texts = [j for j in range(k) if j not in typed]
+    text_columns = [columns[j] for j in texts]
+    columns.clear()
+    cells = _trimmed(text_columns)  # text columns, one after another
+    _check_cell_sizes(cells, [cols[j] for j in texts], n, file, first_row)
+    blank = np.empty((k, n), dtype=bool)
+    if texts:
+        blank[texts] = cells.is_null().to_numpy(zero_copy_only=False).reshape(len(texts), n)
+    for j, s in typed.items():
+        blank[j] = s.isna().to_numpy(dtype=bool)
     keep = ~blank.all(axis=0) if k else np.zeros(n, dtype=bool)
     # Trailing empty columns are what Excel leaves behind; drop them when they hold nothing.
     kept = [j for j, c in enumerate(cols) if not (c.startswith("Unnamed: ") and blank[j].all())]
+    del blank
     if not kept:
         return pd.DataFrame(index=pd.RangeIndex(0)), np.zeros(0, dtype=np.int64)
     rows = np.flatnonzero(keep)
     m = len(rows)
+    kept_text = [j for j in kept if j not in typed]
+    place = {j: i for i, j in enumerate(texts)}
     if m == n:  # no blank row: each column is a zero-copy slice
-        columns = [cells.slice(j * n, n) for j in kept]
+        columns = [cells.slice(place[j] * n, n) for j in kept_text]
     else:
-        taken = cells.take(pa.array((np.asarray(kept)[:, None] * n + rows[None, :]).ravel()))
-        columns = [taken.slice(i * m, m) for i in range(len(kept))]
-    table = pa.Table.from_arrays(columns, names=[cols[j] for j in kept])
+        where = np.asarray([place[j] for j in kept_text], dtype=np.int64)
+        taken = cells.take(pa.array((where[:, None] * n + rows[None, :]).ravel()))
+        columns = [taken.slice(i * m, m) for i in range(len(kept_text))]
+    table = pa.Table.from_arrays(columns, names=[cols[j] for j in kept_text])
+    del cells
     text = pd.StringDtype()  # what astype("string") gives
-    clean = table.to_pandas(types_mapper=lambda t: text if t == pa.string() else None)
-    return clean, rows + first_row
+    clean = table.to_pandas(types_mapper=lambda t: text if t in (pa.string(), pa.large_string())
+                            else None)
+    if not typed:
+        return clean, rows + first_row
+    out = {}
+    for j in kept:
+        if j in typed:
+            s = typed[j]
+            out[cols[j]] = s.array if m == n else s.array.take(rows)
+        else:
+            out[cols[j]] = clean[cols[j]].array
+    return pd.DataFrame(out, copy=False), rows + first_row
 
 
-def _column_names(frame: pd.DataFrame, file: str) -> list[str]:
+def _column_names(names: list, file: str) -> list[str]:
     """Header cells stripped (``Unnamed: i`` where empty); duplicates and huge names are errors."""
     from collections import Counter
 
-    cols = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    cols = [str(c).strip().lstrip("\ufeff").strip() for c in names]
     cols = [c if c else f"Unnamed: {i}" for i, c in enumerate(cols)]
     problems = [Problem(file, c, 1, c, "column name appears more than once")
                 for c, n in sorted(Counter(cols).items()) if n > 1]
@@ -702,21 +805,67 @@ def _column_names(frame: pd.DataFrame, file: str) -> list[str]:
 
 
 def _trimmed(columns: list[pd.Series]):
-    """The columns end to end as one Arrow text array, trimmed, empty cells missing."""
+    """The columns end to end as one Arrow text array (``large_string``, as pandas keeps text),
+    trimmed, empty cells missing. ``columns`` is emptied as each column is trimmed, so that a
+    column's untrimmed text is freed as soon as its trimmed copy exists."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    chunks = []
-    for s in columns:
+    out = []
+    columns.reverse()
+    while columns:
+        s = columns.pop()
         if isinstance(s.array, pd.arrays.ArrowStringArray):
-            chunks += pa.chunked_array(s.array.__arrow_array__()).chunks
+            chunks = pa.chunked_array(s.array.__arrow_array__()).chunks
         else:
-            chunks.append(pa.array(s.astype("string").to_numpy(dtype=object, na_value=None),
-                                   type=pa.string()))
-    arr = pa.chunked_array([c if c.type == pa.string() else c.cast(pa.string()) for c in chunks],
-                           type=pa.string())
-    arr = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+            chunks = [pa.array(s.astype("string").to_numpy(dtype=object, na_value=None),
+                               type=pa.large_string())]
+        del s
+        while chunks:
+            c = chunks.pop(0)
+            c = c if c.type == pa.large_string() else c.cast(pa.large_string())
+            out.append(_blank_as_null(c if _printable(c) else pc.utf8_trim_whitespace(c)))
+            del c
+    return pa.chunked_array(out, type=pa.large_string())
+
+
+def _printable(chunk) -> bool:
+    """Whether a text array's bytes are all printable ASCII other than space, so that no cell
+    has whitespace to trim (a column of numbers, codes or ids): trimming it would only copy it."""
+    data = chunk.buffers()[2]
+    if data is None:
+        return True
+    b = np.frombuffer(data, dtype=np.uint8)
+    return not bool(((b <= 0x20) | (b >= 0x7F)).any())
+
+
+def _blank_as_null(chunk):
+    """Empty cells of an Arrow text array made missing: a new validity bitmap over the same
+    text buffers (``if_else`` would copy every string once more)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    filled = pc.greater(pc.binary_length(chunk), 0)
+    if chunk.null_count:
+        filled = pc.fill_null(filled, False)
+    if chunk.offset or filled.offset:
+        return pc.if_else(filled, chunk, pa.scalar(None, chunk.type))
+    return pa.Array.from_buffers(chunk.type, len(chunk),
+                                 [filled.buffers()[1], *chunk.buffers()[1:]])
+
+
+def _most_bytes(cells) -> int:
+    """At least the byte length of the longest cell, read off each chunk's offsets (no array of
+    lengths of every cell)."""
+    most = 0
+    for c in cells.chunks:
+        if not len(c):
+            continue
+        width = 8 if str(c.type) == "large_string" else 4
+        offsets = np.frombuffer(c.buffers()[1], dtype=np.int64 if width == 8 else np.int32,
+                                count=len(c) + 1, offset=c.offset * width)
+        most = max(most, int(np.diff(offsets).max()))
+    return most
 
 
 def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int) -> None:
@@ -726,7 +875,7 @@ def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int)
     """
     import pyarrow.compute as pc
 
-    if not len(cells) or (pc.max(pc.binary_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
+    if not len(cells) or _most_bytes(cells) <= MAX_CELL_CHARS:
         return  # no cell has that many bytes, so none has that many characters
     if (pc.max(pc.utf8_length(cells)).as_py() or 0) <= MAX_CELL_CHARS:
         return
@@ -742,7 +891,7 @@ def _check_cell_sizes(cells, cols: list[str], n: int, file: str, first_row: int)
 
 
 def read_raw_table(path: Path, *, encoding: str = "auto", delimiter: str = "auto",
-                   decimal: str = "auto") -> RawTable:
+                   decimal: str = "auto", typed: bool = False) -> RawTable:
     """Read one table file as text cells.
 
     Parameters
@@ -752,6 +901,10 @@ def read_raw_table(path: Path, *, encoding: str = "auto", delimiter: str = "auto
         ``.parquet`` or SPSS ``.sav``/``.zsav``.
     encoding, delimiter, decimal : str
         ``"auto"`` detects them (CSV only).
+    typed : bool
+        Keep a Parquet file's integer and float columns as numbers (:func:`is_typed`), for a
+        reader that checks them as numbers and makes text (:func:`text_cells`) only for the
+        cells it reports; every other column, and every other format, is text.
 
     Raises
     ------
@@ -771,7 +924,7 @@ def read_raw_table(path: Path, *, encoding: str = "auto", delimiter: str = "auto
     if suffix in (".xlsx", ".xlsm"):
         return _read_excel(path, sheet)
     if suffix in (".parquet", ".pq"):
-        return _read_parquet(path)
+        return _read_parquet(path, typed)
     if suffix in SPSS_SUFFIXES:
         return _read_spss(path)
     raise ValidationError([Problem(path.name, None, None, None, f"unsupported file type "

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from crqlab.data.readers import RawTable
+from crqlab.data.readers import RawTable, text_cells
 from crqlab.data.schema import Issue
 from crqlab.errors import Problem
 
@@ -435,7 +435,7 @@ def filter_rows(raw: RawTable, filters: tuple[Filter, ...],
             problems.append(Problem(raw.name, f.column, 1, None, "the column a filter reads is "
                                     "not in the file", kind="filter column missing", fix=fix))
             continue
-        cells = raw.frame[f.column]
+        cells = text_cells(raw.frame[f.column])  # a typed column as its text
         if f.present:
             keep = cells.notna().to_numpy(dtype=bool)
         else:

@@ -20,7 +20,14 @@ import yaml
 from crqlab.data import rules as import_rules
 from crqlab.data.instruments import Instrument, load_instrument
 from crqlab.data.platforms import IDENTIFYING_COLUMNS, apply_layout, resolve_layout
-from crqlab.data.readers import RawTable, read_raw_table, stack_tables
+from crqlab.data.readers import (
+    RawTable,
+    cell_text,
+    is_typed,
+    read_raw_table,
+    stack_tables,
+    text_cells,
+)
 from crqlab.data.rules import FALSE_WORDS, TRUE_WORDS, TableRules
 from crqlab.data.schema import STUDY_SCHEMA, Issue, YamlError, check, read_yaml
 from crqlab.errors import InstrumentError, Problem, ValidationError, fair_shares
@@ -455,10 +462,14 @@ class _Collector:
         rows = np.flatnonzero(mask)
         group = kind or message
         room = self._room(group)
-        vals = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else values
+        listed = rows[:room]
+        # only the listed cells are looked at; a typed cell (a Parquet number) is shown as the
+        # text a CSV export would hold, exactly as if the file had been read as text
+        vals = values.iloc[listed].to_numpy(dtype=object) if hasattr(values, "iloc") \
+            else np.asarray(values, dtype=object)[listed]
         name = self.column(table.name, column)
-        for r in rows[:room]:
-            value = None if pd.isna(vals[r]) else vals[r]  # a blank cell has no value to show
+        for r, v in zip(listed, vals):
+            value = None if pd.isna(v) else v if isinstance(v, str) else cell_text(v)
             self.listed[group].append(Problem(table.file_of(r), name, table.file_row(r), value,
                                               message, kind=kind, fix=fix))
         self.counts[group] = self.counts.get(group, 0) + len(rows)
@@ -509,7 +520,59 @@ def _map_columns(table: RawTable, mapping: dict, role: str, col: _Collector) -> 
 
 
 def _missing_mask(s: pd.Series, codes: set[str]) -> pd.Series:
+    """Cells that are one of the (lower-case) missing codes; a typed column's cells compared
+    by the text a CSV export would hold (:func:`_typed_code_mask`)."""
+    if is_typed(s):
+        return pd.Series(_typed_code_mask(s, codes), index=s.index)
     return s.str.lower().isin(codes).fillna(False)
+
+
+def _typed_code_mask(s: pd.Series, codes: set[str]) -> np.ndarray:
+    """Cells of a typed column whose text (:func:`crqlab.data.readers.text_cells`) is a missing
+    code: each code that is exactly the text of some number (``-99``, ``8.5``; not ``08`` nor
+    ``8.0``, which no number is written as) is compared as that number."""
+    integer = pd.api.types.is_integer_dtype(s.dtype)
+    found = []
+    for c in codes:
+        try:
+            x = float(c)
+        except (ValueError, OverflowError):
+            continue
+        if integer:
+            if re.fullmatch(r"-?[0-9]+", c) and str(int(c)) == c:
+                found.append(int(c))
+        elif cell_text(x) == c:
+            found.append(x)
+    if not found:
+        return np.zeros(len(s), dtype=bool)
+    if integer:
+        kind = np.dtype(getattr(s.dtype, "numpy_dtype", s.dtype))
+        info = np.iinfo(kind)
+        found = [v for v in found if info.min <= v <= info.max]
+        if not found:
+            return np.zeros(len(s), dtype=bool)
+        values = s.to_numpy(dtype=kind, na_value=0)
+        return np.isin(values, np.array(found, dtype=kind)) & s.notna().to_numpy(dtype=bool)
+    return np.isin(s.to_numpy(dtype=float, na_value=np.nan), np.array(found, dtype=float))
+
+
+#: Codes that a cell parsed as a number could equal: a digit, or Arrow's nan/inf words.
+_NUMBER_LIKE = re.compile(r"[0-9]|nan|inf")
+
+
+def _all_numbers(s: pd.Series, decimal: str, codes: set[str]) -> np.ndarray | None:
+    """Every cell of a text column parsed as a number in one Arrow pass (NaN where blank), when
+    every cell is one and no missing code could be one; else None (the careful path)."""
+    if decimal == "," or any(_NUMBER_LIKE.search(c) for c in codes):
+        return None
+    import pyarrow as pa
+
+    if not isinstance(s.array, pd.arrays.ArrowStringArray):
+        return None
+    try:
+        return pa.chunked_array(s.array.__arrow_array__()).cast(pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
+        return None
 
 
 def _to_number(s: pd.Series, decimal: str) -> pd.Series:
@@ -604,9 +667,22 @@ def _convert(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: 
     if kind == "date":
         return _parse_dates(table, name, s, codes, dates, col)
     # numeric kinds
-    is_code = _missing_mask(s, codes)
-    num = _to_number(s.mask(is_code), table.decimal)
-    text = s.notna() & ~is_code & num.isna()
+    if is_typed(s):  # numbers as the file typed them: no cell is text
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+        is_code = _typed_code_mask(s, codes)
+        if is_code.any():
+            x = np.where(is_code, np.nan, x)
+        num = pd.Series(x, index=s.index, copy=False)
+        text = np.zeros(len(s), dtype=bool)
+    else:
+        x = _all_numbers(s, table.decimal, codes)
+        if x is not None:  # every cell a number and no code one: no code to look for
+            num = pd.Series(x, index=s.index, copy=False)
+            text = np.isnan(x) & s.notna().to_numpy(dtype=bool)  # "nan" written out
+        else:
+            is_code = _missing_mask(s, codes)
+            num = _to_number(s.mask(is_code), table.decimal)
+            text = s.notna() & ~is_code & num.isna()
     scored = kind in ("scale", "nps")
     col.add_rows(table, name, text, s, "text in a numeric column",
                  fix=f"missing_codes, or import.{role}.value_labels for answers written as "
@@ -629,7 +705,12 @@ def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.
                    role: str = "responses") -> pd.Series:
     """Int64 of a whole-number column; each cell breaks at most one rule (size, fraction,
     sign, scale), so 1e308 or 18446744073709551615 is reported once, as too large."""
+    if kind == "nps":
+        scale = (0, 10)
     x = num.to_numpy(dtype=float, na_value=np.nan)  # numpy throughout: one pass per rule
+    fine = _fine_whole_numbers(s, x, kind, scale)
+    if fine is not None:  # the usual column: no cell breaks a rule
+        return pd.Series(fine, index=s.index, copy=False)
     present = ~np.isnan(x)
     huge = present & (np.abs(x) > _MAX_WHOLE)
     col.add_rows(table, name, huge, s, f"too large for a whole number (at most {_MAX_WHOLE:,})")
@@ -639,8 +720,6 @@ def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.
     col.add_rows(table, name, frac, s, "must be a whole number")
     if kind == "count":
         col.add_rows(table, name, present & (x < 0), s, "must not be negative")
-    if kind == "nps":
-        scale = (0, 10)
     if scale is not None:
         lo, hi = scale
         off = present & ~frac & ((x < lo) | (x > hi))
@@ -650,6 +729,46 @@ def _whole_numbers(table: RawTable, name: str, kind: str, s: pd.Series, num: pd.
     whole = present & ~frac
     values = np.where(whole, x, 0).astype(np.int64)
     return pd.Series(pd.arrays.IntegerArray(values, ~whole), index=s.index)
+
+
+def _fine_whole_numbers(s: pd.Series, x: np.ndarray, kind: str,
+                        scale: tuple[int, int] | None):
+    """The Int64 array of :func:`_whole_numbers` when no cell breaks a rule (else None): a
+    few passes over the column instead of one per rule. A typed integer column without blanks
+    is checked by its smallest and largest value and kept as it is (no copy)."""
+    lo, hi = scale if scale is not None else (-_MAX_WHOLE, _MAX_WHOLE)
+    if kind == "count":
+        lo = max(lo, 0)
+    if s.dtype == np.int64 and len(x) and not np.isnan(x).any():
+        v = np.asarray(s.array)  # writable, as a column of the result must be (no copy)
+        # compared as integers: 2**53 + 1 is no float
+        if max(lo, -_MAX_WHOLE) <= v.min() and v.max() <= min(hi, _MAX_WHOLE):
+            return pd.arrays.IntegerArray(v, np.zeros(len(v), dtype=bool))
+        return None
+    with np.errstate(invalid="ignore"):
+        whole = (x >= lo) & (x <= hi) & (np.abs(x) <= _MAX_WHOLE) & (x == np.floor(x))
+    blank = ~whole
+    if not np.isnan(x[blank]).all():
+        return None
+    with np.errstate(invalid="ignore"):  # a blank (NaN) casts to garbage, set to 0 below
+        values = x.astype(np.int64)
+    values[blank] = 0
+    return pd.arrays.IntegerArray(values, blank)
+
+
+def _infer_typed(s: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """:func:`_infer_many` of a typed column (:func:`crqlab.data.readers.is_typed`): the same
+    type its text would be given."""
+    x = s.to_numpy(dtype=float, na_value=np.nan)
+    finite, present = np.isfinite(x), ~np.isnan(x)
+    if not present.any() or not (finite == present).all():  # blank, or inf: text
+        return text_cells(s).astype("string").array
+    with np.errstate(invalid="ignore"):
+        small = (np.abs(x) <= 2**53) & (np.mod(x, 1) == 0)
+    values = np.where(finite, x, 0.0)
+    if np.where(finite, small, True).all():
+        return pd.arrays.IntegerArray(values.astype(np.int64), ~finite)
+    return pd.arrays.FloatingArray(values, ~finite)
 
 
 def _infer_many(frame: pd.DataFrame, names: list[str],
@@ -666,11 +785,13 @@ def _infer_many(frame: pd.DataFrame, names: list[str],
     wanted = set(names)
     if not wanted:
         return {}
+    out = {c: _infer_typed(s) for c, s in frame.items() if c in wanted and is_typed(s)}
+    wanted -= set(out)
     picked = [c for c in frame.columns if c in wanted]  # one pass over the frame's columns
     columns = [s.array if isinstance(s.array, pd.arrays.ArrowStringArray)
                else s.astype("string").array for c, s in frame.items() if c in wanted]
     wordy = [_has_words(a) for a in columns]
-    out = {c: a.astype("string") for c, a, w in zip(picked, columns, wordy) if w}
+    out.update({c: a.astype("string") for c, a, w in zip(picked, columns, wordy) if w})
     picked = [c for c, w in zip(picked, wordy) if not w]
     columns = [a for a, w in zip(columns, wordy) if not w]
     if not picked:
@@ -747,6 +868,8 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
     out, reported = {}, {}
     for name in frame.columns:
         if name in types:
+            if is_typed(frame[name]) and not _stays_typed(table, name, types[name], rules, col):
+                frame[name] = text_cells(frame[name])
             own = codes | rules.codes.get(name, frozenset())
             frame[name], reported[name] = _prepared(table, frame, name, types[name], own, rules,
                                                     col)
@@ -768,7 +891,22 @@ def _typed_table(table: RawTable, role: str, mapping: dict, types: dict[str, str
                 dtype=bool) & ~reported[name]
             col.add_rows(table, name, gone, raw, f"{name} is missing ({why})",
                          fix=f"import.{role}.values.{name}")
-    return pd.DataFrame(out, index=frame.index)
+    # the typed columns as they are (a DataFrame of Series would copy every one)
+    return pd.DataFrame({c: s.array if isinstance(s, pd.Series) else s for c, s in out.items()},
+                        index=frame.index, copy=False)
+
+
+#: Contract types checked as numbers (a typed Parquet column of these stays typed).
+_NUMERIC_KINDS = ("int", "count", "nonneg", "scale", "nps")
+
+
+def _stays_typed(table: RawTable, name: str, kind: str, rules: TableRules,
+                 col: _Collector) -> bool:
+    """Whether a typed column is checked as numbers: a numeric contract type whose cells no
+    rule reads as text (answer labels, mapped values, SPSS labels and user-missing values)."""
+    export = col.export_names.get(table.name, {}).get(name, name)
+    return (kind in _NUMERIC_KINDS and name not in rules.labels and name not in rules.values
+            and export not in table.labels and export not in table.user_missing)
 
 
 def _prepared(table: RawTable, frame: pd.DataFrame, name: str, kind: str, codes: frozenset,
@@ -831,19 +969,27 @@ def _key_codes(frames: list[pd.DataFrame], keys: list[str]) -> list[np.ndarray]:
 
     Each key column is factorised once over all frames (as text where the frames' types differ,
     so that ``1`` and ``"1"`` compare as the string comparison did), and the columns' codes are
-    combined tuple by tuple into one ``int64`` (re-factorised after each column, so it never
-    overflows). A missing key part is a value of its own (code 0), as ``duplicated`` treats NaN.
+    combined tuple by tuple into one ``int64`` (re-factorised once their range passes four
+    codes a row, so it never overflows). A missing key part is a value of its own (code 0), as ``duplicated`` treats NaN.
     Membership and duplicate checks on these integers replace string ``MultiIndex`` objects
     (issue 21: 21-37% of a load went to those).
     """
     sizes = np.cumsum([0, *(len(f) for f in frames)])
     combined = np.zeros(sizes[-1], dtype=np.int64)
+    # codes below this need no re-factorising: they stay far from overflow, and a membership
+    # table (np.isin kind="table") over them stays small
+    span, limit = 1, max(4 * int(sizes[-1]), 1 << 20)
     for k in keys:
         cols = [f[k] for f in frames]
         if len({str(c.dtype) for c in cols}) > 1:
             cols = [c.astype("string") for c in cols]
         codes, uniques = pd.factorize(pd.concat(cols, ignore_index=True), use_na_sentinel=True)
-        combined, _ = pd.factorize(combined * (len(uniques) + 1) + (codes.astype(np.int64) + 1))
+        combined = combined * (len(uniques) + 1) + (codes.astype(np.int64) + 1)
+        del codes
+        span *= len(uniques) + 1
+        if span > limit:
+            combined, uniques = pd.factorize(combined)
+            span = len(uniques)
     return [combined[a:b] for a, b in zip(sizes[:-1], sizes[1:])]
 
 
@@ -1011,6 +1157,7 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
     for role in ("contacts", "responses", "accounts"):
         rules = ld.rules(role)
         table = _read_role(ld, role, rules)
+        _release_arrow_memory()
         if table is None:
             continue
         tables[role] = table
@@ -1025,12 +1172,37 @@ def _validated_frames(root: Path, cfg: dict, instrument: Instrument,
             required += instrument.items
         frame = _typed_table(table, role, ld.mapping(role), types, scales, required, ld.codes,
                              ld.col, dates, rules)
-        tables[role], frames[role] = _after_typing(ld, role, rules, table, frame, frames)
+        table, frames[role] = _after_typing(ld, role, rules, table, frame, frames)
+        tables[role] = _for_messages(table, ld.col)
+        del table, frame
+        _release_arrow_memory()
     if {"contacts", "responses"} <= set(frames):
         _cross_checks(tables, frames, cfg, ld.col)
     ld.col.raise_if_any()
     info = {r: _read_info(t) for r, t in tables.items()}
     return frames, info, ld.log
+
+
+#: Raw columns that the cross-table checks quote (:func:`_cross_checks`).
+_QUOTED = ("wave", "responded", "confidential")
+
+
+def _for_messages(table: RawTable, col: _Collector) -> RawTable:
+    """A typed table's raw file with only the columns the cross-table checks still quote: the
+    others (every answer, as text in a CSV) are freed before the next table is read."""
+    from dataclasses import replace
+
+    names = col.export_names.get(table.name, {})
+    keep = [c for c in dict.fromkeys(names.get(k, k) for k in _QUOTED) if c in table.frame.columns]
+    return replace(table, frame=table.frame[keep])
+
+
+def _release_arrow_memory() -> None:
+    """Give the memory Arrow's allocator keeps after a table is read back to the system: NumPy
+    allocates elsewhere and cannot reuse it, so it would only raise the peak of a load."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _read_info(table: RawTable) -> dict:
@@ -1048,7 +1220,7 @@ def _read_role(ld: _Load, role: str, rules: TableRules) -> RawTable | None:
         try:
             raw = read_raw_table(ld.root / ref, encoding=ld.read.get("encoding", "auto"),
                                  delimiter=ld.read.get("delimiter", "auto"),
-                                 decimal=ld.read.get("decimal", "auto"))
+                                 decimal=ld.read.get("decimal", "auto"), typed=True)
             raw = apply_layout(raw, resolve_layout(raw, rules.spec))
         except ValidationError as exc:
             ld.col.absorb(exc)
@@ -1131,7 +1303,7 @@ def _after_typing(ld: _Load, role: str, rules: TableRules, table: RawTable,
 def _export_column(ld: _Load, table: RawTable, column: str, key: str) -> pd.Series | None:
     """A column of the export that a rule reads (``Finished``, ``RecordedDate``)."""
     if column in table.frame.columns:
-        return table.frame[column]
+        return text_cells(table.frame[column])
     ld.col.add(Problem(table.name, column, 1, None, "the column a rule reads is not in the "
                        "file", kind="a column an import rule reads is not in the file", fix=key))
     return None
