@@ -170,6 +170,51 @@ def em_moments(x, *, tol: float = 1e-10, max_iter: int = 10_000):
 # One group's likelihood with a mean structure, over missing patterns
 # ----------------------------------------------------------------------------------------------
 
+def _quad(u: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise bilinear forms ``u_l' W v_l`` (``einsum("lp,pq,lq->l")`` by one matrix
+    product: einsum's unoptimised loop dominated MLR's time; equal up to rounding)."""
+    return np.sum((u @ w) * v, axis=1)
+
+def _location_forms(base, m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``u_l' W v_l`` for every free-parameter location without building u and v: u, v are
+    columns of M = Lambda C, G = Lambda P or unit vectors (``crqlab.models.sem._Group._uv``),
+    so the forms are elements of M'WG (Beta), WG (Lambda), M'WM (Psi) and W (Theta).
+
+    Notes
+    -----
+    Equal, up to rounding, to ``_quad(*base._uv(m, g), w)`` (``tests/models/test_likelihood.py``).
+    """
+    kind, i, j = base._loc_kind, base._loc_i, base._loc_j
+    wg, mw = w @ g, m.T @ w
+    out = np.empty(len(kind))
+    for k, mat in enumerate((lambda: mw @ g, lambda: wg, lambda: mw @ m, lambda: w)):
+        sel = kind == k
+        if sel.any():
+            out[sel] = mat()[i[sel], j[sel]]
+    return out
+
+def _row_forms(base, z: np.ndarray, m: np.ndarray, g: np.ndarray):
+    """``z u_l`` and ``z v_l`` (n x L each) for every location, read off the columns of zM,
+    z and zG (u, v as in :func:`_location_forms`) instead of n x p x L products."""
+    kind, i, j = base._loc_kind, base._loc_i, base._loc_j
+    zm, zg = z @ m, z @ g
+    zu, zv = np.empty((len(z), len(kind))), np.empty((len(z), len(kind)))
+    for k, (uu, vv) in enumerate(((zm, zg), (z, zg), (zm, zm), (z, z))):
+        sel = kind == k
+        zu[:, sel], zv[:, sel] = uu[:, i[sel]], vv[:, j[sel]]
+    return zu, zv
+
+
+def _aggregate(base, per_location: np.ndarray) -> np.ndarray:
+    """Columns per location summed into columns per free parameter (``@ base._agg.T``); a
+    column permutation when no two locations share a parameter (no equality labels)."""
+    free = base._loc_free
+    if len(free) != base.k or len(np.unique(free)) != base.k:
+        return per_location @ base._agg.T
+    out = np.empty((per_location.shape[0], base.k))
+    out[:, free] = per_location
+    return out
+
 @dataclass(frozen=True)
 class _MeanParam:
     """One intercept (``kind="nu"``, an observed variable) or mean (``"alpha"``, inner)."""
@@ -309,20 +354,23 @@ class _MomentGroup:
         return fval, g, h
 
     def scores(self, theta) -> np.ndarray:
-        """Casewise scores d log L_i / d theta (rows of ``x`` in order)."""
+        """Casewise scores d log L_i / d theta (rows of ``x`` in order): per location
+        ``c ((z'u)(z'v) - u'K v)`` with z = K (x_i - mu), K = Sigma_oo^-1 embedded in p x p."""
         sigma, m, gmat, mu, eta = self._moments(theta)
-        u, v = self.base._uv(m, gmat)
-        dmu = self._dmu(m, eta, u)
-        cc, agg = self.base._loc_c, self.base._agg
+        dmu = (self._dmu(m, eta, self.base._uv(m, gmat)[0]) if not self._static_means
+               else self._dmu_nu)
+        base, p = self.base, len(mu)
         out = np.zeros((self.n, self.k))
         for pat in self.patterns:
             o = pat.obs
-            kinv = np.linalg.inv(sigma[np.ix_(o, o)])
-            z = (self.x[np.ix_(pat.rows, o)] - mu[o]) @ kinv
-            uo, vo = u[:, o], v[:, o]
-            s_loc = cc * ((z @ uo.T) * (z @ vo.T) - np.einsum("lp,pq,lq->l", uo, kinv, vo))
-            block = z @ dmu[:, o].T if dmu.any() else np.zeros((pat.n, self.k))
-            block[:, :self.kc] += s_loc @ agg.T
+            kinv = np.zeros((p, p))
+            kinv[np.ix_(o, o)] = np.linalg.inv(sigma[np.ix_(o, o)])
+            z = np.zeros((pat.n, p))
+            z[:, o] = (self.x[np.ix_(pat.rows, o)] - mu[o]) @ kinv[np.ix_(o, o)]
+            zu, zv = _row_forms(base, z, m, gmat)
+            s_loc = base._loc_c * (zu * zv - _location_forms(base, m, gmat, kinv))
+            block = z @ dmu.T if dmu.any() else np.zeros((pat.n, self.k))
+            block[:, :self.kc] += _aggregate(base, s_loc)
             out[pat.rows] = block
         return out
 
@@ -342,10 +390,10 @@ class _MomentGroup:
         """``Delta(theta)' g`` for a fixed gradient g in (mu, Sigma): ``g_mu' dmu/dtheta +
         tr(W dSigma/dtheta)``, W the symmetric matrix of the Sigma gradient."""
         _, m, gmat, _, eta = self._moments(theta)
-        u, v = self.base._uv(m, gmat)
-        out = self._dmu(m, eta, u) @ g_mu
-        out[:self.kc] += self.base._agg @ (2 * self.base._loc_c
-                                           * np.einsum("lp,pq,lq->l", u, w, v))
+        base = self.base
+        out = (self._dmu(m, eta, base._uv(m, gmat)[0]) @ g_mu if not self._static_means
+               else self._dmu_nu @ g_mu)
+        out[:self.kc] += base._agg @ (2 * base._loc_c * _location_forms(base, m, gmat, w))
         return out
 
     def observed_hessian(self, theta, step: float = 1e-5) -> np.ndarray:
@@ -420,10 +468,8 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
     Per pattern, with K = Sigma_oo^-1, C = S_j + d d' and P = KCK embedded in p x p, the
     second derivative in the symmetric directions E_r, E_s is
     ``n_j (tr(E_r K E_s P) + tr(E_r P E_s K) - tr(E_r K E_s K))``, in (mu_m, E_s)
-    ``2 n_j e_m' K E_s K d`` and in (mu, mu) ``2 n_j K``. Each trace is a sum of products of
-    single elements, so the patterns are summed first as weighted cross-products of the
-    stacked vec(K), vec(P) and Kd, and the vech Hessian is then read off those p^2 x p^2
-    sums (no Kronecker product per pattern).
+    ``2 n_j e_m' K E_s K d`` and in (mu, mu) ``2 n_j K``. One pattern (complete data): in
+    closed form (:func:`_one_pattern_hessian`); several: :func:`_pattern_sum_hessian`.
     """
     p = len(mu)
     n = sum(pat.n for pat in pats)
@@ -436,7 +482,23 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
         ks[t][np.ix_(o, o)] = kinv
         ps[t][np.ix_(o, o)] = kinv @ (pat.cov + np.outer(d, d)) @ kinv
         kd[t, o] = kinv @ d
-    vk, vp = ks.reshape(len(pats), -1), ps.reshape(len(pats), -1)
+    if len(pats) == 1:  # complete data: the traces factor into elements of K and P
+        hess = _one_pattern_hessian(ks[0], ps[0], kd[0], weights[0]) / n
+    else:
+        hess = _pattern_sum_hessian(ks, ps, kd, weights) / n
+    i, j = np.tril_indices(p)
+    w = np.einsum("t,tab->ab", weights, ks - ps)
+    g_mu = -2 * weights @ kd
+    g_sig = w[i, j] * np.where(i == j, 1.0, 2.0)
+    return hess, np.concatenate([g_mu, g_sig]) / n
+
+
+def _pattern_sum_hessian(ks, ps, kd, weights) -> np.ndarray:
+    """n F's Hessian in (mu, vech Sigma) summed over patterns (``_saturated_derivatives``):
+    the weighted cross-products of the stacked vec(K), vec(P) and Kd summed first, the traces
+    then read off those p^2 x p^2 sums (no Kronecker product per pattern)."""
+    p = ks.shape[1]
+    vk, vp = ks.reshape(len(ks), -1), ps.reshape(len(ps), -1)
     m_kk = (vk * weights[:, None]).T @ vk
     m_kp = (vk * weights[:, None]).T @ vp
     m_kd = (vk * weights[:, None]).T @ kd
@@ -455,11 +517,34 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
     rows = np.arange(p)[:, None] * p
     h_ms = 2 * (m_kd[rows + i[None, :], j[None, :]] + m_kd[rows + j[None, :], i[None, :]]) * half
     h_mm = 2 * np.einsum("t,tab->ab", weights, ks)
-    hess = np.block([[h_mm, h_ms], [h_ms.T, h_ss]]) / n
-    w = np.einsum("t,tab->ab", weights, ks - ps)
-    g_mu = -2 * weights @ kd
-    g_sig = w[i, j] * np.where(i == j, 1.0, 2.0)
-    return hess, np.concatenate([g_mu, g_sig]) / n
+    return np.block([[h_mm, h_ms], [h_ms.T, h_ss]])
+
+
+def _one_pattern_hessian(k, pk, kd, n) -> np.ndarray:
+    """n F's Hessian in (mu, vech Sigma) for one pattern (K, P = KCK and Kd embedded in p x p,
+    ``_saturated_derivatives``), in closed form: for symmetric A, B and r = (i, j),
+    s = (k, l), ``B_jk A_li + B_jl A_ki + B_ik A_lj + B_il A_kj``, halved once for each of
+    i = j and k = l, is the (r, s) element of ``D'(A x B)D`` (D the duplication matrix), so
+    ``h_ss = D'(P x K + K x P - K x K)D = D'((2P - K) x K)D`` (``D'(A x B)D = D'(B x A)D``
+    for symmetric A, B, as the commutation matrix fixes D) without a Kronecker product.
+
+    Notes
+    -----
+    Equal, up to rounding, to :func:`_pattern_sum_hessian` with one pattern
+    (``tests/models/test_likelihood.py``), at O(p^4 / 4) instead of building and gathering
+    from p^2 x p^2 cross-products.
+    """
+    p = len(kd)
+    i, j = np.tril_indices(p)
+    half = np.where(i == j, 0.5, 1.0)
+
+    def trace_terms(b, a):  # the four-term sums over r, s in vech order
+        return (b[np.ix_(j, i)] * a[np.ix_(i, j)] + b[np.ix_(j, j)] * a[np.ix_(i, i)]
+                + b[np.ix_(i, i)] * a[np.ix_(j, j)] + b[np.ix_(i, j)] * a[np.ix_(j, i)])
+
+    h_ss = n * trace_terms(k, 2 * pk - k) * np.outer(half, half)
+    h_ms = 2 * n * (k[:, i] * kd[j] + k[:, j] * kd[i]) * half
+    return np.block([[2 * n * k, h_ms], [h_ms.T, h_ss]])
 
 
 def _h1_information(pats, x, mu, sigma, means: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -495,7 +580,7 @@ def _complete_h1_trace(x, mean, cov) -> float:
     ``tests/models/test_likelihood.py``, at O(n p^2) instead of O(n p^4).
     """
     d = x - mean
-    maha = np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d)
+    maha = _quad(d, np.linalg.inv(cov), d)
     return float(0.5 * (np.mean(maha ** 2) - x.shape[1]))
 
 
