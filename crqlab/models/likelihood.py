@@ -175,45 +175,60 @@ def _quad(u: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
     product: einsum's unoptimised loop dominated MLR's time; equal up to rounding)."""
     return np.sum((u @ w) * v, axis=1)
 
-def _location_forms(base, m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+
+def _kind_index(base) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per matrix kind present (0 Beta, 1 Lambda, 2 Psi, 3 Theta) its locations' positions
+    and their row and column indices, computed once per group."""
+    kind, i, j = base._loc_kind, base._loc_i, base._loc_j
+    out = []
+    for k in range(4):
+        sel = np.flatnonzero(kind == k)
+        if sel.size:
+            out.append((k, sel, i[sel], j[sel]))
+    return out
+
+
+def _location_forms(kinds, m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``u_l' W v_l`` for every free-parameter location without building u and v: u, v are
     columns of M = Lambda C, G = Lambda P or unit vectors (``crqlab.models.sem._Group._uv``),
-    so the forms are elements of M'WG (Beta), WG (Lambda), M'WM (Psi) and W (Theta).
+    so the forms are elements of M'WG (Beta), WG (Lambda), M'WM (Psi) and W (Theta);
+    ``kinds`` from :func:`_kind_index`.
 
     Notes
     -----
     Equal, up to rounding, to ``_quad(*base._uv(m, g), w)`` (``tests/models/test_likelihood.py``).
     """
-    kind, i, j = base._loc_kind, base._loc_i, base._loc_j
-    wg, mw = w @ g, m.T @ w
-    out = np.empty(len(kind))
-    for k, mat in enumerate((lambda: mw @ g, lambda: wg, lambda: mw @ m, lambda: w)):
-        sel = kind == k
-        if sel.any():
-            out[sel] = mat()[i[sel], j[sel]]
+    mw = m.T @ w
+    mats = (lambda: mw @ g, lambda: w @ g, lambda: mw @ m, lambda: w)
+    out = np.empty(sum(len(sel) for _, sel, _, _ in kinds))
+    for k, sel, i, j in kinds:
+        out[sel] = mats[k]()[i, j]
     return out
 
-def _row_forms(base, z: np.ndarray, m: np.ndarray, g: np.ndarray):
-    """``z u_l`` and ``z v_l`` (n x L each) for every location, read off the columns of zM,
-    z and zG (u, v as in :func:`_location_forms`) instead of n x p x L products."""
-    kind, i, j = base._loc_kind, base._loc_i, base._loc_j
-    zm, zg = z @ m, z @ g
-    zu, zv = np.empty((len(z), len(kind))), np.empty((len(z), len(kind)))
-    for k, (uu, vv) in enumerate(((zm, zg), (z, zg), (zm, zm), (z, z))):
-        sel = kind == k
-        zu[:, sel], zv[:, sel] = uu[:, i[sel]], vv[:, j[sel]]
+
+def _row_forms(kinds, zt: np.ndarray, m: np.ndarray, g: np.ndarray):
+    """``u_l'z`` and ``v_l'z`` (L x n each, ``zt`` = z' p x n) for every location, read off
+    the rows of M'z, z and G'z (u, v as in :func:`_location_forms`) instead of n x p x L
+    products; rows, not columns, so that every gather is contiguous."""
+    mz, gz = m.T @ zt, g.T @ zt
+    n_loc = sum(len(sel) for _, sel, _, _ in kinds)
+    zu, zv = np.empty((n_loc, zt.shape[1])), np.empty((n_loc, zt.shape[1]))
+    for k, sel, i, j in kinds:
+        uu, vv = ((mz, gz), (zt, gz), (mz, mz), (zt, zt))[k]
+        zu[sel], zv[sel] = uu[i], vv[j]
     return zu, zv
 
 
 def _aggregate(base, per_location: np.ndarray) -> np.ndarray:
-    """Columns per location summed into columns per free parameter (``@ base._agg.T``); a
-    column permutation when no two locations share a parameter (no equality labels)."""
+    """Rows per location summed into rows per free parameter (``base._agg @``); a row
+    permutation when no two locations share a parameter (no equality labels)."""
     free = base._loc_free
     if len(free) != base.k or len(np.unique(free)) != base.k:
-        return per_location @ base._agg.T
-    out = np.empty((per_location.shape[0], base.k))
-    out[:, free] = per_location
+        return base._agg @ per_location
+    out = np.empty((base.k, per_location.shape[1]))
+    out[free] = per_location
     return out
+
 
 @dataclass(frozen=True)
 class _MeanParam:
@@ -251,6 +266,7 @@ class _MomentGroup:
                  for mp in self._free_means}
         self.start = np.concatenate([base.start, [start[i] for i in range(len(start))]])
         self._index_means(len(base.sm.vars["inner"]))
+        self._kinds = _kind_index(base)
 
     def _index_means(self, n_inner: int) -> None:
         """Index arrays for assembling nu and alpha from theta without a Python loop."""
@@ -365,13 +381,14 @@ class _MomentGroup:
             o = pat.obs
             kinv = np.zeros((p, p))
             kinv[np.ix_(o, o)] = np.linalg.inv(sigma[np.ix_(o, o)])
-            z = np.zeros((pat.n, p))
-            z[:, o] = (self.x[np.ix_(pat.rows, o)] - mu[o]) @ kinv[np.ix_(o, o)]
-            zu, zv = _row_forms(base, z, m, gmat)
-            s_loc = base._loc_c * (zu * zv - _location_forms(base, m, gmat, kinv))
-            block = z @ dmu.T if dmu.any() else np.zeros((pat.n, self.k))
-            block[:, :self.kc] += _aggregate(base, s_loc)
-            out[pat.rows] = block
+            zt = np.zeros((p, pat.n))  # z' = K (x_i - mu) as columns
+            zt[o] = kinv[np.ix_(o, o)] @ (self.x[np.ix_(pat.rows, o)] - mu[o]).T
+            zu, zv = _row_forms(self._kinds, zt, m, gmat)
+            const = _location_forms(self._kinds, m, gmat, kinv)[:, None]
+            s_loc = base._loc_c[:, None] * (zu * zv - const)
+            block = dmu @ zt if dmu.any() else np.zeros((self.k, pat.n))
+            block[:self.kc] += _aggregate(base, s_loc)
+            out[pat.rows] = block.T
         return out
 
     def delta(self, theta) -> np.ndarray:
@@ -393,7 +410,8 @@ class _MomentGroup:
         base = self.base
         out = (self._dmu(m, eta, base._uv(m, gmat)[0]) @ g_mu if not self._static_means
                else self._dmu_nu @ g_mu)
-        out[:self.kc] += base._agg @ (2 * base._loc_c * _location_forms(base, m, gmat, w))
+        out[:self.kc] += base._agg @ (2 * base._loc_c
+                                      * _location_forms(self._kinds, m, gmat, w))
         return out
 
     def observed_hessian(self, theta, step: float = 1e-5) -> np.ndarray:

@@ -275,7 +275,7 @@ def test_location_forms_and_quad_equal_the_einsum(data):
     direct = np.einsum("lp,pq,lq->l", u, w, v)
     assert set(grp.base._loc_kind) == {0, 1, 2, 3}
     # the bilinear forms read off M'WG, WG, M'WM and W: the einsum's values up to rounding
-    assert_allclose(lik._location_forms(grp.base, m, g, w), direct, rtol=1e-12, atol=1e-12)
+    assert_allclose(lik._location_forms(grp._kinds, m, g, w), direct, rtol=1e-12, atol=1e-12)
     assert_allclose(lik._quad(u, w, v), direct, rtol=1e-12, atol=1e-12)
 
 
