@@ -414,15 +414,44 @@ class _MomentGroup:
                                       * _location_forms(self._kinds, m, gmat, w))
         return out
 
+    def _projected_hessian(self, theta, mu, sigma):
+        """``Delta' H_sat Delta`` and ``g_sat`` for one pattern without the p* x p* block of
+        H_sat: its Sigma part is ``tr(dSigma_a K dSigma_b A)``, A = 2P - K (the closed form
+        of :func:`_one_pattern_hessian`), summed over locations as products of the
+        bilinear forms of u, v in K and A.
+
+        Notes
+        -----
+        Equal, up to rounding, to ``delta' @ _saturated_derivatives(...)[0] @ delta``
+        (``tests/models/test_likelihood.py``).
+        """
+        ks, ps, kd, weights = _pattern_inverses(self.patterns, mu, sigma)
+        k, a = ks[0], 2 * ps[0] - ks[0]
+        p = len(mu)
+        dlt = self.delta(theta)
+        dmu, dsig = dlt[:p].T, dlt[p:].T
+        cross = dmu @ _mean_cov_block(k, kd[0]) @ dsig.T
+        hess = dmu @ (2 * k) @ dmu.T + cross + cross.T
+        _, m, gmat, _, _ = self._moments(theta)
+        u, v = self.base._uv(m, gmat)
+        xk, xa = u @ k @ v.T, u @ a @ v.T
+        h_loc = (xk.T * xa + (v @ k @ v.T) * (u @ a @ u.T) + (u @ k @ u.T) * (v @ a @ v.T)
+                 + xk * xa.T) * np.outer(self.base._loc_c, self.base._loc_c)
+        hess[:self.kc, :self.kc] += self.base._agg @ h_loc @ self.base._agg.T
+        return hess, _saturated_gradient(ks, ps, kd, weights)
+
     def observed_hessian(self, theta, step: float = 1e-5) -> np.ndarray:
         """Hessian of F: ``Delta' H_sat Delta`` (the saturated Hessian at the model's moments,
         analytic) plus the curvature of the structure, ``d(Delta' g_sat)/d theta`` at fixed
         ``g_sat``, by central differences (cheap: no pass over the data; the error, of order
         step^2 times a third derivative, is far below the SEs' last reported digit)."""
         mu, sigma = self.mu_sigma(theta)
-        h_sat, g_sat = _saturated_derivatives(self.patterns, mu, sigma)
-        dlt = self.delta(theta)
-        hess = dlt.T @ h_sat @ dlt
+        if len(self.patterns) == 1:
+            hess, g_sat = self._projected_hessian(theta, mu, sigma)
+        else:
+            h_sat, g_sat = _saturated_derivatives(self.patterns, mu, sigma)
+            dlt = self.delta(theta)
+            hess = dlt.T @ h_sat @ dlt
         p = len(mu)
         i, j = np.tril_indices(p)
         w = np.zeros((p, p))
@@ -489,8 +518,18 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
     ``2 n_j e_m' K E_s K d`` and in (mu, mu) ``2 n_j K``. One pattern (complete data): in
     closed form (:func:`_one_pattern_hessian`); several: :func:`_pattern_sum_hessian`.
     """
+    ks, ps, kd, weights = _pattern_inverses(pats, mu, sigma)
+    if len(pats) == 1:  # complete data: the traces factor into elements of K and P
+        hess = _one_pattern_hessian(ks[0], ps[0], kd[0], weights[0]) / weights[0]
+    else:
+        hess = _pattern_sum_hessian(ks, ps, kd, weights) / weights.sum()
+    return hess, _saturated_gradient(ks, ps, kd, weights)
+
+
+def _pattern_inverses(pats, mu, sigma):
+    """Per pattern K = Sigma_oo^-1, P = K (S_j + d d') K and Kd embedded in p x p (p), and
+    the patterns' sizes n_j (``_saturated_derivatives``)."""
     p = len(mu)
-    n = sum(pat.n for pat in pats)
     ks, ps, kd = np.zeros((len(pats), p, p)), np.zeros((len(pats), p, p)), np.zeros((len(pats), p))
     weights = np.array([pat.n for pat in pats], dtype=float)
     for t, pat in enumerate(pats):
@@ -500,15 +539,17 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
         ks[t][np.ix_(o, o)] = kinv
         ps[t][np.ix_(o, o)] = kinv @ (pat.cov + np.outer(d, d)) @ kinv
         kd[t, o] = kinv @ d
-    if len(pats) == 1:  # complete data: the traces factor into elements of K and P
-        hess = _one_pattern_hessian(ks[0], ps[0], kd[0], weights[0]) / n
-    else:
-        hess = _pattern_sum_hessian(ks, ps, kd, weights) / n
+    return ks, ps, kd, weights
+
+
+def _saturated_gradient(ks, ps, kd, weights) -> np.ndarray:
+    """Gradient of F = -2 logL / n in (mu, vech Sigma) from :func:`_pattern_inverses`."""
+    p = ks.shape[1]
     i, j = np.tril_indices(p)
     w = np.einsum("t,tab->ab", weights, ks - ps)
     g_mu = -2 * weights @ kd
     g_sig = w[i, j] * np.where(i == j, 1.0, 2.0)
-    return hess, np.concatenate([g_mu, g_sig]) / n
+    return np.concatenate([g_mu, g_sig]) / weights.sum()
 
 
 def _pattern_sum_hessian(ks, ps, kd, weights) -> np.ndarray:
@@ -561,8 +602,15 @@ def _one_pattern_hessian(k, pk, kd, n) -> np.ndarray:
                 + b[np.ix_(i, i)] * a[np.ix_(j, j)] + b[np.ix_(i, j)] * a[np.ix_(j, i)])
 
     h_ss = n * trace_terms(k, 2 * pk - k) * np.outer(half, half)
-    h_ms = 2 * n * (k[:, i] * kd[j] + k[:, j] * kd[i]) * half
+    h_ms = n * _mean_cov_block(k, kd)
     return np.block([[2 * n * k, h_ms], [h_ms.T, h_ss]])
+
+
+def _mean_cov_block(k, kd) -> np.ndarray:
+    """The (mu, vech Sigma) block of one pattern's Hessian of F per observation,
+    ``2 e_m' K E_s K d`` (``_saturated_derivatives``)."""
+    i, j = np.tril_indices(len(kd))
+    return 2 * (k[:, i] * kd[j] + k[:, j] * kd[i]) * np.where(i == j, 0.5, 1.0)
 
 
 def _h1_information(pats, x, mu, sigma, means: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -298,3 +298,20 @@ def test_scores_equal_the_direct_formula(data, model):
     # at the ML estimates the scores sum to zero (the likelihood equations)
     assert_allclose(grp.scores(fit._theta).mean(axis=0), 0, atol=1e-4)
 
+
+
+@pytest.mark.parametrize("missing", ["listwise", "fiml"])
+def test_projected_hessian_equals_the_saturated_route(data, missing):
+    from crqlab.models import likelihood as lik
+
+    fit = fit_sem(PD_MODEL, data["pd"], missing=missing)  # fiml: free intercepts, dmu != 0
+    grp = fit._problem.groups[0] if missing == "fiml" else lik._complete_group(fit)
+    theta = fit._theta * 1.01  # off the optimum: the mean-Sigma cross terms are not 0
+    mu, sigma = grp.mu_sigma(theta)
+    fast, g_fast = grp._projected_hessian(theta, mu, sigma)
+    h_sat, g_sat = lik._saturated_derivatives(grp.patterns, mu, sigma)
+    dlt = grp.delta(theta)
+    slow = dlt.T @ h_sat @ dlt
+    # the location traces give Delta' H_sat Delta up to rounding
+    assert_allclose(fast, slow, rtol=1e-10, atol=1e-12 * np.abs(slow).max())
+    assert_allclose(g_fast, g_sat, rtol=1e-14)
