@@ -315,3 +315,20 @@ def test_projected_hessian_equals_the_saturated_route(data, missing):
     # the location traces give Delta' H_sat Delta up to rounding
     assert_allclose(fast, slow, rtol=1e-10, atol=1e-12 * np.abs(slow).max())
     assert_allclose(g_fast, g_sat, rtol=1e-14)
+
+
+def test_batched_pullbacks_equal_the_loop(data):
+    from crqlab.models import likelihood as lik
+
+    model = PD_MODEL.replace("y6 ~~ y8", "y6 ~~ e*y8\ny3 ~~ e*y7").replace("y3 ~~ y7\n", "")
+    fit = fit_sem(model, data["pd"])  # every matrix kind, an equality label
+    grp = lik._complete_group(fit)
+    rng = np.random.default_rng(5)
+    thetas = fit._theta + rng.normal(0, 0.01, (4, grp.k))
+    p = len(grp.observed)
+    w = rng.standard_normal((p, p))
+    w = w + w.T
+    g_mu = rng.standard_normal(p)
+    loop = np.array([grp._pullback(th, g_mu, w) for th in thetas])
+    # one batch of matrix products: the loop's values up to rounding
+    assert_allclose(grp._pullbacks(thetas, g_mu, w), loop, rtol=1e-12, atol=1e-12)
