@@ -376,7 +376,7 @@ class _MomentGroup:
         dmu = (self._dmu(m, eta, self.base._uv(m, gmat)[0]) if not self._static_means
                else self._dmu_nu)
         base, p = self.base, len(mu)
-        out = np.zeros((self.n, self.k))
+        out = np.zeros((self.k, self.n))  # transposed: every row a contiguous gather
         for pat in self.patterns:
             o = pat.obs
             kinv = np.zeros((p, p))
@@ -388,8 +388,10 @@ class _MomentGroup:
             s_loc = base._loc_c[:, None] * (zu * zv - const)
             block = dmu @ zt if dmu.any() else np.zeros((self.k, pat.n))
             block[:self.kc] += _aggregate(base, s_loc)
-            out[pat.rows] = block.T
-        return out
+            if len(self.patterns) == 1:
+                return block.T  # the rows of x in order (one pattern: every row)
+            out[:, pat.rows] = block
+        return out.T
 
     def delta(self, theta) -> np.ndarray:
         """Jacobian of (mu, vech Sigma) with respect to theta ((p + p*) x k)."""
