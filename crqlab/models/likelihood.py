@@ -219,6 +219,38 @@ def _row_forms(kinds, zt: np.ndarray, m: np.ndarray, g: np.ndarray):
     return zu, zv
 
 
+def _einsum_forms(kinds, m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``einsum("lp,pq,lq->l", u, w, v)`` for a batch of (M, G) (B x p x q each), B x L,
+    with the einsum's own arithmetic: one accumulator, terms ``(u_a w_aq) v_q`` added in
+    (a, q) order. A term with u_a = 0 or v_q = 0 adds an exact zero and is skipped, so a
+    Theta form is w_ij and a Lambda form (u = e_i) p steps.
+
+    Notes
+    -----
+    Bit for bit ``np.einsum`` on each member (``tests/models/test_likelihood.py``), so the
+    central differences of :meth:`_MomentGroup.observed_hessian` keep their values.
+    """
+    out = np.empty((len(m), sum(len(sel) for _, sel, _, _ in kinds)))
+    for k, sel, i, j in kinds:
+        if k == 3:
+            out[:, sel] = w[i, j]
+            continue
+        v = np.ascontiguousarray((g if k < 2 else m)[:, :, j].transpose(1, 0, 2))  # p x B x L
+        cols = np.flatnonzero(v.any(axis=(1, 2)))
+        v = v[cols]
+        if k == 1:  # u = e_i: the terms w_iq v_q
+            out[:, sel] = np.add.reduce(w[np.ix_(i, cols)].T[:, None, :] * v, axis=0)
+            continue
+        u = np.ascontiguousarray(m[:, :, i].transpose(1, 0, 2))
+        acc = np.zeros(v.shape[1:])
+        for a in np.flatnonzero(u.any(axis=(1, 2))):
+            terms = u[a] * w[a, cols][:, None, None] * v
+            terms[0] += acc
+            acc = np.add.reduce(terms, axis=0)  # row after row: the einsum's order
+        out[:, sel] = acc
+    return out
+
+
 def _aggregate(base, per_location: np.ndarray) -> np.ndarray:
     """Rows per location summed into rows per free parameter (``base._agg @``); a row
     permutation when no two locations share a parameter (no equality labels)."""
@@ -412,18 +444,20 @@ class _MomentGroup:
         base = self.base
         out = (self._dmu(m, eta, base._uv(m, gmat)[0]) @ g_mu if not self._static_means
                else self._dmu_nu @ g_mu)
-        out[:self.kc] += base._agg @ (2 * base._loc_c
-                                      * _location_forms(self._kinds, m, gmat, w))
+        u, v = base._uv(m, gmat)
+        out[:self.kc] += base._agg @ (2 * base._loc_c * np.einsum("lp,pq,lq->l", u, w, v))
         return out
 
     def _pullbacks(self, thetas: np.ndarray, g_mu: np.ndarray, w: np.ndarray) -> np.ndarray:
         """:meth:`_pullback` at each row of ``thetas`` (static means only: d mu / d theta is
         constant), semopy's matrices filled as its ``update_matrices`` does, all rows in one
-        batch of matrix products instead of a Python loop.
+        batch (:func:`_einsum_forms`) instead of a Python loop.
 
         Notes
         -----
-        Equal, up to rounding, to the rows' :meth:`_pullback` (``tests/models/test_likelihood.py``).
+        Bit for bit the rows' :meth:`_pullback` (``tests/models/test_likelihood.py``): the
+        central differences divide by 2e-5, so rounding differences would show in the SEs'
+        tenth digit (and in results.json).
         """
         sm, kc = self.sm, self.kc
         mats = [np.repeat(mx[None], len(thetas), axis=0) for mx in sm.matrices[:4]]
@@ -434,11 +468,7 @@ class _MomentGroup:
         c = np.linalg.inv(np.identity(beta.shape[1]) - beta)
         m = lamb @ c
         g = lamb @ (c @ psi @ c.transpose(0, 2, 1))
-        mw = m.transpose(0, 2, 1) @ w
-        prods = (lambda: mw @ g, lambda: w @ g, lambda: mw @ m, lambda: w[None])
-        forms = np.empty((len(thetas), len(self.base._loc_c)))
-        for k, sel, i, j in self._kinds:
-            forms[:, sel] = prods[k]()[:, i, j]
+        forms = _einsum_forms(self._kinds, m, g, w)
         out = np.repeat((self._dmu_nu @ g_mu)[None], len(thetas), axis=0)
         out[:, :kc] += (2 * self.base._loc_c * forms) @ self.base._agg.T
         return out

@@ -276,6 +276,8 @@ def test_location_forms_and_quad_equal_the_einsum(data):
     assert set(grp.base._loc_kind) == {0, 1, 2, 3}
     # the bilinear forms read off M'WG, WG, M'WM and W: the einsum's values up to rounding
     assert_allclose(lik._location_forms(grp._kinds, m, g, w), direct, rtol=1e-12, atol=1e-12)
+    # the batched einsum arithmetic: bit for bit
+    np.testing.assert_array_equal(lik._einsum_forms(grp._kinds, m[None], g[None], w)[0], direct)
     assert_allclose(lik._quad(u, w, v), direct, rtol=1e-12, atol=1e-12)
 
 
@@ -330,5 +332,6 @@ def test_batched_pullbacks_equal_the_loop(data):
     w = w + w.T
     g_mu = rng.standard_normal(p)
     loop = np.array([grp._pullback(th, g_mu, w) for th in thetas])
-    # one batch of matrix products: the loop's values up to rounding
-    assert_allclose(grp._pullbacks(thetas, g_mu, w), loop, rtol=1e-12, atol=1e-12)
+    # one batch, the einsum's arithmetic: the loop's values bit for bit (the central
+    # differences would show any rounding difference in the SEs' tenth digit)
+    np.testing.assert_array_equal(grp._pullbacks(thetas, g_mu, w), loop)
