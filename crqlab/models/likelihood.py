@@ -17,6 +17,11 @@ full-information maximum likelihood (FIML) over missing-data patterns, as lavaan
   central differences of the analytic gradient). MLR: the sandwich ``A^-1 B A^-1 / N`` with
   ``A`` the observed information and ``B`` the mean outer product of the casewise scores
   (lavaan's ``robust.huber.white``).
+- **Speed (complete data).** One missing-data pattern takes closed forms: the saturated
+  Hessian projected on the structure as traces over parameter locations, the casewise
+  scores from M'z and G'z, the curvature's central differences in one batch with
+  ``np.einsum``'s own arithmetic (differences divided by 2e-5 would show any rounding
+  change); each checked against the general route in ``tests/models/test_likelihood.py``.
 - **Scaled test.** Yuan-Bentler, lavaan's ``yuan.bentler.mplus``: the scaling factor is
   ``c = (tr(A1^-1 B1) - tr(A0^-1 B0)) / df`` with ``A1, B1`` the observed and first-order
   information of the saturated model and ``A0, B0`` those of the fitted model; the baseline
@@ -170,6 +175,110 @@ def em_moments(x, *, tol: float = 1e-10, max_iter: int = 10_000):
 # One group's likelihood with a mean structure, over missing patterns
 # ----------------------------------------------------------------------------------------------
 
+def _quad(u: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise bilinear forms ``u_l' W v_l`` (``einsum("lp,pq,lq->l")`` by one matrix
+    product: einsum's unoptimised loop dominated MLR's time; equal up to rounding)."""
+    return np.sum((u @ w) * v, axis=1)
+
+
+def _kind_index(base) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per matrix kind present (0 Beta, 1 Lambda, 2 Psi, 3 Theta) its locations' positions
+    and their row and column indices, computed once per group."""
+    kind, i, j = base._loc_kind, base._loc_i, base._loc_j
+    out = []
+    for k in range(4):
+        sel = np.flatnonzero(kind == k)
+        if sel.size:
+            out.append((k, sel, i[sel], j[sel]))
+    return out
+
+
+def _location_forms(kinds, m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``u_l' W v_l`` for every free-parameter location without building u and v: u, v are
+    columns of M = Lambda C, G = Lambda P or unit vectors (``crqlab.models.sem._Group._uv``),
+    so the forms are elements of M'WG (Beta), WG (Lambda), M'WM (Psi) and W (Theta);
+    ``kinds`` from :func:`_kind_index`.
+
+    Notes
+    -----
+    Equal, up to rounding, to ``_quad(*base._uv(m, g), w)`` (``tests/models/test_likelihood.py``).
+    """
+    mw = m.T @ w
+    mats = (lambda: mw @ g, lambda: w @ g, lambda: mw @ m, lambda: w)
+    out = np.empty(sum(len(sel) for _, sel, _, _ in kinds))
+    for k, sel, i, j in kinds:
+        out[sel] = mats[k]()[i, j]
+    return out
+
+
+def _row_forms(kinds, zt: np.ndarray, m: np.ndarray, g: np.ndarray):
+    """``u_l'z`` and ``v_l'z`` (L x n each, ``zt`` = z' p x n) for every location, read off
+    the rows of M'z, z and G'z (u, v as in :func:`_location_forms`) instead of n x p x L
+    products; rows, not columns, so that every gather is contiguous.
+
+    Notes
+    -----
+    The scores built on it equal the direct ``(z u')(z v')`` formula up to rounding
+    (``tests/models/test_likelihood.py``).
+    """
+    mz, gz = m.T @ zt, g.T @ zt
+    n_loc = sum(len(sel) for _, sel, _, _ in kinds)
+    zu, zv = np.empty((n_loc, zt.shape[1])), np.empty((n_loc, zt.shape[1]))
+    for k, sel, i, j in kinds:
+        uu, vv = ((mz, gz), (zt, gz), (mz, mz), (zt, zt))[k]
+        zu[sel], zv[sel] = uu[i], vv[j]
+    return zu, zv
+
+
+def _einsum_forms(kinds, m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``einsum("lp,pq,lq->l", u, w, v)`` for a batch of (M, G) (B x p x q each), B x L,
+    with the einsum's own arithmetic: one accumulator, terms ``(u_a w_aq) v_q`` added in
+    (a, q) order. A term with u_a = 0 or v_q = 0 adds an exact zero and is skipped, so a
+    Theta form is w_ij and a Lambda form (u = e_i) p steps.
+
+    Notes
+    -----
+    Bit for bit ``np.einsum`` on each member (``tests/models/test_likelihood.py``), so the
+    central differences of :meth:`_MomentGroup.observed_hessian` keep their values.
+    """
+    out = np.empty((len(m), sum(len(sel) for _, sel, _, _ in kinds)))
+    for k, sel, i, j in kinds:
+        if k == 3:
+            out[:, sel] = w[i, j]
+            continue
+        v = np.ascontiguousarray((g if k < 2 else m)[:, :, j].transpose(1, 0, 2))  # p x B x L
+        cols = np.flatnonzero(v.any(axis=(1, 2)))
+        v = v[cols]
+        if k == 1:  # u = e_i: the terms w_iq v_q
+            out[:, sel] = np.add.reduce(w[np.ix_(i, cols)].T[:, None, :] * v, axis=0)
+            continue
+        u = np.ascontiguousarray(m[:, :, i].transpose(1, 0, 2))
+        acc = np.zeros(v.shape[1:])
+        for a in np.flatnonzero(u.any(axis=(1, 2))):
+            terms = u[a] * w[a, cols][:, None, None] * v
+            terms[0] += acc
+            acc = np.add.reduce(terms, axis=0)  # row after row: the einsum's order
+        out[:, sel] = acc
+    return out
+
+
+def _aggregate(base, per_location: np.ndarray) -> np.ndarray:
+    """Rows per location summed into rows per free parameter (``base._agg @``); a row
+    permutation when no two locations share a parameter (no equality labels).
+
+    Notes
+    -----
+    Both branches checked through the casewise scores, with and without an equality label
+    (``tests/models/test_likelihood.py``).
+    """
+    free = base._loc_free
+    if len(free) != base.k or len(np.unique(free)) != base.k:
+        return base._agg @ per_location
+    out = np.empty((base.k, per_location.shape[1]))
+    out[free] = per_location
+    return out
+
+
 @dataclass(frozen=True)
 class _MeanParam:
     """One intercept (``kind="nu"``, an observed variable) or mean (``"alpha"``, inner)."""
@@ -206,6 +315,7 @@ class _MomentGroup:
                  for mp in self._free_means}
         self.start = np.concatenate([base.start, [start[i] for i in range(len(start))]])
         self._index_means(len(base.sm.vars["inner"]))
+        self._kinds = _kind_index(base)
 
     def _index_means(self, n_inner: int) -> None:
         """Index arrays for assembling nu and alpha from theta without a Python loop."""
@@ -309,22 +419,28 @@ class _MomentGroup:
         return fval, g, h
 
     def scores(self, theta) -> np.ndarray:
-        """Casewise scores d log L_i / d theta (rows of ``x`` in order)."""
+        """Casewise scores d log L_i / d theta (rows of ``x`` in order): per location
+        ``c ((z'u)(z'v) - u'K v)`` with z = K (x_i - mu), K = Sigma_oo^-1 embedded in p x p."""
         sigma, m, gmat, mu, eta = self._moments(theta)
-        u, v = self.base._uv(m, gmat)
-        dmu = self._dmu(m, eta, u)
-        cc, agg = self.base._loc_c, self.base._agg
-        out = np.zeros((self.n, self.k))
+        dmu = (self._dmu(m, eta, self.base._uv(m, gmat)[0]) if not self._static_means
+               else self._dmu_nu)
+        base, p = self.base, len(mu)
+        out = np.zeros((self.k, self.n))  # transposed: every row a contiguous gather
         for pat in self.patterns:
             o = pat.obs
-            kinv = np.linalg.inv(sigma[np.ix_(o, o)])
-            z = (self.x[np.ix_(pat.rows, o)] - mu[o]) @ kinv
-            uo, vo = u[:, o], v[:, o]
-            s_loc = cc * ((z @ uo.T) * (z @ vo.T) - np.einsum("lp,pq,lq->l", uo, kinv, vo))
-            block = z @ dmu[:, o].T if dmu.any() else np.zeros((pat.n, self.k))
-            block[:, :self.kc] += s_loc @ agg.T
-            out[pat.rows] = block
-        return out
+            kinv = np.zeros((p, p))
+            kinv[np.ix_(o, o)] = np.linalg.inv(sigma[np.ix_(o, o)])
+            zt = np.zeros((p, pat.n))  # z' = K (x_i - mu) as columns
+            zt[o] = kinv[np.ix_(o, o)] @ (self.x[np.ix_(pat.rows, o)] - mu[o]).T
+            zu, zv = _row_forms(self._kinds, zt, m, gmat)
+            const = _location_forms(self._kinds, m, gmat, kinv)[:, None]
+            s_loc = base._loc_c[:, None] * (zu * zv - const)
+            block = dmu @ zt if dmu.any() else np.zeros((self.k, pat.n))
+            block[:self.kc] += _aggregate(base, s_loc)
+            if len(self.patterns) == 1:
+                return block.T  # the rows of x in order (one pattern: every row)
+            out[:, pat.rows] = block
+        return out.T
 
     def delta(self, theta) -> np.ndarray:
         """Jacobian of (mu, vech Sigma) with respect to theta ((p + p*) x k)."""
@@ -342,33 +458,93 @@ class _MomentGroup:
         """``Delta(theta)' g`` for a fixed gradient g in (mu, Sigma): ``g_mu' dmu/dtheta +
         tr(W dSigma/dtheta)``, W the symmetric matrix of the Sigma gradient."""
         _, m, gmat, _, eta = self._moments(theta)
-        u, v = self.base._uv(m, gmat)
-        out = self._dmu(m, eta, u) @ g_mu
-        out[:self.kc] += self.base._agg @ (2 * self.base._loc_c
-                                           * np.einsum("lp,pq,lq->l", u, w, v))
+        base = self.base
+        out = (self._dmu(m, eta, base._uv(m, gmat)[0]) @ g_mu if not self._static_means
+               else self._dmu_nu @ g_mu)
+        u, v = base._uv(m, gmat)
+        out[:self.kc] += base._agg @ (2 * base._loc_c * np.einsum("lp,pq,lq->l", u, w, v))
         return out
+
+    def _pullbacks(self, thetas: np.ndarray, g_mu: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """:meth:`_pullback` at each row of ``thetas`` (static means only: d mu / d theta is
+        constant), semopy's matrices filled as its ``update_matrices`` does, all rows in one
+        batch (:func:`_einsum_forms`) instead of a Python loop.
+
+        Notes
+        -----
+        Bit for bit the rows' :meth:`_pullback` (``tests/models/test_likelihood.py``): the
+        central differences divide by 2e-5, so rounding differences would show in the SEs'
+        tenth digit (and in results.json).
+        """
+        sm, kc = self.sm, self.kc
+        mats = [np.repeat(mx[None], len(thetas), axis=0) for mx in sm.matrices[:4]]
+        for mx, (r1, r2) in zip(mats, sm.param_ranges[:4]):
+            if r1:
+                mx[(slice(None), *r1)] = thetas[:, :kc][:, r2]
+        beta, lamb, psi, _ = mats
+        c = np.linalg.inv(np.identity(beta.shape[1]) - beta)
+        m = lamb @ c
+        g = lamb @ (c @ psi @ c.transpose(0, 2, 1))
+        forms = _einsum_forms(self._kinds, m, g, w)
+        out = np.repeat((self._dmu_nu @ g_mu)[None], len(thetas), axis=0)
+        out[:, :kc] += (2 * self.base._loc_c * forms) @ self.base._agg.T
+        return out
+
+    def _projected_hessian(self, theta, mu, sigma):
+        """``Delta' H_sat Delta`` and ``g_sat`` for one pattern without the p* x p* block of
+        H_sat: its Sigma part is ``tr(dSigma_a K dSigma_b A)``, A = 2P - K (the closed form
+        of :func:`_one_pattern_hessian`), summed over locations as products of the
+        bilinear forms of u, v in K and A.
+
+        Notes
+        -----
+        Equal, up to rounding, to ``delta' @ _saturated_derivatives(...)[0] @ delta``
+        (``tests/models/test_likelihood.py``).
+        """
+        ks, ps, kd, weights = _pattern_inverses(self.patterns, mu, sigma)
+        k, a = ks[0], 2 * ps[0] - ks[0]
+        p = len(mu)
+        dlt = self.delta(theta)
+        dmu, dsig = dlt[:p].T, dlt[p:].T
+        cross = dmu @ _mean_cov_block(k, kd[0]) @ dsig.T
+        hess = dmu @ (2 * k) @ dmu.T + cross + cross.T
+        _, m, gmat, _, _ = self._moments(theta)
+        u, v = self.base._uv(m, gmat)
+        xk, xa = u @ k @ v.T, u @ a @ v.T
+        h_loc = (xk.T * xa + (v @ k @ v.T) * (u @ a @ u.T) + (u @ k @ u.T) * (v @ a @ v.T)
+                 + xk * xa.T) * np.outer(self.base._loc_c, self.base._loc_c)
+        hess[:self.kc, :self.kc] += self.base._agg @ h_loc @ self.base._agg.T
+        return hess, _saturated_gradient(ks, ps, kd, weights)
 
     def observed_hessian(self, theta, step: float = 1e-5) -> np.ndarray:
         """Hessian of F: ``Delta' H_sat Delta`` (the saturated Hessian at the model's moments,
-        analytic) plus the curvature of the structure, ``d(Delta' g_sat)/d theta`` at fixed
-        ``g_sat``, by central differences (cheap: no pass over the data; the error, of order
-        step^2 times a third derivative, is far below the SEs' last reported digit)."""
+        analytic; one pattern: :meth:`_projected_hessian`) plus the curvature of the
+        structure, ``d(Delta' g_sat)/d theta`` at fixed ``g_sat``, by central differences
+        (cheap: no pass over the data; the error, of order step^2 times a third derivative,
+        is far below the SEs' last reported digit), all 2k pullbacks in one batch when the
+        means are static (:meth:`_pullbacks`)."""
         mu, sigma = self.mu_sigma(theta)
-        h_sat, g_sat = _saturated_derivatives(self.patterns, mu, sigma)
-        dlt = self.delta(theta)
-        hess = dlt.T @ h_sat @ dlt
+        if len(self.patterns) == 1:
+            hess, g_sat = self._projected_hessian(theta, mu, sigma)
+        else:
+            h_sat, g_sat = _saturated_derivatives(self.patterns, mu, sigma)
+            dlt = self.delta(theta)
+            hess = dlt.T @ h_sat @ dlt
         p = len(mu)
         i, j = np.tril_indices(p)
         w = np.zeros((p, p))
         w[i, j] = g_sat[p:] / np.where(i == j, 1.0, 2.0)
         w[j, i] = w[i, j]
-        curv = np.empty_like(hess)
-        for col in range(self.k):
-            up, down = theta.copy(), theta.copy()
-            up[col] += step
-            down[col] -= step
-            curv[:, col] = (self._pullback(up, g_sat[:p], w)
-                            - self._pullback(down, g_sat[:p], w)) / (2 * step)
+        shifts = step * np.identity(self.k)
+        if self._static_means:  # all 2k pullbacks at once
+            ups = self._pullbacks(theta + shifts, g_sat[:p], w)
+            downs = self._pullbacks(theta - shifts, g_sat[:p], w)
+            curv = (ups - downs).T / (2 * step)
+        else:
+            curv = np.empty_like(hess)
+            for col in range(self.k):
+                curv[:, col] = (self._pullback(theta + shifts[col], g_sat[:p], w)
+                                - self._pullback(theta - shifts[col], g_sat[:p], w)) / (2 * step)
         self.mu_sigma(theta)  # leave semopy's matrices at theta
         hess = hess + curv
         return (hess + hess.T) / 2
@@ -420,13 +596,21 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
     Per pattern, with K = Sigma_oo^-1, C = S_j + d d' and P = KCK embedded in p x p, the
     second derivative in the symmetric directions E_r, E_s is
     ``n_j (tr(E_r K E_s P) + tr(E_r P E_s K) - tr(E_r K E_s K))``, in (mu_m, E_s)
-    ``2 n_j e_m' K E_s K d`` and in (mu, mu) ``2 n_j K``. Each trace is a sum of products of
-    single elements, so the patterns are summed first as weighted cross-products of the
-    stacked vec(K), vec(P) and Kd, and the vech Hessian is then read off those p^2 x p^2
-    sums (no Kronecker product per pattern).
+    ``2 n_j e_m' K E_s K d`` and in (mu, mu) ``2 n_j K``. One pattern (complete data): in
+    closed form (:func:`_one_pattern_hessian`); several: :func:`_pattern_sum_hessian`.
     """
+    ks, ps, kd, weights = _pattern_inverses(pats, mu, sigma)
+    if len(pats) == 1:  # complete data: the traces factor into elements of K and P
+        hess = _one_pattern_hessian(ks[0], ps[0], kd[0], weights[0]) / weights[0]
+    else:
+        hess = _pattern_sum_hessian(ks, ps, kd, weights) / weights.sum()
+    return hess, _saturated_gradient(ks, ps, kd, weights)
+
+
+def _pattern_inverses(pats, mu, sigma):
+    """Per pattern K = Sigma_oo^-1, P = K (S_j + d d') K and Kd embedded in p x p (p), and
+    the patterns' sizes n_j (``_saturated_derivatives``)."""
     p = len(mu)
-    n = sum(pat.n for pat in pats)
     ks, ps, kd = np.zeros((len(pats), p, p)), np.zeros((len(pats), p, p)), np.zeros((len(pats), p))
     weights = np.array([pat.n for pat in pats], dtype=float)
     for t, pat in enumerate(pats):
@@ -436,7 +620,25 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
         ks[t][np.ix_(o, o)] = kinv
         ps[t][np.ix_(o, o)] = kinv @ (pat.cov + np.outer(d, d)) @ kinv
         kd[t, o] = kinv @ d
-    vk, vp = ks.reshape(len(pats), -1), ps.reshape(len(pats), -1)
+    return ks, ps, kd, weights
+
+
+def _saturated_gradient(ks, ps, kd, weights) -> np.ndarray:
+    """Gradient of F = -2 logL / n in (mu, vech Sigma) from :func:`_pattern_inverses`."""
+    p = ks.shape[1]
+    i, j = np.tril_indices(p)
+    w = np.einsum("t,tab->ab", weights, ks - ps)
+    g_mu = -2 * weights @ kd
+    g_sig = w[i, j] * np.where(i == j, 1.0, 2.0)
+    return np.concatenate([g_mu, g_sig]) / weights.sum()
+
+
+def _pattern_sum_hessian(ks, ps, kd, weights) -> np.ndarray:
+    """n F's Hessian in (mu, vech Sigma) summed over patterns (``_saturated_derivatives``):
+    the weighted cross-products of the stacked vec(K), vec(P) and Kd summed first, the traces
+    then read off those p^2 x p^2 sums (no Kronecker product per pattern)."""
+    p = ks.shape[1]
+    vk, vp = ks.reshape(len(ks), -1), ps.reshape(len(ps), -1)
     m_kk = (vk * weights[:, None]).T @ vk
     m_kp = (vk * weights[:, None]).T @ vp
     m_kd = (vk * weights[:, None]).T @ kd
@@ -455,11 +657,41 @@ def _saturated_derivatives(pats, mu, sigma) -> tuple[np.ndarray, np.ndarray]:
     rows = np.arange(p)[:, None] * p
     h_ms = 2 * (m_kd[rows + i[None, :], j[None, :]] + m_kd[rows + j[None, :], i[None, :]]) * half
     h_mm = 2 * np.einsum("t,tab->ab", weights, ks)
-    hess = np.block([[h_mm, h_ms], [h_ms.T, h_ss]]) / n
-    w = np.einsum("t,tab->ab", weights, ks - ps)
-    g_mu = -2 * weights @ kd
-    g_sig = w[i, j] * np.where(i == j, 1.0, 2.0)
-    return hess, np.concatenate([g_mu, g_sig]) / n
+    return np.block([[h_mm, h_ms], [h_ms.T, h_ss]])
+
+
+def _one_pattern_hessian(k, pk, kd, n) -> np.ndarray:
+    """n F's Hessian in (mu, vech Sigma) for one pattern (K, P = KCK and Kd embedded in p x p,
+    ``_saturated_derivatives``), in closed form: for symmetric A, B and r = (i, j),
+    s = (k, l), ``B_jk A_li + B_jl A_ki + B_ik A_lj + B_il A_kj``, halved once for each of
+    i = j and k = l, is the (r, s) element of ``D'(A x B)D`` (D the duplication matrix), so
+    ``h_ss = D'(P x K + K x P - K x K)D = D'((2P - K) x K)D`` (``D'(A x B)D = D'(B x A)D``
+    for symmetric A, B, as the commutation matrix fixes D) without a Kronecker product.
+
+    Notes
+    -----
+    Equal, up to rounding, to :func:`_pattern_sum_hessian` with one pattern
+    (``tests/models/test_likelihood.py``), at O(p^4 / 4) instead of building and gathering
+    from p^2 x p^2 cross-products.
+    """
+    p = len(kd)
+    i, j = np.tril_indices(p)
+    half = np.where(i == j, 0.5, 1.0)
+
+    def trace_terms(b, a):  # the four-term sums over r, s in vech order
+        return (b[np.ix_(j, i)] * a[np.ix_(i, j)] + b[np.ix_(j, j)] * a[np.ix_(i, i)]
+                + b[np.ix_(i, i)] * a[np.ix_(j, j)] + b[np.ix_(i, j)] * a[np.ix_(j, i)])
+
+    h_ss = n * trace_terms(k, 2 * pk - k) * np.outer(half, half)
+    h_ms = n * _mean_cov_block(k, kd)
+    return np.block([[2 * n * k, h_ms], [h_ms.T, h_ss]])
+
+
+def _mean_cov_block(k, kd) -> np.ndarray:
+    """The (mu, vech Sigma) block of one pattern's Hessian of F per observation,
+    ``2 e_m' K E_s K d`` (``_saturated_derivatives``)."""
+    i, j = np.tril_indices(len(kd))
+    return 2 * (k[:, i] * kd[j] + k[:, j] * kd[i]) * np.where(i == j, 0.5, 1.0)
 
 
 def _h1_information(pats, x, mu, sigma, means: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -495,7 +727,7 @@ def _complete_h1_trace(x, mean, cov) -> float:
     ``tests/models/test_likelihood.py``, at O(n p^2) instead of O(n p^4).
     """
     d = x - mean
-    maha = np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d)
+    maha = _quad(d, np.linalg.inv(cov), d)
     return float(0.5 * (np.mean(maha ** 2) - x.shape[1]))
 
 

@@ -237,3 +237,101 @@ def test_bootstrap_needs_complete_rows(data):
     mc = indirect_effects(fit, chain, n_draws=2000, seed=1)  # draws from the FIML estimates
     de = indirect_effects(fit, chain, method="delta")
     assert mc["ci_low"].iloc[0] < de["est"].iloc[0] < mc["ci_high"].iloc[0]
+
+
+# -- the complete-data shortcuts (speed, issue 19) against the general routes --------------------
+
+def test_one_pattern_saturated_hessian_is_the_kronecker_form():
+    from crqlab.models import likelihood as lik
+
+    rng = np.random.default_rng(3)
+    p = 6
+    x = rng.standard_normal((400, p)) @ rng.standard_normal((p, p))
+    pats = lik._patterns(x)
+    mu, sigma = x.mean(axis=0) + 0.1, np.cov(x, rowvar=False) * 1.1  # not at the optimum
+    hess, _ = lik._saturated_derivatives(pats, mu, sigma)
+    k = np.linalg.inv(sigma)
+    d = pats[0].mean - mu
+    pk = k @ (pats[0].cov + np.outer(d, d)) @ k
+    general = lik._pattern_sum_hessian(k[None], pk[None], (k @ d)[None], np.array([400.0]))
+    # the closed form equals the pattern-sum gather up to rounding
+    assert_allclose(hess, general / 400, rtol=1e-12, atol=1e-12 * np.abs(general).max() / 400)
+    dup = lik._duplication(p)
+    kron = dup.T @ (np.kron(pk, k) + np.kron(k, pk) - np.kron(k, k)) @ dup
+    # and the duplication-matrix form D'(P x K + K x P - K x K)D of its covariance block
+    assert_allclose(hess[p:, p:], kron, rtol=1e-12, atol=1e-12 * np.abs(kron).max())
+    assert_allclose(hess[:p, :p], 2 * k, rtol=1e-12)
+
+
+def test_location_forms_and_quad_equal_the_einsum(data):
+    from crqlab.models import likelihood as lik
+
+    fit = fit_sem(PD_MODEL, data["pd"])  # Beta, Lambda, Psi and Theta locations all free
+    grp = lik._complete_group(fit)
+    sigma, m, g, _, _ = grp._moments(fit._theta)
+    u, v = grp.base._uv(m, g)
+    w = np.linalg.inv(sigma) - np.identity(len(sigma)) * 0.3
+    w = w + w.T
+    direct = np.einsum("lp,pq,lq->l", u, w, v)
+    assert set(grp.base._loc_kind) == {0, 1, 2, 3}
+    # the bilinear forms read off M'WG, WG, M'WM and W: the einsum's values up to rounding
+    assert_allclose(lik._location_forms(grp._kinds, m, g, w), direct, rtol=1e-12, atol=1e-12)
+    # the batched einsum arithmetic: bit for bit
+    np.testing.assert_array_equal(lik._einsum_forms(grp._kinds, m[None], g[None], w)[0], direct)
+    assert_allclose(lik._quad(u, w, v), direct, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", [PD_MODEL, PD_MODEL.replace("y3 ~~ y7", "y3 ~~ e*y7")
+                                   .replace("y6 ~~ y8", "y6 ~~ e*y8")])
+def test_scores_equal_the_direct_formula(data, model):
+    from crqlab.models import likelihood as lik
+
+    fit = fit_sem(model, data["pd"])  # the second: equality label e on two covariances
+    grp = lik._complete_group(fit)
+    sigma, m, g, mu, _ = grp._moments(fit._theta)
+    u, v = grp.base._uv(m, g)
+    k = np.linalg.inv(sigma)
+    z = (grp.x - mu) @ k
+    direct = (grp.base._loc_c * ((z @ u.T) * (z @ v.T) - np.einsum("lp,pq,lq->l", u, k, v))
+              @ grp.base._agg.T)
+    assert grp.base._agg.shape[1] - grp.base._agg.shape[0] == ("e*" in model)
+    # the column gathers and the aggregation give the casewise scores up to rounding
+    assert_allclose(grp.scores(fit._theta), direct, rtol=1e-10, atol=1e-12)
+    # at the ML estimates the scores sum to zero (the likelihood equations)
+    assert_allclose(grp.scores(fit._theta).mean(axis=0), 0, atol=1e-4)
+
+
+
+@pytest.mark.parametrize("missing", ["listwise", "fiml"])
+def test_projected_hessian_equals_the_saturated_route(data, missing):
+    from crqlab.models import likelihood as lik
+
+    fit = fit_sem(PD_MODEL, data["pd"], missing=missing)  # fiml: free intercepts, dmu != 0
+    grp = fit._problem.groups[0] if missing == "fiml" else lik._complete_group(fit)
+    theta = fit._theta * 1.01  # off the optimum: the mean-Sigma cross terms are not 0
+    mu, sigma = grp.mu_sigma(theta)
+    fast, g_fast = grp._projected_hessian(theta, mu, sigma)
+    h_sat, g_sat = lik._saturated_derivatives(grp.patterns, mu, sigma)
+    dlt = grp.delta(theta)
+    slow = dlt.T @ h_sat @ dlt
+    # the location traces give Delta' H_sat Delta up to rounding
+    assert_allclose(fast, slow, rtol=1e-10, atol=1e-12 * np.abs(slow).max())
+    assert_allclose(g_fast, g_sat, rtol=1e-14)
+
+
+def test_batched_pullbacks_equal_the_loop(data):
+    from crqlab.models import likelihood as lik
+
+    model = PD_MODEL.replace("y6 ~~ y8", "y6 ~~ e*y8\ny3 ~~ e*y7").replace("y3 ~~ y7\n", "")
+    fit = fit_sem(model, data["pd"])  # every matrix kind, an equality label
+    grp = lik._complete_group(fit)
+    rng = np.random.default_rng(5)
+    thetas = fit._theta + rng.normal(0, 0.01, (4, grp.k))
+    p = len(grp.observed)
+    w = rng.standard_normal((p, p))
+    w = w + w.T
+    g_mu = rng.standard_normal(p)
+    loop = np.array([grp._pullback(th, g_mu, w) for th in thetas])
+    # one batch, the einsum's arithmetic: the loop's values bit for bit (the central
+    # differences would show any rounding difference in the SEs' tenth digit)
+    np.testing.assert_array_equal(grp._pullbacks(thetas, g_mu, w), loop)
