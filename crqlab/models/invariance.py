@@ -538,6 +538,78 @@ def _configural_fits(m: dict, estimator: str) -> bool:
     return bool(cfi >= 0.90 and rmsea <= 0.10)
 
 
+#: Columns of :attr:`InvarianceResult.tests` and :attr:`InvarianceResult.partial`.
+TEST_COLUMNS = ["step", "model", "against", "stat", "df", "p_value", "d_cfi", "d_rmsea", "holds"]
+PARTIAL_COLUMNS = ["step", "round", "freed", "chisq", "df", "drop", "stat", "p_value", "d_cfi",
+                   "d_rmsea", "holds"]
+
+
+@dataclass
+class _Climbed:
+    fits: dict
+    tests: pd.DataFrame
+    partial: pd.DataFrame
+    freed: list
+    level: str
+
+
+def _climb(base, steps, *, run, release, difference, estimator: str, rule: str, alpha: float,
+           max_free: int) -> _Climbed:
+    """The ladder every invariance test climbs (groups or occasions, any estimator).
+
+    Each step is fitted with the constraints freed so far (``run(step, freed)``) and compared
+    with the last step that held (``difference(fit, current)``, the changes in CFI and RMSEA,
+    :func:`_holds`); a failing step frees one constraint at a time, the one
+    ``release(step, step_fit, fit, current, freed, released)`` returns (None: nothing left to
+    free), at most ``max_free``; a step still failing ends the ladder. The configural model
+    must fit (:func:`_configural_fits`) for any step to be read.
+    """
+    fits = {"configural": base}
+    level = "configural" if _configural_fits(base.measures, estimator) else "none"
+    tests, partial_rows, freed = [], [], []
+    current, current_name = base, "configural"
+
+    def compare(fit, step, name):
+        t = difference(fit, current)
+        c1, r1 = _indices(fit.measures, estimator)
+        c0, r0 = _indices(current.measures, estimator)
+        d_cfi, d_rmsea = c1 - c0, r1 - r0
+        return {"step": step, "model": name, "against": current_name, "stat": t["stat"],
+                "df": t["df"], "p_value": t["p_value"], "d_cfi": d_cfi, "d_rmsea": d_rmsea,
+                "holds": _holds(t, d_cfi, d_rmsea, rule, alpha)}
+
+    for step in steps:
+        if level == "none":
+            break
+        fit = step_fit = run(step, freed)
+        fits[step] = fit
+        row = compare(fit, step, step)
+        tests.append(row)
+        released: list[str] = []
+        while not row["holds"] and len(released) < max_free:
+            best = release(step, step_fit, fit, current, freed, released)
+            if best is None:
+                break
+            drop = fit.measures["chisq"] - best.measures["chisq"]
+            released.append(best.partial[-1])
+            name = f"{step}_partial_{len(released)}"
+            fits[name] = fit = best
+            row = compare(best, step, name)
+            partial_rows.append({"step": step, "round": len(released), "freed": released[-1],
+                                 "chisq": best.measures["chisq"], "df": best.measures["df"],
+                                 "drop": drop, "stat": row["stat"], "p_value": row["p_value"],
+                                 "d_cfi": row["d_cfi"], "d_rmsea": row["d_rmsea"],
+                                 "holds": row["holds"]})
+            tests.append(row)
+        if not row["holds"]:
+            break
+        freed += released
+        level = f"partial {step}" if freed else step
+        current, current_name = fit, row["model"]
+    return _Climbed(fits, pd.DataFrame(tests, columns=TEST_COLUMNS),
+                    pd.DataFrame(partial_rows, columns=PARTIAL_COLUMNS), freed, level)
+
+
 @_sem._single_threaded
 def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=None,
                            estimator: str = "ML", ordered=None, rule: str = "chen+test",
@@ -631,80 +703,38 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=None,
         _sem._enforce("raise", fit.name, fit.reasons)
         return fit, levels, n
 
-    fits: dict[str, _MultiFit] = {}
     base, levels, n = run("configural", (), ())
-    fits["configural"] = base
-    level = "configural" if _configural_fits(base.measures, estimator) else "none"
-    tests, partial_rows, freed = [], [], []
-    current, current_name = base, "configural"
 
-    def compare(fit, step, name):
-        t = difference_test(fit.measures, current.measures, estimator)
-        c1, r1 = _indices(fit.measures, estimator)
-        c0, r0 = _indices(current.measures, estimator)
-        d_cfi, d_rmsea = c1 - c0, r1 - r0
-        return {"step": step, "model": name, "against": current_name, "stat": t["stat"],
-                "df": t["df"], "p_value": t["p_value"], "d_cfi": d_cfi, "d_rmsea": d_rmsea,
-                "holds": _holds(t, d_cfi, d_rmsea, rule, alpha)}
-
-    for step in steps:
-        if level == "none":
-            break
+    def release(step, step_fit, fit, current, freed, released):
+        # each candidate is only estimated; the best proper one gets its standard errors and
+        # robust statistics
         equal = STEPS[step]
-        fit, _, _ = run(step, equal, freed)
-        fits[step] = fit
-        row = compare(fit, step, step)
-        tests.append(row)
-        released = []
-        new = {k for k in _keys_of(fit) if _kind(k, fit.problem.groups[0]) in
+        new = {k for k in _keys_of(step_fit) if _kind(k, step_fit.problem.groups[0]) in
                set(equal) - set(current.equal)}
-        while not row["holds"] and len(released) < max_free:
-            candidates = sorted(new - set(_parse_partial(freed + released)))
-            if not candidates:
-                break
-            # each candidate is only estimated; the best proper one gets its standard errors
-            # and robust statistics
-            trials, kept = [], None
-            for key in candidates:
-                partial = [*freed, *released, _key_text(key)]
-                solved = _solve(syntax, data, group, equal, partial, seed, max_iter,
-                                std_limit, step, built)
-                if not solved[2]:
-                    trials.append((solved[0].n * solved[1].fmin, len(trials), partial))
-                    if min(trials)[1] == trials[-1][1]:
-                        kept = solved
-            best = None
-            for rank, (_, _, partial) in enumerate(sorted(trials)):
-                solved = kept if rank == 0 else _solve(syntax, data, group, equal, partial,
-                                                       seed, max_iter, std_limit, step, built)
-                best = _finish(step, equal, partial, solved, estimator, ci)
-                if not best.reasons:
-                    break
-                best = None
-            if best is None:
-                break
-            text = best.partial[-1]
-            drop = fit.measures["chisq"] - best.measures["chisq"]
-            released.append(text)
-            name = f"{step}_partial_{len(released)}"
-            best.name = name
-            fits[name] = best
-            fit = best
-            row = compare(best, step, name)
-            partial_rows.append({"step": step, "round": len(released), "freed": text,
-                                 "chisq": best.measures["chisq"], "df": best.measures["df"],
-                                 "drop": drop, "stat": row["stat"], "p_value": row["p_value"],
-                                 "d_cfi": row["d_cfi"], "d_rmsea": row["d_rmsea"],
-                                 "holds": row["holds"]})
-            tests.append(row)
-        if not row["holds"]:
-            break
-        freed += released
-        level = f"partial {step}" if freed else step
-        current, current_name = fit, row["model"]
+        trials, kept = [], None
+        for key in sorted(new - set(_parse_partial(freed + released))):
+            partial = [*freed, *released, _key_text(key)]
+            solved = _solve(syntax, data, group, equal, partial, seed, max_iter, std_limit,
+                            step, built)
+            if not solved[2]:
+                trials.append((solved[0].n * solved[1].fmin, len(trials), partial))
+                if min(trials)[1] == trials[-1][1]:
+                    kept = solved
+        for rank, (_, _, partial) in enumerate(sorted(trials)):
+            solved = kept if rank == 0 else _solve(syntax, data, group, equal, partial, seed,
+                                                   max_iter, std_limit, step, built)
+            best = _finish(step, equal, partial, solved, estimator, ci)
+            if not best.reasons:
+                return best
+        return None
 
+    climbed = _climb(base, steps, run=lambda step, freed: run(step, STEPS[step], freed)[0],
+                     release=release, estimator=estimator, rule=rule, alpha=alpha,
+                     max_free=max_free,
+                     difference=lambda fit, current: difference_test(
+                         fit.measures, current.measures, estimator))
     fit_rows = []
-    for name, f in fits.items():
+    for name, f in climbed.fits.items():
         r = {"model": name, "equal": ", ".join(f.equal), "partial": ", ".join(f.partial)}
         keep = ("chisq", "df", "p_value", "npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic",
                 "n", "chisq_scaled", "scaling_factor", "cfi_robust", "tli_robust",
@@ -712,16 +742,11 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, steps=None,
         r |= {k: f.measures[k] for k in keep if k in f.measures}
         r |= {"n_groups": len(levels), "proper": not f.reasons}
         fit_rows.append(r)
-    test_cols = ["step", "model", "against", "stat", "df", "p_value", "d_cfi", "d_rmsea",
-                 "holds"]
-    part_cols = ["step", "round", "freed", "chisq", "df", "drop", "stat", "p_value", "d_cfi",
-                 "d_rmsea", "holds"]
-    return InvarianceResult(fits=pd.DataFrame(fit_rows),
-                            tests=pd.DataFrame(tests, columns=test_cols),
-                            partial=pd.DataFrame(partial_rows, columns=part_cols),
-                            parameters={k: f.parameters for k, f in fits.items()},
-                            level=level, freed=freed, groups=levels, estimator=estimator,
-                            rule=rule, alpha=alpha, n=n,
+    return InvarianceResult(fits=pd.DataFrame(fit_rows), tests=climbed.tests,
+                            partial=climbed.partial,
+                            parameters={k: f.parameters for k, f in climbed.fits.items()},
+                            level=climbed.level, freed=climbed.freed, groups=levels,
+                            estimator=estimator, rule=rule, alpha=alpha, n=n,
                             n_by_group={lv: grp.n for lv, grp in
                                         zip(levels, base.problem.groups)})
 
@@ -754,70 +779,36 @@ def _ordinal_ladder(model, data, group, steps, rule, alpha, max_free, ci, max_it
 
     base = run("configural", (), ())
     _sem._enforce("raise", f"{sem_model.name} (configural)", base.reasons)
-    fits = {"configural": base}
-    level = "configural" if _configural_fits(base.measures, "WLSMV") else "none"
-    tests, partial_rows, freed = [], [], []
-    current, current_name = base, "configural"
 
-    def compare(fit, step, name):
-        t = _ord.wlsmv_difference_test(fit, current)
-        c1, r1 = _indices(fit.measures, "WLSMV")
-        c0, r0 = _indices(current.measures, "WLSMV")
-        return {"step": step, "model": name, "against": current_name, "stat": t["stat"],
-                "df": t["df"], "p_value": t["p_value"], "d_cfi": c1 - c0, "d_rmsea": r1 - r0,
-                "holds": _holds(t, c1 - c0, r1 - r0, rule, alpha)}
-
-    for step in steps:
-        if level == "none":
-            break
-        equal = ORDINAL_STEPS[step]
-        fit = run(step, equal, freed)
+    def step_run(step, freed):
+        fit = run(step, ORDINAL_STEPS[step], freed)
         _sem._enforce("raise", f"{sem_model.name} ({step})", fit.reasons)
-        fits[step] = fit
-        row = compare(fit, step, step)
-        tests.append(row)
-        released: list[str] = []
-        added = set(equal) - set(current.equal)
-        new = [f"{a} {op} {b}" for (a, op, b), kind in zip(fit.groups[0].keys,
-                                                      fit.groups[0].kinds) if kind in added]
-        while not row["holds"] and len(released) < max_free:
-            candidates = [c for c in new if c not in freed + released]
-            best = None
-            for cand in candidates:
-                trial = run(step, equal, [*freed, *released, cand], start=fit)
-                if trial.reasons:
-                    continue
-                if best is None or trial.measures["chisq"] < best.measures["chisq"]:
-                    best = trial
-            if best is None:
-                break
-            drop = fit.measures["chisq"] - best.measures["chisq"]
-            released.append(best.partial[-1])
-            name = f"{step}_partial_{len(released)}"
-            fits[name] = fit = best
-            row = compare(best, step, name)
-            partial_rows.append({"step": step, "round": len(released), "freed": released[-1],
-                                 "chisq": best.measures["chisq"], "df": best.measures["df"],
-                                 "drop": drop, "stat": row["stat"], "p_value": row["p_value"],
-                                 "d_cfi": row["d_cfi"], "d_rmsea": row["d_rmsea"],
-                                 "holds": row["holds"]})
-            tests.append(row)
-        if not row["holds"]:
-            break
-        freed += released
-        level = f"partial {step}" if freed else step
-        current, current_name = fit, row["model"]
+        return fit
 
-    test_cols = ["step", "model", "against", "stat", "df", "p_value", "d_cfi", "d_rmsea",
-                 "holds"]
-    part_cols = ["step", "round", "freed", "chisq", "df", "drop", "stat", "p_value", "d_cfi",
-                 "d_rmsea", "holds"]
-    return InvarianceResult(fits=pd.DataFrame([_ordinal_fit_row(k, f) for k, f in fits.items()]),
-                            tests=pd.DataFrame(tests, columns=test_cols),
-                            partial=pd.DataFrame(partial_rows, columns=part_cols),
-                            parameters={k: f.parameters for k, f in fits.items()},
-                            level=level, freed=freed, groups=base.levels, estimator="WLSMV",
-                            rule=rule, alpha=alpha, n=base.n,
+    def release(step, step_fit, fit, current, freed, released):
+        equal = ORDINAL_STEPS[step]
+        added = set(equal) - set(current.equal)
+        new = [f"{a} {op} {b}" for (a, op, b), kind in zip(step_fit.groups[0].keys,
+                                                          step_fit.groups[0].kinds)
+               if kind in added]
+        best = None
+        for cand in [c for c in new if c not in freed + released]:
+            trial = run(step, equal, [*freed, *released, cand], start=fit)
+            if trial.reasons:
+                continue
+            if best is None or trial.measures["chisq"] < best.measures["chisq"]:
+                best = trial
+        return best
+
+    climbed = _climb(base, steps, run=step_run, release=release,
+                     difference=_ord.wlsmv_difference_test, estimator="WLSMV", rule=rule,
+                     alpha=alpha, max_free=max_free)
+    return InvarianceResult(fits=pd.DataFrame([_ordinal_fit_row(k, f)
+                                               for k, f in climbed.fits.items()]),
+                            tests=climbed.tests, partial=climbed.partial,
+                            parameters={k: f.parameters for k, f in climbed.fits.items()},
+                            level=climbed.level, freed=climbed.freed, groups=base.levels,
+                            estimator="WLSMV", rule=rule, alpha=alpha, n=base.n,
                             n_by_group={lv: g.n for lv, g in zip(base.levels, base.groups)})
 
 

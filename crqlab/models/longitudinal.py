@@ -528,72 +528,31 @@ def longitudinal_invariance(model, data: pd.DataFrame, occasions: Sequence, *,
         _sem._enforce("raise", f"{model_name} ({name or step})", fit.reasons)
         return fit
 
-    fits: dict[str, _inv._MultiFit] = {}
     base = run("configural", ())
-    fits["configural"] = base
-    level = "configural" if _inv._configural_fits(base.measures, estimator) else "none"
-    tests, partial_rows, freed = [], [], []
-    current, current_name = base, "configural"
-
-    def compare(fit, step, name):
-        t = _inv.difference_test(fit.measures, current.measures, estimator)
-        c1, r1 = _inv._indices(fit.measures, estimator)
-        c0, r0 = _inv._indices(current.measures, estimator)
-        d_cfi, d_rmsea = c1 - c0, r1 - r0
-        return {"step": step, "model": name, "against": current_name, "stat": t["stat"],
-                "df": t["df"], "p_value": t["p_value"], "d_cfi": d_cfi, "d_rmsea": d_rmsea,
-                "holds": _inv._holds(t, d_cfi, d_rmsea, rule, alpha)}
-
     latent = set(base.problem.groups[0].sm.vars["latent"])
-    for step in steps:
-        if level == "none":
-            break
-        fit = run(step, tuple(freed))
-        fits[step] = fit
-        row = compare(fit, step, step)
-        tests.append(row)
-        released: list[str] = []
-        added = set(_STEP_EQUAL[step]) - set(current.equal)
-        new = {shared for key in _inv._keys(fit.problem.groups[0])
-               for kind, shared in [spec.shared_key(key, latent)] if kind in added}
-        while not row["holds"] and len(released) < max_free:
-            candidates = sorted(new - _inv._parse_partial(freed + released))
-            if not candidates:
-                break
-            trials = []
-            for key in candidates:
-                partial = (*freed, *released, _inv._key_text(key))
-                solved = solve(step, partial)
-                if not solved[2]:
-                    trials.append((solved[0].n * solved[1].fmin, len(trials), partial, solved))
-            best = None
-            for _, _, partial, solved in sorted(trials, key=lambda t: t[:2]):
-                best = _finish(step, _STEP_EQUAL[step], partial, solved, estimator, missing, ci)
-                if not best.reasons:
-                    break
-                best = None
-            if best is None:
-                break
-            text = best.partial[-1]
-            drop = fit.measures["chisq"] - best.measures["chisq"]
-            released.append(text)
-            name = f"{step}_partial_{len(released)}"
-            best.name = name
-            fits[name] = best
-            fit = best
-            row = compare(best, step, name)
-            partial_rows.append({"step": step, "round": len(released), "freed": text,
-                                 "chisq": best.measures["chisq"], "df": best.measures["df"],
-                                 "drop": drop, "stat": row["stat"], "p_value": row["p_value"],
-                                 "d_cfi": row["d_cfi"], "d_rmsea": row["d_rmsea"],
-                                 "holds": row["holds"]})
-            tests.append(row)
-        if not row["holds"]:
-            break
-        freed += released
-        level = f"partial {step}" if freed else step
-        current, current_name = fit, row["model"]
 
+    def release(step, step_fit, fit, current, freed, released):
+        added = set(_STEP_EQUAL[step]) - set(current.equal)
+        new = {shared for key in _inv._keys(step_fit.problem.groups[0])
+               for kind, shared in [spec.shared_key(key, latent)] if kind in added}
+        trials = []
+        for key in sorted(new - _inv._parse_partial(freed + released)):
+            partial = (*freed, *released, _inv._key_text(key))
+            solved = solve(step, partial)
+            if not solved[2]:
+                trials.append((solved[0].n * solved[1].fmin, len(trials), partial, solved))
+        for _, _, partial, solved in sorted(trials, key=lambda t: t[:2]):
+            best = _finish(step, _STEP_EQUAL[step], partial, solved, estimator, missing, ci)
+            if not best.reasons:
+                return best
+        return None
+
+    climbed = _inv._climb(base, steps, run=lambda step, freed: run(step, tuple(freed)),
+                          release=release, estimator=estimator, rule=rule, alpha=alpha,
+                          max_free=max_free,
+                          difference=lambda fit, current: _inv.difference_test(
+                              fit.measures, current.measures, estimator))
+    fits, freed, level = climbed.fits, climbed.freed, climbed.level
     keep = ("chisq", "df", "p_value", "npar", "cfi", "tli", "rmsea", "srmr", "aic", "bic",
             "n", "chisq_scaled", "scaling_factor", "cfi_robust", "tli_robust", "rmsea_robust")
     fit_rows = []
@@ -602,14 +561,9 @@ def longitudinal_invariance(model, data: pd.DataFrame, occasions: Sequence, *,
         r |= {k: f.measures[k] for k in keep if k in f.measures}
         r |= {"n_groups": len(spec.occasions), "proper": not f.reasons}
         fit_rows.append(r)
-    test_cols = ["step", "model", "against", "stat", "df", "p_value", "d_cfi", "d_rmsea",
-                 "holds"]
-    part_cols = ["step", "round", "freed", "chisq", "df", "drop", "stat", "p_value", "d_cfi",
-                 "d_rmsea", "holds"]
     answered = built[False][1]
     return _inv.InvarianceResult(
-        fits=pd.DataFrame(fit_rows), tests=pd.DataFrame(tests, columns=test_cols),
-        partial=pd.DataFrame(partial_rows, columns=part_cols),
+        fits=pd.DataFrame(fit_rows), tests=climbed.tests, partial=climbed.partial,
         parameters={k: f.parameters for k, f in fits.items()}, level=level, freed=freed,
         groups=list(spec.occasions), estimator=estimator, rule=rule, alpha=alpha,
         n=base.problem.n, n_by_group=dict(answered))
