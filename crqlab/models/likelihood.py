@@ -531,10 +531,7 @@ class _MomentGroup:
             dlt = self.delta(theta)
             hess = dlt.T @ h_sat @ dlt
         p = len(mu)
-        i, j = np.tril_indices(p)
-        w = np.zeros((p, p))
-        w[i, j] = g_sat[p:] / np.where(i == j, 1.0, 2.0)
-        w[j, i] = w[i, j]
+        w = _sigma_gradient_matrix(g_sat, p)
         shifts = step * np.identity(self.k)
         if self._static_means:  # all 2k pullbacks at once
             ups = self._pullbacks(theta + shifts, g_sat[:p], w)
@@ -559,6 +556,16 @@ class _MomentProblem(_sem._Problem):
 
     def observed_hessian(self, theta) -> np.ndarray:
         return 2 * _observed_information(self, theta)
+
+
+def _sigma_gradient_matrix(g_sat: np.ndarray, p: int) -> np.ndarray:
+    """The saturated gradient's vech Sigma part as the symmetric matrix W with
+    ``g' dvech(Sigma) = tr(W dSigma)`` (off-diagonal entries halved: each appears twice)."""
+    i, j = np.tril_indices(p)
+    w = np.zeros((p, p))
+    w[i, j] = g_sat[p:] / np.where(i == j, 1.0, 2.0)
+    w[j, i] = w[i, j]
+    return w
 
 
 def _observed_information(problem, theta) -> np.ndarray:

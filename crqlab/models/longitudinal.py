@@ -228,10 +228,7 @@ def _information(problem: _Panel, theta, step: float = 1e-5) -> np.ndarray:
     dlt = grp.delta(local) @ jac
     hess = dlt.T @ h_sat @ dlt
     p = len(mu)
-    i, j = np.tril_indices(p)
-    w = np.zeros((p, p))
-    w[i, j] = g_sat[p:] / np.where(i == j, 1.0, 2.0)
-    w[j, i] = w[i, j]
+    w = _lik._sigma_gradient_matrix(g_sat, p)
     curv = np.empty_like(hess)
     for col in range(problem.k):
         d = jac[:, col] * step
