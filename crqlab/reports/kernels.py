@@ -413,6 +413,7 @@ def execute_warm(src: Path, executed_path: Path, parameters: Mapping[str, Any], 
     """
     import papermill as pm
 
+    from crqlab.reports.engine import engine_name
     from crqlab.reports.runner import _kernel_environment
 
     src = Path(src)
@@ -425,7 +426,7 @@ def execute_warm(src: Path, executed_path: Path, parameters: Mapping[str, Any], 
             pm.execute_notebook(str(src), str(executed_path), parameters=dict(parameters),
                                 cwd=str(src.parent), progress_bar=False, log_output=False,
                                 execution_timeout=timeout, kernel_name=warm.kernel_name,
-                                km=warm.km)
+                                km=warm.km, engine_name=engine_name())
         ok = True
     except BaseException as exc:
         if not isinstance(exc, Exception):  # interrupted (RunInterrupted): the kernel is dead

@@ -447,6 +447,7 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
     """Execute and render one notebook; never raises for a notebook's own failure."""
     import papermill as pm
 
+    from crqlab.reports.engine import engine_name
     from crqlab.reports.rendering import finish_page, notebook_title, render_notebook
 
     src, out_dir = Path(task["notebook"]), Path(task["out_dir"])
@@ -465,7 +466,8 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
                 pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
                                     cwd=str(src.parent), progress_bar=False, log_output=False,
                                     execution_timeout=task.get("timeout"),
-                                    kernel_name=task.get("kernel"), **_kernel_config(task, src))
+                                    kernel_name=task.get("kernel"), engine_name=engine_name(),
+                                    **_kernel_config(task, src))
     except Exception as e:  # noqa: BLE001 - any failure of a notebook is reported, not raised
         exc = e
     duration = time.perf_counter() - start

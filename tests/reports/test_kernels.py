@@ -162,7 +162,7 @@ def test_a_failed_or_timed_out_notebook_retires_its_kernel(tmp_path, monkeypatch
                "results.record('kernel_pid', os.getpid())\nresults.save(results_path)"
     nbdir = _notebooks(tmp_path / "nb", {
         "01_pid.ipynb": _notebook(pid_cell),
-        "02_slow.ipynb": _notebook("import time\ntime.sleep(60)"),
+        "02_slow.ipynb": _notebook("print('before the wait')", "import time\ntime.sleep(60)"),
         "03_pid.ipynb": _notebook(pid_cell),
         "04_fail.ipynb": _notebook("raise ValueError('planted')"),
         "05_pid.ipynb": _notebook(pid_cell)})
@@ -172,6 +172,11 @@ def test_a_failed_or_timed_out_notebook_retires_its_kernel(tmp_path, monkeypatch
     assert status == {"01_pid.ipynb": "ok", "02_slow.ipynb": "failed", "03_pid.ipynb": "ok",
                       "04_fail.ipynb": "failed", "05_pid.ipynb": "ok"}
     assert "Timeout" in res.outcomes[1].error["ename"]
+    # the timed-out notebook keeps its executed copy, with the output of the cell before
+    # (crqlab.reports.engine writes it when the notebook stops, not after every cell)
+    slow = nbformat.read(str(res.out_dir / "02_slow" / "02_slow.ipynb"), as_version=4)
+    assert any("before the wait" in o.get("text", "") for c in slow.cells
+               if c.cell_type == "code" for o in c.outputs)
     # the failed notebook is kept as a report with its error
     assert (res.out_dir / "04_fail" / "04_fail.html").is_file()
     pids = [_values(res.out_dir, s)["kernel_pid.est"] for s in ("01_pid", "03_pid", "05_pid")]
