@@ -5,7 +5,9 @@ matplotlib and crqlab before its first cell, and for a graceful shutdown after i
 2 s, 3 s and 1-3 s per notebook on this machine, issue 21). A
 warm kernel is started once per worker process (per thread where a Dask worker runs several
 studies at once), imports the stack once (:data:`PRELOAD`), records the state a fresh kernel
-has, and is **reset** before every notebook:
+has, moves the imported objects out of the garbage collector's sight (``gc.freeze``: they live
+as long as the kernel, and a full collection no longer visits them), and is **reset** before
+every notebook:
 
 * the user namespace is emptied and rebuilt as a new IPython session (``reset(new_session=
   True)``: no variable, no ``Out`` cache, execution count 1);
@@ -29,6 +31,7 @@ kernels), for comparison.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import itertools
 import os
@@ -90,6 +93,10 @@ def kernel_preload(modules: Sequence[str] = PRELOAD) -> None:
             plt.close(plt.figure())
     _SNAPSHOT.clear()
     _SNAPSHOT.update(_process_state())
+    # the imported stack (about 200,000 objects) is permanent: keep it out of every later
+    # garbage collection, the full one IPython's reset makes before each notebook included
+    gc.collect()
+    gc.freeze()
 
 
 def _process_state() -> dict[str, Any]:
@@ -179,16 +186,67 @@ def kernel_reset(cwd: str) -> None:
     results = sys.modules.get("crqlab.reports.results")
     if results is not None:
         results._DEFAULT = results.Recorder()
-    # no gc.collect(): with the stack imported a full collection takes about a second, and
-    # the namespace's objects are freed by reference counting (cycles by the automatic gc)
+    # ip.reset ran a full garbage collection; it visits only what notebooks made, not the
+    # stack frozen by kernel_preload (0.2-0.3 s a notebook otherwise)
 
 
 # -- the host side: one kernel ------------------------------------------------------------------
+async def _ready(kc, timeout: float | None) -> None:
+    """Return once the kernel answered ``kernel_info`` and its IOPub channel reached this client.
+
+    jupyter_client's ``wait_for_ready`` then listens to IOPub until 0.2 s pass in silence, so
+    every new client costs at least 0.2 s; a warm kernel makes two per notebook (the reset's and
+    nbclient's), 2.8 s of waiting per sample study. Here the wait ends at the kernel's ``idle``
+    status for this very request: the kernel publishes it after the reply, so IOPub is
+    connected and everything before it has been read. A request that got no answer (the
+    kernel still starting, IOPub not yet joined) is sent again, as jupyter_client does."""
+    import time
+    from queue import Empty
+
+    deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+    while True:
+        msg_id = kc.kernel_info()
+        reply = None
+        try:
+            reply = await kc.shell_channel.get_msg(timeout=1)
+        except Empty:
+            pass
+        if reply is not None and reply["msg_type"] == "kernel_info_reply" \
+                and reply["parent_header"].get("msg_id") == msg_id:
+            try:
+                while time.monotonic() < deadline:
+                    msg = await kc.iopub_channel.get_msg(timeout=0.2)
+                    if (msg["parent_header"].get("msg_id") == msg_id
+                            and msg["msg_type"] == "status"
+                            and msg["content"].get("execution_state") == "idle"):
+                        kc._handle_kernel_info_reply(reply)
+                        return
+            except Empty:
+                pass  # IOPub not joined yet: ask again
+        if not await kc.is_alive():
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+
 def _tracking_manager_class():
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class ReadyClient(AsyncKernelClient):
+        """A client that is ready without jupyter_client's 0.2 s of silence (:func:`_ready`)."""
+
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            await _ready(self, timeout)
 
     class TrackingKernelManager(AsyncKernelManager):
-        """Remembers the clients nbclient makes for each notebook, so they can be closed."""
+        """Remembers the clients nbclient makes for each notebook, so they can be closed; its
+        clients are :class:`ReadyClient`."""
+
+        @default("client_factory")
+        def _ready_client(self):
+            return ReadyClient
 
         def client(self, **kwargs):
             kc = super().client(**kwargs)

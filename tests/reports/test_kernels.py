@@ -7,6 +7,7 @@ compared warm against cold under ``slow``.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -195,6 +196,7 @@ def test_kernel_reset_restores_state_in_process(tmp_path, monkeypatch):
     from crqlab.reports import results
 
     kernels.kernel_preload(("numpy", "pandas", "matplotlib", "crqlab.reports.results"))
+    assert gc.get_freeze_count() > 0  # the imported stack is kept out of later collections
     old_cwd, old_width = os.getcwd(), mpl.rcParams["lines.linewidth"]
     old_err = np.geterr()
     try:
@@ -216,6 +218,7 @@ def test_kernel_reset_restores_state_in_process(tmp_path, monkeypatch):
         np.seterr(**old_err)
         pd.reset_option("display.max_columns")
         os.environ.pop("CRQLAB_RESET_TEST", None)
+        gc.unfreeze()  # this is the test process, not a kernel
 
 
 @pytest.mark.slow
