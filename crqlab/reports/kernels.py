@@ -197,26 +197,28 @@ async def _ready(kc, timeout: float | None) -> None:
     jupyter_client's ``wait_for_ready`` then listens to IOPub until 0.2 s pass in silence, so
     every new client costs at least 0.2 s; a warm kernel makes two per notebook (the reset's and
     nbclient's), 2.8 s of waiting per sample study. Here the wait ends at the kernel's ``idle``
-    status for this very request: the kernel publishes it after the reply, so IOPub is
-    connected and everything before it has been read. A request that got no answer (the
-    kernel still starting, IOPub not yet joined) is sent again, as jupyter_client does."""
+    status for a request this client sent: the kernel publishes it after its reply, so IOPub is
+    connected and everything before it has been read. A request that got no answer in 1 s (the
+    kernel still starting, IOPub not yet joined) is sent again, as jupyter_client does; the
+    answer to any of them will do, so late answers cannot keep the wait going. Messages about
+    the other requests may follow; every reader here matches replies to its own request."""
     import time
     from queue import Empty
 
     deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+    sent: set[str] = set()
     while True:
-        msg_id = kc.kernel_info()
-        reply = None
+        sent.add(kc.kernel_info())
         try:
             reply = await kc.shell_channel.get_msg(timeout=1)
         except Empty:
-            pass
+            reply = None
         if reply is not None and reply["msg_type"] == "kernel_info_reply" \
-                and reply["parent_header"].get("msg_id") == msg_id:
+                and reply["parent_header"].get("msg_id") in sent:
             try:
                 while time.monotonic() < deadline:
                     msg = await kc.iopub_channel.get_msg(timeout=0.2)
-                    if (msg["parent_header"].get("msg_id") == msg_id
+                    if (msg["parent_header"].get("msg_id") in sent
                             and msg["msg_type"] == "status"
                             and msg["content"].get("execution_state") == "idle"):
                         kc._handle_kernel_info_reply(reply)

@@ -232,3 +232,83 @@ def test_sample_study_results_identical_on_warm_and_cold_kernels(tmp_path):
     for stem in stems:
         assert ((warm.out_dir / stem / "results.json").read_bytes()
                 == (cold.out_dir / stem / "results.json").read_bytes()), stem
+
+
+class _ScriptedClient:
+    """A kernel client whose channels deliver scripted messages: ``shell`` and ``iopub`` are
+    lists of message builders (called with the ids of the kernel_info requests sent so far; None
+    is a 1 s / 0.2 s silence), and ``alive`` says whether the kernel lives."""
+
+    def __init__(self, shell, iopub, alive=True):
+        import itertools
+        from queue import Empty
+
+        ids = (f"req{i}" for i in itertools.count())
+        self.sent: list[str] = []
+        self.handled = None
+        self.alive = alive
+
+        def channel(script):
+            class Channel:
+                async def get_msg(_self, timeout=None):
+                    step = script.pop(0) if script else None
+                    if step is None:
+                        raise Empty
+                    return step(self.sent)
+            return Channel()
+
+        self.shell_channel, self.iopub_channel = channel(list(shell)), channel(list(iopub))
+        self.kernel_info = lambda: self.sent.append(next(ids)) or self.sent[-1]
+
+    def _handle_kernel_info_reply(self, msg):
+        self.handled = msg
+
+    async def is_alive(self):
+        return self.alive
+
+
+def _msg(kind, which, state=None):
+    """A message answering the ``which``-th request sent (``-1``: the last)."""
+    def build(sent):
+        return {"msg_type": kind, "parent_header": {"msg_id": sent[which]},
+                "content": {"execution_state": state} if state else {}}
+    return build
+
+
+def _run_ready(client, timeout=30):
+    import asyncio
+
+    asyncio.run(kernels._ready(client, timeout))
+
+
+def test_ready_at_the_idle_status_of_its_kernel_info():
+    kc = _ScriptedClient(shell=[_msg("kernel_info_reply", 0)],
+                         iopub=[_msg("status", 0, "busy"), _msg("status", 0, "idle")])
+    _run_ready(kc)
+    assert kc.sent == ["req0"] and kc.handled["parent_header"]["msg_id"] == "req0"
+
+
+def test_late_answers_to_earlier_requests_end_the_wait():
+    # a kernel still starting: two requests go unanswered, then the answers arrive in order,
+    # one behind the requests; the first answer of any request ends the wait
+    kc = _ScriptedClient(shell=[None, None, _msg("kernel_info_reply", 0),
+                                _msg("kernel_info_reply", 1), _msg("kernel_info_reply", 2)],
+                         iopub=[_msg("status", 0, "busy"), _msg("status", 0, "idle")])
+    _run_ready(kc)
+    assert kc.sent == ["req0", "req1", "req2"]
+    assert kc.handled["parent_header"]["msg_id"] == "req0"
+
+
+def test_asks_again_until_iopub_has_joined():
+    # the first answer comes while IOPub is not connected yet (its status messages are lost)
+    kc = _ScriptedClient(shell=[_msg("kernel_info_reply", 0), _msg("kernel_info_reply", 1)],
+                         iopub=[None, _msg("status", 1, "busy"), _msg("status", 1, "idle")])
+    _run_ready(kc)
+    assert kc.sent == ["req0", "req1"] and kc.handled["parent_header"]["msg_id"] == "req1"
+
+
+def test_a_dead_kernel_or_the_deadline_ends_the_wait():
+    with pytest.raises(RuntimeError, match="died before replying"):
+        _run_ready(_ScriptedClient(shell=[None], iopub=[], alive=False))
+    with pytest.raises(RuntimeError, match="didn't respond in 0 seconds"):
+        _run_ready(_ScriptedClient(shell=[None], iopub=[]), timeout=0)
