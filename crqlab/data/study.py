@@ -9,6 +9,7 @@ a cap. Raw files are opened for reading only.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,13 @@ from crqlab.paths import resolve_study_dir
 
 __all__ = ["Study", "load_study", "read_study_config", "check_paths", "input_files",
            "hash_files", "file_entries", "TABLE_COLUMNS", "REQUIRED_COLUMNS", "PII_COLUMNS",
-           "MAX_PROBLEMS", "IMPORT_REPORT_COLUMNS"]
+           "MAX_PROBLEMS", "IMPORT_REPORT_COLUMNS", "RUN_CACHE_ENV"]
+
+#: Environment variable naming a folder where ``load_study(cache="auto")`` keeps the validated
+#: tables of a study outside ``data/raw`` (which "auto" otherwise never caches). ``crqlab run``
+#: sets it, for its notebooks only, to a folder inside its staging folder, removed before the
+#: reports are published: the run's notebooks then validate the study once between them.
+RUN_CACHE_ENV = "CRQLAB_RUN_CACHE"
 
 MAX_PROBLEMS = 200
 PII_COLUMNS = ("contact_name", "contact_email")
@@ -1371,7 +1378,8 @@ def _cache_dir(root: Path, cfg: dict, cache) -> Path | None:
         try:
             root.relative_to(DATA_RAW.resolve())
         except ValueError:
-            return None
+            run_cache = os.environ.get(RUN_CACHE_ENV)
+            return Path(run_cache) if run_cache else None
         name = str(cfg.get("study", root.name))
         # the study's name is text from study.yaml: a folder name only when it is a plain one
         plain = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name) and ".." not in name
@@ -1492,7 +1500,8 @@ def load_study(study_dir: str | Path, *, max_problems: int = MAX_PROBLEMS,
         Where validated tables are kept as Parquet, keyed by the SHA-256 of every input file,
         ``study.yaml``, the instruments and the crqlab version: a later load of unchanged inputs
         reads them instead of revalidating. ``"auto"`` caches studies under ``data/raw/`` in
-        ``data/processed/<study>/``; a path caches there; False never caches. The cache keeps
+        ``data/processed/<study>/``, and others in the folder :data:`RUN_CACHE_ENV` names, if
+        set (``crqlab run`` does); a path caches there; False never caches. The cache keeps
         names and e-mails only of contacts who never chose confidentiality, and scrubs e-mails,
         phone numbers and names from confidential respondents' verbatims, so a study loaded
         from it has those blanked.

@@ -135,9 +135,10 @@ def _pandas_options() -> dict[str, Any]:
     return out
 
 
-def kernel_reset(cwd: str) -> None:
+def kernel_reset(cwd: str, env: Mapping[str, str] | None = None) -> None:
     """Run inside a warm kernel before each notebook: a new IPython session and the process
-    state recorded by :func:`kernel_preload` (see the module docstring)."""
+    state recorded by :func:`kernel_preload` (see the module docstring), then the run's own
+    environment variables ``env`` (as a cold kernel inherits them)."""
     import random
     import sys
     import warnings
@@ -151,6 +152,7 @@ def kernel_reset(cwd: str) -> None:
     warnings._filters_mutated()  # forget which warnings were already shown once
     os.environ.clear()
     os.environ.update(state.get("environ", {}))
+    os.environ.update(env or {})
     sys.path[:] = state.get("path", sys.path)
     os.chdir(cwd)
     if "matplotlib.pyplot" in sys.modules:
@@ -322,10 +324,12 @@ class WarmKernel:
             raise KernelStartError(f"warm kernel failed: {content.get('ename')}: "
                                    f"{content.get('evalue')}")
 
-    def reset(self, cwd: str | Path) -> None:
-        """A fresh namespace and the recorded process state, working folder ``cwd``."""
+    def reset(self, cwd: str | Path, env: Mapping[str, str] | None = None) -> None:
+        """A fresh namespace and the recorded process state, working folder ``cwd``, the
+        run's environment variables ``env``."""
+        env = {str(k): str(v) for k, v in (env or {}).items()}
         self.execute("__import__('crqlab.reports.kernels', fromlist=['kernel_reset'])"
-                     f".kernel_reset({str(cwd)!r})")
+                     f".kernel_reset({str(cwd)!r}, {env!r})")
 
     def close_notebook_clients(self) -> None:
         """Stop the channels of the clients opened for the last notebook or call."""
@@ -458,10 +462,11 @@ def _cancel_pending() -> None:
 
 def execute_warm(src: Path, executed_path: Path, parameters: Mapping[str, Any], *,
                  timeout: int | None = None, kernel: str | None = None,
-                 connection_dir: str | None = None) -> None:
+                 connection_dir: str | None = None, env: Mapping[str, str] | None = None
+                 ) -> None:
     """Execute ``src`` with papermill on this process's warm kernel, writing ``executed_path``.
 
-    The kernel is reset first; if the notebook raises (a failing cell, a timeout, a dead
+    The kernel is reset first (with the run's environment variables ``env``); if the notebook raises (a failing cell, a timeout, a dead
     kernel) the kernel is killed and the exception propagates, as from a cold run.
 
     Notes
@@ -480,7 +485,7 @@ def execute_warm(src: Path, executed_path: Path, parameters: Mapping[str, Any], 
     warm = _take(_kernel_name(src, kernel), connection_dir, src.parent)
     ok = False
     try:
-        warm.reset(src.parent)
+        warm.reset(src.parent, env)
         warm.notebooks += 1
         with _kernel_environment():
             pm.execute_notebook(str(src), str(executed_path), parameters=dict(parameters),

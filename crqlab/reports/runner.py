@@ -86,6 +86,9 @@ RESERVED_PARAMETERS = ("study_dir", "results_path")
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: Folder of the staging folder holding the kernels' connection files (removed before the swap).
 _KERNEL_DIR = ".kernels"
+#: The run's cache of the validated study, for studies outside data/raw (``RUN_CACHE_ENV``):
+#: inside the staging folder, removed before the reports are published.
+_STUDY_CACHE_DIR = ".study-cache"
 #: A temporary file of :func:`crqlab.reports.results.write_atomic` left by a killed write (not carried over).
 _ATOMIC_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp\Z")
 
@@ -382,15 +385,17 @@ _BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @contextmanager
-def _kernel_environment():
+def _kernel_environment(extra: Mapping[str, str] | None = None):
     """Environment the kernel inherits: inline figures (``make`` exports MPLBACKEND=Agg, under
     which a notebook shows no figure), a fixed hash seed and, unless the caller set them, one
     BLAS thread (as the Makefile sets for ``make study``: the runner already runs one kernel
     per core, and a kernel's second BLAS thread on a busy core made the invariance fits of a
-    warm sample run 2.7x slower); restored afterwards."""
+    warm sample run 2.7x slower), and the run's own variables ``extra`` (a task's ``env``; a
+    warm kernel gets them at its reset instead); restored afterwards."""
     wanted = {"MPLBACKEND": _INLINE_BACKEND,
               "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
     wanted |= {k: os.environ.get(k, "1") for k in _BLAS_THREADS}
+    wanted |= dict(extra or {})
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:
@@ -460,9 +465,10 @@ def _execute_one(task: dict[str, Any]) -> dict[str, Any]:
             from crqlab.reports.kernels import execute_warm
 
             execute_warm(src, executed_path, task["parameters"], timeout=task.get("timeout"),
-                         kernel=task.get("kernel"), connection_dir=task.get("kernel_dir"))
+                         kernel=task.get("kernel"), connection_dir=task.get("kernel_dir"),
+                         env=task.get("env"))
         else:
-            with _kernel_environment():
+            with _kernel_environment(task.get("env")):
                 pm.execute_notebook(str(src), str(executed_path), parameters=task["parameters"],
                                     cwd=str(src.parent), progress_bar=False, log_output=False,
                                     execution_timeout=task.get("timeout"),
@@ -716,6 +722,8 @@ def _inputs_digest(inputs: Mapping[str, str]) -> str:
 def _build_tasks(paths: Sequence[Path], per_nb: Mapping[str, dict[str, Any]],
                  staging: Path, header: Mapping[str, Any], timeout: int | None,
                  kernel: str | None, warm: bool = True) -> list[dict[str, Any]]:
+    from crqlab.data.study import RUN_CACHE_ENV
+
     tasks = []
     for p in paths:
         nb_out = staging / p.stem
@@ -728,7 +736,7 @@ def _build_tasks(paths: Sequence[Path], per_nb: Mapping[str, dict[str, Any]],
                       "parameters": injected, "display_parameters": shown,
                       "header": dict(header, parameters=shown), "timeout": timeout,
                       "kernel": kernel, "kernel_dir": str(staging / _KERNEL_DIR),
-                      "warm": warm})
+                      "env": {RUN_CACHE_ENV: str(staging / _STUDY_CACHE_DIR)}, "warm": warm})
     return tasks
 
 
@@ -811,7 +819,8 @@ def run(study_dir: Path | str, *, parameters: Mapping[str, Any] | None = None,
             write_marker(staging, STUDY_REPORTS, study=info["study"])
             (staging / _KERNEL_DIR).mkdir()
             raw = _execute_all(tasks, jobs or _default_jobs(), info["study"], progress)
-            shutil.rmtree(staging / _KERNEL_DIR, ignore_errors=True)
+            for tmp in (_KERNEL_DIR, _STUDY_CACHE_DIR):
+                shutil.rmtree(staging / tmp, ignore_errors=True)
             stamp = {"started": started.isoformat(timespec="seconds"),
                      "inputs_digest": _inputs_digest(inputs)}
             outcomes = [NotebookOutcome(**r, **stamp) for r in raw]

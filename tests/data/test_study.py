@@ -130,6 +130,26 @@ def test_parquet_cache_hit_equals_fresh_load_and_misses_on_change(tmp_path):
     assert list(cache.iterdir()) == [entry]
 
 
+def test_auto_caches_a_study_outside_data_raw_only_where_the_run_says(tmp_path, monkeypatch):
+    # "auto" caches studies under data/raw in data/processed; one elsewhere (a temporary
+    # folder here) only in the folder RUN_CACHE_ENV names, which crqlab run sets for its notebooks
+    from crqlab.data.study import RUN_CACHE_ENV
+
+    c, r, a = build_study_frames(waves=(1, 2))
+    folder = write_study(tmp_path / "elsewhere", c, r, a)
+    monkeypatch.delenv(RUN_CACHE_ENV, raising=False)
+    fresh = load_study(folder)
+    assert not (tmp_path / "run-cache").exists()
+    monkeypatch.setenv(RUN_CACHE_ENV, str(tmp_path / "run-cache"))
+    load_study(folder)                                       # validates, writes the cache
+    (entry,) = list((tmp_path / "run-cache").iterdir())
+    cached = load_study(folder)                              # reads it
+    for name in ("responses", "accounts"):
+        pd.testing.assert_frame_equal(getattr(fresh, name), getattr(cached, name))
+    assert list((tmp_path / "run-cache").iterdir()) == [entry]
+    load_study(folder, cache=False)                          # False still never caches
+
+
 def _with_dates(values):
     c, r, a = build_study_frames()
     c["invited_on"] = None

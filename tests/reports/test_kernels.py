@@ -85,6 +85,15 @@ SEEDED = _notebook(
     "results.record('draw', float(np.random.default_rng(seed).normal()))\n"
     "results.save(results_path)")
 
+# a notebook that loads the study: outside data/raw, it finds the run's cache of the study
+CACHED = _notebook(
+    "import os\nfrom pathlib import Path\nfrom crqlab.data.study import RUN_CACHE_ENV, load_study\n"
+    "from crqlab.reports import results\n"
+    "load_study(study_dir)\n"
+    "folder = Path(os.environ.get(RUN_CACHE_ENV, '/nowhere'))\n"
+    "results.record('cache_entries', len(list(folder.iterdir())) if folder.is_dir() else 0)\n"
+    "results.record('cache_in_staging', folder.parent == Path(results_path).parents[1])\n"
+    "results.save(results_path)")
 
 def _notebooks(folder: Path, named: dict[str, nbformat.NotebookNode]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -134,7 +143,7 @@ def test_a_variable_or_state_of_one_notebook_is_not_seen_by_the_next(tmp_path):
 
 def test_warm_and_cold_runs_give_byte_identical_results(tmp_path):
     nbdir = _notebooks(tmp_path / "nb", {"01_seeded.ipynb": SEEDED, "02_dirty.ipynb": DIRTY,
-                                         "03_seeded.ipynb": SEEDED})
+                                         "03_seeded.ipynb": SEEDED, "04_cached.ipynb": CACHED})
     warm = runner.run(FIXTURE, out=tmp_path / "warm", notebooks_dir=nbdir, jobs=1,
                       progress=False, parameters={"seed": 7})
     cold = runner.run(FIXTURE, out=tmp_path / "cold", notebooks_dir=nbdir, jobs=1,
@@ -146,6 +155,12 @@ def test_warm_and_cold_runs_give_byte_identical_results(tmp_path):
     # the seeded notebook after the dirty one gives what it gave first
     assert (warm.out_dir / "01_seeded" / "results.json").read_bytes() == \
         (warm.out_dir / "03_seeded" / "results.json").read_bytes()
+    # the study, outside data/raw, was cached for the run's notebooks in its staging folder
+    # (RUN_CACHE_ENV, set on warm kernels at their reset), and the cache is not published
+    for r in (warm, cold):
+        found = _values(r.out_dir, "04_cached")
+        assert found["cache_entries.est"] == 1 and found["cache_in_staging.est"] is True
+        assert not any(p.name == runner._STUDY_CACHE_DIR for p in r.out_dir.rglob("*"))
     # cold: a new kernel per notebook; warm: one for all three
     pid = {o: _values(r.out_dir, "02_dirty")["kernel_pid.est"] for o, r in
            (("warm", warm), ("cold", cold))}
