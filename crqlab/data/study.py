@@ -1421,7 +1421,6 @@ def _cache_read(folder: Path) -> tuple[dict[str, pd.DataFrame], dict, list] | No
 def _cache_write(folder: Path, frames: dict[str, pd.DataFrame], read_info: dict,
                  all_waves: list[int] = (), log: list[dict] = ()) -> None:
     """Write atomically: a temporary sibling folder, renamed into place."""
-    import os
     import shutil
     import tempfile
 
