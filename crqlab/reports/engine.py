@@ -19,9 +19,10 @@ and the ``results.json`` a notebook records are unchanged.
 Notes
 -----
 ``tests/reports/test_engine.py`` checks that the engine writes the notebook twice for a run of
-many cells, and that a notebook killed by a timeout keeps the outputs of the cells before it;
-``tests/reports/test_kernels.py`` checks that warm and cold runs give the same
-``results.json``. Measured in ``benchmarks/bench_warm.py``.
+many cells (papermill's own engine: twice per cell more), and that a notebook stopped part-way
+keeps the outputs of the cells before it; ``tests/reports/test_kernels.py`` checks the same
+after a real timeout, and that warm and cold runs give the same ``results.json``. Measured in
+``benchmarks/bench_warm.py``.
 """
 from __future__ import annotations
 
