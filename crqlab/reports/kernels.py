@@ -223,7 +223,10 @@ async def _ready(kc, timeout: float | None) -> None:
                     if (msg["parent_header"].get("msg_id") in sent
                             and msg["msg_type"] == "status"
                             and msg["content"].get("execution_state") == "idle"):
-                        kc._handle_kernel_info_reply(reply)
+                        # jupyter_client's own step (protocol version); private, so optional
+                        handle = getattr(kc, "_handle_kernel_info_reply", None)
+                        if handle is not None:
+                            handle(reply)
                         return
             except Empty:
                 pass  # IOPub not joined yet: ask again
